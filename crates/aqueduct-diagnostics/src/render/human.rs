@@ -1,0 +1,139 @@
+//! Human-readable reports drawn by miette's graphical handler.
+
+use crate::{Diagnostic, Label, Severity, SourceMap};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use std::fmt;
+
+/// How the human report is drawn.
+#[derive(Debug, Clone, Copy)]
+pub enum HumanStyle {
+    /// Unicode box drawing with ANSI colours, for terminals.
+    Color,
+    /// Unicode without colours at width 80: stable for golden files.
+    Plain,
+}
+
+/// Renders diagnostics as miette graphical reports, one after another.
+pub fn render_human(diags: &[Diagnostic], map: &SourceMap, style: HumanStyle) -> String {
+    let theme = match style {
+        HumanStyle::Color => GraphicalTheme::unicode(),
+        HumanStyle::Plain => GraphicalTheme::unicode_nocolor(),
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(80).with_links(false);
+    let mut out = String::new();
+    for diag in diags {
+        let report = Report::new(diag, map);
+        // Rendering into a String cannot fail; a failure would only lose this report's text.
+        let _ = handler.render_report(&mut out, &report);
+        out.push('\n');
+    }
+    out
+}
+
+/// One diagnostic (or a group of its labels in one file) as a miette diagnostic.
+struct Report {
+    code: String,
+    message: String,
+    severity: Severity,
+    help: Option<String>,
+    source: Option<NamedSource<String>>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Report>,
+}
+
+impl Report {
+    fn new(diag: &Diagnostic, map: &SourceMap) -> Report {
+        let primary_file = diag.primary().map(|l| l.file);
+        let (here, elsewhere): (Vec<&Label>, Vec<&Label>) =
+            diag.labels.iter().partition(|l| Some(l.file) == primary_file);
+        let mut help = diag.help.clone();
+        if !diag.notes.is_empty() {
+            let notes = diag.notes.iter().map(|n| format!("note: {n}")).collect::<Vec<_>>().join("\n");
+            help = Some(match help {
+                Some(h) => format!("{h}\n{notes}"),
+                None => notes,
+            });
+        }
+        let mut report = Report {
+            code: diag.code.to_string(),
+            message: diag.message.clone(),
+            severity: diag.severity,
+            help,
+            source: primary_file.and_then(|f| named_source(map, f)),
+            labels: here.iter().map(|l| labeled(l)).collect(),
+            related: Vec::new(),
+        };
+        let mut files: Vec<_> = elsewhere.iter().map(|l| l.file).collect();
+        files.dedup();
+        for file in files {
+            report.related.push(Report {
+                code: String::new(),
+                message: "related location".to_string(),
+                severity: diag.severity,
+                help: None,
+                source: named_source(map, file),
+                labels: elsewhere.iter().filter(|l| l.file == file).map(|l| labeled(l)).collect(),
+                related: Vec::new(),
+            });
+        }
+        report
+    }
+}
+
+fn named_source(map: &SourceMap, file: crate::FileId) -> Option<NamedSource<String>> {
+    map.get(file).map(|f| NamedSource::new(f.name.clone(), f.text.clone()))
+}
+
+fn labeled(label: &Label) -> LabeledSpan {
+    let text = (!label.message.is_empty()).then(|| label.message.clone());
+    LabeledSpan::new_with_span(text, (label.span.start as usize, label.span.len() as usize))
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        (!self.code.is_empty()).then(|| Box::new(&self.code) as Box<dyn fmt::Display>)
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+    }
+}

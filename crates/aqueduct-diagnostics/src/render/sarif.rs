@@ -1,0 +1,65 @@
+//! SARIF 2.1.0 output, the format code-scanning tools ingest.
+
+use super::locate;
+use crate::{codes::REGISTRY, Diagnostic, Severity, SourceMap};
+use serde_json::{json, Value};
+
+/// Renders diagnostics as one SARIF log with a single run.
+pub fn render_sarif(diags: &[Diagnostic], map: &SourceMap) -> String {
+    let rules: Vec<Value> = REGISTRY
+        .iter()
+        .map(|info| {
+            json!({
+                "id": info.code.as_str(),
+                "name": info.title,
+                "shortDescription": { "text": info.summary },
+                "help": { "text": info.page, "markdown": info.page },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = diags
+        .iter()
+        .map(|d| {
+            let loc = locate(d, map);
+            let level = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let mut text = d.message.clone();
+            if let Some(help) = &d.help {
+                text.push_str("\nhelp: ");
+                text.push_str(help);
+            }
+            let mut result = json!({
+                "ruleId": d.code.as_str(),
+                "level": level,
+                "message": { "text": text },
+            });
+            if let (Some(file), Some(s), Some(e)) = (loc.file, loc.start, loc.end) {
+                result["locations"] = json!([{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": file },
+                        "region": {
+                            "startLine": s.line, "startColumn": s.col,
+                            "endLine": e.line, "endColumn": e.col,
+                        }
+                    }
+                }]);
+            }
+            result
+        })
+        .collect();
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "aqueduct",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }]
+    });
+    serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,1 @@
+//! Cross-crate golden tests live in `tests/*.rs`.
