@@ -61,7 +61,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             name: "events",
             role: Role::Target,
             summary: "Push each record as a server-sent event (JSON data) to every client connected to the path.",
-            modes: &[Mode::Async, Mode::Sync],
+            modes: &[Mode::Sync, Mode::Async],
             bounded: false,
             request_reply: false,
             params: &[arg("path", ValueType::String, "Route clients connect to, e.g. \"/events\".")],

@@ -8,7 +8,7 @@
 //! SQL. Targets write records whose field names are column names; in batch
 //! mode each chunk is written in one transaction.
 
-use super::common::{BOUNDED_SOURCE, EVENTS, arg, named, option, required};
+use super::common::{BOUNDED_SOURCE, EVENTS, arg, named, option, required, secret};
 use crate::{ALL_MODES, ConnectorSpec, OperationSpec, OptionSpec, ParamSpec, RecordShape, Role, Support, ValueType};
 
 /// `table` of a target or change stream.
@@ -124,10 +124,7 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
     kind: "postgres",
     summary: "A PostgreSQL database: query, poll, logical-replication changes, insert, upsert, delete, look up.",
     options: &[
-        OptionSpec {
-            secret: true,
-            ..required("url", ValueType::Url, "Connection URL, e.g. postgres://user:password@host:5432/db.")
-        },
+        secret("url", ValueType::Url, "Connection URL, e.g. postgres://user:password@host:5432/db."),
         POOL_SIZE,
     ],
     inline_positional: &["url"],
@@ -137,7 +134,7 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "changes",
             role: Role::Source,
-            summary: "Stream inserted and updated rows of a table as they commit (logical replication, pgoutput).",
+            summary: "Stream each inserted or updated row of a table as it commits (logical replication); deletes are skipped.",
             modes: EVENTS,
             bounded: false,
             request_reply: false,
@@ -169,10 +166,7 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
     kind: "mysql",
     summary: "A MySQL or MariaDB database: query, poll, binlog changes, insert, upsert, delete, look up.",
     options: &[
-        OptionSpec {
-            secret: true,
-            ..required("url", ValueType::Url, "Connection URL, e.g. mysql://user:password@host:3306/db.")
-        },
+        secret("url", ValueType::Url, "Connection URL, e.g. mysql://user:password@host:3306/db."),
         POOL_SIZE,
     ],
     inline_positional: &["url"],
@@ -182,7 +176,7 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "changes",
             role: Role::Source,
-            summary: "Stream inserted and updated rows of a table as they commit (row-based binlog).",
+            summary: "Stream each inserted or updated row of a table as it commits (row-based binlog); deletes are skipped.",
             modes: EVENTS,
             bounded: false,
             request_reply: false,

@@ -1,0 +1,223 @@
+//! The contract between the executor and connectors.
+//!
+//! A connector kind registers a [`ConnectorFactory`]. At start-up the
+//! executor asks the factory for a [`Source`], [`Target`] or [`Call`] for each
+//! operation a flow uses, handing it a [`OpContext`] (the system's resolved
+//! options, the checked operation call, the record type, state and shutdown).
+//! Nothing starts until every piece was built, so a missing connector or a bad
+//! option stops `run` at start-up, never mid-stream.
+//!
+//! Delivery guarantees rest on [`Ack`]: a source hands each record out with an
+//! ack, and commits its position only once the executor has acked it (every
+//! target accepted it, or the dead letter took it).
+
+use crate::value::{Schemas, Value};
+use aqueduct_graph::{ModeKind, OpRef, System, Type};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Why a connector operation failed, and whether trying again may help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectorError {
+    /// May succeed later (timeouts, 5xx, connection refused, lock contention).
+    #[error("{0}")]
+    Transient(String),
+    /// Will fail again the same way (4xx, constraint violation, bad data).
+    #[error("{0}")]
+    Permanent(String),
+    /// The remote asked us to wait (HTTP 429/503 with Retry-After).
+    #[error("{message} (retry after {after:?})")]
+    RetryAfter {
+        /// What the remote said.
+        message: String,
+        /// How long it asked us to wait.
+        after: Duration,
+    },
+    /// The operation cannot be built from its configuration (start-up only).
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ConnectorError {
+    /// True when a retry may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConnectorError::Transient(_) | ConnectorError::RetryAfter { .. })
+    }
+}
+
+/// Everything a connector needs to build one operation.
+#[derive(Clone)]
+pub struct OpContext {
+    /// The flow using the operation.
+    pub flow: String,
+    /// The system, options as written (env/secret still unresolved: use
+    /// [`OpContext::config`] to read them resolved).
+    pub system: Arc<System>,
+    /// The checked call (arguments by parameter name, typed).
+    pub op: OpRef,
+    /// The type of the records produced (sources, calls) or accepted (targets).
+    pub record_type: Type,
+    /// Record layouts of the project.
+    pub schemas: Arc<Schemas>,
+    /// The flow's timing mode.
+    pub mode: ModeKind,
+    /// Records per chunk in batch mode.
+    pub chunk: usize,
+    /// Where positions and checkpoints are kept.
+    pub state: Arc<dyn StateStore>,
+    /// Resolves `env()`/`secret()` option values.
+    pub config: Arc<dyn ConfigResolver>,
+    /// Flips to `true` when the process is asked to stop.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Resolves option values: `env("X")`, `secret("X")`, literals.
+pub trait ConfigResolver: Send + Sync {
+    /// The option as a string (literal, env or secret), `None` when unset.
+    /// Errors when an `env()`/`secret()` without default is missing.
+    fn string(&self, system: &System, option: &str) -> Result<Option<String>, ConnectorError>;
+}
+
+/// Persistent key/value state: source positions, checkpoints, dedupe windows.
+pub trait StateStore: Send + Sync {
+    /// Reads a value.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, ConnectorError>>;
+    /// Writes a value durably before returning.
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>>;
+}
+
+/// Acknowledgement of one record. The executor calls [`Ack::done`] when the
+/// record is safe (delivered or dead-lettered); a dropped ack means "not
+/// safe": the source must not commit past it.
+pub struct Ack(Option<oneshot::Sender<()>>);
+
+impl Ack {
+    /// A new ack and the receiver the source awaits.
+    pub fn new() -> (Ack, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (Ack(Some(tx)), rx)
+    }
+
+    /// An ack nobody waits for (sources without positions).
+    pub fn none() -> Ack {
+        Ack(None)
+    }
+
+    /// Marks the record safe.
+    pub fn done(mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The answer a sync source's caller gets.
+#[derive(Debug, Clone)]
+pub enum ReplyMsg {
+    /// The reply record: HTTP 200 with its JSON.
+    Ok(Value),
+    /// A failure: HTTP status and a message (sent as `{"error": …}`).
+    Err {
+        /// HTTP status (400, 422, 500, 502, 504, …).
+        status: u16,
+        /// What went wrong, safe to show the caller (no secrets).
+        message: String,
+    },
+}
+
+/// One record handed from a source to the executor.
+pub struct Envelope {
+    /// The decoded record, or why it could not be decoded (it goes to the
+    /// dead letter with the raw text and the reason).
+    pub record: Result<Value, DecodeError>,
+    /// Acknowledge when safe.
+    pub ack: Ack,
+    /// For request-reply sources: where the reply goes.
+    pub reply: Option<oneshot::Sender<ReplyMsg>>,
+}
+
+/// A record a source could not decode.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct DecodeError {
+    /// The raw input (a line, a body), truncated to a few KiB.
+    pub raw: String,
+    /// What was wrong, naming the field where known.
+    pub reason: String,
+}
+
+/// Produces records until its input ends (bounded sources) or shutdown.
+pub trait Source: Send {
+    /// Runs the source, sending envelopes to `out` (a bounded channel:
+    /// sending waits when the flow is busy, which is the backpressure).
+    /// Returns when the input is exhausted, shutdown was signalled, or `out`
+    /// closed. Must commit positions only for acked records.
+    fn run(self: Box<Self>, out: mpsc::Sender<Envelope>) -> BoxFuture<'static, Result<(), ConnectorError>>;
+}
+
+/// Accepts records.
+pub trait Target: Send + Sync {
+    /// Writes a group of records (one record unless the flow batches), in one
+    /// transaction or request where the system allows. Returns only when the
+    /// records are durably accepted.
+    fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    /// Flushes buffered output (end of a chunk, end of input, shutdown).
+    fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Answers a request for each record (`enrich`).
+pub trait Call: Send + Sync {
+    /// Calls the system for `record` (templates in arguments are evaluated
+    /// against it) and returns the answer typed as the enrich's type.
+    fn call<'a>(&'a self, record: &'a Value) -> BoxFuture<'a, Result<Value, ConnectorError>>;
+}
+
+/// Builds the operations of one connector kind.
+pub trait ConnectorFactory: Send + Sync {
+    /// The kind name (`file`, `sqlite`, …).
+    fn kind(&self) -> &'static str;
+
+    /// Builds a source for `cx.op`.
+    fn source(&self, cx: &OpContext) -> Result<Box<dyn Source>, ConnectorError> {
+        Err(ConnectorError::Config(format!("`{}.{}` cannot be used as a source", self.kind(), cx.op.operation)))
+    }
+
+    /// Builds a target for `cx.op`.
+    fn target(&self, cx: &OpContext) -> Result<Arc<dyn Target>, ConnectorError> {
+        Err(ConnectorError::Config(format!("`{}.{}` cannot be used as a target", self.kind(), cx.op.operation)))
+    }
+
+    /// Builds a call for `cx.op`.
+    fn call(&self, cx: &OpContext) -> Result<Arc<dyn Call>, ConnectorError> {
+        Err(ConnectorError::Config(format!("`{}.{}` cannot be used in `enrich`", self.kind(), cx.op.operation)))
+    }
+}
+
+/// The connector factories available to the executor, by kind.
+#[derive(Default, Clone)]
+pub struct Registry {
+    factories: Vec<Arc<dyn ConnectorFactory>>,
+}
+
+impl Registry {
+    /// Adds a factory (a later one for the same kind wins).
+    pub fn register(&mut self, factory: Arc<dyn ConnectorFactory>) {
+        self.factories.retain(|f| f.kind() != factory.kind());
+        self.factories.push(factory);
+    }
+
+    /// The factory for `kind`.
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn ConnectorFactory>> {
+        self.factories.iter().find(|f| f.kind() == kind)
+    }
+
+    /// Kinds registered.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.factories.iter().map(|f| f.kind())
+    }
+}
