@@ -15,10 +15,22 @@
 //! ```
 #![warn(missing_docs)]
 
+mod channels;
+mod cron;
+mod decls;
+mod flow_tests;
+mod flows;
 pub mod manifest;
+mod ops;
+mod options;
+mod policies;
+mod project;
+mod steps;
+mod systems;
+mod topology;
 mod typeck;
 
-pub use manifest::Manifest;
+pub use manifest::{Manifest, parse_manifest};
 pub use typeck::{Scope, TypeEnv, Typer};
 
 use aqueduct_diagnostics::{Diagnostic, FileId, SourceMap};
@@ -48,11 +60,16 @@ impl CheckResult {
 /// Checks a project. `sources` holds every `.aq` file (and the manifest
 /// text, when `manifest` names it). Never panics; never does I/O.
 pub fn check(sources: &SourceMap, manifest: Option<FileId>) -> CheckResult {
-    let _ = manifest;
     let mut diagnostics = Vec::new();
+    let manifest_file = manifest;
+    let manifest = manifest_file.and_then(|id| sources.get(id).map(|f| (id, f))).and_then(|(id, f)| {
+        let (parsed, diags) = parse_manifest(id, &f.text);
+        diagnostics.extend(diags);
+        parsed
+    });
     let mut files = Vec::new();
     for (id, file) in sources.iter() {
-        if Some(id) == manifest {
+        if Some(id) == manifest_file {
             continue;
         }
         let parsed = aqueduct_syntax::parse(id, &file.text);
@@ -61,5 +78,44 @@ pub fn check(sources: &SourceMap, manifest: Option<FileId>) -> CheckResult {
             files.push((id, tree));
         }
     }
-    CheckResult { graph: None, diagnostics, files, manifest: None }
+    let mut ctx = project::Ctx::new(sources);
+    ctx.diags = diagnostics;
+    let graph = lower(&mut ctx, &files, manifest.as_ref());
+    let mut diagnostics = ctx.diags;
+    diagnostics.sort_by_key(|d| d.primary().map(|l| (l.file, l.span.start, l.span.end)));
+    let graph = graph.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+    CheckResult { graph, diagnostics, files, manifest }
+}
+
+/// Every pass after parsing, in order; each collects its findings in `ctx`.
+fn lower<'a>(ctx: &mut project::Ctx<'a>, files: &'a [(FileId, ast::File)], manifest: Option<&Manifest>) -> Option<Graph> {
+    let decls = decls::collect(files, &mut ctx.diags);
+    let env = decls::resolve_types(&decls, &mut ctx.diags);
+    let systems = systems::check_systems(ctx, &decls);
+    let mut channels = channels::check_channels(ctx, &env, &decls);
+    let flows = flows::check_all(ctx, &env, &decls);
+    channels::check_graph(ctx, &decls, &mut channels, &flows);
+    let tests = flow_tests::check_tests(ctx, &env, &decls, &flows);
+    let topology = topology::build(&channels, &flows);
+    let mut types: Vec<_> = decls
+        .order
+        .iter()
+        .filter_map(|(_, d)| match d {
+            ast::Decl::Type(t) => env.records.get(&t.name.name).cloned(),
+            _ => None,
+        })
+        .collect();
+    types.dedup_by(|a, b| a.name == b.name);
+    types.extend(ctx.fixed_types.iter().cloned());
+    let mut all_systems = systems;
+    all_systems.extend(ctx.inline_systems.iter().cloned());
+    Some(Graph {
+        project: manifest.and_then(|m| m.name.clone()).unwrap_or_default(),
+        types,
+        systems: all_systems,
+        channels,
+        flows: flows.into_iter().map(|f| f.flow).collect(),
+        tests,
+        topology,
+    })
 }

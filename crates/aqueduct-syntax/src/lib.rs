@@ -21,27 +21,36 @@ mod parser;
 pub use fmt::format;
 pub use parser::{parse, Parsed};
 
+/// Any node as JSON with every `span`-like field removed, so two nodes can be
+/// compared for structure alone (equal conditions, formatter round trips).
+pub fn shape<T: serde::Serialize>(node: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(node).unwrap_or(serde_json::Value::Null);
+    strip_value(&mut value);
+    value
+}
+
+fn strip_value(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| k != "span" && !k.ends_with("_span"));
+            // Spread entries are `{"Spread": span}`: keep the variant, drop the span.
+            if let Some(s) = map.get_mut("Spread") {
+                *s = serde_json::Value::Null;
+            }
+            map.values_mut().for_each(strip_value);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_value),
+        _ => {}
+    }
+}
+
 /// The tree as JSON with every `span`-like field removed, so two trees can be
 /// compared for structure alone (the formatter must preserve it).
 pub fn strip_spans(file: &ast::File) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                map.retain(|k, _| k != "span" && !k.ends_with("_span"));
-                // Spread entries are `{"Spread": span}`: keep the variant, drop the span.
-                if let Some(s) = map.get_mut("Spread") {
-                    *s = serde_json::Value::Null;
-                }
-                map.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
     let mut value = serde_json::to_value(file).unwrap_or(serde_json::Value::Null);
     if let serde_json::Value::Object(map) = &mut value {
         map.remove("comments");
     }
-    strip(&mut value);
+    strip_value(&mut value);
     value
 }

@@ -1,0 +1,121 @@
+//! Pass 1: collect the declarations of every file by kind and name, report
+//! duplicates, and resolve record types into the [`TypeEnv`].
+
+use crate::typeck::{TypeEnv, Typer};
+use aqueduct_diagnostics::{codes, Diagnostic, FileId};
+use aqueduct_graph::{FieldType, RecordType};
+use aqueduct_syntax::ast;
+use std::collections::BTreeMap;
+
+/// A declaration and the file it is in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a, T> {
+    pub file: FileId,
+    pub decl: &'a T,
+    /// The declared name's span.
+    pub name_span: aqueduct_diagnostics::Span,
+}
+
+/// Every declaration of the project by kind, first one wins on duplicates.
+#[derive(Debug, Default)]
+pub(crate) struct Decls<'a> {
+    pub systems: BTreeMap<String, At<'a, ast::SystemDecl>>,
+    pub types: BTreeMap<String, At<'a, ast::TypeDecl>>,
+    pub channels: BTreeMap<String, At<'a, ast::ChannelDecl>>,
+    pub flows: BTreeMap<String, At<'a, ast::FlowDecl>>,
+    pub tests: BTreeMap<String, At<'a, ast::TestDecl>>,
+    /// Source order of every declaration, for lowering in a stable order.
+    pub order: Vec<(FileId, &'a ast::Decl)>,
+}
+
+/// Collects declarations, reporting AQ0202 for a second declaration of a name.
+pub(crate) fn collect<'a>(files: &'a [(FileId, ast::File)], diags: &mut Vec<Diagnostic>) -> Decls<'a> {
+    let mut decls = Decls::default();
+    for (file, tree) in files {
+        for decl in &tree.decls {
+            decls.order.push((*file, decl));
+            let (kind, first) = match decl {
+                ast::Decl::System(d) => ("system", insert(&mut decls.systems, *file, d, &d.name)),
+                ast::Decl::Type(d) => ("type", insert(&mut decls.types, *file, d, &d.name)),
+                ast::Decl::Channel(d) => ("channel", insert(&mut decls.channels, *file, d, &d.name)),
+                ast::Decl::Flow(d) => ("flow", insert(&mut decls.flows, *file, d, &d.name)),
+                ast::Decl::Test(d) => ("test", insert(&mut decls.tests, *file, d, &d.name)),
+            };
+            if let Some((first_file, first_span)) = first {
+                let name = &decl.name().name;
+                diags.push(
+                    Diagnostic::error(codes::AQ0202, format!("{kind} `{name}` is declared twice"))
+                        .with_primary(*file, decl.name().span, format!("second {kind} named `{name}`"))
+                        .with_context(first_file, first_span, "first declared here")
+                        .with_help(format!("rename one of them; every {kind} needs its own name")),
+                );
+            }
+        }
+    }
+    // A system and a channel share the namespace of sources and targets.
+    for (name, channel) in &decls.channels {
+        if let Some(system) = decls.systems.get(name) {
+            diags.push(
+                Diagnostic::error(codes::AQ0202, format!("`{name}` names both a system and a channel"))
+                    .with_primary(channel.file, channel.decl.name.span, "channel declared here")
+                    .with_context(system.file, system.decl.name.span, "system declared here")
+                    .with_help("sources and targets refer to systems and channels by name: rename one of them"),
+            );
+        }
+    }
+    decls
+}
+
+fn insert<'a, T>(
+    map: &mut BTreeMap<String, At<'a, T>>,
+    file: FileId,
+    decl: &'a T,
+    name: &ast::Ident,
+) -> Option<(FileId, aqueduct_diagnostics::Span)> {
+    if let Some(existing) = map.get(&name.name) {
+        return Some((existing.file, existing.name_span));
+    }
+    map.insert(name.name.clone(), At { file, decl, name_span: name.span });
+    None
+}
+
+/// Resolves every `type` declaration into a record type.
+pub(crate) fn resolve_types(decls: &Decls<'_>, diags: &mut Vec<Diagnostic>) -> TypeEnv {
+    let mut env = TypeEnv::default();
+    // Names first, so fields may refer to any type, in any file or order.
+    for (name, at) in &decls.types {
+        env.records.insert(name.clone(), RecordType { name: name.clone(), fields: Vec::new(), doc: doc_lines(&at.decl.doc) });
+    }
+    let mut resolved = Vec::new();
+    for (name, at) in &decls.types {
+        let mut typer = Typer::new(&env, at.file, diags);
+        let mut fields: Vec<FieldType> = Vec::new();
+        let mut seen: BTreeMap<&str, aqueduct_diagnostics::Span> = BTreeMap::new();
+        for field in &at.decl.fields {
+            if let Some(first) = seen.get(field.name.name.as_str()) {
+                typer.diags.push(
+                    Diagnostic::error(codes::AQ0207, format!("field `{}` is declared twice in `{name}`", field.name.name))
+                        .with_primary(at.file, field.name.span, "declared again here")
+                        .with_context(at.file, *first, "first declared here")
+                        .with_help("remove one of the two declarations"),
+                );
+                continue;
+            }
+            seen.insert(&field.name.name, field.name.span);
+            let ty = typer.resolve_type(&field.ty);
+            fields.push(FieldType { name: field.name.name.clone(), ty, doc: doc_lines(&field.doc) });
+        }
+        resolved.push((name.clone(), fields));
+    }
+    for (name, fields) in resolved {
+        if let Some(record) = env.records.get_mut(&name) {
+            record.fields = fields;
+        }
+    }
+    env
+}
+
+/// The lines of a doc comment.
+pub(crate) fn doc_lines(doc: &Option<ast::Doc>) -> Vec<String> {
+    doc.as_ref().map(|d| d.lines.clone()).unwrap_or_default()
+}

@@ -1,0 +1,317 @@
+//! Steps of a flow, checked in order with the scope threaded through them.
+//!
+//! `route` and `reply` end a path: a step after them is reported (AQ0309).
+//! A route arm checks its steps in a copy of the scope, narrowed by its
+//! condition.
+
+use crate::flows::{FlowChecker, TargetUse};
+use crate::ops::Resolved;
+use crate::typeck::Scope;
+use aqueduct_catalog::{RecordShape, Role};
+use aqueduct_diagnostics::{codes, Diagnostic, Span};
+use aqueduct_graph::{self as graph, ExprKind, ModeKind, StepKind, Type};
+use aqueduct_syntax::ast;
+
+impl<'a> FlowChecker<'_, 'a> {
+    /// Checks a sequence of steps; nested ids start with `prefix`.
+    pub fn check_steps(&mut self, steps: &[&'a ast::Step], mut scope: Scope, prefix: &str) -> Vec<graph::Step> {
+        let mut out = Vec::new();
+        let mut ended_by: Option<(Span, &'static str)> = None;
+        for (n, step) in steps.iter().enumerate() {
+            if let Some((end_span, what)) = ended_by.take() {
+                self.report(
+                    Diagnostic::error(codes::AQ0309, format!("this step can never run: the path already ended with `{what}`"))
+                        .with_primary(self.file, step.span, "unreachable step")
+                        .with_context(self.file, end_span, format!("the path ends at this `{what}`"))
+                        .with_help(format!("move the step before `{what}`, or into the arms of the route")),
+                );
+                // Once per path: the rest of it is unreachable too.
+                break;
+            }
+            let id = format!("{prefix}{}", n + 1);
+            let input = scope.current.clone().unwrap_or(Type::Json);
+            let kind = self.check_step(step, &mut scope, &id);
+            match &step.kind {
+                ast::StepKind::Reply(_) => ended_by = Some((step.span, "reply")),
+                ast::StepKind::Route(_) => ended_by = Some((step.span, "route")),
+                _ => {}
+            }
+            let Some(kind) = kind else { continue };
+            let output = scope.current.clone().unwrap_or(Type::Json);
+            out.push(graph::Step { id, kind, input, output, origin: self.ctx.origin(self.file, step.span) });
+        }
+        out
+    }
+
+    fn check_step(&mut self, step: &'a ast::Step, scope: &mut Scope, id: &str) -> Option<StepKind> {
+        match &step.kind {
+            ast::StepKind::Where(cond) => {
+                let typed = self.typer().condition(cond, scope);
+                let proven = self.typer().narrowings(cond);
+                scope.non_null.extend(proven);
+                Some(StepKind::Where(typed))
+            }
+            ast::StepKind::Map(lit) => {
+                let name = lit.ty.as_ref().map(|t| t.name.clone());
+                let typed = self.typer().record(lit, scope, name.as_deref());
+                scope.non_null.clear();
+                match typed.kind {
+                    ExprKind::Record { ty, fields } => {
+                        scope.current = Some(Type::Record(ty.clone()));
+                        Some(StepKind::Map { ty, fields })
+                    }
+                    _ => {
+                        scope.current = Some(typed.ty);
+                        None
+                    }
+                }
+            }
+            ast::StepKind::Let { name, value } => {
+                let typed = self.typer().expr(value, scope);
+                scope.bindings.push((name.name.clone(), typed.ty.clone()));
+                Some(StepKind::Let { name: name.name.clone(), value: typed })
+            }
+            ast::StepKind::Enrich { name, call, as_type } => {
+                let declared = as_type.as_ref().map(|t| self.typer().resolve_type(t));
+                let resolved = self.op_call(call, Role::Call, scope);
+                let (call_ref, ty) = match resolved {
+                    Some((op, spec)) => {
+                        let ty = match (declared, &spec.record) {
+                            (Some(t), _) => t,
+                            (None, RecordShape::Fixed(fields)) => self.ctx.fixed_type(spec, &op.connector, fields),
+                            (None, _) => Type::Json,
+                        };
+                        self.calls.push((op.system.clone(), op.operation.clone(), ty.clone()));
+                        (Some(op), ty)
+                    }
+                    None => (None, declared.unwrap_or(Type::Json)),
+                };
+                scope.bindings.push((name.name.clone(), ty.clone()));
+                call_ref.map(|call| StepKind::Enrich { name: name.name.clone(), call, ty })
+            }
+            ast::StepKind::Split { list, as_type } => {
+                let typed = self.typer().expr(list, scope);
+                let declared = as_type.as_ref().map(|t| self.typer().resolve_type(t));
+                let element = match typed.ty.required() {
+                    Type::List(inner) => Some((**inner).clone()),
+                    Type::Json => Some(Type::Json),
+                    other => {
+                        self.report(
+                            Diagnostic::error(codes::AQ0611, format!("`split` needs a list, found `{other}`"))
+                                .with_primary(self.file, list.span, format!("this is `{other}`"))
+                                .with_help("split a list field, e.g. `split .items`"),
+                        );
+                        None
+                    }
+                };
+                let ty = match (element, declared) {
+                    (Some(Type::Json), Some(d)) => d,
+                    (Some(e), Some(d)) if e.required() != d.required() => {
+                        let span = as_type.as_ref().map_or(list.span, |t| t.span);
+                        self.report(
+                            Diagnostic::error(codes::AQ0601, format!("the list holds `{e}`, not `{d}`"))
+                                .with_primary(self.file, span, "declared element type differs")
+                                .with_help(format!("remove `as {d}`: the elements are already `{e}`")),
+                        );
+                        d
+                    }
+                    (Some(e), _) => e.required().clone(),
+                    (None, d) => d.unwrap_or(Type::Json),
+                };
+                scope.current = Some(ty.clone());
+                scope.non_null.clear();
+                Some(StepKind::Split { list: typed, ty })
+            }
+            ast::StepKind::Batch { size, within } => {
+                let size = self.positive_int(size, "batch size");
+                let within_ms = within.as_ref().and_then(|w| self.positive_duration(w, "`within`"));
+                size.map(|size| StepKind::Batch { size, within_ms })
+            }
+            ast::StepKind::Dedupe { by, within } => {
+                let key = self.typer().expr(by, scope);
+                let within_ms = within.as_ref().and_then(|w| self.positive_duration(w, "`within`"));
+                Some(StepKind::Dedupe { key, within_ms })
+            }
+            ast::StepKind::Tap(ep) => self.deliver(ep, scope, false).map(StepKind::Tap),
+            ast::StepKind::To(ep) => self.deliver(ep, scope, false).map(StepKind::To),
+            ast::StepKind::Route(arms) => Some(StepKind::Route(self.check_route(arms, scope, id))),
+            ast::StepKind::Reply(value) => {
+                if let Some(mode) = self.mode.filter(|m| *m != ModeKind::Sync) {
+                    self.report(
+                        Diagnostic::error(codes::AQ0705, format!("`reply` answers a caller, and a `{}` flow has none", mode.as_str()))
+                            .with_primary(self.file, step.span, "nobody waits for this reply")
+                            .with_help("deliver with `to …` instead, or make the flow `mode sync` with an inbound endpoint source"),
+                    );
+                }
+                let typed = match &value.kind {
+                    ast::ExprKind::Record(lit) => {
+                        let name = lit.ty.as_ref().map(|t| t.name.clone());
+                        self.typer().record(lit, scope, name.as_deref())
+                    }
+                    _ => self.typer().expr(value, scope),
+                };
+                Some(StepKind::Reply(typed))
+            }
+        }
+    }
+
+    fn check_route(&mut self, arms: &'a [ast::RouteArm], scope: &Scope, id: &str) -> Vec<graph::RouteArm> {
+        let mut out = Vec::new();
+        let mut else_span: Option<Span> = None;
+        let mut seen: Vec<(serde_json::Value, Span)> = Vec::new();
+        for (i, arm) in arms.iter().enumerate() {
+            if let Some(else_at) = else_span {
+                self.report(
+                    Diagnostic::error(codes::AQ0304, "this route arm can never be taken: `else` above takes every record")
+                        .with_primary(self.file, arm.span, "unreachable arm")
+                        .with_context(self.file, else_at, "`else` matches everything")
+                        .with_help("move `else` to the end of the route"),
+                );
+            }
+            let mut arm_scope = scope.clone();
+            let condition = match &arm.condition {
+                Some(cond) => {
+                    if let ast::ExprKind::Lit(ast::Lit::Bool(false)) = cond.kind {
+                        self.report(
+                            Diagnostic::error(codes::AQ0304, "this route arm can never be taken: its condition is `false`")
+                                .with_primary(self.file, cond.span, "always false")
+                                .with_help("remove the arm, or give it a real condition"),
+                        );
+                    }
+                    let shape = aqueduct_syntax::shape(cond);
+                    if let Some((_, first)) = seen.iter().find(|(s, _)| *s == shape) {
+                        let first = *first;
+                        self.report(
+                            Diagnostic::error(codes::AQ0304, "this route arm can never be taken: an earlier arm has the same condition")
+                                .with_primary(self.file, cond.span, "same condition again")
+                                .with_context(self.file, first, "this arm takes these records first")
+                                .with_help("merge the two arms, or change one condition"),
+                        );
+                    }
+                    seen.push((shape, cond.span));
+                    let typed = self.typer().condition(cond, scope);
+                    let proven = self.typer().narrowings(cond);
+                    arm_scope.non_null.extend(proven);
+                    let text = self.source_text(cond.span);
+                    self.route_labels.push((format!("{id}.{}", i + 1), format!("when {text}")));
+                    Some(typed)
+                }
+                None => {
+                    else_span = Some(arm.span);
+                    self.route_labels.push((format!("{id}.{}", i + 1), "else".to_string()));
+                    None
+                }
+            };
+            let steps: Vec<&'a ast::Step> = arm.steps.iter().collect();
+            let steps = self.check_steps(&steps, arm_scope, &format!("{id}.{}.", i + 1));
+            out.push(graph::RouteArm { condition, steps });
+        }
+        out
+    }
+
+    /// Resolves a `to`/`tap`/`dead_letter` target and records the delivery.
+    pub fn deliver(&mut self, ep: &'a ast::Endpoint, scope: &Scope, dead_letter: bool) -> Option<graph::Endpoint> {
+        let current = if dead_letter { Type::Json } else { scope.current.clone().unwrap_or(Type::Json) };
+        let resolved = self.endpoint(ep, Role::Target, scope)?;
+        match resolved {
+            Resolved::Channel(name, ty) => {
+                if !dead_letter && current != ty && current != Type::Json {
+                    self.report(
+                        Diagnostic::error(codes::AQ0305, format!("channel `{name}` carries `{ty}`, but this flow sends `{current}`"))
+                            .with_primary(self.file, ep.span(), format!("sends `{current}`"))
+                            .with_help(format!("`map {ty} {{ … }}` before delivering, or send to a channel of `{current}`")),
+                    );
+                }
+                self.targets.push(TargetUse {
+                    label: name.clone(),
+                    name: name.clone(),
+                    key: name.clone(),
+                    ty: current,
+                    file: self.file,
+                    span: ep.span(),
+                    channel: true,
+                    dead_letter,
+                });
+                Some(graph::Endpoint::Channel(name))
+            }
+            Resolved::Op(op, _) => {
+                let label = format!("{}.{}", op.system, op.operation);
+                let key = format!("{label}{:?}", op.args.iter().map(|a| (&a.name, &a.value.kind)).collect::<Vec<_>>());
+                self.targets.push(TargetUse {
+                    label,
+                    name: op.system.clone(),
+                    key,
+                    ty: current,
+                    file: self.file,
+                    span: ep.span(),
+                    channel: false,
+                    dead_letter,
+                });
+                Some(graph::Endpoint::Op(op))
+            }
+        }
+    }
+
+    /// The source text of `span` in this flow's file, on one line.
+    pub fn source_text(&self, span: Span) -> String {
+        let text = self.ctx.sources.get(self.file).and_then(|f| f.text.get(span.range())).unwrap_or("");
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Sync flows must reply on every path; every flow must deliver somewhere.
+    pub fn check_paths(&mut self, steps: &[&'a ast::Step]) {
+        if !delivers(steps.iter().copied()) {
+            self.report(
+                Diagnostic::error(codes::AQ0307, format!("flow `{}` never delivers a record", self.flow.name.name))
+                    .with_primary(self.file, self.flow.name.span, "no `to` or `reply` in this flow")
+                    .with_help("add `to system.operation(…)` (or `reply …` in a sync flow)"),
+            );
+            return;
+        }
+        if self.mode == Some(ModeKind::Sync) {
+            let mut gaps = Vec::new();
+            if !replies(steps.iter().copied(), &mut gaps) {
+                let mut d = Diagnostic::error(codes::AQ0703, format!("a path through sync flow `{}` ends without a `reply`", self.flow.name.name))
+                    .with_primary(self.file, self.flow.name.span, "the caller would wait for an answer that never comes");
+                for gap in gaps {
+                    d = d.with_context(self.file, gap, "this path has no `reply`");
+                }
+                self.report(d.with_help("end every path (each route arm, and `else`) with `reply …`"));
+            }
+        }
+    }
+}
+
+/// True when some path delivers (`to`, `reply`, `tap`).
+fn delivers<'s>(steps: impl Iterator<Item = &'s ast::Step>) -> bool {
+    steps.into_iter().any(|s| match &s.kind {
+        ast::StepKind::To(_) | ast::StepKind::Reply(_) | ast::StepKind::Tap(_) => true,
+        ast::StepKind::Route(arms) => arms.iter().any(|a| delivers(a.steps.iter())),
+        _ => false,
+    })
+}
+
+/// True when every path replies; collects the spans of arms that do not.
+fn replies<'s>(steps: impl Iterator<Item = &'s ast::Step>, gaps: &mut Vec<Span>) -> bool {
+    for step in steps {
+        match &step.kind {
+            ast::StepKind::Reply(_) => return true,
+            ast::StepKind::Route(arms) => {
+                let mut all = true;
+                for arm in arms {
+                    if !replies(arm.steps.iter(), gaps) {
+                        gaps.push(arm.span);
+                        all = false;
+                    }
+                }
+                if !arms.iter().any(|a| a.condition.is_none()) {
+                    gaps.push(step.span);
+                    all = false;
+                }
+                return all;
+            }
+            _ => {}
+        }
+    }
+    false
+}
