@@ -29,11 +29,16 @@ impl ConnectorSpec {
 
     /// The operation `name` in `role`.
     pub fn operation(&self, name: &str, role: Role) -> Option<&'static OperationSpec> {
-        self.operations.iter().find(|o| o.name == name && o.role == role)
+        self.operations
+            .iter()
+            .find(|o| o.name == name && o.role == role)
     }
 
     /// Every operation named `name`, whatever its role.
-    pub fn operations_named<'a>(&'static self, name: &'a str) -> impl Iterator<Item = &'static OperationSpec> + 'a {
+    pub fn operations_named<'a>(
+        &'static self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'static OperationSpec> + 'a {
         self.operations.iter().filter(move |o| o.name == name)
     }
 }

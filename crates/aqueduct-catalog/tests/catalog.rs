@@ -6,18 +6,24 @@
 use std::collections::HashSet;
 
 use aqueduct_catalog::{
-    ConnectorSpec, Mode, OperationSpec, OptionSpec, RecordShape, Role, Support, ValueType, catalog, connector,
-    kind_names,
+    ConnectorSpec, Mode, OperationSpec, OptionSpec, RecordShape, Role, Support, ValueType, catalog,
+    connector, kind_names,
 };
 
 /// Every operation of every kind, with its kind.
 fn operations() -> impl Iterator<Item = (&'static ConnectorSpec, &'static OperationSpec)> {
-    catalog().iter().flat_map(|c| c.operations.iter().map(move |o| (c, o)))
+    catalog()
+        .iter()
+        .flat_map(|c| c.operations.iter().map(move |o| (c, o)))
 }
 
 /// Every option of every kind, including those inside nested blocks.
 fn all_options() -> Vec<(String, &'static OptionSpec)> {
-    fn walk(path: String, options: &'static [OptionSpec], out: &mut Vec<(String, &'static OptionSpec)>) {
+    fn walk(
+        path: String,
+        options: &'static [OptionSpec],
+        out: &mut Vec<(String, &'static OptionSpec)>,
+    ) {
         for option in options {
             let here = format!("{path}.{}", option.name);
             if let ValueType::Block(blocks) = &option.ty {
@@ -42,13 +48,26 @@ fn is_language_type(ty: &str) -> bool {
     if let Some(inner) = ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
         return is_language_type(inner);
     }
-    ["string", "int", "float", "decimal", "bool", "timestamp", "date", "bytes", "json"].contains(&ty)
+    [
+        "string",
+        "int",
+        "float",
+        "decimal",
+        "bool",
+        "timestamp",
+        "date",
+        "bytes",
+        "json",
+    ]
+    .contains(&ty)
 }
 
 /// Whether `s` is a bare identifier, so it can be written as an enum value.
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -85,7 +104,15 @@ fn kind_names_are_unique() {
 fn every_operation_of_the_design_exists() {
     use Role::{Call, Source, Target};
     let expected: &[(&str, &[(&str, Role)])] = &[
-        ("file", &[("read", Source), ("tail", Source), ("write", Target), ("append", Target)]),
+        (
+            "file",
+            &[
+                ("read", Source),
+                ("tail", Source),
+                ("write", Target),
+                ("append", Target),
+            ],
+        ),
         ("stdio", &[("stdin", Source), ("stdout", Target)]),
         (
             "http",
@@ -99,7 +126,15 @@ fn every_operation_of_the_design_exists() {
                 ("post", Call),
             ],
         ),
-        ("endpoint", &[("post", Source), ("put", Source), ("get", Source), ("events", Target)]),
+        (
+            "endpoint",
+            &[
+                ("post", Source),
+                ("put", Source),
+                ("get", Source),
+                ("events", Target),
+            ],
+        ),
         (
             "sqlite",
             &[
@@ -126,7 +161,14 @@ fn every_operation_of_the_design_exists() {
         ),
         ("amqp", &[("consume", Source), ("publish", Target)]),
         ("mqtt", &[("subscribe", Source), ("publish", Target)]),
-        ("nats", &[("subscribe", Source), ("publish", Target), ("request", Call)]),
+        (
+            "nats",
+            &[
+                ("subscribe", Source),
+                ("publish", Target),
+                ("request", Call),
+            ],
+        ),
         (
             "salesforce",
             &[
@@ -150,21 +192,36 @@ fn every_operation_of_the_design_exists() {
     for (kind, ops) in expected {
         let c = connector(kind).unwrap_or_else(|| panic!("no kind {kind}"));
         for (name, role) in *ops {
-            assert!(c.operation(name, *role).is_some(), "{kind}.{name} is missing as a {role:?}");
+            assert!(
+                c.operation(name, *role).is_some(),
+                "{kind}.{name} is missing as a {role:?}"
+            );
         }
     }
     // The SQL kinds share every sqlite operation.
     let sqlite = connector("sqlite").unwrap();
     for kind in ["postgres", "mysql"] {
         for op in sqlite.operations {
-            assert!(connector(kind).unwrap().operation(op.name, op.role).is_some(), "{kind}.{} missing", op.name);
+            assert!(
+                connector(kind)
+                    .unwrap()
+                    .operation(op.name, op.role)
+                    .is_some(),
+                "{kind}.{} missing",
+                op.name
+            );
         }
     }
 }
 
 #[test]
 fn sqlite_has_no_change_data_capture() {
-    assert!(connector("sqlite").unwrap().operation("changes", Role::Source).is_none());
+    assert!(
+        connector("sqlite")
+            .unwrap()
+            .operation("changes", Role::Source)
+            .is_none()
+    );
 }
 
 #[test]
@@ -172,7 +229,13 @@ fn operation_name_and_role_pairs_are_unique_within_a_kind() {
     for c in catalog() {
         let mut seen = HashSet::new();
         for op in c.operations {
-            assert!(seen.insert((op.name, op.role)), "{}.{} is listed twice as a {:?}", c.kind, op.name, op.role);
+            assert!(
+                seen.insert((op.name, op.role)),
+                "{}.{} is listed twice as a {:?}",
+                c.kind,
+                op.name,
+                op.role
+            );
         }
     }
 }
@@ -188,7 +251,13 @@ fn option_and_param_names_are_unique() {
     for (c, op) in operations() {
         let mut seen = HashSet::new();
         for p in op.params {
-            assert!(seen.insert(p.name), "{}.{}: parameter {} twice", c.kind, op.name, p.name);
+            assert!(
+                seen.insert(p.name),
+                "{}.{}: parameter {} twice",
+                c.kind,
+                op.name,
+                p.name
+            );
         }
     }
 }
@@ -196,7 +265,11 @@ fn option_and_param_names_are_unique() {
 #[test]
 fn positional_params_come_first_and_required_before_optional() {
     for (c, op) in operations() {
-        let first_named = op.params.iter().position(|p| !p.positional).unwrap_or(op.params.len());
+        let first_named = op
+            .params
+            .iter()
+            .position(|p| !p.positional)
+            .unwrap_or(op.params.len());
         assert!(
             op.params[first_named..].iter().all(|p| !p.positional),
             "{}.{}: a positional parameter follows a named one",
@@ -205,7 +278,10 @@ fn positional_params_come_first_and_required_before_optional() {
         );
         // An optional positional parameter followed by a required one could
         // never be left out, so it would not really be optional.
-        let first_optional = op.positional().position(|p| !p.required).unwrap_or(usize::MAX);
+        let first_optional = op
+            .positional()
+            .position(|p| !p.required)
+            .unwrap_or(usize::MAX);
         assert!(
             op.positional().skip(first_optional).all(|p| !p.required),
             "{}.{}: a required positional parameter follows an optional one",
@@ -234,28 +310,52 @@ fn documented_required_options_exist() {
     ];
     for (kind, name) in required {
         let option = connector(kind).unwrap().option(name);
-        assert!(option.is_some_and(|o| o.required), "{kind}.{name} should be a required option");
+        assert!(
+            option.is_some_and(|o| o.required),
+            "{kind}.{name} should be a required option"
+        );
     }
     let required: HashSet<_> = required.into_iter().collect();
     for c in catalog() {
         for o in c.options.iter().filter(|o| o.required) {
-            assert!(required.contains(&(c.kind, o.name)), "{}.{} is required but not listed here", c.kind, o.name);
+            assert!(
+                required.contains(&(c.kind, o.name)),
+                "{}.{} is required but not listed here",
+                c.kind,
+                o.name
+            );
         }
     }
-    assert!(connector("file").unwrap().option("root").is_some_and(|o| !o.required));
+    assert!(
+        connector("file")
+            .unwrap()
+            .option("root")
+            .is_some_and(|o| !o.required)
+    );
     assert!(connector("stdio").unwrap().options.is_empty());
 }
 
 #[test]
 fn connection_urls_that_can_carry_passwords_are_secret() {
     for kind in ["postgres", "mysql", "redis", "amqp", "mqtt", "nats"] {
-        assert!(connector(kind).unwrap().option("url").unwrap().secret, "{kind}.url should be secret");
+        assert!(
+            connector(kind).unwrap().option("url").unwrap().secret,
+            "{kind}.url should be secret"
+        );
     }
 }
 
 #[test]
 fn credentials_in_auth_blocks_are_secret() {
-    let credentials = ["token", "password", "value", "client_secret", "secret", "private_key", "refresh_token"];
+    let credentials = [
+        "token",
+        "password",
+        "value",
+        "client_secret",
+        "secret",
+        "private_key",
+        "refresh_token",
+    ];
     for (path, option) in all_options() {
         if credentials.contains(&option.name) && path.contains(".auth=") {
             assert!(option.secret, "{path} holds a credential but is not secret");
@@ -267,7 +367,11 @@ fn credentials_in_auth_blocks_are_secret() {
 fn inline_positional_names_are_options() {
     for c in catalog() {
         for name in c.inline_positional {
-            assert!(c.option(name).is_some(), "{}: inline argument {name} is not an option", c.kind);
+            assert!(
+                c.option(name).is_some(),
+                "{}: inline argument {name} is not an option",
+                c.kind
+            );
         }
     }
     assert_eq!(connector("file").unwrap().inline_positional, ["root"]);
@@ -278,7 +382,12 @@ fn fixed_record_types_are_language_types() {
     for (c, op) in operations() {
         if let RecordShape::Fixed(fields) = op.record {
             for (field, ty) in fields {
-                assert!(is_language_type(ty), "{}.{}: field {field} has type {ty:?}", c.kind, op.name);
+                assert!(
+                    is_language_type(ty),
+                    "{}.{}: field {field} has type {ty:?}",
+                    c.kind,
+                    op.name
+                );
             }
         }
     }
@@ -301,7 +410,10 @@ fn enum_values_are_bare_identifiers() {
             ValueType::Enum(values) => {
                 assert!(!values.is_empty(), "{where_}: empty enum");
                 for v in *values {
-                    assert!(is_identifier(v), "{where_}: enum value {v:?} cannot be written bare");
+                    assert!(
+                        is_identifier(v),
+                        "{where_}: enum value {v:?} cannot be written bare"
+                    );
                 }
             }
             ValueType::List(inner) => check(where_, inner),
@@ -337,16 +449,33 @@ fn source_timing_rules_hold() {
         let at = format!("{}.{} ({:?})", c.kind, op.name, op.role);
         assert!(!op.modes.is_empty(), "{at}: no modes");
         if op.role != Role::Source {
-            assert!(!op.bounded && !op.request_reply, "{at}: only sources are bounded or request-reply");
+            assert!(
+                !op.bounded && !op.request_reply,
+                "{at}: only sources are bounded or request-reply"
+            );
             continue;
         }
         if op.request_reply {
-            assert!(!op.bounded, "{at}: a request-reply source cannot be bounded");
+            assert!(
+                !op.bounded,
+                "{at}: a request-reply source cannot be bounded"
+            );
         }
         // batch needs a bounded source; sync needs a request-reply one.
-        assert_eq!(op.modes.contains(&Mode::Batch), op.bounded, "{at}: batch iff bounded");
-        assert_eq!(op.modes.contains(&Mode::Sync), op.request_reply, "{at}: sync iff request-reply");
-        assert!(!matches!(op.record, RecordShape::Nothing), "{at}: a source must produce records");
+        assert_eq!(
+            op.modes.contains(&Mode::Batch),
+            op.bounded,
+            "{at}: batch iff bounded"
+        );
+        assert_eq!(
+            op.modes.contains(&Mode::Sync),
+            op.request_reply,
+            "{at}: sync iff request-reply"
+        );
+        assert!(
+            !matches!(op.record, RecordShape::Nothing),
+            "{at}: a source must produce records"
+        );
     }
 }
 
@@ -366,8 +495,14 @@ fn summaries_are_single_lines() {
         summaries.push((path, option.summary));
     }
     for (at, summary) in summaries {
-        assert!(!summary.trim().is_empty() && !summary.contains('\n'), "{at}: summary must be one non-empty line");
-        assert!(summary.ends_with('.'), "{at}: summary should be a sentence ending in '.'");
+        assert!(
+            !summary.trim().is_empty() && !summary.contains('\n'),
+            "{at}: summary must be one non-empty line"
+        );
+        assert!(
+            summary.ends_with('.'),
+            "{at}: summary should be a sentence ending in '.'"
+        );
     }
 }
 
@@ -389,9 +524,18 @@ fn support_matches_the_runtime_plan() {
 fn the_connector_reference_mentions_every_operation() {
     let doc = include_str!("../../../docs/connectors.md");
     for c in catalog() {
-        assert!(doc.contains(&format!("## `{}`", c.kind)), "docs/connectors.md has no section for {}", c.kind);
+        assert!(
+            doc.contains(&format!("## `{}`", c.kind)),
+            "docs/connectors.md has no section for {}",
+            c.kind
+        );
         for op in c.operations {
-            assert!(doc.contains(&format!("`{}(", op.name)), "docs/connectors.md never shows {}.{}", c.kind, op.name);
+            assert!(
+                doc.contains(&format!("`{}(", op.name)),
+                "docs/connectors.md never shows {}.{}",
+                c.kind,
+                op.name
+            );
         }
     }
 }

@@ -7,7 +7,11 @@ use crate::{ALL_MODES, ConnectorSpec, OperationSpec, RecordShape, Role, Support,
 pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     kind: "amqp",
     summary: "An AMQP 0-9-1 broker (RabbitMQ): consume queues, publish to exchanges.",
-    options: &[secret("url", ValueType::Url, "Connection URL, e.g. amqp://user:password@host:5672/vhost.")],
+    options: &[secret(
+        "url",
+        ValueType::Url,
+        "Connection URL, e.g. amqp://user:password@host:5672/vhost.",
+    )],
     inline_positional: &["url"],
     operations: &[
         OperationSpec {
@@ -19,7 +23,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             request_reply: false,
             params: &[
                 arg("queue", ValueType::String, "The queue; it must exist."),
-                named("prefetch", ValueType::Int, "Most unacknowledged messages held at once (default: 100)."),
+                named(
+                    "prefetch",
+                    ValueType::Int,
+                    "Most unacknowledged messages held at once (default: 100).",
+                ),
                 MESSAGE_FORMAT,
             ],
             record: RecordShape::Declared,
@@ -32,8 +40,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("exchange", ValueType::String, "The exchange; \"\" is the default exchange (routes by queue name)."),
-                opt_arg("routing_key", ValueType::Template, "Routing key; may use record fields (default: \"\")."),
+                arg(
+                    "exchange",
+                    ValueType::String,
+                    "The exchange; \"\" is the default exchange (routes by queue name).",
+                ),
+                opt_arg(
+                    "routing_key",
+                    ValueType::Template,
+                    "Routing key; may use record fields (default: \"\").",
+                ),
                 MESSAGE_FORMAT,
             ],
             record: RecordShape::Declared,

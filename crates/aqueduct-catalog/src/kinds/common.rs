@@ -38,42 +38,102 @@ pub(crate) const REQUEST_REPLY: &[Mode] = &[Mode::Sync, Mode::Async];
 
 /// An optional option.
 pub(crate) const fn option(name: &'static str, ty: ValueType, summary: &'static str) -> OptionSpec {
-    OptionSpec { name, ty, required: false, secret: false, summary }
+    OptionSpec {
+        name,
+        ty,
+        required: false,
+        secret: false,
+        summary,
+    }
 }
 
 /// A required option.
-pub(crate) const fn required(name: &'static str, ty: ValueType, summary: &'static str) -> OptionSpec {
-    OptionSpec { name, ty, required: true, secret: false, summary }
+pub(crate) const fn required(
+    name: &'static str,
+    ty: ValueType,
+    summary: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        ty,
+        required: true,
+        secret: false,
+        summary,
+    }
 }
 
 /// A required option holding a credential.
 pub(crate) const fn secret(name: &'static str, ty: ValueType, summary: &'static str) -> OptionSpec {
-    OptionSpec { name, ty, required: true, secret: true, summary }
+    OptionSpec {
+        name,
+        ty,
+        required: true,
+        secret: true,
+        summary,
+    }
 }
 
 /// An optional option holding a credential.
-pub(crate) const fn opt_secret(name: &'static str, ty: ValueType, summary: &'static str) -> OptionSpec {
-    OptionSpec { name, ty, required: false, secret: true, summary }
+pub(crate) const fn opt_secret(
+    name: &'static str,
+    ty: ValueType,
+    summary: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        ty,
+        required: false,
+        secret: true,
+        summary,
+    }
 }
 
 /// A required positional parameter.
 pub(crate) const fn arg(name: &'static str, ty: ValueType, summary: &'static str) -> ParamSpec {
-    ParamSpec { name, positional: true, required: true, ty, summary }
+    ParamSpec {
+        name,
+        positional: true,
+        required: true,
+        ty,
+        summary,
+    }
 }
 
 /// An optional positional parameter.
 pub(crate) const fn opt_arg(name: &'static str, ty: ValueType, summary: &'static str) -> ParamSpec {
-    ParamSpec { name, positional: true, required: false, ty, summary }
+    ParamSpec {
+        name,
+        positional: true,
+        required: false,
+        ty,
+        summary,
+    }
 }
 
 /// An optional named parameter.
 pub(crate) const fn named(name: &'static str, ty: ValueType, summary: &'static str) -> ParamSpec {
-    ParamSpec { name, positional: false, required: false, ty, summary }
+    ParamSpec {
+        name,
+        positional: false,
+        required: false,
+        ty,
+        summary,
+    }
 }
 
 /// A required named parameter.
-pub(crate) const fn req_named(name: &'static str, ty: ValueType, summary: &'static str) -> ParamSpec {
-    ParamSpec { name, positional: false, required: true, ty, summary }
+pub(crate) const fn req_named(
+    name: &'static str,
+    ty: ValueType,
+    summary: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        positional: false,
+        required: true,
+        ty,
+        summary,
+    }
 }
 
 // ----- format parameters ----------------------------------------------------
@@ -86,12 +146,18 @@ pub(crate) const FORMAT: ParamSpec = opt_arg(
 );
 
 /// `header` for csv.
-pub(crate) const HEADER: ParamSpec =
-    named("header", ValueType::Bool, "csv: the first row names the fields (default: true).");
+pub(crate) const HEADER: ParamSpec = named(
+    "header",
+    ValueType::Bool,
+    "csv: the first row names the fields (default: true).",
+);
 
 /// `delimiter` for csv.
-pub(crate) const DELIMITER: ParamSpec =
-    named("delimiter", ValueType::String, "csv: the field separator, one character (default: \",\").");
+pub(crate) const DELIMITER: ParamSpec = named(
+    "delimiter",
+    ValueType::String,
+    "csv: the field separator, one character (default: \",\").",
+);
 
 /// `record` for xml.
 pub(crate) const RECORD: ParamSpec = named(
@@ -112,7 +178,7 @@ pub(crate) const MESSAGE_FORMAT: ParamSpec = named(
 /// `bearer { token }`: an `Authorization: Bearer` token.
 pub(crate) const BEARER: BlockSpec = BlockSpec {
     kind: "bearer",
-    summary: "A static bearer token sent as `Authorization: Bearer <token>`.",
+    summary: "A static bearer token sent as an `Authorization: Bearer` header.",
     options: &[secret("token", ValueType::String, "The token.")],
 };
 
@@ -131,7 +197,11 @@ pub(crate) const API_KEY: BlockSpec = BlockSpec {
     kind: "api_key",
     summary: "A key sent in (or expected in) a request header.",
     options: &[
-        required("header", ValueType::String, "The header name, e.g. \"X-Api-Key\"."),
+        required(
+            "header",
+            ValueType::String,
+            "The header name, e.g. \"X-Api-Key\".",
+        ),
         secret("value", ValueType::String, "The key."),
     ],
 };
@@ -144,9 +214,14 @@ pub(crate) const OAUTH2_CLIENT_CREDENTIALS: BlockSpec = BlockSpec {
         required("token_url", ValueType::Url, "The token endpoint."),
         required("client_id", ValueType::String, "The client id."),
         secret("client_secret", ValueType::String, "The client secret."),
-        option("scope", ValueType::String, "Space-separated scopes to request (default: none)."),
+        option(
+            "scope",
+            ValueType::String,
+            "Space-separated scopes to request (default: none).",
+        ),
     ],
 };
 
 /// The auth blocks of an outbound HTTP client (`http`, `graphql`).
-pub(crate) const OUTBOUND_AUTH: ValueType = ValueType::Block(&[BEARER, BASIC, API_KEY, OAUTH2_CLIENT_CREDENTIALS]);
+pub(crate) const OUTBOUND_AUTH: ValueType =
+    ValueType::Block(&[BEARER, BASIC, API_KEY, OAUTH2_CLIENT_CREDENTIALS]);

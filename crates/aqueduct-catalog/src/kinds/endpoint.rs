@@ -2,19 +2,29 @@
 //!
 //! In a `sync` flow the caller waits for the flow's `reply`; in an `async`
 //! flow the request is answered `202 Accepted` once the record is taken in.
-//! Path segments written `{name}` become string fields of the record.
+//! Route segments written `:name` become string fields of the record.
 
 use super::common::{API_KEY, BEARER, REQUEST_REPLY, arg, option, required, secret};
-use crate::{BlockSpec, ConnectorSpec, Mode, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType};
+use crate::{
+    BlockSpec, ConnectorSpec, Mode, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
+};
 
 /// `hmac { header, secret, algorithm }`: a signature of the body.
 const HMAC: BlockSpec = BlockSpec {
     kind: "hmac",
     summary: "Requests carry a hex HMAC of the raw body in a header (webhook signatures).",
     options: &[
-        required("header", ValueType::String, "The header holding the signature, e.g. \"X-Signature\"."),
+        required(
+            "header",
+            ValueType::String,
+            "The header holding the signature, e.g. \"X-Signature\".",
+        ),
         secret("secret", ValueType::String, "The shared key."),
-        option("algorithm", ValueType::Enum(&["sha256"]), "The hash function (default: sha256)."),
+        option(
+            "algorithm",
+            ValueType::Enum(&["sha256"]),
+            "The hash function (default: sha256).",
+        ),
     ],
 };
 
@@ -22,7 +32,7 @@ const HMAC: BlockSpec = BlockSpec {
 const PATH: ParamSpec = arg(
     "path",
     ValueType::String,
-    "Route, e.g. \"/orders\" or \"/orders/{id}\" ({id} becomes a string field).",
+    "Route, e.g. \"/orders\" or \"/orders/:id\" (:id becomes a string field).",
 );
 
 /// A source taking requests with the HTTP method `name`.
@@ -44,19 +54,36 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     kind: "endpoint",
     summary: "An inbound HTTP server: each request is a record, answered by a sync flow or with 202.",
     options: &[
-        required("listen", ValueType::String, "Address and port to listen on, e.g. \"127.0.0.1:8080\"."),
+        required(
+            "listen",
+            ValueType::String,
+            "Address and port to listen on, e.g. \"127.0.0.1:8080\".",
+        ),
         option(
             "auth",
             ValueType::Block(&[API_KEY, BEARER, HMAC]),
             "What callers must present; others get 401 (default: no check).",
         ),
-        option("max_body", ValueType::Size, "Largest request body accepted; larger ones get 413 (default: 1MiB)."),
+        option(
+            "max_body",
+            ValueType::Size,
+            "Largest request body accepted; larger ones get 413 (default: 1MiB).",
+        ),
     ],
     inline_positional: &["listen"],
     operations: &[
-        route("post", "Accept POST requests; the JSON body (plus path fields) is the record."),
-        route("put", "Accept PUT requests; the JSON body (plus path fields) is the record."),
-        route("get", "Accept GET requests; path fields and query-string parameters make the record."),
+        route(
+            "post",
+            "Accept POST requests; the JSON body (plus path fields) is the record.",
+        ),
+        route(
+            "put",
+            "Accept PUT requests; the JSON body (plus path fields) is the record.",
+        ),
+        route(
+            "get",
+            "Accept GET requests; path fields and query-string parameters make the record.",
+        ),
         OperationSpec {
             name: "events",
             role: Role::Target,
@@ -64,7 +91,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: &[Mode::Sync, Mode::Async],
             bounded: false,
             request_reply: false,
-            params: &[arg("path", ValueType::String, "Route clients connect to, e.g. \"/events\".")],
+            params: &[arg(
+                "path",
+                ValueType::String,
+                "Route clients connect to, e.g. \"/events\".",
+            )],
             record: RecordShape::Declared,
         },
     ],

@@ -22,7 +22,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: true,
             request_reply: false,
             params: &[
-                arg("glob", ValueType::String, "Files to read, e.g. \"in/*.csv\"."),
+                arg(
+                    "glob",
+                    ValueType::String,
+                    "Files to read, e.g. \"in/*.csv\".",
+                ),
                 FORMAT,
                 HEADER,
                 DELIMITER,
@@ -54,7 +58,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("path", ValueType::Template, "The file; may use record fields, e.g. \"out/{.date}.jsonl\"."),
+                arg(
+                    "path",
+                    ValueType::Template,
+                    "The file; may use record fields, e.g. \"out/{.date}.jsonl\".",
+                ),
                 FORMAT,
                 HEADER,
                 DELIMITER,
@@ -70,7 +78,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("path", ValueType::Template, "The file; may use record fields, e.g. \"dlq/{.kind}.jsonl\"."),
+                arg(
+                    "path",
+                    ValueType::Template,
+                    "The file; may use record fields, e.g. \"dlq/{.kind}.jsonl\".",
+                ),
                 FORMAT,
                 HEADER,
                 DELIMITER,

@@ -4,19 +4,32 @@
 //! response's `data` object. A response with `errors` is a failure.
 
 use super::common::{OUTBOUND_AUTH, arg, option, required};
-use crate::{ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType};
+use crate::{
+    ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
+};
 
 /// `document`: a GraphQL operation, usually a `"""…"""` string.
-const DOCUMENT: ParamSpec =
-    arg("document", ValueType::String, "The GraphQL document; its variables are taken from the record's fields.");
+const DOCUMENT: ParamSpec = arg(
+    "document",
+    ValueType::String,
+    "The GraphQL document; its variables are taken from the record's fields.",
+);
 
 /// The `graphql` kind.
 pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     kind: "graphql",
     summary: "A GraphQL API: run mutations with records, or queries as lookups.",
     options: &[
-        required("url", ValueType::Url, "The GraphQL endpoint, e.g. https://api.example.com/graphql."),
-        option("auth", OUTBOUND_AUTH, "How requests authenticate (default: not at all)."),
+        required(
+            "url",
+            ValueType::Url,
+            "The GraphQL endpoint, e.g. https://api.example.com/graphql.",
+        ),
+        option(
+            "auth",
+            OUTBOUND_AUTH,
+            "How requests authenticate (default: not at all).",
+        ),
     ],
     inline_positional: &["url"],
     operations: &[

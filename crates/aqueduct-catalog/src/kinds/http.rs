@@ -5,7 +5,9 @@
 //! array gives one record per element when polled.
 
 use super::common::{EVENTS, OUTBOUND_AUTH, arg, option, required};
-use crate::{ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType};
+use crate::{
+    ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
+};
 
 /// `path` of a target or call: relative to `base_url`, may use record fields.
 const PATH: ParamSpec = arg(
@@ -33,10 +35,26 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     kind: "http",
     summary: "An outbound HTTP client for JSON APIs: poll, send records, or look values up.",
     options: &[
-        required("base_url", ValueType::Url, "URL that operation paths are relative to, e.g. \"https://api.example.com/v1\"."),
-        option("auth", OUTBOUND_AUTH, "How requests authenticate (default: not at all)."),
-        option("timeout", ValueType::Duration, "Time limit for one request, including the body (default: 30s)."),
-        option("headers", ValueType::Map, "Headers sent with every request."),
+        required(
+            "base_url",
+            ValueType::Url,
+            "URL that operation paths are relative to, e.g. \"https://api.example.com/v1\".",
+        ),
+        option(
+            "auth",
+            OUTBOUND_AUTH,
+            "How requests authenticate (default: not at all).",
+        ),
+        option(
+            "timeout",
+            ValueType::Duration,
+            "Time limit for one request, including the body (default: 30s).",
+        ),
+        option(
+            "headers",
+            ValueType::Map,
+            "Headers sent with every request.",
+        ),
     ],
     inline_positional: &["base_url"],
     operations: &[
@@ -49,14 +67,30 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             request_reply: false,
             params: &[
                 arg("path", ValueType::String, "Path relative to base_url."),
-                arg("every", ValueType::Duration, "Time between two requests, e.g. 30s."),
+                arg(
+                    "every",
+                    ValueType::Duration,
+                    "Time between two requests, e.g. 30s.",
+                ),
             ],
             record: RecordShape::Declared,
         },
-        target("post", "POST each record as a JSON body; any 2xx status accepts it."),
-        target("put", "PUT each record as a JSON body; any 2xx status accepts it."),
-        target("patch", "PATCH each record as a JSON body; any 2xx status accepts it."),
-        target("delete", "DELETE the path built from each record (no body); any 2xx status or 404 accepts it."),
+        target(
+            "post",
+            "POST each record as a JSON body; any 2xx status accepts it.",
+        ),
+        target(
+            "put",
+            "PUT each record as a JSON body; any 2xx status accepts it.",
+        ),
+        target(
+            "patch",
+            "PATCH each record as a JSON body; any 2xx status accepts it.",
+        ),
+        target(
+            "delete",
+            "DELETE the path built from each record (no body); any 2xx status or 404 accepts it.",
+        ),
         OperationSpec {
             name: "get",
             role: Role::Call,

@@ -7,7 +7,11 @@ use crate::{ALL_MODES, ConnectorSpec, OperationSpec, RecordShape, Role, Support,
 pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     kind: "nats",
     summary: "A NATS server: subjects, JetStream durable consumers, request-reply.",
-    options: &[secret("url", ValueType::Url, "Server URL, e.g. nats://user:password@host:4222.")],
+    options: &[secret(
+        "url",
+        ValueType::Url,
+        "Server URL, e.g. nats://user:password@host:4222.",
+    )],
     inline_positional: &["url"],
     operations: &[
         OperationSpec {
@@ -18,13 +22,21 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("subject", ValueType::String, "Subject, with * and > wildcards, e.g. \"orders.>\"."),
+                arg(
+                    "subject",
+                    ValueType::String,
+                    "Subject, with * and > wildcards, e.g. \"orders.>\".",
+                ),
                 named(
                     "durable",
                     ValueType::String,
                     "JetStream durable consumer name; its position survives restarts (default: none, core NATS).",
                 ),
-                named("group", ValueType::String, "Queue group: replicas sharing it split the messages (default: none)."),
+                named(
+                    "group",
+                    ValueType::String,
+                    "Queue group: replicas sharing it split the messages (default: none).",
+                ),
                 MESSAGE_FORMAT,
             ],
             record: RecordShape::Declared,
@@ -37,7 +49,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("subject", ValueType::Template, "The subject; may use record fields, e.g. \"orders.{.region}\"."),
+                arg(
+                    "subject",
+                    ValueType::Template,
+                    "The subject; may use record fields, e.g. \"orders.{.region}\".",
+                ),
                 MESSAGE_FORMAT,
             ],
             record: RecordShape::Declared,
@@ -50,8 +66,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("subject", ValueType::Template, "The subject; may use record fields."),
-                named("timeout", ValueType::Duration, "How long to wait for the reply (default: 5s)."),
+                arg(
+                    "subject",
+                    ValueType::Template,
+                    "The subject; may use record fields.",
+                ),
+                named(
+                    "timeout",
+                    ValueType::Duration,
+                    "How long to wait for the reply (default: 5s).",
+                ),
                 MESSAGE_FORMAT,
             ],
             record: RecordShape::Declared,

@@ -10,7 +10,11 @@ use crate::{ALL_MODES, ConnectorSpec, OperationSpec, RecordShape, Role, Support,
 pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     kind: "redis",
     summary: "A Redis server: stream consumer groups, pub/sub channels, and keys.",
-    options: &[secret("url", ValueType::Url, "Connection URL, e.g. redis://:password@host:6379/0.")],
+    options: &[secret(
+        "url",
+        ValueType::Url,
+        "Connection URL, e.g. redis://:password@host:6379/0.",
+    )],
     inline_positional: &["url"],
     operations: &[
         OperationSpec {
@@ -22,8 +26,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             request_reply: false,
             params: &[
                 arg("key", ValueType::String, "The stream key."),
-                arg("group", ValueType::String, "Consumer group, created at the stream's start if missing; replicas share its entries."),
-                named("consumer", ValueType::String, "Consumer name within the group (default: <flow>-<host name>)."),
+                arg(
+                    "group",
+                    ValueType::String,
+                    "Consumer group, created at the stream's start if missing; replicas share its entries.",
+                ),
+                named(
+                    "consumer",
+                    ValueType::String,
+                    "Consumer name within the group (default: the flow name, a dash and the host name).",
+                ),
             ],
             record: RecordShape::Declared,
         },
@@ -34,7 +46,14 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: EVENTS,
             bounded: false,
             request_reply: false,
-            params: &[arg("channel", ValueType::String, "Channel name or glob pattern."), MESSAGE_FORMAT],
+            params: &[
+                arg(
+                    "channel",
+                    ValueType::String,
+                    "Channel name or glob pattern.",
+                ),
+                MESSAGE_FORMAT,
+            ],
             record: RecordShape::Declared,
         },
         OperationSpec {
@@ -45,8 +64,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("key", ValueType::Template, "The stream key; may use record fields."),
-                named("maxlen", ValueType::Int, "Trim the stream to about this many entries (default: no trimming)."),
+                arg(
+                    "key",
+                    ValueType::Template,
+                    "The stream key; may use record fields.",
+                ),
+                named(
+                    "maxlen",
+                    ValueType::Int,
+                    "Trim the stream to about this many entries (default: no trimming).",
+                ),
             ],
             record: RecordShape::Declared,
         },
@@ -57,7 +84,14 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: ALL_MODES,
             bounded: false,
             request_reply: false,
-            params: &[arg("channel", ValueType::Template, "The channel; may use record fields."), MESSAGE_FORMAT],
+            params: &[
+                arg(
+                    "channel",
+                    ValueType::Template,
+                    "The channel; may use record fields.",
+                ),
+                MESSAGE_FORMAT,
+            ],
             record: RecordShape::Declared,
         },
         OperationSpec {
@@ -68,8 +102,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("key_expr", ValueType::Template, "The key, e.g. \"customer:{.id}\"."),
-                named("ttl", ValueType::Duration, "Expire the key after this long (default: never)."),
+                arg(
+                    "key_expr",
+                    ValueType::Template,
+                    "The key, e.g. \"customer:{.id}\".",
+                ),
+                named(
+                    "ttl",
+                    ValueType::Duration,
+                    "Expire the key after this long (default: never).",
+                ),
             ],
             record: RecordShape::Declared,
         },
@@ -80,7 +122,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: ALL_MODES,
             bounded: false,
             request_reply: false,
-            params: &[arg("key_expr", ValueType::Template, "The key, e.g. \"customer:{.id}\".")],
+            params: &[arg(
+                "key_expr",
+                ValueType::Template,
+                "The key, e.g. \"customer:{.id}\".",
+            )],
             record: RecordShape::Declared,
         },
     ],

@@ -5,16 +5,19 @@
 //! retired. Targets write through sObject Collections (200 records a call),
 //! or through Bulk API 2.0 ingest jobs in `batch` mode.
 
-use super::common::{BOUNDED_SOURCE, EVENTS, arg, named, opt_secret, option, req_named, required, secret};
+use super::common::{
+    BOUNDED_SOURCE, EVENTS, arg, named, opt_secret, option, req_named, required, secret,
+};
 use crate::{
-    ALL_MODES, BlockSpec, ConnectorSpec, Mode, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
+    ALL_MODES, BlockSpec, ConnectorSpec, Mode, OperationSpec, ParamSpec, RecordShape, Role,
+    Support, ValueType,
 };
 
 /// `token_url`, defaulting to the org's own token endpoint.
 const TOKEN_URL: crate::OptionSpec = option(
     "token_url",
     ValueType::Url,
-    "Token endpoint (default: <instance_url>/services/oauth2/token).",
+    "Token endpoint (default: /services/oauth2/token on instance_url).",
 );
 
 /// `oauth2_client_credentials { … }`.
@@ -34,9 +37,21 @@ const JWT_BEARER: BlockSpec = BlockSpec {
     summary: "OAuth 2.0 JWT bearer: a token minted from an RS256-signed assertion for `username`.",
     options: &[
         TOKEN_URL,
-        required("client_id", ValueType::String, "The consumer key (the JWT issuer)."),
-        required("username", ValueType::String, "The user the flow acts as (the JWT subject)."),
-        secret("private_key", ValueType::String, "PEM RSA private key matching the app's certificate."),
+        required(
+            "client_id",
+            ValueType::String,
+            "The consumer key (the JWT issuer).",
+        ),
+        required(
+            "username",
+            ValueType::String,
+            "The user the flow acts as (the JWT subject).",
+        ),
+        secret(
+            "private_key",
+            ValueType::String,
+            "PEM RSA private key matching the app's certificate.",
+        ),
         option(
             "audience",
             ValueType::Url,
@@ -52,13 +67,21 @@ const REFRESH_TOKEN: BlockSpec = BlockSpec {
     options: &[
         TOKEN_URL,
         required("client_id", ValueType::String, "The consumer key."),
-        opt_secret("client_secret", ValueType::String, "The consumer secret, if the app requires it."),
+        opt_secret(
+            "client_secret",
+            ValueType::String,
+            "The consumer secret, if the app requires it.",
+        ),
         secret("refresh_token", ValueType::String, "The refresh token."),
     ],
 };
 
 /// `object`: an sObject API name.
-const OBJECT: ParamSpec = arg("object", ValueType::String, "sObject API name, e.g. \"Account\" or \"Invoice__c\".");
+const OBJECT: ParamSpec = arg(
+    "object",
+    ValueType::String,
+    "sObject API name, e.g. \"Account\" or \"Invoice__c\".",
+);
 
 /// `replay`: where a new subscription starts.
 const REPLAY: ParamSpec = named(
@@ -68,7 +91,11 @@ const REPLAY: ParamSpec = named(
 );
 
 /// A target writing records to an sObject.
-const fn write(name: &'static str, summary: &'static str, params: &'static [ParamSpec]) -> OperationSpec {
+const fn write(
+    name: &'static str,
+    summary: &'static str,
+    params: &'static [ParamSpec],
+) -> OperationSpec {
     OperationSpec {
         name,
         role: Role::Target,
@@ -86,8 +113,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     kind: "salesforce",
     summary: "A Salesforce org: SOQL and bulk queries, change events, platform events, outbound messages, writes.",
     options: &[
-        required("instance_url", ValueType::Url, "The org's My Domain URL, e.g. https://acme.my.salesforce.com."),
-        option("api_version", ValueType::String, "API version to call, e.g. \"62.0\" (default: \"61.0\")."),
+        required(
+            "instance_url",
+            ValueType::Url,
+            "The org's My Domain URL, e.g. https://acme.my.salesforce.com.",
+        ),
+        option(
+            "api_version",
+            ValueType::String,
+            "API version to call, e.g. \"62.0\" (default: \"61.0\").",
+        ),
         required(
             "auth",
             ValueType::Block(&[CLIENT_CREDENTIALS, JWT_BEARER, REFRESH_TOKEN]),
@@ -133,7 +168,14 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: EVENTS,
             bounded: false,
             request_reply: false,
-            params: &[arg("name", ValueType::String, "Platform event API name, e.g. \"Low_Ink__e\"."), REPLAY],
+            params: &[
+                arg(
+                    "name",
+                    ValueType::String,
+                    "Platform event API name, e.g. \"Low_Ink__e\".",
+                ),
+                REPLAY,
+            ],
             record: RecordShape::Declared,
         },
         OperationSpec {
@@ -144,8 +186,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             bounded: false,
             request_reply: false,
             params: &[
-                arg("path", ValueType::String, "Route Salesforce posts to, e.g. \"/salesforce/accounts\"."),
-                req_named("listen", ValueType::String, "Address and port to listen on, e.g. \"0.0.0.0:8443\"."),
+                arg(
+                    "path",
+                    ValueType::String,
+                    "Route Salesforce posts to, e.g. \"/salesforce/accounts\".",
+                ),
+                req_named(
+                    "listen",
+                    ValueType::String,
+                    "Address and port to listen on, e.g. \"0.0.0.0:8443\".",
+                ),
                 named(
                     "organization_id",
                     ValueType::String,
@@ -161,14 +211,22 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             "Create or update records matched on an external id field.",
             &[
                 OBJECT,
-                arg("external_id", ValueType::String, "External id field API name, e.g. \"External_Id__c\"."),
+                arg(
+                    "external_id",
+                    ValueType::String,
+                    "External id field API name, e.g. \"External_Id__c\".",
+                ),
             ],
         ),
         write("delete", "Delete records by their Id field.", &[OBJECT]),
         write(
             "publish",
             "Publish each record as a platform event.",
-            &[arg("event", ValueType::String, "Platform event API name, e.g. \"Order_Placed__e\".")],
+            &[arg(
+                "event",
+                ValueType::String,
+                "Platform event API name, e.g. \"Order_Placed__e\".",
+            )],
         ),
         OperationSpec {
             name: "get",
@@ -179,8 +237,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             request_reply: false,
             params: &[
                 OBJECT,
-                arg("id", ValueType::Template, "The record id; may use record fields, e.g. \"{.AccountId}\"."),
-                named("fields", ValueType::List(&ValueType::String), "Fields to read (default: every field)."),
+                arg(
+                    "id",
+                    ValueType::Template,
+                    "The record id; may use record fields, e.g. \"{.AccountId}\".",
+                ),
+                named(
+                    "fields",
+                    ValueType::List(&ValueType::String),
+                    "Fields to read (default: every field).",
+                ),
             ],
             record: RecordShape::Declared,
         },

@@ -4,12 +4,22 @@
 //! field); the response body element becomes the answer.
 
 use super::common::{BASIC, arg, named, option, required};
-use crate::{ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType};
+use crate::{
+    ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
+};
 
 /// The parameters of `call`, in both roles.
 const CALL_PARAMS: &[ParamSpec] = &[
-    arg("operation", ValueType::String, "The operation, the body element's name, e.g. \"CreateOrder\"."),
-    named("action", ValueType::String, "SOAPAction header value (default: \"\")."),
+    arg(
+        "operation",
+        ValueType::String,
+        "The operation, the body element's name, e.g. \"CreateOrder\".",
+    ),
+    named(
+        "action",
+        ValueType::String,
+        "SOAPAction header value (default: \"\").",
+    ),
 ];
 
 /// The `soap` kind.
@@ -18,8 +28,16 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
     summary: "A SOAP 1.1 web service: call operations with records as request bodies.",
     options: &[
         required("url", ValueType::Url, "The service endpoint."),
-        option("namespace", ValueType::String, "XML namespace of the operation elements (default: none)."),
-        option("auth", ValueType::Block(&[BASIC]), "How requests authenticate (default: not at all)."),
+        option(
+            "namespace",
+            ValueType::String,
+            "XML namespace of the operation elements (default: none).",
+        ),
+        option(
+            "auth",
+            ValueType::Block(&[BASIC]),
+            "How requests authenticate (default: not at all).",
+        ),
     ],
     inline_positional: &["url"],
     operations: &[

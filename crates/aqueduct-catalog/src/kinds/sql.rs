@@ -9,10 +9,17 @@
 //! mode each chunk is written in one transaction.
 
 use super::common::{BOUNDED_SOURCE, EVENTS, arg, named, option, required, secret};
-use crate::{ALL_MODES, ConnectorSpec, OperationSpec, OptionSpec, ParamSpec, RecordShape, Role, Support, ValueType};
+use crate::{
+    ALL_MODES, ConnectorSpec, OperationSpec, OptionSpec, ParamSpec, RecordShape, Role, Support,
+    ValueType,
+};
 
 /// `table` of a target or change stream.
-const TABLE: ParamSpec = arg("table", ValueType::String, "The table, optionally schema-qualified.");
+const TABLE: ParamSpec = arg(
+    "table",
+    ValueType::String,
+    "The table, optionally schema-qualified.",
+);
 
 /// `query(sql)` as a bounded source.
 const QUERY_SOURCE: OperationSpec = OperationSpec {
@@ -38,9 +45,13 @@ const POLL: OperationSpec = OperationSpec {
         arg(
             "sql",
             ValueType::String,
-            "The SELECT statement; `{watermark}` in it is bound to the last watermark value seen (null at first).",
+            "The SELECT statement; `:watermark` in it is bound to the last watermark value seen (null at first).",
         ),
-        arg("every", ValueType::Duration, "Time between two runs, e.g. 30s."),
+        arg(
+            "every",
+            ValueType::Duration,
+            "Time between two runs, e.g. 30s.",
+        ),
         named(
             "watermark",
             ValueType::String,
@@ -70,7 +81,14 @@ const UPSERT: OperationSpec = OperationSpec {
     modes: ALL_MODES,
     bounded: false,
     request_reply: false,
-    params: &[TABLE, arg("key", ValueType::FieldList, "Fields that identify a row, e.g. [external_id].")],
+    params: &[
+        TABLE,
+        arg(
+            "key",
+            ValueType::FieldList,
+            "Fields that identify a row, e.g. [external_id].",
+        ),
+    ],
     record: RecordShape::Declared,
 };
 
@@ -82,7 +100,14 @@ const DELETE: OperationSpec = OperationSpec {
     modes: ALL_MODES,
     bounded: false,
     request_reply: false,
-    params: &[TABLE, arg("key", ValueType::FieldList, "Fields that identify a row, e.g. [id].")],
+    params: &[
+        TABLE,
+        arg(
+            "key",
+            ValueType::FieldList,
+            "Fields that identify a row, e.g. [id].",
+        ),
+    ],
     record: RecordShape::Declared,
 };
 
@@ -97,13 +122,17 @@ const QUERY_CALL: OperationSpec = OperationSpec {
     params: &[arg(
         "sql",
         ValueType::Template,
-        "The SELECT statement; interpolations such as {.id} are bound as parameters.",
+        "The SELECT statement, a one-line string; interpolations such as {.id} are bound as parameters.",
     )],
     record: RecordShape::Declared,
 };
 
 /// `pool_size` of a server database.
-const POOL_SIZE: OptionSpec = option("pool_size", ValueType::Int, "Most connections open at once (default: 4).");
+const POOL_SIZE: OptionSpec = option(
+    "pool_size",
+    ValueType::Int,
+    "Most connections open at once (default: 4).",
+);
 
 /// The `sqlite` kind.
 pub(crate) const SQLITE: ConnectorSpec = ConnectorSpec {
@@ -124,7 +153,11 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
     kind: "postgres",
     summary: "A PostgreSQL database: query, poll, logical-replication changes, insert, upsert, delete, look up.",
     options: &[
-        secret("url", ValueType::Url, "Connection URL, e.g. postgres://user:password@host:5432/db."),
+        secret(
+            "url",
+            ValueType::Url,
+            "Connection URL, e.g. postgres://user:password@host:5432/db.",
+        ),
         POOL_SIZE,
     ],
     inline_positional: &["url"],
@@ -143,12 +176,12 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
                 named(
                     "publication",
                     ValueType::String,
-                    "Publication to read (default: aqueduct_<table>, created if missing).",
+                    "Publication to read (default: aqueduct_ plus the table name, created if missing).",
                 ),
                 named(
                     "slot",
                     ValueType::String,
-                    "Replication slot holding the position (default: aqueduct_<flow>, created if missing).",
+                    "Replication slot holding the position (default: aqueduct_ plus the flow name, created if missing).",
                 ),
             ],
             record: RecordShape::Declared,
@@ -166,7 +199,11 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
     kind: "mysql",
     summary: "A MySQL or MariaDB database: query, poll, binlog changes, insert, upsert, delete, look up.",
     options: &[
-        secret("url", ValueType::Url, "Connection URL, e.g. mysql://user:password@host:3306/db."),
+        secret(
+            "url",
+            ValueType::Url,
+            "Connection URL, e.g. mysql://user:password@host:3306/db.",
+        ),
         POOL_SIZE,
     ],
     inline_positional: &["url"],

@@ -1,7 +1,9 @@
 //! `stdio`: the process's standard input and output.
 
 use super::common::{BOUNDED_SOURCE, DELIMITER, FILE_FORMATS, HEADER, RECORD, opt_arg};
-use crate::{ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType};
+use crate::{
+    ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
+};
 
 /// `format`: there is no file extension to infer it from.
 const FORMAT: ParamSpec = opt_arg(
