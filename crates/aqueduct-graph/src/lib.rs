@@ -21,6 +21,7 @@
 
 mod expr;
 mod flow;
+pub mod render;
 mod topology;
 mod types;
 mod value;

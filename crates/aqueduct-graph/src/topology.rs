@@ -76,13 +76,25 @@ impl Topology {
         origin: Origin,
     ) -> NodeId {
         let id = NodeId(self.nodes.len() as u32);
-        self.nodes.push(Node { id, kind, label: label.into(), flow: flow.map(str::to_string), detail, origin });
+        self.nodes.push(Node {
+            id,
+            kind,
+            label: label.into(),
+            flow: flow.map(str::to_string),
+            detail,
+            origin,
+        });
         id
     }
 
     /// Adds an edge.
     pub fn add_edge(&mut self, from: NodeId, to: NodeId, record_type: Type, label: Option<String>) {
-        self.edges.push(Edge { from, to, record_type, label });
+        self.edges.push(Edge {
+            from,
+            to,
+            record_type,
+            label,
+        });
     }
 
     /// The node with this id.
@@ -106,6 +118,11 @@ impl Topology {
     /// Node ids in topological order, or `None` when the graph has a cycle.
     pub fn topological_order(&self) -> Option<Vec<NodeId>> {
         let g = self.to_petgraph();
-        petgraph::algo::toposort(&g, None).ok().map(|order| order.into_iter().filter_map(|i| g.node_weight(i).copied()).collect())
+        petgraph::algo::toposort(&g, None).ok().map(|order| {
+            order
+                .into_iter()
+                .filter_map(|i| g.node_weight(i).copied())
+                .collect()
+        })
     }
 }

@@ -97,8 +97,17 @@ impl Type {
     }
 
     /// Names of the built-in types, for suggestions and docs.
-    pub const BUILTINS: &'static [&'static str] =
-        &["string", "int", "float", "decimal", "bool", "timestamp", "date", "bytes", "json"];
+    pub const BUILTINS: &'static [&'static str] = &[
+        "string",
+        "int",
+        "float",
+        "decimal",
+        "bool",
+        "timestamp",
+        "date",
+        "bytes",
+        "json",
+    ];
 }
 
 impl fmt::Display for Type {
@@ -137,7 +146,10 @@ pub struct RecordType {
 impl RecordType {
     /// The slot of the field named `name`.
     pub fn slot(&self, name: &str) -> Option<u32> {
-        self.fields.iter().position(|f| f.name == name).map(|i| i as u32)
+        self.fields
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| i as u32)
     }
 
     /// The field named `name`.

@@ -81,7 +81,9 @@ impl ConfigValue {
     /// The option named `name` of a block.
     pub fn block_option(&self, name: &str) -> Option<&ConfigValue> {
         match self {
-            ConfigValue::Block { options, .. } => options.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            ConfigValue::Block { options, .. } => {
+                options.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+            }
             _ => None,
         }
     }
