@@ -19,7 +19,7 @@ mod fmt;
 mod parser;
 
 pub use fmt::format;
-pub use parser::{parse, Parsed};
+pub use parser::{Parsed, parse, parse_bytes};
 
 /// Any node as JSON with every `span`-like field removed, so two nodes can be
 /// compared for structure alone (equal conditions, formatter round trips).

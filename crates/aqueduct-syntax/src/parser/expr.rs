@@ -1,0 +1,188 @@
+//! Expressions: operator precedence over the flat operand/operator run.
+//!
+//! The grammar hands over an expression as a flat run of prefix operators,
+//! operands and infix operators; this module applies precedence with a
+//! precedence-climbing loop (left-associative binary operators, `not` looser
+//! than comparisons, unary `-` tightest). Every builder returns the depth of
+//! the tree it built so a pathological input (thousands of chained
+//! operators or `else if`s) is refused before the tree gets deep enough to
+//! overflow the stack of whoever walks or drops it.
+
+use super::build::{Builder, P, R};
+use super::grammar::Rule;
+use crate::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
+use aqueduct_diagnostics::{Diagnostic, Span, codes};
+use std::iter::Peekable;
+
+/// The deepest expression tree accepted. Above the bracket limit of the
+/// lexical pass, so plain nesting is reported there first.
+pub(super) const MAX_EXPR_DEPTH: u32 = 256;
+
+/// Binding strength of `not`: between `and` (2) and comparisons (4).
+const NOT_PRECEDENCE: u8 = 3;
+/// Binding strength of unary `-`: tighter than every binary operator.
+const NEG_PRECEDENCE: u8 = 9;
+
+/// One element of the flat operator/operand run of an `expr` pair.
+enum Tok {
+    Prefix(UnaryOp, Span),
+    Infix(BinaryOp, Span),
+    Operand(Expr, u32),
+}
+
+impl Builder<'_> {
+    /// An `expr` (or any primary) pair → expression.
+    pub(super) fn expr(&mut self, p: P<'_>) -> R<Expr> {
+        self.expr_d(p).map(|(e, _)| e)
+    }
+
+    /// Like [`Builder::expr`], also returning the depth of the tree.
+    pub(super) fn expr_d(&mut self, p: P<'_>) -> R<(Expr, u32)> {
+        if p.as_rule() != Rule::expr {
+            return self.primary(p);
+        }
+        let mut toks = Vec::new();
+        let flat = Self::kids(&p).flat_map(|k| {
+            if k.as_rule() == Rule::operand {
+                Self::kids(&k).collect()
+            } else {
+                vec![k]
+            }
+        });
+        for k in flat {
+            let span = self.span(&k);
+            toks.push(match k.as_rule() {
+                Rule::prefix_op if k.as_str() == "-" => Tok::Prefix(UnaryOp::Neg, span),
+                Rule::prefix_op => Tok::Prefix(UnaryOp::Not, span),
+                Rule::infix_op => match binary_op(k.as_str()) {
+                    Some(op) => Tok::Infix(op, span),
+                    None => return Err(self.bug(span, "unknown operator")),
+                },
+                _ => {
+                    let (e, d) = self.primary(k)?;
+                    Tok::Operand(e, d)
+                }
+            });
+        }
+        let span = self.span(&p);
+        let mut toks = toks.into_iter().peekable();
+        self.climb(&mut toks, 0, 0, span)
+    }
+
+    /// Precedence climbing over `toks`: binary operators of at least `min`.
+    /// `level` counts the recursion, which prefix operators drive.
+    fn climb(
+        &mut self,
+        toks: &mut Peekable<impl Iterator<Item = Tok>>,
+        min: u8,
+        level: u32,
+        at: Span,
+    ) -> R<(Expr, u32)> {
+        let (mut lhs, mut depth) = self.unary(toks, level, at)?;
+        while let Some(Tok::Infix(op, _)) = toks.peek() {
+            let prec = op.precedence();
+            if prec < min {
+                break;
+            }
+            let Some(Tok::Infix(op, op_span)) = toks.next() else {
+                break;
+            };
+            let (rhs, rd) = self.climb(toks, prec + 1, level + 1, at)?;
+            let span = lhs.span.to(rhs.span);
+            depth = self.deeper(depth.max(rd), span)?;
+            lhs = Expr {
+                kind: ExprKind::Binary {
+                    op,
+                    op_span,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            };
+        }
+        Ok((lhs, depth))
+    }
+
+    /// An operand with its prefix operators.
+    fn unary(
+        &mut self,
+        toks: &mut Peekable<impl Iterator<Item = Tok>>,
+        level: u32,
+        at: Span,
+    ) -> R<(Expr, u32)> {
+        match toks.next() {
+            Some(Tok::Operand(e, d)) => Ok((e, d)),
+            Some(Tok::Prefix(op, op_span)) => {
+                if level > MAX_EXPR_DEPTH {
+                    return Err(self.too_deep(op_span));
+                }
+                let min = if op == UnaryOp::Not {
+                    NOT_PRECEDENCE
+                } else {
+                    NEG_PRECEDENCE
+                };
+                let (expr, d) = self.climb(toks, min, level + 1, at)?;
+                let span = op_span.to(expr.span);
+                let depth = self.deeper(d, span)?;
+                Ok((
+                    Expr {
+                        kind: ExprKind::Unary {
+                            op,
+                            op_span,
+                            expr: Box::new(expr),
+                        },
+                        span,
+                    },
+                    depth,
+                ))
+            }
+            Some(Tok::Infix(_, span)) => Err(self.bug(span, "operator without operand")),
+            None => Err(self.bug(at, "missing operand")),
+        }
+    }
+
+    /// The depth of a node whose deepest child has depth `child`; refuses
+    /// trees deeper than [`MAX_EXPR_DEPTH`].
+    pub(super) fn deeper(&mut self, child: u32, span: Span) -> R<u32> {
+        if child >= MAX_EXPR_DEPTH {
+            Err(self.too_deep(span))
+        } else {
+            Ok(child + 1)
+        }
+    }
+
+    pub(super) fn too_deep(&mut self, span: Span) -> super::build::Stop {
+        self.diags.push(
+            Diagnostic::error(codes::AQ0101, "this expression is nested too deeply")
+                .with_primary(
+                    self.file,
+                    span,
+                    format!("more than {MAX_EXPR_DEPTH} levels of operators or brackets"),
+                )
+                .with_help("split it into `let` steps"),
+        );
+        super::build::Stop
+    }
+}
+
+/// The operator an `infix_op` pair spells.
+fn binary_op(text: &str) -> Option<BinaryOp> {
+    Some(match text {
+        "or" => BinaryOp::Or,
+        "and" => BinaryOp::And,
+        "==" => BinaryOp::Eq,
+        "!=" => BinaryOp::Ne,
+        "<" => BinaryOp::Lt,
+        "<=" => BinaryOp::Le,
+        ">" => BinaryOp::Gt,
+        ">=" => BinaryOp::Ge,
+        "in" => BinaryOp::In,
+        "??" => BinaryOp::Coalesce,
+        "+" => BinaryOp::Add,
+        "-" => BinaryOp::Sub,
+        "*" => BinaryOp::Mul,
+        "/" => BinaryOp::Div,
+        "%" => BinaryOp::Rem,
+        _ => return None,
+    })
+}
