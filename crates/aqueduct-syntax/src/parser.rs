@@ -103,13 +103,6 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
 
 /// Parses the raw bytes of one file: AQ0106 when they are not UTF-8 (at
 /// the first bad byte), AQ0108 when there are too many, else [`parse`].
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for the file reader; lib.rs re-exports it once the lead wires it in"
-    )
-)]
 pub fn parse_bytes(file: FileId, bytes: &[u8]) -> Parsed {
     if bytes.len() > MAX_FILE_BYTES {
         return Parsed::too_large(file, bytes.len());
