@@ -198,9 +198,13 @@ impl<'a> FlowChecker<'_, 'a> {
                 }
                 let owner = format!("the inline `{}` system", kind.name);
                 let options = options::check_options(self.file, &written, connector.options, &owner, *span, &mut self.ctx.diags);
-                let name = format!("{}#{}", kind.name, self.ctx.inline_systems.len() + 1);
-                let origin = self.ctx.origin(self.file, *span);
-                self.ctx.inline_systems.push(System { name: name.clone(), kind: kind.name.clone(), options, doc: Vec::new(), origin });
+                // An inline system is named by its text, `file("dlq")`: the same
+                // text in several places is the same system.
+                let name = self.source_text(*span);
+                if !self.ctx.inline_systems.iter().any(|s| s.name == name) {
+                    let origin = self.ctx.origin(self.file, *span);
+                    self.ctx.inline_systems.push(System { name: name.clone(), kind: kind.name.clone(), options, doc: Vec::new(), origin });
+                }
                 Some((name, connector))
             }
         }

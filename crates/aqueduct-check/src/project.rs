@@ -9,7 +9,7 @@ use aqueduct_graph::{FieldType, Origin, RecordType, System, Type};
 pub(crate) struct Ctx<'a> {
     pub sources: &'a SourceMap,
     pub diags: Vec<Diagnostic>,
-    /// Systems written inline (`file("dlq")`), named `kind#N`.
+    /// Systems written inline (`file("dlq")`), named by their text (`file("dlq")`).
     pub inline_systems: Vec<System>,
     /// Record types made from connectors' fixed shapes.
     pub fixed_types: Vec<RecordType>,

@@ -41,7 +41,7 @@ pub struct Graph {
     pub project: String,
     /// Record types by name, declared ones first in source order.
     pub types: Vec<RecordType>,
-    /// Declared systems, plus one per inline system (`file("dlq")`), named `kind#N`.
+    /// Declared systems, plus one per distinct inline system, named by its text (`file("dlq")`).
     pub systems: Vec<System>,
     /// Declared channels.
     pub channels: Vec<Channel>,
@@ -89,7 +89,7 @@ pub struct Origin {
 /// A `system` declaration with its options resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct System {
-    /// Name (`crm`), or `kind#N` for an inline system.
+    /// Name (`crm`), or the text of an inline system (`file("dlq")`).
     pub name: String,
     /// Connector kind (`salesforce`).
     pub kind: String,
