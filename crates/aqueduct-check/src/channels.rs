@@ -2,12 +2,12 @@
 //! the graph rules over flows joined by channels (dangling channels, cycles,
 //! fan-in of different types).
 
-use crate::decls::{doc_lines, Decls};
+use crate::decls::{Decls, doc_lines};
 use crate::flows::{CheckedFlow, FlowChecker};
 use crate::project::Ctx;
 use crate::typeck::{Scope, TypeEnv, Typer};
 use aqueduct_catalog::Role;
-use aqueduct_diagnostics::{codes, Diagnostic};
+use aqueduct_diagnostics::{Diagnostic, codes};
 use aqueduct_graph::{Channel, Type};
 use aqueduct_syntax::ast;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -17,13 +17,20 @@ use std::sync::LazyLock;
 /// A flow with no lines: the context for checking a channel's `via` call.
 static NO_FLOW: LazyLock<ast::FlowDecl> = LazyLock::new(|| ast::FlowDecl {
     doc: None,
-    name: ast::Ident { name: String::new(), span: Default::default() },
+    name: ast::Ident {
+        name: String::new(),
+        span: Default::default(),
+    },
     items: Vec::new(),
     span: Default::default(),
 });
 
 /// Resolves every channel's type (into `ctx.channel_types`) and `via` call.
-pub(crate) fn check_channels<'a>(ctx: &mut Ctx<'a>, env: &TypeEnv, decls: &Decls<'a>) -> Vec<Channel> {
+pub(crate) fn check_channels<'a>(
+    ctx: &mut Ctx<'a>,
+    env: &TypeEnv,
+    decls: &Decls<'a>,
+) -> Vec<Channel> {
     let mut out = Vec::new();
     for (name, at) in &decls.channels {
         let ty = Typer::new(env, at.file, &mut ctx.diags).resolve_type(&at.decl.ty);
@@ -35,7 +42,10 @@ pub(crate) fn check_channels<'a>(ctx: &mut Ctx<'a>, env: &TypeEnv, decls: &Decls
         let via = at.decl.via.as_ref().and_then(|call| {
             let no_flow: &'static ast::FlowDecl = &NO_FLOW;
             let mut fc = FlowChecker::bare(ctx, env, decls, at.file, no_flow);
-            let scope = Scope { current: Some(ty.clone()), ..Scope::default() };
+            let scope = Scope {
+                current: Some(ty.clone()),
+                ..Scope::default()
+            };
             fc.op_call(call, Role::Target, &scope).map(|(op, _)| op)
         });
         let origin = ctx.origin(at.file, at.decl.span);
@@ -53,18 +63,29 @@ pub(crate) fn check_channels<'a>(ctx: &mut Ctx<'a>, env: &TypeEnv, decls: &Decls
 }
 
 /// Fills producers/consumers and reports dangling channels, cycles and fan-in.
-pub(crate) fn check_graph(ctx: &mut Ctx<'_>, decls: &Decls<'_>, channels: &mut [Channel], flows: &[CheckedFlow]) {
+pub(crate) fn check_graph(
+    ctx: &mut Ctx<'_>,
+    decls: &Decls<'_>,
+    channels: &mut [Channel],
+    flows: &[CheckedFlow],
+) {
     for channel in channels.iter_mut() {
         for f in flows {
             let name = &f.flow.name;
-            if f.targets.iter().any(|t| t.channel && t.name == channel.name) && !channel.producers.contains(name) {
+            if f.targets
+                .iter()
+                .any(|t| t.channel && t.name == channel.name)
+                && !channel.producers.contains(name)
+            {
                 channel.producers.push(name.clone());
             }
             if f.reads_channel.as_deref() == Some(channel.name.as_str()) {
                 channel.consumers.push(name.clone());
             }
         }
-        let Some(at) = decls.channels.get(&channel.name) else { continue };
+        let Some(at) = decls.channels.get(&channel.name) else {
+            continue;
+        };
         if channel.via.is_some() {
             // Other services may produce or consume a broker channel.
             continue;
@@ -72,19 +93,36 @@ pub(crate) fn check_graph(ctx: &mut Ctx<'_>, decls: &Decls<'_>, channels: &mut [
         let (file, span) = (at.file, at.decl.name.span);
         match (channel.producers.is_empty(), channel.consumers.is_empty()) {
             (true, true) => ctx.diags.push(
-                Diagnostic::warning(codes::AQ0310, format!("channel `{}` is never used", channel.name))
-                    .with_primary(file, span, "declared but no flow writes or reads it")
-                    .with_help("remove it, or use it: `to CHANNEL` in one flow and `from CHANNEL` in another"),
+                Diagnostic::warning(
+                    codes::AQ0310,
+                    format!("channel `{}` is never used", channel.name),
+                )
+                .with_primary(file, span, "declared but no flow writes or reads it")
+                .with_help(
+                    "remove it, or use it: `to CHANNEL` in one flow and `from CHANNEL` in another",
+                ),
             ),
             (false, true) => ctx.diags.push(
-                Diagnostic::error(codes::AQ0302, format!("records sent to channel `{}` are never read", channel.name))
-                    .with_primary(file, span, "no flow reads from this channel")
-                    .with_help(format!("add a flow with `from {}`, or put the channel on a broker with `via`", channel.name)),
+                Diagnostic::error(
+                    codes::AQ0302,
+                    format!("records sent to channel `{}` are never read", channel.name),
+                )
+                .with_primary(file, span, "no flow reads from this channel")
+                .with_help(format!(
+                    "add a flow with `from {}`, or put the channel on a broker with `via`",
+                    channel.name
+                )),
             ),
             (true, false) => ctx.diags.push(
-                Diagnostic::error(codes::AQ0303, format!("no flow sends records to channel `{}`", channel.name))
-                    .with_primary(file, span, "read, but never written")
-                    .with_help(format!("add `to {}` in the flow that produces its records", channel.name)),
+                Diagnostic::error(
+                    codes::AQ0303,
+                    format!("no flow sends records to channel `{}`", channel.name),
+                )
+                .with_primary(file, span, "read, but never written")
+                .with_help(format!(
+                    "add `to {}` in the flow that produces its records",
+                    channel.name
+                )),
             ),
             (false, false) => {}
         }
@@ -99,8 +137,14 @@ fn check_cycles(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
     let nodes: Vec<NodeIndex> = (0..flows.len()).map(|i| g.add_node(i)).collect();
     for (i, producer) in flows.iter().enumerate() {
         for (j, consumer) in flows.iter().enumerate() {
-            let Some(read) = &consumer.reads_channel else { continue };
-            if producer.targets.iter().any(|t| t.channel && &t.name == read) {
+            let Some(read) = &consumer.reads_channel else {
+                continue;
+            };
+            if producer
+                .targets
+                .iter()
+                .any(|t| t.channel && &t.name == read)
+            {
                 g.update_edge(nodes[i], nodes[j], ());
             }
         }
@@ -110,12 +154,27 @@ fn check_cycles(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
         if !cyclic {
             continue;
         }
-        let mut members: Vec<usize> = scc.iter().filter_map(|n| g.node_weight(*n).copied()).collect();
+        let mut members: Vec<usize> = scc
+            .iter()
+            .filter_map(|n| g.node_weight(*n).copied())
+            .collect();
         members.sort_unstable();
-        let Some(first) = members.first().and_then(|i| flows.get(*i)) else { continue };
-        let names: Vec<String> = members.iter().filter_map(|i| flows.get(*i)).map(|f| format!("`{}`", f.flow.name)).collect();
-        let mut d = Diagnostic::error(codes::AQ0301, format!("flows {} feed records back into themselves", names.join(", ")))
-            .with_primary(first.file, first.name_span, "part of a cycle");
+        let Some(first) = members.first().and_then(|i| flows.get(*i)) else {
+            continue;
+        };
+        let names: Vec<String> = members
+            .iter()
+            .filter_map(|i| flows.get(*i))
+            .map(|f| format!("`{}`", f.flow.name))
+            .collect();
+        let mut d = Diagnostic::error(
+            codes::AQ0301,
+            format!(
+                "flows {} feed records back into themselves",
+                names.join(", ")
+            ),
+        )
+        .with_primary(first.file, first.name_span, "part of a cycle");
         for i in members.iter().skip(1) {
             if let Some(f) = flows.get(*i) {
                 d = d.with_context(f.file, f.name_span, "also part of the cycle");
@@ -127,21 +186,38 @@ fn check_cycles(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
 
 /// Different record types delivered to the same operation of a system.
 fn check_fan_in(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
-    let mut by_key: BTreeMap<&str, Vec<(&Type, &CheckedFlow, &crate::flows::TargetUse)>> = BTreeMap::new();
+    let mut by_key: BTreeMap<&str, Vec<(&Type, &CheckedFlow, &crate::flows::TargetUse)>> =
+        BTreeMap::new();
     for f in flows {
         for t in f.targets.iter().filter(|t| !t.channel && !t.dead_letter) {
-            by_key.entry(t.key.as_str()).or_default().push((&t.ty, f, t));
+            by_key
+                .entry(t.key.as_str())
+                .or_default()
+                .push((&t.ty, f, t));
         }
     }
     for uses in by_key.values() {
-        let Some((first_ty, first_flow, first_use)) = uses.first() else { continue };
+        let Some((first_ty, first_flow, first_use)) = uses.first() else {
+            continue;
+        };
         for (ty, flow, used) in uses.iter().skip(1) {
             if ty != first_ty && **ty != Type::Json && **first_ty != Type::Json {
                 ctx.diags.push(
-                    Diagnostic::error(codes::AQ0305, format!("`{}` receives `{first_ty}` and `{ty}` records", used.label))
-                        .with_primary(used.file, used.span, format!("flow `{}` sends `{ty}`", flow.flow.name))
-                        .with_context(first_use.file, first_use.span, format!("flow `{}` sends `{first_ty}`", first_flow.flow.name))
-                        .with_help(format!("map both to one type before `to {}`", used.label)),
+                    Diagnostic::error(
+                        codes::AQ0305,
+                        format!("`{}` receives `{first_ty}` and `{ty}` records", used.label),
+                    )
+                    .with_primary(
+                        used.file,
+                        used.span,
+                        format!("flow `{}` sends `{ty}`", flow.flow.name),
+                    )
+                    .with_context(
+                        first_use.file,
+                        first_use.span,
+                        format!("flow `{}` sends `{first_ty}`", first_flow.flow.name),
+                    )
+                    .with_help(format!("map both to one type before `to {}`", used.label)),
                 );
             }
         }

@@ -6,9 +6,16 @@ use croner::parser::{CronParser, Seconds};
 pub(crate) fn validate(text: &str) -> Result<(), String> {
     let fields = text.split_whitespace().count();
     if !(5..=6).contains(&fields) {
-        return Err(format!("it has {fields} fields; cron takes 5, or 6 with seconds first"));
+        return Err(format!(
+            "it has {fields} fields; cron takes 5, or 6 with seconds first"
+        ));
     }
-    CronParser::builder().seconds(Seconds::Optional).build().parse(text).map(|_| ()).map_err(|e| e.to_string())
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .build()
+        .parse(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! duplicates, and resolve record types into the [`TypeEnv`].
 
 use crate::typeck::{TypeEnv, Typer};
-use aqueduct_diagnostics::{codes, Diagnostic, FileId};
+use aqueduct_diagnostics::{Diagnostic, FileId, codes};
 use aqueduct_graph::{FieldType, RecordType};
 use aqueduct_syntax::ast;
 use std::collections::BTreeMap;
@@ -29,7 +29,10 @@ pub(crate) struct Decls<'a> {
 }
 
 /// Collects declarations, reporting AQ0202 for a second declaration of a name.
-pub(crate) fn collect<'a>(files: &'a [(FileId, ast::File)], diags: &mut Vec<Diagnostic>) -> Decls<'a> {
+pub(crate) fn collect<'a>(
+    files: &'a [(FileId, ast::File)],
+    diags: &mut Vec<Diagnostic>,
+) -> Decls<'a> {
     let mut decls = Decls::default();
     for (file, tree) in files {
         for decl in &tree.decls {
@@ -37,7 +40,9 @@ pub(crate) fn collect<'a>(files: &'a [(FileId, ast::File)], diags: &mut Vec<Diag
             let (kind, first) = match decl {
                 ast::Decl::System(d) => ("system", insert(&mut decls.systems, *file, d, &d.name)),
                 ast::Decl::Type(d) => ("type", insert(&mut decls.types, *file, d, &d.name)),
-                ast::Decl::Channel(d) => ("channel", insert(&mut decls.channels, *file, d, &d.name)),
+                ast::Decl::Channel(d) => {
+                    ("channel", insert(&mut decls.channels, *file, d, &d.name))
+                }
                 ast::Decl::Flow(d) => ("flow", insert(&mut decls.flows, *file, d, &d.name)),
                 ast::Decl::Test(d) => ("test", insert(&mut decls.tests, *file, d, &d.name)),
             };
@@ -45,9 +50,15 @@ pub(crate) fn collect<'a>(files: &'a [(FileId, ast::File)], diags: &mut Vec<Diag
                 let name = &decl.name().name;
                 diags.push(
                     Diagnostic::error(codes::AQ0202, format!("{kind} `{name}` is declared twice"))
-                        .with_primary(*file, decl.name().span, format!("second {kind} named `{name}`"))
+                        .with_primary(
+                            *file,
+                            decl.name().span,
+                            format!("second {kind} named `{name}`"),
+                        )
                         .with_context(first_file, first_span, "first declared here")
-                        .with_help(format!("rename one of them; every {kind} needs its own name")),
+                        .with_help(format!(
+                            "rename one of them; every {kind} needs its own name"
+                        )),
                 );
             }
         }
@@ -56,10 +67,19 @@ pub(crate) fn collect<'a>(files: &'a [(FileId, ast::File)], diags: &mut Vec<Diag
     for (name, channel) in &decls.channels {
         if let Some(system) = decls.systems.get(name) {
             diags.push(
-                Diagnostic::error(codes::AQ0202, format!("`{name}` names both a system and a channel"))
-                    .with_primary(channel.file, channel.decl.name.span, "channel declared here")
-                    .with_context(system.file, system.decl.name.span, "system declared here")
-                    .with_help("sources and targets refer to systems and channels by name: rename one of them"),
+                Diagnostic::error(
+                    codes::AQ0202,
+                    format!("`{name}` names both a system and a channel"),
+                )
+                .with_primary(
+                    channel.file,
+                    channel.decl.name.span,
+                    "channel declared here",
+                )
+                .with_context(system.file, system.decl.name.span, "system declared here")
+                .with_help(
+                    "sources and targets refer to systems and channels by name: rename one of them",
+                ),
             );
         }
     }
@@ -75,7 +95,14 @@ fn insert<'a, T>(
     if let Some(existing) = map.get(&name.name) {
         return Some((existing.file, existing.name_span));
     }
-    map.insert(name.name.clone(), At { file, decl, name_span: name.span });
+    map.insert(
+        name.name.clone(),
+        At {
+            file,
+            decl,
+            name_span: name.span,
+        },
+    );
     None
 }
 
@@ -84,7 +111,14 @@ pub(crate) fn resolve_types(decls: &Decls<'_>, diags: &mut Vec<Diagnostic>) -> T
     let mut env = TypeEnv::default();
     // Names first, so fields may refer to any type, in any file or order.
     for (name, at) in &decls.types {
-        env.records.insert(name.clone(), RecordType { name: name.clone(), fields: Vec::new(), doc: doc_lines(&at.decl.doc) });
+        env.records.insert(
+            name.clone(),
+            RecordType {
+                name: name.clone(),
+                fields: Vec::new(),
+                doc: doc_lines(&at.decl.doc),
+            },
+        );
     }
     let mut resolved = Vec::new();
     for (name, at) in &decls.types {
@@ -94,16 +128,23 @@ pub(crate) fn resolve_types(decls: &Decls<'_>, diags: &mut Vec<Diagnostic>) -> T
         for field in &at.decl.fields {
             if let Some(first) = seen.get(field.name.name.as_str()) {
                 typer.diags.push(
-                    Diagnostic::error(codes::AQ0207, format!("field `{}` is declared twice in `{name}`", field.name.name))
-                        .with_primary(at.file, field.name.span, "declared again here")
-                        .with_context(at.file, *first, "first declared here")
-                        .with_help("remove one of the two declarations"),
+                    Diagnostic::error(
+                        codes::AQ0207,
+                        format!("field `{}` is declared twice in `{name}`", field.name.name),
+                    )
+                    .with_primary(at.file, field.name.span, "declared again here")
+                    .with_context(at.file, *first, "first declared here")
+                    .with_help("remove one of the two declarations"),
                 );
                 continue;
             }
             seen.insert(&field.name.name, field.name.span);
             let ty = typer.resolve_type(&field.ty);
-            fields.push(FieldType { name: field.name.name.clone(), ty, doc: doc_lines(&field.doc) });
+            fields.push(FieldType {
+                name: field.name.name.clone(),
+                ty,
+                doc: doc_lines(&field.doc),
+            });
         }
         resolved.push((name.clone(), fields));
     }

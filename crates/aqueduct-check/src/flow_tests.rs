@@ -1,25 +1,39 @@
 //! `test NAME for FLOW { … }` blocks: checked against the flow they test and
 //! lowered to [`FlowTest`]s with constant values.
 
-use crate::decls::{doc_lines, Decls};
+use crate::decls::{Decls, doc_lines};
 use crate::flows::CheckedFlow;
 use crate::project::Ctx;
 use crate::typeck::{TypeEnv, Typer};
-use aqueduct_diagnostics::{codes, did_you_mean, Diagnostic};
+use aqueduct_diagnostics::{Diagnostic, codes, did_you_mean};
 use aqueduct_graph::{Expect, Expected, FlowTest, ModeKind, Stub, Type, Value};
 use aqueduct_syntax::ast;
 
 /// Checks every test block.
-pub(crate) fn check_tests(ctx: &mut Ctx<'_>, env: &TypeEnv, decls: &Decls<'_>, flows: &[CheckedFlow]) -> Vec<FlowTest> {
+pub(crate) fn check_tests(
+    ctx: &mut Ctx<'_>,
+    env: &TypeEnv,
+    decls: &Decls<'_>,
+    flows: &[CheckedFlow],
+) -> Vec<FlowTest> {
     let mut out = Vec::new();
     for (file, decl) in &decls.order {
-        let ast::Decl::Test(test) = decl else { continue };
+        let ast::Decl::Test(test) = decl else {
+            continue;
+        };
         let file = *file;
         let Some(flow) = flows.iter().find(|f| f.flow.name == test.flow.name) else {
             if !decls.flows.contains_key(&test.flow.name) {
-                let d = Diagnostic::error(codes::AQ0205, format!("test `{}` is for flow `{}`, which does not exist", test.name.name, test.flow.name))
-                    .with_primary(file, test.flow.span, "unknown flow");
-                let d = match did_you_mean(&test.flow.name, decls.flows.keys().map(String::as_str)) {
+                let d = Diagnostic::error(
+                    codes::AQ0205,
+                    format!(
+                        "test `{}` is for flow `{}`, which does not exist",
+                        test.name.name, test.flow.name
+                    ),
+                )
+                .with_primary(file, test.flow.span, "unknown flow");
+                let d = match did_you_mean(&test.flow.name, decls.flows.keys().map(String::as_str))
+                {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("name a flow declared with `flow NAME { … }`"),
                 };
@@ -35,41 +49,65 @@ pub(crate) fn check_tests(ctx: &mut Ctx<'_>, env: &TypeEnv, decls: &Decls<'_>, f
         for item in &test.items {
             match item {
                 ast::TestItem::Given { record, .. } => {
-                    if let (ast::ExprKind::Record(lit), Type::Record(expected)) = (&record.kind, &source_ty) {
-                        if let Some(ty) = lit.ty.as_ref().filter(|t| &t.name != expected) {
-                            ctx.diags.push(
-                                Diagnostic::error(codes::AQ0802, format!("flow `{}` reads `{expected}` records, not `{}`", flow.flow.name, ty.name))
-                                    .with_primary(file, ty.span, "wrong record type")
-                                    .with_help(format!("write `given {expected} {{ … }}`")),
-                            );
-                            continue;
-                        }
+                    if let (ast::ExprKind::Record(lit), Type::Record(expected)) =
+                        (&record.kind, &source_ty)
+                        && let Some(ty) = lit.ty.as_ref().filter(|t| &t.name != expected)
+                    {
+                        ctx.diags.push(
+                            Diagnostic::error(
+                                codes::AQ0802,
+                                format!(
+                                    "flow `{}` reads `{expected}` records, not `{}`",
+                                    flow.flow.name, ty.name
+                                ),
+                            )
+                            .with_primary(file, ty.span, "wrong record type")
+                            .with_help(format!("write `given {expected} {{ … }}`")),
+                        );
+                        continue;
                     }
-                    if let Some(v) = Typer::new(env, file, &mut ctx.diags).constant(record, Some(&source_ty)) {
+                    if let Some(v) =
+                        Typer::new(env, file, &mut ctx.diags).constant(record, Some(&source_ty))
+                    {
                         given.push(v);
                     }
                 }
                 ast::TestItem::Stub { call, value, .. } => {
                     let ast::CallTarget::System(system) = &call.target else {
                         ctx.diags.push(
-                            Diagnostic::error(codes::AQ0803, "a stub answers a call of a declared system")
-                                .with_primary(file, call.span, "inline system")
-                                .with_help("write `stub system.operation(…) => value`"),
+                            Diagnostic::error(
+                                codes::AQ0803,
+                                "a stub answers a call of a declared system",
+                            )
+                            .with_primary(file, call.span, "inline system")
+                            .with_help("write `stub system.operation(…) => value`"),
                         );
                         continue;
                     };
-                    let Some((_, _, answer_ty)) =
-                        flow.calls.iter().find(|(s, op, _)| *s == system.name && *op == call.op.name)
+                    let Some((_, _, answer_ty)) = flow
+                        .calls
+                        .iter()
+                        .find(|(s, op, _)| *s == system.name && *op == call.op.name)
                     else {
-                        let made: Vec<String> = flow.calls.iter().map(|(s, op, _)| format!("`{s}.{op}`")).collect();
+                        let made: Vec<String> = flow
+                            .calls
+                            .iter()
+                            .map(|(s, op, _)| format!("`{s}.{op}`"))
+                            .collect();
                         ctx.diags.push(
-                            Diagnostic::error(codes::AQ0803, format!("flow `{}` never calls `{}.{}`", flow.flow.name, system.name, call.op.name))
-                                .with_primary(file, call.span, "no `enrich` makes this call")
-                                .with_help(if made.is_empty() {
-                                    "this flow has no `enrich` step: remove the stub".to_string()
-                                } else {
-                                    format!("the flow calls {}", made.join(", "))
-                                }),
+                            Diagnostic::error(
+                                codes::AQ0803,
+                                format!(
+                                    "flow `{}` never calls `{}.{}`",
+                                    flow.flow.name, system.name, call.op.name
+                                ),
+                            )
+                            .with_primary(file, call.span, "no `enrich` makes this call")
+                            .with_help(if made.is_empty() {
+                                "this flow has no `enrich` step: remove the stub".to_string()
+                            } else {
+                                format!("the flow calls {}", made.join(", "))
+                            }),
                         );
                         continue;
                     };
@@ -80,30 +118,55 @@ pub(crate) fn check_tests(ctx: &mut Ctx<'_>, env: &TypeEnv, decls: &Decls<'_>, f
                         .iter()
                         .enumerate()
                         .filter_map(|(i, a)| {
-                            let name = a.name.as_ref().map_or_else(|| format!("#{i}"), |n| n.name.clone());
+                            let name = a
+                                .name
+                                .as_ref()
+                                .map_or_else(|| format!("#{i}"), |n| n.name.clone());
                             typer.constant(&a.value, None).map(|v| (name, v))
                         })
                         .collect();
                     if let Some(value) = typer.constant(value, Some(&answer_ty)) {
-                        stubs.push(Stub { system: system.name.clone(), operation: call.op.name.clone(), args, value });
+                        stubs.push(Stub {
+                            system: system.name.clone(),
+                            operation: call.op.name.clone(),
+                            args,
+                            value,
+                        });
                     }
                 }
                 ast::TestItem::Expect { target, what, span } => {
                     let origin = ctx.origin(file, *span);
-                    let delivered: Vec<&crate::flows::TargetUse> = flow.targets.iter().filter(|t| !t.dead_letter).collect();
+                    let delivered: Vec<&crate::flows::TargetUse> =
+                        flow.targets.iter().filter(|t| !t.dead_letter).collect();
                     let (label, ty) = match target {
                         Some(t) => {
                             let wanted = match &t.op {
                                 Some(op) => format!("{}.{}", t.name.name, op.name),
                                 None => t.name.name.clone(),
                             };
-                            let found = delivered.iter().find(|d| d.label == wanted || d.name == wanted);
+                            let found = delivered
+                                .iter()
+                                .find(|d| d.label == wanted || d.name == wanted);
                             let Some(found) = found else {
-                                let labels: Vec<String> = delivered.iter().map(|d| format!("`{}`", d.label)).collect();
+                                let labels: Vec<String> =
+                                    delivered.iter().map(|d| format!("`{}`", d.label)).collect();
                                 ctx.diags.push(
-                                    Diagnostic::error(codes::AQ0801, format!("flow `{}` does not deliver to `{wanted}`", flow.flow.name))
-                                        .with_primary(file, t.span, "not a target of this flow")
-                                        .with_help(format!("targets of this flow: {}", if labels.is_empty() { "none".into() } else { labels.join(", ") })),
+                                    Diagnostic::error(
+                                        codes::AQ0801,
+                                        format!(
+                                            "flow `{}` does not deliver to `{wanted}`",
+                                            flow.flow.name
+                                        ),
+                                    )
+                                    .with_primary(file, t.span, "not a target of this flow")
+                                    .with_help(format!(
+                                        "targets of this flow: {}",
+                                        if labels.is_empty() {
+                                            "none".into()
+                                        } else {
+                                            labels.join(", ")
+                                        }
+                                    )),
                                 );
                                 continue;
                             };
@@ -114,13 +177,24 @@ pub(crate) fn check_tests(ctx: &mut Ctx<'_>, env: &TypeEnv, decls: &Decls<'_>, f
                     let mut typer = Typer::new(env, file, &mut ctx.diags);
                     let expected = match what {
                         ast::Expectation::Nothing => Some(Expected::Nothing),
-                        ast::Expectation::Record(e) => typer.constant(e, Some(&ty)).map(Expected::Record),
+                        ast::Expectation::Record(e) => {
+                            typer.constant(e, Some(&ty)).map(Expected::Record)
+                        }
                         ast::Expectation::Reply(e) => {
                             if flow.flow.mode.kind != ModeKind::Sync {
                                 typer.diags.push(
-                                    Diagnostic::error(codes::AQ0804, format!("flow `{}` is `{}`: it never replies", flow.flow.name, flow.flow.mode.kind.as_str()))
-                                        .with_primary(file, *span, "no reply to expect")
-                                        .with_help("expect what reaches its targets instead: `expect RECORD`"),
+                                    Diagnostic::error(
+                                        codes::AQ0804,
+                                        format!(
+                                            "flow `{}` is `{}`: it never replies",
+                                            flow.flow.name,
+                                            flow.flow.mode.kind.as_str()
+                                        ),
+                                    )
+                                    .with_primary(file, *span, "no reply to expect")
+                                    .with_help(
+                                        "expect what reaches its targets instead: `expect RECORD`",
+                                    ),
                                 );
                                 None
                             } else {
@@ -128,7 +202,9 @@ pub(crate) fn check_tests(ctx: &mut Ctx<'_>, env: &TypeEnv, decls: &Decls<'_>, f
                             }
                         }
                         ast::Expectation::Error(e) => match &e.kind {
-                            ast::ExprKind::Str(s) if s.as_plain().is_some() => s.as_plain().map(Expected::Error),
+                            ast::ExprKind::Str(s) if s.as_plain().is_some() => {
+                                s.as_plain().map(Expected::Error)
+                            }
                             _ => {
                                 typer.diags.push(
                                     Diagnostic::error(codes::AQ0601, "`expect error` takes the expected message as a plain string")
@@ -140,7 +216,11 @@ pub(crate) fn check_tests(ctx: &mut Ctx<'_>, env: &TypeEnv, decls: &Decls<'_>, f
                         },
                     };
                     if let Some(what) = expected {
-                        expects.push(Expect { target: label, what, origin });
+                        expects.push(Expect {
+                            target: label,
+                            what,
+                            origin,
+                        });
                     }
                 }
             }

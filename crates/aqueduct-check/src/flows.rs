@@ -5,12 +5,12 @@
 //! Steps are in `steps.rs`, operation calls in `ops.rs`, policies in
 //! `policies.rs`: they are all `impl FlowChecker` blocks.
 
-use crate::decls::{doc_lines, Decls};
+use crate::decls::{Decls, doc_lines};
 use crate::ops::Resolved;
 use crate::project::Ctx;
 use crate::typeck::{Scope, TypeEnv, Typer};
 use aqueduct_catalog::Role;
-use aqueduct_diagnostics::{codes, Diagnostic, FileId, Span};
+use aqueduct_diagnostics::{Diagnostic, FileId, Span, codes};
 use aqueduct_graph::{self as graph, Mode, ModeKind, Type};
 use aqueduct_syntax::ast;
 
@@ -87,10 +87,19 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
             .collect();
         let (source, scope) = match source {
             Some((src, ty)) => {
-                let scope = Scope { current: Some(ty), ..Scope::default() };
+                let scope = Scope {
+                    current: Some(ty),
+                    ..Scope::default()
+                };
                 (Some(src), scope)
             }
-            None => (None, Scope { current: Some(Type::Json), ..Scope::default() }),
+            None => (
+                None,
+                Scope {
+                    current: Some(Type::Json),
+                    ..Scope::default()
+                },
+            ),
         };
         let steps = fc.check_steps(&steps_ast, scope, "s");
         fc.check_paths(&steps_ast);
@@ -117,7 +126,13 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
     }
 
     /// A checker for calls outside any flow (a channel's `via`).
-    pub fn bare(ctx: &'c mut Ctx<'a>, env: &'c TypeEnv, decls: &'c Decls<'a>, file: FileId, flow: &'a ast::FlowDecl) -> Self {
+    pub fn bare(
+        ctx: &'c mut Ctx<'a>,
+        env: &'c TypeEnv,
+        decls: &'c Decls<'a>,
+        file: FileId,
+        flow: &'a ast::FlowDecl,
+    ) -> Self {
         FlowChecker {
             ctx,
             env,
@@ -155,10 +170,13 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
         for extra in modes.iter().skip(1) {
             let first = modes[0].span;
             self.report(
-                Diagnostic::error(codes::AQ0308, format!("flow `{}` declares its mode twice", self.flow.name.name))
-                    .with_primary(self.file, extra.span, "second `mode` line")
-                    .with_context(self.file, first, "first `mode` line")
-                    .with_help("a flow has one timing mode: keep one `mode` line"),
+                Diagnostic::error(
+                    codes::AQ0308,
+                    format!("flow `{}` declares its mode twice", self.flow.name.name),
+                )
+                .with_primary(self.file, extra.span, "second `mode` line")
+                .with_context(self.file, first, "first `mode` line")
+                .with_help("a flow has one timing mode: keep one `mode` line"),
             );
         }
         let Some(decl) = modes.first() else {
@@ -180,16 +198,35 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
             });
             for span in extra.into_iter().chain(decl.chunk.as_ref().map(|c| c.span)) {
                 self.report(
-                    Diagnostic::error(codes::AQ0710, format!("`{}` flows do not run on a schedule or in chunks", kind.as_str()))
-                        .with_primary(self.file, span, "only `mode batch` takes this")
-                        .with_context(self.file, decl.kind_span, format!("this flow is `{}`", kind.as_str()))
-                        .with_help("remove it, or make the flow `mode batch` if it reads a bounded source"),
+                    Diagnostic::error(
+                        codes::AQ0710,
+                        format!(
+                            "`{}` flows do not run on a schedule or in chunks",
+                            kind.as_str()
+                        ),
+                    )
+                    .with_primary(self.file, span, "only `mode batch` takes this")
+                    .with_context(
+                        self.file,
+                        decl.kind_span,
+                        format!("this flow is `{}`", kind.as_str()),
+                    )
+                    .with_help(
+                        "remove it, or make the flow `mode batch` if it reads a bounded source",
+                    ),
                 );
             }
         }
         let schedule = decl.schedule.as_ref().and_then(|s| self.check_schedule(s));
-        let chunk = decl.chunk.as_ref().and_then(|c| self.positive_int(c, "chunk size"));
-        Some(Mode { kind, schedule, chunk })
+        let chunk = decl
+            .chunk
+            .as_ref()
+            .and_then(|c| self.positive_int(c, "chunk size"));
+        Some(Mode {
+            kind,
+            schedule,
+            chunk,
+        })
     }
 
     fn check_schedule(&mut self, schedule: &ast::Schedule) -> Option<graph::Schedule> {
@@ -201,9 +238,12 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                 };
                 let Some(text) = text else {
                     self.report(
-                        Diagnostic::error(codes::AQ0708, "`schedule` takes a cron expression in a string")
-                            .with_primary(self.file, e.span, "not a plain string")
-                            .with_help("write e.g. `schedule \"0 2 * * *\"` (every day at 02:00)"),
+                        Diagnostic::error(
+                            codes::AQ0708,
+                            "`schedule` takes a cron expression in a string",
+                        )
+                        .with_primary(self.file, e.span, "not a plain string")
+                        .with_help("write e.g. `schedule \"0 2 * * *\"` (every day at 02:00)"),
                     );
                     return None;
                 };
@@ -219,7 +259,9 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                     }
                 }
             }
-            ast::Schedule::Every(e) => self.positive_duration(e, "`every`").map(graph::Schedule::Every),
+            ast::Schedule::Every(e) => self
+                .positive_duration(e, "`every`")
+                .map(graph::Schedule::Every),
         }
     }
 
@@ -245,9 +287,16 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
         }
         let Some(from) = froms.first() else {
             self.report(
-                Diagnostic::error(codes::AQ0306, format!("flow `{}` has no source", self.flow.name.name))
-                    .with_primary(self.file, self.flow.name.span, "no `from` line in this flow")
-                    .with_help("add `from system.operation(…) as Type`, or `from CHANNEL`"),
+                Diagnostic::error(
+                    codes::AQ0306,
+                    format!("flow `{}` has no source", self.flow.name.name),
+                )
+                .with_primary(
+                    self.file,
+                    self.flow.name.span,
+                    "no `from` line in this flow",
+                )
+                .with_help("add `from system.operation(…) as Type`, or `from CHANNEL`"),
             );
             return None;
         };
@@ -257,33 +306,56 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
         let origin = self.ctx.origin(self.file, from.span);
         match resolved {
             Resolved::Channel(name, ty) => {
-                if let Some(declared) = &declared {
-                    if declared != &ty {
-                        self.report(
-                            Diagnostic::error(codes::AQ0601, format!("channel `{name}` carries `{ty}`, not `{declared}`"))
-                                .with_primary(self.file, from.as_type.as_ref().map_or(from.span, |t| t.span), "declared type differs")
-                                .with_help(format!("remove `as {declared}`, or write `as {ty}`")),
-                        );
-                    }
+                if let Some(declared) = &declared
+                    && declared != &ty
+                {
+                    self.report(
+                        Diagnostic::error(
+                            codes::AQ0601,
+                            format!("channel `{name}` carries `{ty}`, not `{declared}`"),
+                        )
+                        .with_primary(
+                            self.file,
+                            from.as_type.as_ref().map_or(from.span, |t| t.span),
+                            "declared type differs",
+                        )
+                        .with_help(format!("remove `as {declared}`, or write `as {ty}`")),
+                    );
                 }
                 self.reads_channel = Some(name.clone());
-                Some((graph::Source { endpoint: graph::Endpoint::Channel(name), record_type: ty.clone(), origin }, ty))
+                Some((
+                    graph::Source {
+                        endpoint: graph::Endpoint::Channel(name),
+                        record_type: ty.clone(),
+                        origin,
+                    },
+                    ty,
+                ))
             }
             Resolved::Op(op, spec) => {
                 self.check_source_mode(spec, from.source.span());
                 let ty = match (declared, &spec.record) {
                     (Some(t), _) => t,
-                    (None, aqueduct_catalog::RecordShape::Fixed(fields)) => self.ctx.fixed_type(spec, &op.connector, fields),
+                    (None, aqueduct_catalog::RecordShape::Fixed(fields)) => {
+                        self.ctx.fixed_type(spec, &op.connector, fields)
+                    }
                     (None, _) => {
                         self.report(
                             Diagnostic::error(codes::AQ0409, format!("the records of `{}.{}` need a declared type", op.system, op.operation))
                                 .with_primary(self.file, from.source.span(), "source without `as Type`")
-                                .with_help(format!("add `as TYPE` after the source, with a `type TYPE {{ … }}` describing the fields you read")),
+                                .with_help("add `as TYPE` after the source, with a `type TYPE { … }` describing the fields you read".to_string()),
                         );
                         Type::Json
                     }
                 };
-                Some((graph::Source { endpoint: graph::Endpoint::Op(op), record_type: ty.clone(), origin }, ty))
+                Some((
+                    graph::Source {
+                        endpoint: graph::Endpoint::Op(op),
+                        record_type: ty.clone(),
+                        origin,
+                    },
+                    ty,
+                ))
             }
         }
     }
@@ -317,9 +389,12 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
             ast::ExprKind::Lit(ast::Lit::Int { value, .. }) if *value > 0 => Some(*value as u64),
             _ => {
                 self.report(
-                    Diagnostic::error(codes::AQ0712, format!("the {what} must be a whole number above zero"))
-                        .with_primary(self.file, e.span, "expected a positive integer")
-                        .with_help(format!("write the {what} as a number such as `100`")),
+                    Diagnostic::error(
+                        codes::AQ0712,
+                        format!("the {what} must be a whole number above zero"),
+                    )
+                    .with_primary(self.file, e.span, "expected a positive integer")
+                    .with_help(format!("write the {what} as a number such as `100`")),
                 );
                 None
             }
@@ -351,15 +426,22 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
 }
 
 /// Every flow of the project, checked.
-pub(crate) fn check_all<'a>(ctx: &mut Ctx<'a>, env: &TypeEnv, decls: &Decls<'a>) -> Vec<CheckedFlow> {
+pub(crate) fn check_all<'a>(
+    ctx: &mut Ctx<'a>,
+    env: &TypeEnv,
+    decls: &Decls<'a>,
+) -> Vec<CheckedFlow> {
     let mut out = Vec::new();
     for (file, decl) in &decls.order {
         if let ast::Decl::Flow(flow) = decl {
             // Only the first declaration of a name is checked (duplicates were reported).
-            if decls.flows.get(&flow.name.name).is_some_and(|at| std::ptr::eq(at.decl, flow)) {
-                if let Some(checked) = FlowChecker::check(ctx, env, decls, *file, flow) {
-                    out.push(checked);
-                }
+            if decls
+                .flows
+                .get(&flow.name.name)
+                .is_some_and(|at| std::ptr::eq(at.decl, flow))
+                && let Some(checked) = FlowChecker::check(ctx, env, decls, *file, flow)
+            {
+                out.push(checked);
             }
         }
     }

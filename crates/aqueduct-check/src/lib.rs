@@ -62,11 +62,13 @@ impl CheckResult {
 pub fn check(sources: &SourceMap, manifest: Option<FileId>) -> CheckResult {
     let mut diagnostics = Vec::new();
     let manifest_file = manifest;
-    let manifest = manifest_file.and_then(|id| sources.get(id).map(|f| (id, f))).and_then(|(id, f)| {
-        let (parsed, diags) = parse_manifest(id, &f.text);
-        diagnostics.extend(diags);
-        parsed
-    });
+    let manifest = manifest_file
+        .and_then(|id| sources.get(id).map(|f| (id, f)))
+        .and_then(|(id, f)| {
+            let (parsed, diags) = parse_manifest(id, &f.text);
+            diagnostics.extend(diags);
+            parsed
+        });
     let mut files = Vec::new();
     for (id, file) in sources.iter() {
         if Some(id) == manifest_file {
@@ -84,11 +86,20 @@ pub fn check(sources: &SourceMap, manifest: Option<FileId>) -> CheckResult {
     let mut diagnostics = ctx.diags;
     diagnostics.sort_by_key(|d| d.primary().map(|l| (l.file, l.span.start, l.span.end)));
     let graph = graph.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
-    CheckResult { graph, diagnostics, files, manifest }
+    CheckResult {
+        graph,
+        diagnostics,
+        files,
+        manifest,
+    }
 }
 
 /// Every pass after parsing, in order; each collects its findings in `ctx`.
-fn lower<'a>(ctx: &mut project::Ctx<'a>, files: &'a [(FileId, ast::File)], manifest: Option<&Manifest>) -> Option<Graph> {
+fn lower<'a>(
+    ctx: &mut project::Ctx<'a>,
+    files: &'a [(FileId, ast::File)],
+    manifest: Option<&Manifest>,
+) -> Option<Graph> {
     let decls = decls::collect(files, &mut ctx.diags);
     let env = decls::resolve_types(&decls, &mut ctx.diags);
     let systems = systems::check_systems(ctx, &decls);

@@ -2,10 +2,10 @@
 //! names, checked against the catalogue and resolved to [`OpRef`]s.
 
 use crate::flows::FlowChecker;
-use crate::options::{self, describe_expr, describe_type, example, Written, WrittenValue};
+use crate::options::{self, Written, WrittenValue, describe_expr, describe_type, example};
 use crate::typeck::Scope;
 use aqueduct_catalog::{ConnectorSpec, Mode as CatMode, OperationSpec, ParamSpec, Role, ValueType};
-use aqueduct_diagnostics::{codes, did_you_mean, Diagnostic, Span};
+use aqueduct_diagnostics::{Diagnostic, Span, codes, did_you_mean};
 use aqueduct_graph::{Arg, Expr, ExprKind, ModeKind, OpRef, System, Type, Value};
 use aqueduct_syntax::ast;
 
@@ -49,25 +49,47 @@ fn role_name(role: Role) -> &'static str {
 
 /// A constant expression.
 pub(crate) fn lit(value: Value, ty: Type) -> Expr {
-    Expr { kind: ExprKind::Lit(value), ty }
+    Expr {
+        kind: ExprKind::Lit(value),
+        ty,
+    }
 }
 
 impl<'a> FlowChecker<'_, 'a> {
     /// Resolves a source or target endpoint.
-    pub fn endpoint(&mut self, ep: &'a ast::Endpoint, role: Role, scope: &Scope) -> Option<Resolved> {
+    pub fn endpoint(
+        &mut self,
+        ep: &'a ast::Endpoint,
+        role: Role,
+        scope: &Scope,
+    ) -> Option<Resolved> {
         match ep {
             ast::Endpoint::Channel(name) => {
                 if let Some(ty) = self.ctx_channel_type(&name.name) {
                     return Some(Resolved::Channel(name.name.clone(), ty));
                 }
                 let d = if self.decls.systems.contains_key(&name.name) {
-                    Diagnostic::error(codes::AQ0204, format!("`{}` is a system, not a channel", name.name))
-                        .with_primary(self.file, name.span, "a system needs an operation here")
-                        .with_help(format!("name an operation of the system, e.g. `{}.operation(…)`", name.name))
+                    Diagnostic::error(
+                        codes::AQ0204,
+                        format!("`{}` is a system, not a channel", name.name),
+                    )
+                    .with_primary(self.file, name.span, "a system needs an operation here")
+                    .with_help(format!(
+                        "name an operation of the system, e.g. `{}.operation(…)`",
+                        name.name
+                    ))
                 } else {
-                    let candidates = self.decls.channels.keys().chain(self.decls.systems.keys()).map(String::as_str);
-                    let d = Diagnostic::error(codes::AQ0204, format!("no channel or system is named `{}`", name.name))
-                        .with_primary(self.file, name.span, "unknown name");
+                    let candidates = self
+                        .decls
+                        .channels
+                        .keys()
+                        .chain(self.decls.systems.keys())
+                        .map(String::as_str);
+                    let d = Diagnostic::error(
+                        codes::AQ0204,
+                        format!("no channel or system is named `{}`", name.name),
+                    )
+                    .with_primary(self.file, name.span, "unknown name");
                     match did_you_mean(&name.name, candidates) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help(format!("declare it: `channel {}: Type`", name.name)),
@@ -76,12 +98,17 @@ impl<'a> FlowChecker<'_, 'a> {
                 self.report(d);
                 None
             }
-            ast::Endpoint::Op(call) => self.op_call(call, role, scope).map(|(op, spec)| Resolved::Op(op, spec)),
+            ast::Endpoint::Op(call) => self
+                .op_call(call, role, scope)
+                .map(|(op, spec)| Resolved::Op(op, spec)),
         }
     }
 
     fn ctx_channel_type(&self, name: &str) -> Option<Type> {
-        self.ctx_channels().iter().find(|(n, _)| n == name).map(|(_, t)| t.clone())
+        self.ctx_channels()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.clone())
     }
 
     fn ctx_channels(&self) -> &[(String, Type)] {
@@ -99,67 +126,142 @@ impl<'a> FlowChecker<'_, 'a> {
         let Some(spec) = connector.operation(&call.op.name, role) else {
             let other: Vec<&OperationSpec> = connector.operations_named(&call.op.name).collect();
             let d = if let Some(first) = other.first() {
-                let alternatives: Vec<&str> =
-                    connector.operations.iter().filter(|o| o.role == role).map(|o| o.name).collect();
+                let alternatives: Vec<&str> = connector
+                    .operations
+                    .iter()
+                    .filter(|o| o.role == role)
+                    .map(|o| o.name)
+                    .collect();
                 Diagnostic::error(
                     codes::AQ0404,
-                    format!("`{}.{}` is {}, not {}", system, call.op.name, role_name(first.role), role_name(role)),
+                    format!(
+                        "`{}.{}` is {}, not {}",
+                        system,
+                        call.op.name,
+                        role_name(first.role),
+                        role_name(role)
+                    ),
                 )
-                .with_primary(self.file, call.op.span, format!("cannot be used as {}", role_name(role)))
+                .with_primary(
+                    self.file,
+                    call.op.span,
+                    format!("cannot be used as {}", role_name(role)),
+                )
                 .with_help(if alternatives.is_empty() {
-                    format!("`{}` systems have no operation usable as {}", connector.kind, role_name(role))
+                    format!(
+                        "`{}` systems have no operation usable as {}",
+                        connector.kind,
+                        role_name(role)
+                    )
                 } else {
-                    format!("operations of `{}` usable here: {}", connector.kind, quoted(&alternatives))
+                    format!(
+                        "operations of `{}` usable here: {}",
+                        connector.kind,
+                        quoted(&alternatives)
+                    )
                 })
             } else {
-                let names: Vec<&str> = connector.operations.iter().filter(|o| o.role == role).map(|o| o.name).collect();
+                let names: Vec<&str> = connector
+                    .operations
+                    .iter()
+                    .filter(|o| o.role == role)
+                    .map(|o| o.name)
+                    .collect();
                 let d = Diagnostic::error(
                     codes::AQ0211,
-                    format!("`{}` systems have no operation `{}`", connector.kind, call.op.name),
+                    format!(
+                        "`{}` systems have no operation `{}`",
+                        connector.kind, call.op.name
+                    ),
                 )
                 .with_primary(self.file, call.op.span, "unknown operation");
                 match did_you_mean(&call.op.name, names.iter().copied()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("operations of `{}` as {}: {}", connector.kind, role_name(role), quoted(&names))),
+                    None => d.with_help(format!(
+                        "operations of `{}` as {}: {}",
+                        connector.kind,
+                        role_name(role),
+                        quoted(&names)
+                    )),
                 }
             };
             self.report(d);
             return None;
         };
-        if role != Role::Source {
-            if let Some(mode) = self.mode {
-                if !spec.modes.contains(&catalog_mode(mode)) {
-                    self.report(
-                        Diagnostic::error(
-                            codes::AQ0405,
-                            format!("`{}.{}` cannot be used in a `{}` flow", system, spec.name, mode.as_str()),
-                        )
-                        .with_primary(self.file, call.span, format!("not available in `{}` mode", mode.as_str()))
-                        .with_help(format!("`{}` works in: {}", spec.name, mode_list(spec.modes))),
-                    );
-                }
-            }
+        if role != Role::Source
+            && let Some(mode) = self.mode
+            && !spec.modes.contains(&catalog_mode(mode))
+        {
+            self.report(
+                Diagnostic::error(
+                    codes::AQ0405,
+                    format!(
+                        "`{}.{}` cannot be used in a `{}` flow",
+                        system,
+                        spec.name,
+                        mode.as_str()
+                    ),
+                )
+                .with_primary(
+                    self.file,
+                    call.span,
+                    format!("not available in `{}` mode", mode.as_str()),
+                )
+                .with_help(format!(
+                    "`{}` works in: {}",
+                    spec.name,
+                    mode_list(spec.modes)
+                )),
+            );
         }
         let args = self.op_args(call, spec, scope)?;
         let origin = self.ctx.origin(self.file, call.span);
-        Some((OpRef { system, connector: connector.kind.to_string(), operation: spec.name.to_string(), args, origin }, spec))
+        Some((
+            OpRef {
+                system,
+                connector: connector.kind.to_string(),
+                operation: spec.name.to_string(),
+                args,
+                origin,
+            },
+            spec,
+        ))
     }
 
     /// The system an operation is called on: declared, or inline.
-    fn call_target(&mut self, target: &'a ast::CallTarget) -> Option<(String, &'static ConnectorSpec)> {
+    fn call_target(
+        &mut self,
+        target: &'a ast::CallTarget,
+    ) -> Option<(String, &'static ConnectorSpec)> {
         match target {
             ast::CallTarget::System(name) => {
                 let Some(at) = self.decls.systems.get(&name.name) else {
                     let d = if self.decls.channels.contains_key(&name.name) {
-                        Diagnostic::error(codes::AQ0201, format!("`{}` is a channel; channels have no operations", name.name))
-                            .with_primary(self.file, name.span, "a channel")
-                            .with_help(format!("write the channel name alone: `to {}`", name.name))
+                        Diagnostic::error(
+                            codes::AQ0201,
+                            format!("`{}` is a channel; channels have no operations", name.name),
+                        )
+                        .with_primary(self.file, name.span, "a channel")
+                        .with_help(format!("write the channel name alone: `to {}`", name.name))
                     } else {
-                        let d = Diagnostic::error(codes::AQ0201, format!("no system is named `{}`", name.name))
-                            .with_primary(self.file, name.span, "unknown system");
-                        match did_you_mean(&name.name, self.decls.systems.keys().map(String::as_str)) {
+                        let d = Diagnostic::error(
+                            codes::AQ0201,
+                            format!("no system is named `{}`", name.name),
+                        )
+                        .with_primary(
+                            self.file,
+                            name.span,
+                            "unknown system",
+                        );
+                        match did_you_mean(
+                            &name.name,
+                            self.decls.systems.keys().map(String::as_str),
+                        ) {
                             Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                            None => d.with_help(format!("declare it: `system {}: KIND {{ … }}`", name.name)),
+                            None => d.with_help(format!(
+                                "declare it: `system {}: KIND {{ … }}`",
+                                name.name
+                            )),
                         }
                     };
                     self.report(d);
@@ -182,9 +284,15 @@ impl<'a> FlowChecker<'_, 'a> {
                         None => {
                             let Some(name) = connector.inline_positional.get(positional) else {
                                 self.report(
-                                    Diagnostic::error(codes::AQ0406, format!("too many arguments for an inline `{}` system", kind.name))
-                                        .with_primary(self.file, arg.span, "extra argument")
-                                        .with_help("name the option: `option: value`"),
+                                    Diagnostic::error(
+                                        codes::AQ0406,
+                                        format!(
+                                            "too many arguments for an inline `{}` system",
+                                            kind.name
+                                        ),
+                                    )
+                                    .with_primary(self.file, arg.span, "extra argument")
+                                    .with_help("name the option: `option: value`"),
                                 );
                                 positional += 1;
                                 continue;
@@ -194,16 +302,33 @@ impl<'a> FlowChecker<'_, 'a> {
                         }
                     };
                     let name_span = arg.name.as_ref().map_or(arg.span, |n| n.span);
-                    written.push(Written { name, name_span, value: WrittenValue::Expr(&arg.value) });
+                    written.push(Written {
+                        name,
+                        name_span,
+                        value: WrittenValue::Expr(&arg.value),
+                    });
                 }
                 let owner = format!("the inline `{}` system", kind.name);
-                let options = options::check_options(self.file, &written, connector.options, &owner, *span, &mut self.ctx.diags);
+                let options = options::check_options(
+                    self.file,
+                    &written,
+                    connector.options,
+                    &owner,
+                    *span,
+                    &mut self.ctx.diags,
+                );
                 // An inline system is named by its text, `file("dlq")`: the same
                 // text in several places is the same system.
                 let name = self.source_text(*span);
                 if !self.ctx.inline_systems.iter().any(|s| s.name == name) {
                     let origin = self.ctx.origin(self.file, *span);
-                    self.ctx.inline_systems.push(System { name: name.clone(), kind: kind.name.clone(), options, doc: Vec::new(), origin });
+                    self.ctx.inline_systems.push(System {
+                        name: name.clone(),
+                        kind: kind.name.clone(),
+                        options,
+                        doc: Vec::new(),
+                        origin,
+                    });
                 }
                 Some((name, connector))
             }
@@ -211,7 +336,12 @@ impl<'a> FlowChecker<'_, 'a> {
     }
 
     /// Matches arguments to parameters and checks each.
-    fn op_args(&mut self, call: &'a ast::OpCall, spec: &'static OperationSpec, scope: &Scope) -> Option<Vec<Arg>> {
+    fn op_args(
+        &mut self,
+        call: &'a ast::OpCall,
+        spec: &'static OperationSpec,
+        scope: &Scope,
+    ) -> Option<Vec<Arg>> {
         let positional: Vec<&ParamSpec> = spec.positional().collect();
         let mut given: Vec<(&'static ParamSpec, &'a ast::Arg)> = Vec::new();
         let mut index = 0;
@@ -223,7 +353,12 @@ impl<'a> FlowChecker<'_, 'a> {
                         self.report(
                             Diagnostic::error(
                                 codes::AQ0406,
-                                format!("`{}` takes {} positional argument{}", spec.name, positional.len(), options::plural(positional.len())),
+                                format!(
+                                    "`{}` takes {} positional argument{}",
+                                    spec.name,
+                                    positional.len(),
+                                    options::plural(positional.len())
+                                ),
                             )
                             .with_primary(self.file, arg.span, "extra argument")
                             .with_help(signature_help(spec)),
@@ -237,8 +372,15 @@ impl<'a> FlowChecker<'_, 'a> {
                 }
                 Some(name) => {
                     let Some(p) = spec.param(&name.name) else {
-                        let d = Diagnostic::error(codes::AQ0214, format!("`{}` has no argument `{}`", spec.name, name.name))
-                            .with_primary(self.file, name.span, "unknown argument");
+                        let d = Diagnostic::error(
+                            codes::AQ0214,
+                            format!("`{}` has no argument `{}`", spec.name, name.name),
+                        )
+                        .with_primary(
+                            self.file,
+                            name.span,
+                            "unknown argument",
+                        );
                         let d = match did_you_mean(&name.name, spec.params.iter().map(|p| p.name)) {
                             Some(s) => d.with_help(format!("did you mean `{s}`?")),
                             None => d.with_help(signature_help(spec)),
@@ -253,23 +395,38 @@ impl<'a> FlowChecker<'_, 'a> {
             if let Some((_, first)) = given.iter().find(|(p, _)| p.name == param.name) {
                 let first_span = first.span;
                 self.report(
-                    Diagnostic::error(codes::AQ0213, format!("argument `{}` is given twice", param.name))
-                        .with_primary(self.file, arg.span, "given again here")
-                        .with_context(self.file, first_span, "first given here")
-                        .with_help("keep one of the two"),
+                    Diagnostic::error(
+                        codes::AQ0213,
+                        format!("argument `{}` is given twice", param.name),
+                    )
+                    .with_primary(self.file, arg.span, "given again here")
+                    .with_context(self.file, first_span, "first given here")
+                    .with_help("keep one of the two"),
                 );
                 ok = false;
                 continue;
             }
             given.push((param, arg));
         }
-        let missing: Vec<&str> =
-            spec.params.iter().filter(|p| p.required && !given.iter().any(|(g, _)| g.name == p.name)).map(|p| p.name).collect();
+        let missing: Vec<&str> = spec
+            .params
+            .iter()
+            .filter(|p| p.required && !given.iter().any(|(g, _)| g.name == p.name))
+            .map(|p| p.name)
+            .collect();
         if !missing.is_empty() {
             self.report(
-                Diagnostic::error(codes::AQ0406, format!("`{}` is missing argument{} {}", spec.name, options::plural(missing.len()), quoted(&missing)))
-                    .with_primary(self.file, call.span, "missing arguments")
-                    .with_help(signature_help(spec)),
+                Diagnostic::error(
+                    codes::AQ0406,
+                    format!(
+                        "`{}` is missing argument{} {}",
+                        spec.name,
+                        options::plural(missing.len()),
+                        quoted(&missing)
+                    ),
+                )
+                .with_primary(self.file, call.span, "missing arguments")
+                .with_help(signature_help(spec)),
             );
             ok = false;
         }
@@ -277,7 +434,10 @@ impl<'a> FlowChecker<'_, 'a> {
         for param in spec.params {
             if let Some((_, arg)) = given.iter().find(|(p, _)| p.name == param.name) {
                 match self.arg_value(&arg.value, param, scope) {
-                    Some(value) => args.push(Arg { name: param.name.to_string(), value }),
+                    Some(value) => args.push(Arg {
+                        name: param.name.to_string(),
+                        value,
+                    }),
                     None => ok = false,
                 }
             }
@@ -286,10 +446,20 @@ impl<'a> FlowChecker<'_, 'a> {
     }
 
     /// Checks one argument against its parameter type.
-    fn arg_value(&mut self, e: &'a ast::Expr, param: &'static ParamSpec, scope: &Scope) -> Option<Expr> {
+    fn arg_value(
+        &mut self,
+        e: &'a ast::Expr,
+        param: &'static ParamSpec,
+        scope: &Scope,
+    ) -> Option<Expr> {
         match (&param.ty, &e.kind) {
             (ValueType::Template, _) => {
-                let typed = self.typer().expect(e, scope, &Type::String, &format!("argument `{}`", param.name));
+                let typed = self.typer().expect(
+                    e,
+                    scope,
+                    &Type::String,
+                    &format!("argument `{}`", param.name),
+                );
                 Some(typed)
             }
             (ValueType::String | ValueType::Url, ast::ExprKind::Str(s)) => match s.as_plain() {
@@ -303,23 +473,35 @@ impl<'a> FlowChecker<'_, 'a> {
                     None
                 }
             },
-            (ValueType::Int, ast::ExprKind::Lit(ast::Lit::Int { value, .. })) => Some(lit(Value::Int(*value), Type::Int)),
-            (ValueType::Bool, ast::ExprKind::Lit(ast::Lit::Bool(b))) => Some(lit(Value::Bool(*b), Type::Bool)),
+            (ValueType::Int, ast::ExprKind::Lit(ast::Lit::Int { value, .. })) => {
+                Some(lit(Value::Int(*value), Type::Int))
+            }
+            (ValueType::Bool, ast::ExprKind::Lit(ast::Lit::Bool(b))) => {
+                Some(lit(Value::Bool(*b), Type::Bool))
+            }
             (ValueType::Duration, ast::ExprKind::Lit(ast::Lit::Duration { millis, .. })) => {
                 Some(lit(Value::Duration(*millis), Type::Duration))
             }
-            (ValueType::Size, ast::ExprKind::Lit(ast::Lit::Size { bytes, .. })) => {
-                Some(lit(Value::Int(i64::try_from(*bytes).unwrap_or(i64::MAX)), Type::Int))
-            }
+            (ValueType::Size, ast::ExprKind::Lit(ast::Lit::Size { bytes, .. })) => Some(lit(
+                Value::Int(i64::try_from(*bytes).unwrap_or(i64::MAX)),
+                Type::Int,
+            )),
             (ValueType::Enum(choices), ast::ExprKind::Ident(id)) => {
                 if choices.contains(&id.name.as_str()) {
                     Some(lit(Value::String(id.name.clone()), Type::String))
                 } else {
-                    let d = Diagnostic::error(codes::AQ0408, format!("`{}` is not a value of `{}`", id.name, param.name))
-                        .with_primary(self.file, id.span, "unknown value");
+                    let d = Diagnostic::error(
+                        codes::AQ0408,
+                        format!("`{}` is not a value of `{}`", id.name, param.name),
+                    )
+                    .with_primary(self.file, id.span, "unknown value");
                     let d = match did_you_mean(&id.name, choices.iter().copied()) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help(format!("`{}` takes one of: {}", param.name, quoted(choices))),
+                        None => d.with_help(format!(
+                            "`{}` takes one of: {}",
+                            param.name,
+                            quoted(choices)
+                        )),
                     };
                     self.report(d);
                     None
@@ -335,16 +517,25 @@ impl<'a> FlowChecker<'_, 'a> {
                     };
                     let Some((name, span)) = name else {
                         self.report(
-                            Diagnostic::error(codes::AQ0407, format!("`{}` lists field names", param.name))
-                                .with_primary(self.file, item.span, "not a field name")
-                                .with_help(format!("write field names of the record, e.g. `{}: [id]`", param.name)),
+                            Diagnostic::error(
+                                codes::AQ0407,
+                                format!("`{}` lists field names", param.name),
+                            )
+                            .with_primary(self.file, item.span, "not a field name")
+                            .with_help(format!(
+                                "write field names of the record, e.g. `{}: [id]`",
+                                param.name
+                            )),
                         );
                         return None;
                     };
                     self.check_field_exists(&name, span, scope);
                     names.push(lit(Value::String(name), Type::String));
                 }
-                Some(Expr { kind: ExprKind::List(names), ty: Type::List(Box::new(Type::String)) })
+                Some(Expr {
+                    kind: ExprKind::List(names),
+                    ty: Type::List(Box::new(Type::String)),
+                })
             }
             (ValueType::FieldList, ast::ExprKind::Ident(id)) => {
                 self.check_field_exists(&id.name, id.span, scope);
@@ -359,9 +550,17 @@ impl<'a> FlowChecker<'_, 'a> {
             }
             (ty, _) => {
                 self.report(
-                    Diagnostic::error(codes::AQ0407, format!("argument `{}` expects {}, found {}", param.name, describe_type(ty), describe_expr(e)))
-                        .with_primary(self.file, e.span, format!("expected {}", describe_type(ty)))
-                        .with_help(format!("write {}", example(ty))),
+                    Diagnostic::error(
+                        codes::AQ0407,
+                        format!(
+                            "argument `{}` expects {}, found {}",
+                            param.name,
+                            describe_type(ty),
+                            describe_expr(e)
+                        ),
+                    )
+                    .with_primary(self.file, e.span, format!("expected {}", describe_type(ty)))
+                    .with_help(format!("write {}", example(ty))),
                 );
                 None
             }
@@ -369,14 +568,27 @@ impl<'a> FlowChecker<'_, 'a> {
     }
 
     fn check_field_exists(&mut self, name: &str, span: Span, scope: &Scope) {
-        let Some(Type::Record(ty)) = scope.current.as_ref().map(Type::required) else { return };
-        let Some(record) = self.env.records.get(ty.as_str()) else { return };
+        let Some(Type::Record(ty)) = scope.current.as_ref().map(Type::required) else {
+            return;
+        };
+        let Some(record) = self.env.records.get(ty.as_str()) else {
+            return;
+        };
         if record.field(name).is_none() {
             let d = Diagnostic::error(codes::AQ0206, format!("`{ty}` has no field `{name}`"))
                 .with_primary(self.file, span, "unknown field");
             let d = match did_you_mean(name, record.fields.iter().map(|f| f.name.as_str())) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("fields of `{ty}`: {}", quoted(&record.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>()))),
+                None => d.with_help(format!(
+                    "fields of `{ty}`: {}",
+                    quoted(
+                        &record
+                            .fields
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect::<Vec<_>>()
+                    )
+                )),
             };
             self.report(d);
         }
@@ -388,7 +600,11 @@ pub(crate) fn quoted(names: &[&str]) -> String {
     if names.is_empty() {
         return "none".to_string();
     }
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `op(a, b, name: …)` for help lines.
@@ -398,7 +614,11 @@ fn signature_help(spec: &OperationSpec) -> String {
         .iter()
         .map(|p| {
             let opt = if p.required { "" } else { "?" };
-            if p.positional { format!("{}{opt}", p.name) } else { format!("{}{opt}: …", p.name) }
+            if p.positional {
+                format!("{}{opt}", p.name)
+            } else {
+                format!("{}{opt}: …", p.name)
+            }
         })
         .collect();
     format!("write `{}({})`", spec.name, parts.join(", "))

@@ -3,7 +3,7 @@
 //! `circuit_breaker`. Produces resolved [`ConfigValue`]s.
 
 use aqueduct_catalog::{OptionSpec, ValueType};
-use aqueduct_diagnostics::{codes, did_you_mean, Diagnostic, FileId, Span};
+use aqueduct_diagnostics::{Diagnostic, FileId, Span, codes, did_you_mean};
 use aqueduct_graph::{ConfigValue, Value};
 use aqueduct_syntax::ast;
 use std::collections::BTreeMap;
@@ -36,17 +36,21 @@ pub(crate) fn check_options(
     for w in written {
         if let Some(first) = seen.get(w.name) {
             diags.push(
-                Diagnostic::error(codes::AQ0213, format!("option `{}` is set twice in {owner}", w.name))
-                    .with_primary(file, w.name_span, "set again here")
-                    .with_context(file, *first, "first set here")
-                    .with_help("keep one of the two"),
+                Diagnostic::error(
+                    codes::AQ0213,
+                    format!("option `{}` is set twice in {owner}", w.name),
+                )
+                .with_primary(file, w.name_span, "set again here")
+                .with_context(file, *first, "first set here")
+                .with_help("keep one of the two"),
             );
             continue;
         }
         seen.insert(w.name, w.name_span);
         let Some(spec) = specs.iter().find(|s| s.name == w.name) else {
-            let mut d = Diagnostic::error(codes::AQ0212, format!("{owner} has no option `{}`", w.name))
-                .with_primary(file, w.name_span, "unknown option");
+            let mut d =
+                Diagnostic::error(codes::AQ0212, format!("{owner} has no option `{}`", w.name))
+                    .with_primary(file, w.name_span, "unknown option");
             d = match did_you_mean(w.name, specs.iter().map(|s| s.name)) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("options of {owner}: {}", names(specs))),
@@ -58,14 +62,32 @@ pub(crate) fn check_options(
             out.push((w.name.to_string(), v));
         }
     }
-    let missing: Vec<&str> = specs.iter().filter(|s| s.required && !seen.contains_key(s.name)).map(|s| s.name).collect();
+    let missing: Vec<&str> = specs
+        .iter()
+        .filter(|s| s.required && !seen.contains_key(s.name))
+        .map(|s| s.name)
+        .collect();
     if !missing.is_empty() {
-        let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
-        let example = missing.iter().map(|m| format!("{m} = …")).collect::<Vec<_>>().join(", ");
+        let list = missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let example = missing
+            .iter()
+            .map(|m| format!("{m} = …"))
+            .collect::<Vec<_>>()
+            .join(", ");
         diags.push(
-            Diagnostic::error(codes::AQ0401, format!("{owner} is missing required option{} {list}", plural(missing.len())))
-                .with_primary(file, owner_span, "declared here")
-                .with_help(format!("add {example}")),
+            Diagnostic::error(
+                codes::AQ0401,
+                format!(
+                    "{owner} is missing required option{} {list}",
+                    plural(missing.len())
+                ),
+            )
+            .with_primary(file, owner_span, "declared here")
+            .with_help(format!("add {example}")),
         );
     }
     out
@@ -75,7 +97,11 @@ pub(crate) fn check_options(
 pub(crate) fn written(entries: &[ast::OptionEntry]) -> Vec<Written<'_>> {
     entries
         .iter()
-        .map(|e| Written { name: &e.name.name, name_span: e.name.span, value: WrittenValue::Option(&e.value) })
+        .map(|e| Written {
+            name: &e.name.name,
+            name_span: e.name.span,
+            value: WrittenValue::Option(&e.value),
+        })
         .collect()
 }
 
@@ -89,18 +115,28 @@ fn check_value(
     match (value, &spec.ty) {
         (WrittenValue::Option(ast::OptionValue::Block(block)), ValueType::Block(kinds)) => {
             let Some(kind) = &block.kind else {
-                let choices = kinds.iter().map(|k| format!("`{} {{ … }}`", k.kind)).collect::<Vec<_>>().join(", ");
+                let choices = kinds
+                    .iter()
+                    .map(|k| format!("`{} {{ … }}`", k.kind))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 diags.push(
-                    Diagnostic::error(codes::AQ0408, format!("option `{}` needs a block kind", spec.name))
-                        .with_primary(file, block.span, "block without a kind")
-                        .with_help(format!("write one of {choices}")),
+                    Diagnostic::error(
+                        codes::AQ0408,
+                        format!("option `{}` needs a block kind", spec.name),
+                    )
+                    .with_primary(file, block.span, "block without a kind")
+                    .with_help(format!("write one of {choices}")),
                 );
                 return None;
             };
             let Some(block_spec) = kinds.iter().find(|k| k.kind == kind.name) else {
                 let mut d = Diagnostic::error(
                     codes::AQ0408,
-                    format!("`{}` is not a kind of `{}` in {owner}", kind.name, spec.name),
+                    format!(
+                        "`{}` is not a kind of `{}` in {owner}",
+                        kind.name, spec.name
+                    ),
                 )
                 .with_primary(file, kind.span, "unknown block kind");
                 d = match did_you_mean(&kind.name, kinds.iter().map(|k| k.kind)) {
@@ -108,35 +144,68 @@ fn check_value(
                     None => d.with_help(format!(
                         "`{}` takes one of: {}",
                         spec.name,
-                        kinds.iter().map(|k| format!("`{}`", k.kind)).collect::<Vec<_>>().join(", ")
+                        kinds
+                            .iter()
+                            .map(|k| format!("`{}`", k.kind))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 };
                 diags.push(d);
                 return None;
             };
             let inner_owner = format!("`{} = {} {{ … }}`", spec.name, kind.name);
-            let options = check_options(file, &written(&block.options), block_spec.options, &inner_owner, kind.span, diags);
-            Some(ConfigValue::Block { kind: Some(kind.name.clone()), options })
+            let options = check_options(
+                file,
+                &written(&block.options),
+                block_spec.options,
+                &inner_owner,
+                kind.span,
+                diags,
+            );
+            Some(ConfigValue::Block {
+                kind: Some(kind.name.clone()),
+                options,
+            })
         }
         (WrittenValue::Option(ast::OptionValue::Block(block)), ValueType::Map) => {
             let mut options = Vec::new();
             for entry in &block.options {
                 match &entry.value {
                     ast::OptionValue::Expr(e) => {
-                        if let Some(v) = scalar(file, e, &ValueType::String, false, entry.name.name.as_str(), diags) {
+                        if let Some(v) = scalar(
+                            file,
+                            e,
+                            &ValueType::String,
+                            false,
+                            entry.name.name.as_str(),
+                            diags,
+                        ) {
                             options.push((entry.name.name.clone(), v));
                         }
                     }
-                    ast::OptionValue::Block(b) => mismatch(file, b.span, spec.name, &ValueType::String, "a block", diags),
+                    ast::OptionValue::Block(b) => mismatch(
+                        file,
+                        b.span,
+                        spec.name,
+                        &ValueType::String,
+                        "a block",
+                        diags,
+                    ),
                 }
             }
-            Some(ConfigValue::Block { kind: block.kind.as_ref().map(|k| k.name.clone()), options })
+            Some(ConfigValue::Block {
+                kind: block.kind.as_ref().map(|k| k.name.clone()),
+                options,
+            })
         }
         (WrittenValue::Option(ast::OptionValue::Block(block)), ty) => {
             mismatch(file, block.span, spec.name, ty, "a block", diags);
             None
         }
-        (WrittenValue::Option(ast::OptionValue::Expr(e)), ty) => scalar(file, e, ty, spec.secret, spec.name, diags),
+        (WrittenValue::Option(ast::OptionValue::Expr(e)), ty) => {
+            scalar(file, e, ty, spec.secret, spec.name, diags)
+        }
         (WrittenValue::Expr(e), ty) => scalar(file, e, ty, spec.secret, spec.name, diags),
     }
 }
@@ -150,41 +219,50 @@ pub(crate) fn scalar(
     name: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<ConfigValue> {
-    if let ast::ExprKind::Call { func, args } = &e.kind {
-        if func.name == "env" || func.name == "secret" {
-            return env_or_secret(file, e, &func.name, args, secret, name, diags);
-        }
+    if let ast::ExprKind::Call { func, args } = &e.kind
+        && (func.name == "env" || func.name == "secret")
+    {
+        return env_or_secret(file, e, &func.name, args, secret, name, diags);
     }
-    if secret {
-        if let ast::ExprKind::Str(_) = &e.kind {
-            diags.push(
-                Diagnostic::warning(codes::AQ0403, format!("option `{name}` holds a credential written as a literal"))
-                    .with_primary(file, e.span, "secret in plain text")
-                    .with_help(format!("read it at run time instead: `{name} = secret(\"NAME\")`")),
-            );
-        }
+    if secret && let ast::ExprKind::Str(_) = &e.kind {
+        diags.push(
+            Diagnostic::warning(
+                codes::AQ0403,
+                format!("option `{name}` holds a credential written as a literal"),
+            )
+            .with_primary(file, e.span, "secret in plain text")
+            .with_help(format!(
+                "read it at run time instead: `{name} = secret(\"NAME\")`"
+            )),
+        );
     }
     let found = describe_expr(e);
     let value = match (ty, &e.kind) {
-        (ValueType::String | ValueType::Url | ValueType::Template, ast::ExprKind::Str(s)) => match s.as_plain() {
-            Some(text) => Some(ConfigValue::Literal(Value::String(text))),
-            None => {
-                diags.push(
+        (ValueType::String | ValueType::Url | ValueType::Template, ast::ExprKind::Str(s)) => {
+            match s.as_plain() {
+                Some(text) => Some(ConfigValue::Literal(Value::String(text))),
+                None => {
+                    diags.push(
                     Diagnostic::error(codes::AQ0402, format!("option `{name}` cannot use `{{…}}` interpolation"))
                         .with_primary(file, e.span, "interpolated string")
                         .with_help("option values are fixed when the system starts; use `env(\"VAR\")` for values that vary"),
                 );
-                return None;
+                    return None;
+                }
             }
-        },
-        (ValueType::Int, ast::ExprKind::Lit(ast::Lit::Int { value, .. })) => Some(ConfigValue::Literal(Value::Int(*value))),
-        (ValueType::Bool, ast::ExprKind::Lit(ast::Lit::Bool(b))) => Some(ConfigValue::Literal(Value::Bool(*b))),
+        }
+        (ValueType::Int, ast::ExprKind::Lit(ast::Lit::Int { value, .. })) => {
+            Some(ConfigValue::Literal(Value::Int(*value)))
+        }
+        (ValueType::Bool, ast::ExprKind::Lit(ast::Lit::Bool(b))) => {
+            Some(ConfigValue::Literal(Value::Bool(*b)))
+        }
         (ValueType::Duration, ast::ExprKind::Lit(ast::Lit::Duration { millis, .. })) => {
             Some(ConfigValue::Literal(Value::Duration(*millis)))
         }
-        (ValueType::Size, ast::ExprKind::Lit(ast::Lit::Size { bytes, .. })) => {
-            Some(ConfigValue::Literal(Value::Int(i64::try_from(*bytes).unwrap_or(i64::MAX))))
-        }
+        (ValueType::Size, ast::ExprKind::Lit(ast::Lit::Size { bytes, .. })) => Some(
+            ConfigValue::Literal(Value::Int(i64::try_from(*bytes).unwrap_or(i64::MAX))),
+        ),
         (ValueType::Enum(choices), ast::ExprKind::Ident(id)) => {
             if choices.contains(&id.name.as_str()) {
                 Some(ConfigValue::Enum(id.name.clone()))
@@ -194,7 +272,10 @@ pub(crate) fn scalar(
             }
         }
         (ValueType::List(inner), ast::ExprKind::List(items)) => {
-            let values: Vec<_> = items.iter().filter_map(|i| scalar(file, i, inner, secret, name, diags)).collect();
+            let values: Vec<_> = items
+                .iter()
+                .filter_map(|i| scalar(file, i, inner, secret, name, diags))
+                .collect();
             Some(ConfigValue::List(values))
         }
         (ValueType::FieldList, ast::ExprKind::List(items)) => {
@@ -202,7 +283,14 @@ pub(crate) fn scalar(
             for item in items {
                 match &item.kind {
                     ast::ExprKind::Ident(id) => values.push(ConfigValue::Enum(id.name.clone())),
-                    _ => mismatch(file, item.span, name, &ValueType::FieldList, describe_expr(item), diags),
+                    _ => mismatch(
+                        file,
+                        item.span,
+                        name,
+                        &ValueType::FieldList,
+                        describe_expr(item),
+                        diags,
+                    ),
                 }
             }
             Some(ConfigValue::List(values))
@@ -233,11 +321,18 @@ fn env_or_secret(
         .collect();
     let max = if func == "env" { 2 } else { 1 };
     if args.is_empty() || args.len() > max || strings.iter().any(Option::is_none) {
-        let usage = if func == "env" { "`env(\"VAR\")` or `env(\"VAR\", \"default\")`" } else { "`secret(\"NAME\")`" };
+        let usage = if func == "env" {
+            "`env(\"VAR\")` or `env(\"VAR\", \"default\")`"
+        } else {
+            "`secret(\"NAME\")`"
+        };
         diags.push(
-            Diagnostic::error(codes::AQ0604, format!("`{func}` takes the variable name as a string"))
-                .with_primary(file, e.span, "wrong arguments")
-                .with_help(format!("write {usage}")),
+            Diagnostic::error(
+                codes::AQ0604,
+                format!("`{func}` takes the variable name as a string"),
+            )
+            .with_primary(file, e.span, "wrong arguments")
+            .with_help(format!("write {usage}")),
         );
         return None;
     }
@@ -255,23 +350,49 @@ fn env_or_secret(
                 )),
         );
     }
-    Some(ConfigValue::Env { name: var, default: strings.next() })
+    Some(ConfigValue::Env {
+        name: var,
+        default: strings.next(),
+    })
 }
 
 fn bad_enum(file: FileId, id: &ast::Ident, name: &str, choices: &[&str]) -> Diagnostic {
-    let d = Diagnostic::error(codes::AQ0408, format!("`{}` is not a value of `{name}`", id.name))
-        .with_primary(file, id.span, "unknown value");
+    let d = Diagnostic::error(
+        codes::AQ0408,
+        format!("`{}` is not a value of `{name}`", id.name),
+    )
+    .with_primary(file, id.span, "unknown value");
     match did_you_mean(&id.name, choices.iter().copied()) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-        None => d.with_help(format!("`{name}` takes one of: {}", choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))),
+        None => d.with_help(format!(
+            "`{name}` takes one of: {}",
+            choices
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
-fn mismatch(file: FileId, span: Span, name: &str, ty: &ValueType, found: &str, diags: &mut Vec<Diagnostic>) {
+fn mismatch(
+    file: FileId,
+    span: Span,
+    name: &str,
+    ty: &ValueType,
+    found: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     diags.push(
-        Diagnostic::error(codes::AQ0402, format!("option `{name}` expects {}, found {found}", describe_type(ty)))
-            .with_primary(file, span, format!("expected {}", describe_type(ty)))
-            .with_help(format!("write {}", example(ty))),
+        Diagnostic::error(
+            codes::AQ0402,
+            format!(
+                "option `{name}` expects {}, found {found}",
+                describe_type(ty)
+            ),
+        )
+        .with_primary(file, span, format!("expected {}", describe_type(ty)))
+        .with_help(format!("write {}", example(ty))),
     );
 }
 
@@ -284,7 +405,13 @@ pub(crate) fn describe_type(ty: &ValueType) -> String {
         ValueType::Bool => "`true` or `false`".into(),
         ValueType::Duration => "a duration".into(),
         ValueType::Size => "a size".into(),
-        ValueType::Enum(c) => format!("one of {}", c.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        ValueType::Enum(c) => format!(
+            "one of {}",
+            c.iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         ValueType::List(inner) => format!("a list of {}", describe_type(inner)),
         ValueType::FieldList => "a list of field names".into(),
         ValueType::Template => "a string".into(),
@@ -296,17 +423,28 @@ pub(crate) fn describe_type(ty: &ValueType) -> String {
 /// An example value of a type, for help lines.
 pub(crate) fn example(ty: &ValueType) -> String {
     match ty {
-        ValueType::String | ValueType::Template => "a string such as `\"value\"` or `env(\"VAR\")`".into(),
+        ValueType::String | ValueType::Template => {
+            "a string such as `\"value\"` or `env(\"VAR\")`".into()
+        }
         ValueType::Url => "a URL such as `\"https://example.com\"` or `env(\"URL\")`".into(),
         ValueType::Int => "an integer such as `10`".into(),
         ValueType::Bool => "`true` or `false`".into(),
         ValueType::Duration => "a duration such as `30s`, `5m` or `250ms`".into(),
         ValueType::Size => "a size such as `64KiB` or `10MiB`".into(),
-        ValueType::Enum(c) => format!("one of {}", c.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        ValueType::Enum(c) => format!(
+            "one of {}",
+            c.iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         ValueType::List(inner) => format!("a list `[…]` of {}", describe_type(inner)),
         ValueType::FieldList => "a list of field names such as `[id]`".into(),
         ValueType::Block(kinds) => {
-            format!("a block such as `{} {{ … }}`", kinds.first().map_or("kind", |k| k.kind))
+            format!(
+                "a block such as `{} {{ … }}`",
+                kinds.first().map_or("kind", |k| k.kind)
+            )
         }
         ValueType::Map => "`{ name = \"value\" }`".into(),
     }
@@ -335,7 +473,11 @@ fn names(specs: &[OptionSpec]) -> String {
     if specs.is_empty() {
         return "none".into();
     }
-    specs.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
+    specs
+        .iter()
+        .map(|s| format!("`{}`", s.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "s" when `n` is not 1.

@@ -5,7 +5,7 @@ use crate::flows::FlowChecker;
 use crate::options::{self, Written, WrittenValue};
 use crate::typeck::Scope;
 use aqueduct_catalog::{OptionSpec, ValueType};
-use aqueduct_diagnostics::{codes, Diagnostic, Span};
+use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use aqueduct_graph::{self as graph, ConfigValue, ModeKind, Policies, Value};
 use aqueduct_syntax::ast;
 
@@ -28,7 +28,10 @@ static BREAKER_OPTIONS: &[OptionSpec] = &[
 ];
 
 /// Backoff when `retry N` names none: exponential from 500ms up to 30s.
-const DEFAULT_BACKOFF: graph::Backoff = graph::Backoff::Exponential { base_ms: 500, max_ms: 30_000 };
+const DEFAULT_BACKOFF: graph::Backoff = graph::Backoff::Exponential {
+    base_ms: 500,
+    max_ms: 30_000,
+};
 
 fn policy_name(kind: &ast::PolicyKind) -> &'static str {
     match kind {
@@ -60,17 +63,26 @@ impl<'a> FlowChecker<'_, 'a> {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
                 let first = *first;
                 self.report(
-                    Diagnostic::error(codes::AQ0711, format!("`{name}` is declared twice in flow `{}`", self.flow.name.name))
-                        .with_primary(self.file, policy.span, "declared again")
-                        .with_context(self.file, first, "first declared here")
-                        .with_help(format!("keep one `{name}` line")),
+                    Diagnostic::error(
+                        codes::AQ0711,
+                        format!(
+                            "`{name}` is declared twice in flow `{}`",
+                            self.flow.name.name
+                        ),
+                    )
+                    .with_primary(self.file, policy.span, "declared again")
+                    .with_context(self.file, first, "first declared here")
+                    .with_help(format!("keep one `{name}` line")),
                 );
                 continue;
             }
             seen.push((name, policy.span));
             self.check_policy(policy, &mut policies);
         }
-        if self.mode == Some(ModeKind::Async) && policies.dead_letter.is_none() && !seen.iter().any(|(n, _)| *n == "dead_letter") {
+        if self.mode == Some(ModeKind::Async)
+            && policies.dead_letter.is_none()
+            && !seen.iter().any(|(n, _)| *n == "dead_letter")
+        {
             self.report(
                 Diagnostic::warning(codes::AQ0706, format!("async flow `{}` has no dead letter", self.flow.name.name))
                     .with_primary(self.file, self.flow.name.span, "a record that keeps failing stops this flow")
@@ -86,9 +98,9 @@ impl<'a> FlowChecker<'_, 'a> {
                 let attempts = self.positive_int(attempts, "number of retries");
                 let backoff = match backoff {
                     None => Some(DEFAULT_BACKOFF),
-                    Some(ast::Backoff::Fixed { delay, .. }) => {
-                        self.positive_duration(delay, "`fixed` backoff").map(|delay_ms| graph::Backoff::Fixed { delay_ms })
-                    }
+                    Some(ast::Backoff::Fixed { delay, .. }) => self
+                        .positive_duration(delay, "`fixed` backoff")
+                        .map(|delay_ms| graph::Backoff::Fixed { delay_ms }),
                     Some(ast::Backoff::Exponential { base, max, span }) => {
                         let base_ms = self.positive_duration(base, "the backoff base");
                         let max_ms = self.positive_duration(max, "the backoff maximum");
@@ -101,16 +113,23 @@ impl<'a> FlowChecker<'_, 'a> {
                                 );
                                 None
                             }
-                            (Some(base_ms), Some(max_ms)) => Some(graph::Backoff::Exponential { base_ms, max_ms }),
+                            (Some(base_ms), Some(max_ms)) => {
+                                Some(graph::Backoff::Exponential { base_ms, max_ms })
+                            }
                             _ => None,
                         }
                     }
                 };
                 if let (Some(attempts), Some(backoff)) = (attempts, backoff) {
-                    policies.retry = Some(graph::Retry { attempts: u32::try_from(attempts).unwrap_or(u32::MAX), backoff });
+                    policies.retry = Some(graph::Retry {
+                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                        backoff,
+                    });
                 }
             }
-            ast::PolicyKind::Timeout(d) => policies.timeout_ms = self.positive_duration(d, "`timeout`"),
+            ast::PolicyKind::Timeout(d) => {
+                policies.timeout_ms = self.positive_duration(d, "`timeout`")
+            }
             ast::PolicyKind::DeadLetter(ep) => {
                 if self.mode == Some(ModeKind::Sync) {
                     self.report(
@@ -119,7 +138,10 @@ impl<'a> FlowChecker<'_, 'a> {
                             .with_help("remove `dead_letter`: the caller gets the error (502/504) and decides what to do"),
                     );
                 }
-                let scope = Scope { current: Some(aqueduct_graph::Type::Json), ..Scope::default() };
+                let scope = Scope {
+                    current: Some(aqueduct_graph::Type::Json),
+                    ..Scope::default()
+                };
                 policies.dead_letter = self.deliver(ep, &scope, true);
             }
             ast::PolicyKind::RateLimit { count, per } => {
@@ -130,24 +152,48 @@ impl<'a> FlowChecker<'_, 'a> {
                 }
             }
             ast::PolicyKind::Concurrency(n) => {
-                policies.concurrency = self.positive_int(n, "concurrency").map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+                policies.concurrency = self
+                    .positive_int(n, "concurrency")
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
             }
             ast::PolicyKind::CircuitBreaker(entries) => {
                 let written: Vec<Written<'_>> = entries
                     .iter()
-                    .map(|e| Written { name: &e.name.name, name_span: e.name.span, value: WrittenValue::Option(&e.value) })
+                    .map(|e| Written {
+                        name: &e.name.name,
+                        name_span: e.name.span,
+                        value: WrittenValue::Option(&e.value),
+                    })
                     .collect();
-                let values =
-                    options::check_options(self.file, &written, BREAKER_OPTIONS, "`circuit_breaker`", policy.span, &mut self.ctx.diags);
-                let mut breaker = graph::CircuitBreaker { failures: 5, reset_ms: 30_000 };
+                let values = options::check_options(
+                    self.file,
+                    &written,
+                    BREAKER_OPTIONS,
+                    "`circuit_breaker`",
+                    policy.span,
+                    &mut self.ctx.diags,
+                );
+                let mut breaker = graph::CircuitBreaker {
+                    failures: 5,
+                    reset_ms: 30_000,
+                };
                 for (name, value) in values {
                     match (name.as_str(), value) {
-                        ("failures", ConfigValue::Literal(Value::Int(n))) if n > 0 => breaker.failures = u32::try_from(n).unwrap_or(u32::MAX),
-                        ("reset", ConfigValue::Literal(Value::Duration(ms))) if ms > 0 => breaker.reset_ms = ms,
+                        ("failures", ConfigValue::Literal(Value::Int(n))) if n > 0 => {
+                            breaker.failures = u32::try_from(n).unwrap_or(u32::MAX)
+                        }
+                        ("reset", ConfigValue::Literal(Value::Duration(ms))) if ms > 0 => {
+                            breaker.reset_ms = ms
+                        }
                         (name, _) => self.report(
-                            Diagnostic::error(codes::AQ0712, format!("`circuit_breaker` needs `{name}` above zero"))
-                                .with_primary(self.file, policy.span, "invalid breaker setting")
-                                .with_help("write e.g. `circuit_breaker { failures = 5, reset = 30s }`"),
+                            Diagnostic::error(
+                                codes::AQ0712,
+                                format!("`circuit_breaker` needs `{name}` above zero"),
+                            )
+                            .with_primary(self.file, policy.span, "invalid breaker setting")
+                            .with_help(
+                                "write e.g. `circuit_breaker { failures = 5, reset = 30s }`",
+                            ),
                         ),
                     }
                 }

@@ -19,13 +19,27 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(sources: &'a SourceMap) -> Self {
-        Ctx { sources, diags: Vec::new(), inline_systems: Vec::new(), fixed_types: Vec::new(), channel_types: Vec::new() }
+        Ctx {
+            sources,
+            diags: Vec::new(),
+            inline_systems: Vec::new(),
+            fixed_types: Vec::new(),
+            channel_types: Vec::new(),
+        }
     }
 
     /// The origin of `span` in `file`, for graph nodes.
     pub fn origin(&self, file: FileId, span: Span) -> Origin {
-        let name = self.sources.get(file).map(|f| f.name.clone()).unwrap_or_default();
-        Origin { file: name, start: span.start, end: span.end }
+        let name = self
+            .sources
+            .get(file)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
+        Origin {
+            file: name,
+            start: span.start,
+            end: span.end,
+        }
     }
 
     /// The record type of a connector's fixed shape, named `kind.operation`.
@@ -39,9 +53,17 @@ impl<'a> Ctx<'a> {
         if !self.fixed_types.iter().any(|t| t.name == name) {
             let fields = fields
                 .iter()
-                .map(|(n, t)| FieldType { name: (*n).to_string(), ty: Type::parse(t).unwrap_or(Type::Json), doc: Vec::new() })
+                .map(|(n, t)| FieldType {
+                    name: (*n).to_string(),
+                    ty: Type::parse(t).unwrap_or(Type::Json),
+                    doc: Vec::new(),
+                })
                 .collect();
-            self.fixed_types.push(RecordType { name: name.clone(), fields, doc: vec![spec.summary.to_string()] });
+            self.fixed_types.push(RecordType {
+                name: name.clone(),
+                fields,
+                doc: vec![spec.summary.to_string()],
+            });
         }
         Type::Record(name)
     }

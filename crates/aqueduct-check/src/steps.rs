@@ -8,22 +8,36 @@ use crate::flows::{FlowChecker, TargetUse};
 use crate::ops::Resolved;
 use crate::typeck::Scope;
 use aqueduct_catalog::{RecordShape, Role};
-use aqueduct_diagnostics::{codes, Diagnostic, Span};
+use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use aqueduct_graph::{self as graph, ExprKind, ModeKind, StepKind, Type};
 use aqueduct_syntax::ast;
 
 impl<'a> FlowChecker<'_, 'a> {
     /// Checks a sequence of steps; nested ids start with `prefix`.
-    pub fn check_steps(&mut self, steps: &[&'a ast::Step], mut scope: Scope, prefix: &str) -> Vec<graph::Step> {
+    pub fn check_steps(
+        &mut self,
+        steps: &[&'a ast::Step],
+        mut scope: Scope,
+        prefix: &str,
+    ) -> Vec<graph::Step> {
         let mut out = Vec::new();
         let mut ended_by: Option<(Span, &'static str)> = None;
         for (n, step) in steps.iter().enumerate() {
             if let Some((end_span, what)) = ended_by.take() {
                 self.report(
-                    Diagnostic::error(codes::AQ0309, format!("this step can never run: the path already ended with `{what}`"))
-                        .with_primary(self.file, step.span, "unreachable step")
-                        .with_context(self.file, end_span, format!("the path ends at this `{what}`"))
-                        .with_help(format!("move the step before `{what}`, or into the arms of the route")),
+                    Diagnostic::error(
+                        codes::AQ0309,
+                        format!("this step can never run: the path already ended with `{what}`"),
+                    )
+                    .with_primary(self.file, step.span, "unreachable step")
+                    .with_context(
+                        self.file,
+                        end_span,
+                        format!("the path ends at this `{what}`"),
+                    )
+                    .with_help(format!(
+                        "move the step before `{what}`, or into the arms of the route"
+                    )),
                 );
                 // Once per path: the rest of it is unreachable too.
                 break;
@@ -38,7 +52,13 @@ impl<'a> FlowChecker<'_, 'a> {
             }
             let Some(kind) = kind else { continue };
             let output = scope.current.clone().unwrap_or(Type::Json);
-            out.push(graph::Step { id, kind, input, output, origin: self.ctx.origin(self.file, step.span) });
+            out.push(graph::Step {
+                id,
+                kind,
+                input,
+                output,
+                origin: self.ctx.origin(self.file, step.span),
+            });
         }
         out
     }
@@ -52,8 +72,7 @@ impl<'a> FlowChecker<'_, 'a> {
                 Some(StepKind::Where(typed))
             }
             ast::StepKind::Map(lit) => {
-                let name = lit.ty.as_ref().map(|t| t.name.clone());
-                let typed = self.typer().record(lit, scope, name.as_deref());
+                let typed = self.typer().map_block(lit, scope);
                 scope.non_null.clear();
                 match typed.kind {
                     ExprKind::Record { ty, fields } => {
@@ -69,54 +88,61 @@ impl<'a> FlowChecker<'_, 'a> {
             ast::StepKind::Let { name, value } => {
                 let typed = self.typer().expr(value, scope);
                 scope.bindings.push((name.name.clone(), typed.ty.clone()));
-                Some(StepKind::Let { name: name.name.clone(), value: typed })
+                Some(StepKind::Let {
+                    name: name.name.clone(),
+                    value: typed,
+                })
             }
-            ast::StepKind::Enrich { name, call, as_type } => {
+            ast::StepKind::Enrich {
+                name,
+                call,
+                as_type,
+            } => {
                 let declared = as_type.as_ref().map(|t| self.typer().resolve_type(t));
                 let resolved = self.op_call(call, Role::Call, scope);
                 let (call_ref, ty) = match resolved {
                     Some((op, spec)) => {
                         let ty = match (declared, &spec.record) {
                             (Some(t), _) => t,
-                            (None, RecordShape::Fixed(fields)) => self.ctx.fixed_type(spec, &op.connector, fields),
+                            (None, RecordShape::Fixed(fields)) => {
+                                self.ctx.fixed_type(spec, &op.connector, fields)
+                            }
                             (None, _) => Type::Json,
                         };
-                        self.calls.push((op.system.clone(), op.operation.clone(), ty.clone()));
+                        self.calls
+                            .push((op.system.clone(), op.operation.clone(), ty.clone()));
                         (Some(op), ty)
                     }
                     None => (None, declared.unwrap_or(Type::Json)),
                 };
                 scope.bindings.push((name.name.clone(), ty.clone()));
-                call_ref.map(|call| StepKind::Enrich { name: name.name.clone(), call, ty })
+                call_ref.map(|call| StepKind::Enrich {
+                    name: name.name.clone(),
+                    call,
+                    ty,
+                })
             }
             ast::StepKind::Split { list, as_type } => {
-                let typed = self.typer().expr(list, scope);
+                let (typed, element) = self.typer().split_list(list, scope);
                 let declared = as_type.as_ref().map(|t| self.typer().resolve_type(t));
-                let element = match typed.ty.required() {
-                    Type::List(inner) => Some((**inner).clone()),
-                    Type::Json => Some(Type::Json),
-                    other => {
-                        self.report(
-                            Diagnostic::error(codes::AQ0611, format!("`split` needs a list, found `{other}`"))
-                                .with_primary(self.file, list.span, format!("this is `{other}`"))
-                                .with_help("split a list field, e.g. `split .items`"),
-                        );
-                        None
-                    }
-                };
-                let ty = match (element, declared) {
-                    (Some(Type::Json), Some(d)) => d,
-                    (Some(e), Some(d)) if e.required() != d.required() => {
+                let ty = match declared {
+                    // Elements of `json` lists are converted to the declared type at run time.
+                    Some(d) if element == Type::Json => d,
+                    Some(d) if element.required() != d.required() => {
                         let span = as_type.as_ref().map_or(list.span, |t| t.span);
                         self.report(
-                            Diagnostic::error(codes::AQ0601, format!("the list holds `{e}`, not `{d}`"))
-                                .with_primary(self.file, span, "declared element type differs")
-                                .with_help(format!("remove `as {d}`: the elements are already `{e}`")),
+                            Diagnostic::error(
+                                codes::AQ0601,
+                                format!("the list holds `{element}`, not `{d}`"),
+                            )
+                            .with_primary(self.file, span, "declared element type differs")
+                            .with_help(format!(
+                                "remove `as {d}`: the elements are already `{element}`"
+                            )),
                         );
                         d
                     }
-                    (Some(e), _) => e.required().clone(),
-                    (None, d) => d.unwrap_or(Type::Json),
+                    _ => element.required().clone(),
                 };
                 scope.current = Some(ty.clone());
                 scope.non_null.clear();
@@ -124,12 +150,16 @@ impl<'a> FlowChecker<'_, 'a> {
             }
             ast::StepKind::Batch { size, within } => {
                 let size = self.positive_int(size, "batch size");
-                let within_ms = within.as_ref().and_then(|w| self.positive_duration(w, "`within`"));
+                let within_ms = within
+                    .as_ref()
+                    .and_then(|w| self.positive_duration(w, "`within`"));
                 size.map(|size| StepKind::Batch { size, within_ms })
             }
             ast::StepKind::Dedupe { by, within } => {
                 let key = self.typer().expr(by, scope);
-                let within_ms = within.as_ref().and_then(|w| self.positive_duration(w, "`within`"));
+                let within_ms = within
+                    .as_ref()
+                    .and_then(|w| self.positive_duration(w, "`within`"));
                 Some(StepKind::Dedupe { key, within_ms })
             }
             ast::StepKind::Tap(ep) => self.deliver(ep, scope, false).map(StepKind::Tap),
@@ -155,17 +185,25 @@ impl<'a> FlowChecker<'_, 'a> {
         }
     }
 
-    fn check_route(&mut self, arms: &'a [ast::RouteArm], scope: &Scope, id: &str) -> Vec<graph::RouteArm> {
+    fn check_route(
+        &mut self,
+        arms: &'a [ast::RouteArm],
+        scope: &Scope,
+        id: &str,
+    ) -> Vec<graph::RouteArm> {
         let mut out = Vec::new();
         let mut else_span: Option<Span> = None;
         let mut seen: Vec<(serde_json::Value, Span)> = Vec::new();
         for (i, arm) in arms.iter().enumerate() {
             if let Some(else_at) = else_span {
                 self.report(
-                    Diagnostic::error(codes::AQ0304, "this route arm can never be taken: `else` above takes every record")
-                        .with_primary(self.file, arm.span, "unreachable arm")
-                        .with_context(self.file, else_at, "`else` matches everything")
-                        .with_help("move `else` to the end of the route"),
+                    Diagnostic::error(
+                        codes::AQ0304,
+                        "this route arm can never be taken: `else` above takes every record",
+                    )
+                    .with_primary(self.file, arm.span, "unreachable arm")
+                    .with_context(self.file, else_at, "`else` matches everything")
+                    .with_help("move `else` to the end of the route"),
                 );
             }
             let mut arm_scope = scope.clone();
@@ -173,9 +211,12 @@ impl<'a> FlowChecker<'_, 'a> {
                 Some(cond) => {
                     if let ast::ExprKind::Lit(ast::Lit::Bool(false)) = cond.kind {
                         self.report(
-                            Diagnostic::error(codes::AQ0304, "this route arm can never be taken: its condition is `false`")
-                                .with_primary(self.file, cond.span, "always false")
-                                .with_help("remove the arm, or give it a real condition"),
+                            Diagnostic::error(
+                                codes::AQ0304,
+                                "this route arm can never be taken: its condition is `false`",
+                            )
+                            .with_primary(self.file, cond.span, "always false")
+                            .with_help("remove the arm, or give it a real condition"),
                         );
                     }
                     let shape = aqueduct_syntax::shape(cond);
@@ -193,12 +234,14 @@ impl<'a> FlowChecker<'_, 'a> {
                     let proven = self.typer().narrowings(cond);
                     arm_scope.non_null.extend(proven);
                     let text = self.source_text(cond.span);
-                    self.route_labels.push((format!("{id}.{}", i + 1), format!("when {text}")));
+                    self.route_labels
+                        .push((format!("{id}.{}", i + 1), format!("when {text}")));
                     Some(typed)
                 }
                 None => {
                     else_span = Some(arm.span);
-                    self.route_labels.push((format!("{id}.{}", i + 1), "else".to_string()));
+                    self.route_labels
+                        .push((format!("{id}.{}", i + 1), "else".to_string()));
                     None
                 }
             };
@@ -210,8 +253,17 @@ impl<'a> FlowChecker<'_, 'a> {
     }
 
     /// Resolves a `to`/`tap`/`dead_letter` target and records the delivery.
-    pub fn deliver(&mut self, ep: &'a ast::Endpoint, scope: &Scope, dead_letter: bool) -> Option<graph::Endpoint> {
-        let current = if dead_letter { Type::Json } else { scope.current.clone().unwrap_or(Type::Json) };
+    pub fn deliver(
+        &mut self,
+        ep: &'a ast::Endpoint,
+        scope: &Scope,
+        dead_letter: bool,
+    ) -> Option<graph::Endpoint> {
+        let current = if dead_letter {
+            Type::Json
+        } else {
+            scope.current.clone().unwrap_or(Type::Json)
+        };
         let resolved = self.endpoint(ep, Role::Target, scope)?;
         match resolved {
             Resolved::Channel(name, ty) => {
@@ -236,7 +288,13 @@ impl<'a> FlowChecker<'_, 'a> {
             }
             Resolved::Op(op, _) => {
                 let label = format!("{}.{}", op.system, op.operation);
-                let key = format!("{label}{:?}", op.args.iter().map(|a| (&a.name, &a.value.kind)).collect::<Vec<_>>());
+                let key = format!(
+                    "{label}{:?}",
+                    op.args
+                        .iter()
+                        .map(|a| (&a.name, &a.value.kind))
+                        .collect::<Vec<_>>()
+                );
                 self.targets.push(TargetUse {
                     label,
                     name: op.system.clone(),
@@ -254,7 +312,12 @@ impl<'a> FlowChecker<'_, 'a> {
 
     /// The source text of `span` in this flow's file, on one line.
     pub fn source_text(&self, span: Span) -> String {
-        let text = self.ctx.sources.get(self.file).and_then(|f| f.text.get(span.range())).unwrap_or("");
+        let text = self
+            .ctx
+            .sources
+            .get(self.file)
+            .and_then(|f| f.text.get(span.range()))
+            .unwrap_or("");
         text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
@@ -262,21 +325,40 @@ impl<'a> FlowChecker<'_, 'a> {
     pub fn check_paths(&mut self, steps: &[&'a ast::Step]) {
         if !delivers(steps.iter().copied()) {
             self.report(
-                Diagnostic::error(codes::AQ0307, format!("flow `{}` never delivers a record", self.flow.name.name))
-                    .with_primary(self.file, self.flow.name.span, "no `to` or `reply` in this flow")
-                    .with_help("add `to system.operation(…)` (or `reply …` in a sync flow)"),
+                Diagnostic::error(
+                    codes::AQ0307,
+                    format!("flow `{}` never delivers a record", self.flow.name.name),
+                )
+                .with_primary(
+                    self.file,
+                    self.flow.name.span,
+                    "no `to` or `reply` in this flow",
+                )
+                .with_help("add `to system.operation(…)` (or `reply …` in a sync flow)"),
             );
             return;
         }
         if self.mode == Some(ModeKind::Sync) {
             let mut gaps = Vec::new();
             if !replies(steps.iter().copied(), &mut gaps) {
-                let mut d = Diagnostic::error(codes::AQ0703, format!("a path through sync flow `{}` ends without a `reply`", self.flow.name.name))
-                    .with_primary(self.file, self.flow.name.span, "the caller would wait for an answer that never comes");
+                let mut d = Diagnostic::error(
+                    codes::AQ0703,
+                    format!(
+                        "a path through sync flow `{}` ends without a `reply`",
+                        self.flow.name.name
+                    ),
+                )
+                .with_primary(
+                    self.file,
+                    self.flow.name.span,
+                    "the caller would wait for an answer that never comes",
+                );
                 for gap in gaps {
                     d = d.with_context(self.file, gap, "this path has no `reply`");
                 }
-                self.report(d.with_help("end every path (each route arm, and `else`) with `reply …`"));
+                self.report(
+                    d.with_help("end every path (each route arm, and `else`) with `reply …`"),
+                );
             }
         }
     }

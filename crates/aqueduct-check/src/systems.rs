@@ -1,21 +1,26 @@
 //! `system` declarations checked against the connector catalogue.
 
-use crate::decls::{doc_lines, Decls};
+use crate::decls::{Decls, doc_lines};
 use crate::options;
 use crate::project::Ctx;
-use aqueduct_diagnostics::{codes, did_you_mean, Diagnostic, FileId};
+use aqueduct_diagnostics::{Diagnostic, FileId, codes, did_you_mean};
 use aqueduct_graph::System;
 use aqueduct_syntax::ast;
 
 /// The diagnostic for a connector kind that does not exist.
 pub(crate) fn unknown_kind(file: FileId, kind: &ast::Ident) -> Diagnostic {
-    let d = Diagnostic::error(codes::AQ0210, format!("there is no connector kind `{}`", kind.name))
-        .with_primary(file, kind.span, "unknown connector kind");
+    let d = Diagnostic::error(
+        codes::AQ0210,
+        format!("there is no connector kind `{}`", kind.name),
+    )
+    .with_primary(file, kind.span, "unknown connector kind");
     match did_you_mean(&kind.name, aqueduct_catalog::kind_names()) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
         None => d.with_help(format!(
             "connector kinds: {} (see `aqueduct connectors`)",
-            aqueduct_catalog::kind_names().collect::<Vec<_>>().join(", ")
+            aqueduct_catalog::kind_names()
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

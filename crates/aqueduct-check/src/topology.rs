@@ -10,12 +10,22 @@ pub(crate) fn build(channels: &[Channel], flows: &[CheckedFlow]) -> Topology {
     let mut t = Topology::default();
     let mut channel_nodes: BTreeMap<&str, NodeId> = BTreeMap::new();
     for c in channels {
-        let id = t.add_node(NodeKind::Channel, c.name.clone(), None, Some(c.ty.to_string()), c.origin.clone());
+        let id = t.add_node(
+            NodeKind::Channel,
+            c.name.clone(),
+            None,
+            Some(c.ty.to_string()),
+            c.origin.clone(),
+        );
         channel_nodes.insert(&c.name, id);
     }
     for checked in flows {
         let f = &checked.flow;
-        let labels: BTreeMap<&str, &str> = checked.route_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let labels: BTreeMap<&str, &str> = checked
+            .route_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let source = t.add_node(
             NodeKind::Source,
             endpoint_label(&f.source.endpoint),
@@ -23,12 +33,17 @@ pub(crate) fn build(channels: &[Channel], flows: &[CheckedFlow]) -> Topology {
             Some(f.mode.kind.as_str().to_string()),
             f.source.origin.clone(),
         );
-        if let Endpoint::Channel(name) = &f.source.endpoint {
-            if let Some(c) = channel_nodes.get(name.as_str()) {
-                t.add_edge(*c, source, f.source.record_type.clone(), None);
-            }
+        if let Endpoint::Channel(name) = &f.source.endpoint
+            && let Some(c) = channel_nodes.get(name.as_str())
+        {
+            t.add_edge(*c, source, f.source.record_type.clone(), None);
         }
-        let mut b = Builder { t: &mut t, flow: &f.name, channels: &channel_nodes, labels: &labels };
+        let mut b = Builder {
+            t: &mut t,
+            flow: &f.name,
+            channels: &channel_nodes,
+            labels: &labels,
+        };
         b.steps(&f.steps, source, f.source.record_type.clone(), None);
         if let Some(dl) = &f.policies.dead_letter {
             let node = b.endpoint_node(NodeKind::DeadLetter, dl, f.origin.clone());
@@ -52,19 +67,34 @@ impl Builder<'_, '_> {
             match &step.kind {
                 StepKind::To(ep) | StepKind::Tap(ep) => {
                     let node = self.endpoint_node(NodeKind::Target, ep, step.origin.clone());
-                    self.t.add_edge(prev, node, step.input.clone(), label.take());
+                    self.t
+                        .add_edge(prev, node, step.input.clone(), label.take());
                     if matches!(step.kind, StepKind::Tap(_)) {
                         // A tap passes the record on: the chain continues from the step before.
                         continue;
                     }
                 }
                 StepKind::Reply(e) => {
-                    let node = self.t.add_node(NodeKind::Reply, format!("reply {}", e.ty), Some(self.flow), None, step.origin.clone());
-                    self.t.add_edge(prev, node, step.input.clone(), label.take());
+                    let node = self.t.add_node(
+                        NodeKind::Reply,
+                        format!("reply {}", e.ty),
+                        Some(self.flow),
+                        None,
+                        step.origin.clone(),
+                    );
+                    self.t
+                        .add_edge(prev, node, step.input.clone(), label.take());
                 }
                 StepKind::Route(arms) => {
-                    let node = self.t.add_node(NodeKind::Step, "route", Some(self.flow), None, step.origin.clone());
-                    self.t.add_edge(prev, node, step.input.clone(), label.take());
+                    let node = self.t.add_node(
+                        NodeKind::Step,
+                        "route",
+                        Some(self.flow),
+                        None,
+                        step.origin.clone(),
+                    );
+                    self.t
+                        .add_edge(prev, node, step.input.clone(), label.take());
                     for (i, arm) in arms.iter().enumerate() {
                         let key = format!("{}.{}", step.id, i + 1);
                         let arm_label = self.labels.get(key.as_str()).map(|s| (*s).to_string());
@@ -73,7 +103,13 @@ impl Builder<'_, '_> {
                     return;
                 }
                 kind => {
-                    let node = self.t.add_node(NodeKind::Step, step_label(kind), Some(self.flow), None, step.origin.clone());
+                    let node = self.t.add_node(
+                        NodeKind::Step,
+                        step_label(kind),
+                        Some(self.flow),
+                        None,
+                        step.origin.clone(),
+                    );
                     self.t.add_edge(prev, node, ty.clone(), label.take());
                     prev = node;
                 }
@@ -82,18 +118,28 @@ impl Builder<'_, '_> {
         }
     }
 
-    fn endpoint_node(&mut self, kind: NodeKind, ep: &Endpoint, origin: aqueduct_graph::Origin) -> NodeId {
+    fn endpoint_node(
+        &mut self,
+        kind: NodeKind,
+        ep: &Endpoint,
+        origin: aqueduct_graph::Origin,
+    ) -> NodeId {
         match ep {
-            Endpoint::Channel(name) if kind == NodeKind::Target => match self.channels.get(name.as_str()) {
-                Some(id) => *id,
-                None => self.t.add_node(NodeKind::Channel, name.clone(), None, None, origin),
-            },
+            Endpoint::Channel(name) if kind == NodeKind::Target => {
+                match self.channels.get(name.as_str()) {
+                    Some(id) => *id,
+                    None => self
+                        .t
+                        .add_node(NodeKind::Channel, name.clone(), None, None, origin),
+                }
+            }
             _ => {
                 let detail = match ep {
                     Endpoint::Op(op) => Some(op.connector.clone()),
                     Endpoint::Channel(_) => None,
                 };
-                self.t.add_node(kind, endpoint_label(ep), Some(self.flow), detail, origin)
+                self.t
+                    .add_node(kind, endpoint_label(ep), Some(self.flow), detail, origin)
             }
         }
     }
@@ -108,7 +154,9 @@ pub(crate) fn endpoint_label(ep: &Endpoint) -> String {
                 .args
                 .iter()
                 .filter_map(|a| match &a.value.kind {
-                    aqueduct_graph::ExprKind::Lit(aqueduct_graph::Value::String(s)) => Some(format!("{s:?}")),
+                    aqueduct_graph::ExprKind::Lit(aqueduct_graph::Value::String(s)) => {
+                        Some(format!("{s:?}"))
+                    }
                     _ => None,
                 })
                 .take(1)
@@ -123,7 +171,9 @@ fn step_label(kind: &StepKind) -> String {
         StepKind::Where(_) => "where".into(),
         StepKind::Map { ty, .. } => format!("map {ty}"),
         StepKind::Let { name, .. } => format!("let ${name}"),
-        StepKind::Enrich { name, call, .. } => format!("enrich ${name} = {}.{}", call.system, call.operation),
+        StepKind::Enrich { name, call, .. } => {
+            format!("enrich ${name} = {}.{}", call.system, call.operation)
+        }
         StepKind::Split { ty, .. } => format!("split as {ty}"),
         StepKind::Batch { size, .. } => format!("batch {size}"),
         StepKind::Dedupe { .. } => "dedupe".into(),

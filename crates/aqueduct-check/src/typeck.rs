@@ -11,10 +11,15 @@
 //! result type is fixed anyway (a call to `upper`, a record literal, a string
 //! with interpolations) the typed result is returned instead.
 //!
-//! The rules live in submodules: paths, operators, `if` and narrowing,
-//! assignability (`expect`), function signatures, records and constants.
+//! The rules live in submodules: `paths` (fields, indexes, bindings, bare
+//! names), `operators` and `comparisons`, `narrowing` (null narrowing and
+//! `if`), `coerce` (assignability, conversions, `expect`, conditions),
+//! `functions` (the signature table) and `calls`, `records` (literals, `map`,
+//! `...`), `constants` (test values) and `time` (timestamp/date literals).
 
+mod calls;
 mod coerce;
+mod comparisons;
 mod constants;
 mod functions;
 mod narrowing;
@@ -61,7 +66,11 @@ impl Scope {
 
     /// The type of `$name`; the latest binding wins.
     pub fn binding(&self, name: &str) -> Option<&Type> {
-        self.bindings.iter().rev().find(|(n, _)| n == name).map(|(_, t)| t)
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
     }
 }
 
@@ -92,7 +101,10 @@ impl<'a> Typer<'a> {
 
     /// The expression returned after an error (see [`Typer::is_error`]).
     pub fn error_expr() -> Expr {
-        Expr { kind: ExprKind::Lit(Value::Null), ty: Type::Json }
+        Expr {
+            kind: ExprKind::Lit(Value::Null),
+            ty: Type::Json,
+        }
     }
 
     /// Resolves a written type (AQ0203 for unknown names).
@@ -116,16 +128,22 @@ impl<'a> Typer<'a> {
         if self.env.records.contains_key(&name.name) {
             return Some(Type::Record(name.name.clone()));
         }
-        let candidates = Type::BUILTINS.iter().copied().chain(self.env.records.keys().map(String::as_str));
+        let candidates = Type::BUILTINS
+            .iter()
+            .copied()
+            .chain(self.env.records.keys().map(String::as_str));
         let help = match aqueduct_diagnostics::did_you_mean(&name.name, candidates) {
             Some(s) => format!("did you mean `{s}`?"),
             None => "declare it with `type Name { field: Type }`, or use a built-in type such as `string` or `json`"
                 .to_string(),
         };
         self.diags.push(
-            Diagnostic::error(aqueduct_diagnostics::codes::AQ0203, format!("there is no type `{}`", name.name))
-                .with_primary(self.file, name.span, "unknown type")
-                .with_help(help),
+            Diagnostic::error(
+                aqueduct_diagnostics::codes::AQ0203,
+                format!("there is no type `{}`", name.name),
+            )
+            .with_primary(self.file, name.span, "unknown type")
+            .with_help(help),
         );
         None
     }
@@ -137,9 +155,22 @@ impl<'a> Typer<'a> {
             ast::ExprKind::Str(s) => self.string(s, scope),
             ast::ExprKind::Path(path) => self.path(path, expr.span, scope),
             ast::ExprKind::Ident(name) => self.bare_name(name, scope),
-            ast::ExprKind::Unary { op, op_span, expr: operand } => self.unary(*op, *op_span, operand, scope),
-            ast::ExprKind::Binary { op, op_span, lhs, rhs } => self.binary(*op, *op_span, lhs, rhs, scope),
-            ast::ExprKind::If { cond, then, otherwise } => self.if_expr(cond, then, otherwise.as_deref(), scope),
+            ast::ExprKind::Unary {
+                op,
+                op_span,
+                expr: operand,
+            } => self.unary(*op, *op_span, operand, scope),
+            ast::ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => self.binary(*op, *op_span, lhs, rhs, scope),
+            ast::ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => self.if_expr(cond, then, otherwise.as_deref(), scope),
             ast::ExprKind::Call { func, args } => self.call(func, args, expr.span, scope),
             ast::ExprKind::List(items) => self.list(items, scope),
             ast::ExprKind::Record(lit) => self.record(lit, scope, None),
@@ -196,9 +227,12 @@ impl<'a> Typer<'a> {
                     "`split` emits one record per element of a list"
                 };
                 self.diags.push(
-                    Diagnostic::error(aqueduct_diagnostics::codes::AQ0611, format!("`split` needs a list, found `{other}`"))
-                        .with_primary(self.file, expr.span, format!("this is `{}`", typed.ty))
-                        .with_help(help),
+                    Diagnostic::error(
+                        aqueduct_diagnostics::codes::AQ0611,
+                        format!("`split` needs a list, found `{other}`"),
+                    )
+                    .with_primary(self.file, expr.span, format!("this is `{}`", typed.ty))
+                    .with_help(help),
                 );
                 return (Typer::error_expr(), Type::Json);
             }
@@ -215,20 +249,27 @@ impl<'a> Typer<'a> {
     /// Types a string literal; interpolations become [`ExprKind::Interpolate`].
     fn string(&mut self, s: &ast::StrLit, scope: &Scope) -> Expr {
         if let Some(text) = s.as_plain() {
-            return Expr { kind: ExprKind::Lit(Value::String(text)), ty: Type::String };
+            return Expr {
+                kind: ExprKind::Lit(Value::String(text)),
+                ty: Type::String,
+            };
         }
         let mut pieces = Vec::new();
         for part in &s.parts {
             match part {
                 ast::StrPart::Text(t) if t.is_empty() => {}
-                ast::StrPart::Text(t) => {
-                    pieces.push(Expr { kind: ExprKind::Lit(Value::String(t.clone())), ty: Type::String })
-                }
+                ast::StrPart::Text(t) => pieces.push(Expr {
+                    kind: ExprKind::Lit(Value::String(t.clone())),
+                    ty: Type::String,
+                }),
                 // Any type may be interpolated: it is converted with `to_string`.
                 ast::StrPart::Expr(e) => pieces.push(self.expr(e, scope)),
             }
         }
-        Expr { kind: ExprKind::Interpolate(pieces), ty: Type::String }
+        Expr {
+            kind: ExprKind::Interpolate(pieces),
+            ty: Type::String,
+        }
     }
 
     /// Types a list literal: the elements must share one type.
@@ -248,7 +289,8 @@ impl<'a> Typer<'a> {
             match coerce::join(so_far, &e.ty) {
                 Some(t) => elem = Some(t),
                 None => {
-                    let (first_span, first_ty) = first.clone().unwrap_or((item.span, so_far.clone()));
+                    let (first_span, first_ty) =
+                        first.clone().unwrap_or((item.span, so_far.clone()));
                     self.diags.push(
                         Diagnostic::error(
                             aqueduct_diagnostics::codes::AQ0601,
@@ -265,14 +307,20 @@ impl<'a> Typer<'a> {
         // `[]` has element type `null` until it meets a list type.
         let elem = elem.unwrap_or(Type::Null);
         let fields = typed.into_iter().map(|e| coerce::widen(e, &elem)).collect();
-        Expr { kind: ExprKind::List(fields), ty: Type::List(Box::new(elem)) }
+        Expr {
+            kind: ExprKind::List(fields),
+            ty: Type::List(Box::new(elem)),
+        }
     }
 }
 
 /// The typed form of a literal. Sizes are byte counts (`int`).
 fn literal(lit: &ast::Lit) -> Expr {
     let (value, ty) = literal_value(lit);
-    Expr { kind: ExprKind::Lit(value), ty }
+    Expr {
+        kind: ExprKind::Lit(value),
+        ty,
+    }
 }
 
 /// The value and type of a literal.
@@ -286,6 +334,9 @@ fn literal_value(lit: &ast::Lit) -> (Value, Type) {
         ast::Lit::Decimal(text) => (Value::Decimal(text.replace('_', "")), Type::Decimal),
         ast::Lit::Duration { millis, .. } => (Value::Duration(*millis), Type::Duration),
         // The parser refuses sizes beyond i64 (AQ0103); saturate rather than wrap.
-        ast::Lit::Size { bytes, .. } => (Value::Int(i64::try_from(*bytes).unwrap_or(i64::MAX)), Type::Int),
+        ast::Lit::Size { bytes, .. } => (
+            Value::Int(i64::try_from(*bytes).unwrap_or(i64::MAX)),
+            Type::Int,
+        ),
     }
 }
