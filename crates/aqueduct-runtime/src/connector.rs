@@ -43,7 +43,10 @@ pub enum ConnectorError {
 impl ConnectorError {
     /// True when a retry may help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ConnectorError::Transient(_) | ConnectorError::RetryAfter { .. })
+        matches!(
+            self,
+            ConnectorError::Transient(_) | ConnectorError::RetryAfter { .. }
+        )
     }
 }
 
@@ -85,7 +88,8 @@ pub trait StateStore: Send + Sync {
     /// Reads a value.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, ConnectorError>>;
     /// Writes a value durably before returning.
-    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>>;
+    fn put<'a>(&'a self, key: &'a str, value: &'a str)
+    -> BoxFuture<'a, Result<(), ConnectorError>>;
 }
 
 /// Acknowledgement of one record. The executor calls [`Ack::done`] when the
@@ -154,7 +158,10 @@ pub trait Source: Send {
     /// sending waits when the flow is busy, which is the backpressure).
     /// Returns when the input is exhausted, shutdown was signalled, or `out`
     /// closed. Must commit positions only for acked records.
-    fn run(self: Box<Self>, out: mpsc::Sender<Envelope>) -> BoxFuture<'static, Result<(), ConnectorError>>;
+    fn run(
+        self: Box<Self>,
+        out: mpsc::Sender<Envelope>,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>>;
 }
 
 /// Accepts records.
@@ -184,17 +191,29 @@ pub trait ConnectorFactory: Send + Sync {
 
     /// Builds a source for `cx.op`.
     fn source(&self, cx: &OpContext) -> Result<Box<dyn Source>, ConnectorError> {
-        Err(ConnectorError::Config(format!("`{}.{}` cannot be used as a source", self.kind(), cx.op.operation)))
+        Err(ConnectorError::Config(format!(
+            "`{}.{}` cannot be used as a source",
+            self.kind(),
+            cx.op.operation
+        )))
     }
 
     /// Builds a target for `cx.op`.
     fn target(&self, cx: &OpContext) -> Result<Arc<dyn Target>, ConnectorError> {
-        Err(ConnectorError::Config(format!("`{}.{}` cannot be used as a target", self.kind(), cx.op.operation)))
+        Err(ConnectorError::Config(format!(
+            "`{}.{}` cannot be used as a target",
+            self.kind(),
+            cx.op.operation
+        )))
     }
 
     /// Builds a call for `cx.op`.
     fn call(&self, cx: &OpContext) -> Result<Arc<dyn Call>, ConnectorError> {
-        Err(ConnectorError::Config(format!("`{}.{}` cannot be used in `enrich`", self.kind(), cx.op.operation)))
+        Err(ConnectorError::Config(format!(
+            "`{}.{}` cannot be used in `enrich`",
+            self.kind(),
+            cx.op.operation
+        )))
     }
 }
 

@@ -72,7 +72,15 @@ impl Schemas {
         let layouts = graph
             .types
             .iter()
-            .map(|t| (t.name.clone(), Arc::new(Layout { name: t.name.clone(), fields: t.fields.clone() })))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    Arc::new(Layout {
+                        name: t.name.clone(),
+                        fields: t.fields.clone(),
+                    }),
+                )
+            })
             .collect();
         Schemas { layouts }
     }
@@ -87,13 +95,21 @@ impl Value {
     /// Converts decoded JSON into a value of type `ty` (records by field
     /// name into slots; RFC 3339 strings into timestamps; numbers into
     /// decimals exactly). Errors name the offending field path.
-    pub fn from_json(json: &serde_json::Value, ty: &aqueduct_graph::Type, schemas: &Schemas) -> Result<Value, String> {
+    pub fn from_json(
+        json: &serde_json::Value,
+        ty: &aqueduct_graph::Type,
+        schemas: &Schemas,
+    ) -> Result<Value, String> {
         json::from_json(json, ty, schemas).map_err(|e| e.to_string())
     }
 
     /// Parses one text field (a CSV cell, an XML text node) as type `ty`;
     /// an empty string is null for an optional type.
-    pub fn parse_text(text: &str, ty: &aqueduct_graph::Type, schemas: &Schemas) -> Result<Value, String> {
+    pub fn parse_text(
+        text: &str,
+        ty: &aqueduct_graph::Type,
+        schemas: &Schemas,
+    ) -> Result<Value, String> {
         text::parse_text(text, ty, schemas)
     }
 
@@ -115,7 +131,11 @@ impl Value {
 
     /// Converts a constant of the graph (a literal, a test record, a stub
     /// answer) into a run-time value of type `ty`.
-    pub fn from_constant(value: &aqueduct_graph::Value, ty: &aqueduct_graph::Type, schemas: &Schemas) -> Result<Value, String> {
+    pub fn from_constant(
+        value: &aqueduct_graph::Value,
+        ty: &aqueduct_graph::Type,
+        schemas: &Schemas,
+    ) -> Result<Value, String> {
         json::from_constant(value, ty, schemas)
     }
 

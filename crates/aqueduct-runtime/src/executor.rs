@@ -1,0 +1,571 @@
+//! The executor: [`build`] a project's flows from a [`Graph`], [`Pieces::spawn`]
+//! them on tokio, [`RunningProject::wait`] for the [`RunReport`].
+//!
+//! Each flow is a source task → a bounded queue (`channel_capacity`, 1024)
+//! → a processing task applying the steps → its targets. In-process
+//! channels join flows ([`crate::channel`]); a run ends when every flow has
+//! ended. Everything is built before anything starts, so a connector this
+//! build cannot run, a bad option or a missing secret stops the run at
+//! start-up with every problem listed, never mid-stream.
+//!
+//! ```no_run
+//! # async fn demo(graph: aqueduct_graph::Graph, registry: aqueduct_runtime::connector::Registry) {
+//! use aqueduct_runtime::executor::{build, RunOptions};
+//! let pieces = build(&graph, &registry, RunOptions::default()).expect("builds");
+//! let running = pieces.spawn();
+//! aqueduct_runtime::shutdown::on_signals(running.shutdown_handle());
+//! let report = running.wait().await;
+//! println!("{report}");
+//! # }
+//! ```
+
+mod build;
+mod flow_task;
+mod steps;
+
+pub use build::{Input, SourceMaker, Wiring, location};
+pub use flow_task::FlowStats;
+pub use steps::TargetRef;
+
+pub(crate) use build::build_flow;
+pub(crate) use flow_task::FlowRt;
+
+use crate::channel::ChannelTarget;
+use crate::connector::{ConfigResolver, ConnectorError, Envelope, Registry, StateStore};
+use crate::expr::Clock;
+use crate::metrics::Metrics;
+use crate::shutdown::{Readiness, ShutdownHandle};
+use crate::value::Schemas;
+use aqueduct_graph::{Endpoint, Flow, Graph, OpRef, Origin, Type};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Only these flows (`None`: every flow).
+    pub flows: Option<Vec<String>>,
+    /// Positions, checkpoints, dedupe windows.
+    pub state: Arc<dyn StateStore>,
+    /// Resolves `env()`/`secret()` options.
+    pub config: Arc<dyn ConfigResolver>,
+    /// Where counters go.
+    pub metrics: Arc<Metrics>,
+    /// What `now()` reads.
+    pub clock: Clock,
+    /// How long in-flight records may take to drain after a shutdown signal.
+    pub drain_timeout: Duration,
+    /// Capacity of each flow's input queue and channel queue.
+    pub channel_capacity: usize,
+    /// The `.aq` texts by file, to turn spans into line numbers in messages.
+    pub sources: BTreeMap<String, Arc<str>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            flows: None,
+            state: Arc::new(crate::state::MemoryStore::default()),
+            config: Arc::new(crate::secrets::EnvConfig::new()),
+            metrics: Metrics::new(),
+            clock: Clock::System,
+            drain_timeout: Duration::from_secs(10),
+            channel_capacity: 1024,
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a flow cannot start.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct BuildError {
+    /// The flow.
+    pub flow: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// Where in the project.
+    pub origin: Origin,
+}
+
+/// Built flows, ready to start.
+pub struct Pieces {
+    flows: Vec<(Arc<FlowRt>, Input)>,
+    opts: RunOptions,
+    shutdown: ShutdownHandle,
+    readiness: Arc<Readiness>,
+}
+
+/// Builds every selected flow of `graph`, reporting all problems at once.
+pub fn build(
+    graph: &Graph,
+    registry: &Registry,
+    opts: RunOptions,
+) -> Result<Pieces, Vec<BuildError>> {
+    let schemas = Arc::new(Schemas::new(graph));
+    let shutdown = ShutdownHandle::new();
+    let selected: Vec<&Flow> = graph
+        .flows
+        .iter()
+        .filter(|f| {
+            opts.flows
+                .as_ref()
+                .map(|names| names.contains(&f.name))
+                .unwrap_or(true)
+        })
+        .collect();
+    let mut errors = Vec::new();
+    if let Some(names) = &opts.flows {
+        for n in names.iter().filter(|n| graph.flow(n).is_none()) {
+            errors.push(BuildError {
+                flow: n.clone(),
+                message: format!("there is no flow named `{n}`"),
+                origin: Origin::default(),
+            });
+        }
+    }
+    let mut wiring = RegistryWiring::new(
+        graph,
+        registry,
+        &opts,
+        &schemas,
+        shutdown.receiver(),
+        &selected,
+    );
+    let mut flows = Vec::new();
+    for flow in &selected {
+        match build_flow(flow, &mut wiring, &opts, &schemas) {
+            Ok(built) => flows.push(built),
+            Err(e) => errors.extend(e),
+        }
+    }
+    drop(wiring);
+    // the same missing connector used twice is one problem
+    let mut seen = std::collections::BTreeSet::new();
+    errors.retain(|e| seen.insert(e.message.clone()));
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let readiness = Arc::new(Readiness::new(flows.len()));
+    Ok(Pieces {
+        flows,
+        opts,
+        shutdown,
+        readiness,
+    })
+}
+
+impl Pieces {
+    /// Starts every flow (call inside a tokio runtime).
+    pub fn spawn(self) -> RunningProject {
+        let Pieces {
+            flows,
+            opts,
+            shutdown,
+            readiness,
+        } = self;
+        let mut tasks = Vec::new();
+        for (rt, input) in flows {
+            let stats = rt.stats.clone();
+            let name = rt.name.clone();
+            let task = tokio::spawn(run_flow(
+                rt,
+                input,
+                opts.channel_capacity,
+                shutdown.receiver(),
+                readiness.clone(),
+            ));
+            tasks.push((name, task, stats));
+        }
+        readiness.running.store(true, Ordering::SeqCst);
+        RunningProject {
+            tasks,
+            shutdown,
+            drain: opts.drain_timeout,
+            metrics: opts.metrics,
+            readiness,
+        }
+    }
+}
+
+async fn run_flow(
+    rt: Arc<FlowRt>,
+    input: Input,
+    capacity: usize,
+    shutdown: watch::Receiver<bool>,
+    readiness: Arc<Readiness>,
+) -> Result<(), String> {
+    let (rx, source) = match input {
+        Input::Channel(rx) | Input::Fed(rx) => {
+            readiness.source_started();
+            (rx, None)
+        }
+        Input::Source {
+            first,
+            remake,
+            schedule,
+        } => {
+            let (tx, rx) = mpsc::channel(capacity.max(1));
+            let name = rt.name.clone();
+            readiness.source_started();
+            let task = tokio::spawn(crate::schedule::drive(
+                name, first, remake, schedule, tx, shutdown,
+            ));
+            (rx, Some(task))
+        }
+    };
+    tracing::info!(flow = %rt.name, "Flow started.");
+    let processed = rt.clone().process(rx).await;
+    let sourced = match source {
+        Some(task) => match task.await {
+            Ok(r) => r,
+            Err(e) => Err(format!("the source task stopped: {e}")),
+        },
+        None => Ok(()),
+    };
+    let result = processed.and(sourced);
+    match &result {
+        Ok(()) => tracing::info!(flow = %rt.name, "Flow ended."),
+        Err(error) => tracing::error!(flow = %rt.name, %error, "Flow failed."),
+    }
+    result
+}
+
+/// A spawned flow: its name, task and counters.
+type FlowTask = (
+    String,
+    tokio::task::JoinHandle<Result<(), String>>,
+    Arc<FlowStats>,
+);
+
+/// Flows running on tokio.
+pub struct RunningProject {
+    tasks: Vec<FlowTask>,
+    shutdown: ShutdownHandle,
+    drain: Duration,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+}
+
+impl RunningProject {
+    /// A handle that asks every flow to stop (sources stop, in-flight records drain).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// The run's metrics (for `admin::serve`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Liveness and readiness (for `admin::serve`).
+    pub fn readiness(&self) -> Arc<Readiness> {
+        self.readiness.clone()
+    }
+
+    /// Waits until every flow has ended; after a shutdown signal, waits at
+    /// most the drain timeout, then stops what is left.
+    pub async fn wait(self) -> RunReport {
+        let RunningProject {
+            tasks,
+            shutdown,
+            drain,
+            ..
+        } = self;
+        let aborts: Vec<_> = tasks.iter().map(|(_, t, _)| t.abort_handle()).collect();
+        let (names, handles, stats): (Vec<_>, Vec<_>, Vec<_>) = tasks.into_iter().fold(
+            (Vec::new(), Vec::new(), Vec::new()),
+            |(mut n, mut h, mut s), (name, handle, st)| {
+                n.push(name);
+                h.push(handle);
+                s.push(st);
+                (n, h, s)
+            },
+        );
+        let joined = futures::future::join_all(handles);
+        tokio::pin!(joined);
+        let mut rx = shutdown.receiver();
+        let deadline = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(drain).await;
+        };
+        let results = tokio::select! {
+            r = &mut joined => r,
+            _ = deadline => {
+                tracing::warn!(drain_secs = drain.as_secs_f64(), "Flows did not drain in time; stopping them.");
+                aborts.iter().for_each(|a| a.abort());
+                joined.await
+            }
+        };
+        let flows = names
+            .into_iter()
+            .zip(results)
+            .zip(stats)
+            .map(|((name, r), s)| FlowReport {
+                name,
+                received: s.received.load(Ordering::Relaxed),
+                delivered: s.delivered.load(Ordering::Relaxed),
+                filtered: s.filtered.load(Ordering::Relaxed),
+                failed: s.failed.load(Ordering::Relaxed),
+                dead_lettered: s.dead_lettered.load(Ordering::Relaxed),
+                error: match r {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(e) if e.is_cancelled() => Some(format!(
+                        "stopped before in-flight records drained ({drain:?})"
+                    )),
+                    Err(e) => Some(format!("the flow task panicked: {e}")),
+                },
+            })
+            .collect();
+        RunReport { flows }
+    }
+}
+
+/// What a run did, per flow.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunReport {
+    /// One entry per flow, in graph order.
+    pub flows: Vec<FlowReport>,
+}
+
+/// What one flow did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FlowReport {
+    /// Flow name.
+    pub name: String,
+    /// Records taken from the source.
+    pub received: u64,
+    /// Records accepted by targets (once per target).
+    pub delivered: u64,
+    /// Records dropped by `where`/`dedupe`.
+    pub filtered: u64,
+    /// Records that failed.
+    pub failed: u64,
+    /// Records the dead letter took.
+    pub dead_lettered: u64,
+    /// Why the flow stopped, when it failed.
+    pub error: Option<String>,
+}
+
+impl RunReport {
+    /// True when no flow failed.
+    pub fn ok(&self) -> bool {
+        self.flows.iter().all(|f| f.error.is_none())
+    }
+
+    /// The report of flow `name`.
+    pub fn flow(&self, name: &str) -> Option<&FlowReport> {
+        self.flows.iter().find(|f| f.name == name)
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.flows {
+            write!(
+                f,
+                "{}: {} in, {} delivered, {} filtered, {} failed, {} dead-lettered",
+                r.name, r.received, r.delivered, r.filtered, r.failed, r.dead_lettered
+            )?;
+            match &r.error {
+                Some(e) => writeln!(f, " — FAILED: {e}")?,
+                None => writeln!(f)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves endpoints through the connector registry and in-process channels.
+struct RegistryWiring<'a> {
+    graph: &'a Graph,
+    registry: &'a Registry,
+    opts: &'a RunOptions,
+    schemas: &'a Arc<Schemas>,
+    shutdown: watch::Receiver<bool>,
+    channel_inputs: BTreeMap<String, mpsc::Receiver<Envelope>>,
+    channel_targets: BTreeMap<String, Arc<ChannelTarget>>,
+}
+
+impl<'a> RegistryWiring<'a> {
+    fn new(
+        graph: &'a Graph,
+        registry: &'a Registry,
+        opts: &'a RunOptions,
+        schemas: &'a Arc<Schemas>,
+        shutdown: watch::Receiver<bool>,
+        selected: &[&Flow],
+    ) -> RegistryWiring<'a> {
+        let mut senders: BTreeMap<String, Vec<mpsc::Sender<Envelope>>> = BTreeMap::new();
+        let mut channel_inputs = BTreeMap::new();
+        for flow in selected {
+            if let Endpoint::Channel(name) = &flow.source.endpoint
+                && graph.channel(name).is_some_and(|c| c.via.is_none())
+            {
+                let (tx, rx) = mpsc::channel(opts.channel_capacity.max(1));
+                senders.entry(name.clone()).or_default().push(tx);
+                channel_inputs.insert(flow.name.clone(), rx);
+            }
+        }
+        let channel_targets = graph
+            .channels
+            .iter()
+            .filter(|c| c.via.is_none())
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    Arc::new(ChannelTarget::new(
+                        &c.name,
+                        senders.remove(&c.name).unwrap_or_default(),
+                    )),
+                )
+            })
+            .collect();
+        RegistryWiring {
+            graph,
+            registry,
+            opts,
+            schemas,
+            shutdown,
+            channel_inputs,
+            channel_targets,
+        }
+    }
+
+    fn factory(
+        &self,
+        flow: &Flow,
+        op: &OpRef,
+    ) -> Result<Arc<dyn crate::connector::ConnectorFactory>, String> {
+        self.registry.get(&op.connector).cloned().ok_or_else(|| {
+            format!(
+                "flow `{}` uses connector `{}`, which this build of aqueduct cannot run yet",
+                flow.name, op.connector
+            )
+        })
+    }
+
+    fn cx(
+        &self,
+        flow: &Flow,
+        op: &OpRef,
+        ty: &Type,
+    ) -> Result<crate::connector::OpContext, String> {
+        build::op_context(
+            self.graph,
+            flow,
+            op,
+            ty,
+            self.opts,
+            self.schemas,
+            &self.shutdown,
+        )
+    }
+
+    fn source_op(&self, flow: &Flow, op: &OpRef, ty: &Type) -> Result<Input, String> {
+        let factory = self.factory(flow, op)?;
+        let cx = self.cx(flow, op, ty)?;
+        let label = format!("{}.{}", op.system, op.operation);
+        let first = factory
+            .source(&cx)
+            .map_err(|e| op_error(flow, &label, &e))?;
+        let remake: SourceMaker = Box::new(move || factory.source(&cx));
+        let schedule = flow.mode.schedule.clone();
+        if let Some(aqueduct_graph::Schedule::Cron(expr)) = &schedule {
+            crate::schedule::parse_cron(expr).map_err(|e| format!("flow `{}`: {e}", flow.name))?;
+        }
+        Ok(Input::Source {
+            first,
+            remake,
+            schedule,
+        })
+    }
+}
+
+fn op_error(flow: &Flow, label: &str, e: &ConnectorError) -> String {
+    format!(
+        "flow `{}`, `{label}`: {}",
+        flow.name,
+        crate::secrets::redact(&e.to_string())
+    )
+}
+
+impl Wiring for RegistryWiring<'_> {
+    fn input(&mut self, flow: &Flow) -> Result<Input, String> {
+        match &flow.source.endpoint {
+            Endpoint::Op(op) => self.source_op(flow, op, &flow.source.record_type),
+            Endpoint::Channel(name) => {
+                let channel = self
+                    .graph
+                    .channel(name)
+                    .ok_or_else(|| format!("channel `{name}` is not declared"))?;
+                match &channel.via {
+                    Some(op) => self.source_op(flow, op, &channel.ty),
+                    None => self
+                        .channel_inputs
+                        .remove(&flow.name)
+                        .map(Input::Channel)
+                        .ok_or_else(|| {
+                            format!("flow `{}` reads channel `{name}` twice", flow.name)
+                        }),
+                }
+            }
+        }
+    }
+
+    fn target(&mut self, flow: &Flow, ep: &Endpoint, ty: &Type) -> Result<TargetRef, String> {
+        let op = match ep {
+            Endpoint::Op(op) => op,
+            Endpoint::Channel(name) => {
+                let channel = self
+                    .graph
+                    .channel(name)
+                    .ok_or_else(|| format!("channel `{name}` is not declared"))?;
+                match &channel.via {
+                    Some(op) => op,
+                    None => {
+                        let target = self
+                            .channel_targets
+                            .get(name)
+                            .cloned()
+                            .ok_or_else(|| format!("channel `{name}` is not declared"))?;
+                        return Ok(TargetRef {
+                            label: name.clone(),
+                            system: None,
+                            target,
+                        });
+                    }
+                }
+            }
+        };
+        let factory = self.factory(flow, op)?;
+        let cx = self.cx(flow, op, ty)?;
+        let label = format!("{}.{}", op.system, op.operation);
+        let target = factory
+            .target(&cx)
+            .map_err(|e| op_error(flow, &label, &e))?;
+        Ok(TargetRef {
+            label,
+            system: Some(op.system.clone()),
+            target,
+        })
+    }
+
+    fn call(
+        &mut self,
+        flow: &Flow,
+        op: &OpRef,
+        ty: &Type,
+    ) -> Result<Arc<dyn crate::connector::Call>, String> {
+        let factory = self.factory(flow, op)?;
+        let cx = self.cx(flow, op, ty)?;
+        factory
+            .call(&cx)
+            .map_err(|e| op_error(flow, &format!("{}.{}", op.system, op.operation), &e))
+    }
+}

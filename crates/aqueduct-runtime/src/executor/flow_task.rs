@@ -1,0 +1,492 @@
+//! One flow at run time: the shared [`FlowRt`], the per-envelope
+//! bookkeeping ([`Pending`]: ack and reply), the processing loop and the
+//! source driver (schedules included).
+//!
+//! The processing loop reads envelopes from the flow's bounded input, keeps
+//! at most `concurrency` of them in flight, sends partial batch groups when
+//! their `within` expires, and flushes targets when the input goes idle, at
+//! every `chunk` records (batch mode) and at the end. In batch mode acks are
+//! held until the flush that made the records durable, so a source commits
+//! a chunk's checkpoint only after its records are flushed.
+
+use super::steps::{Batcher, CStep, Cont};
+use crate::connector::{Ack, ConnectorError, Envelope, ReplyMsg, StateStore, Target};
+use crate::dead_letter;
+use crate::expr::Bindings;
+use crate::metrics::StepMetrics;
+use crate::policy::breaker::Breaker;
+use crate::policy::rate_limit::RateLimiter;
+use crate::policy::retry::RetryPolicy;
+use crate::policy::timeout;
+use crate::value::Value;
+use aqueduct_graph::ModeKind;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Flow-level counters for the run report.
+#[derive(Debug, Default)]
+pub struct FlowStats {
+    /// Envelopes received.
+    pub received: AtomicU64,
+    /// Records accepted by targets (a record delivered to two targets counts twice).
+    pub delivered: AtomicU64,
+    /// Records dropped by `where`/`dedupe`.
+    pub filtered: AtomicU64,
+    /// Records that failed (dead-lettered, answered with an error, or fatal).
+    pub failed: AtomicU64,
+    /// Records the dead letter took.
+    pub dead_lettered: AtomicU64,
+}
+
+/// The ack and reply of one envelope, shared by every record derived from it.
+pub struct Pending {
+    ack: Mutex<Option<Ack>>,
+    reply: Mutex<Option<oneshot::Sender<ReplyMsg>>>,
+    failed: AtomicBool,
+    deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+}
+
+impl Pending {
+    fn new(
+        ack: Ack,
+        reply: Option<oneshot::Sender<ReplyMsg>>,
+        deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+    ) -> Pending {
+        Pending {
+            ack: Mutex::new(Some(ack)),
+            reply: Mutex::new(reply),
+            failed: AtomicBool::new(false),
+            deferred,
+        }
+    }
+
+    /// Answers the caller (first answer wins; no-op without a caller).
+    pub fn reply(&self, msg: ReplyMsg) {
+        if let Ok(mut r) = self.reply.lock()
+            && let Some(tx) = r.take()
+        {
+            let _ = tx.send(msg);
+        }
+    }
+
+    /// Marks the envelope unsafe: its ack will not be done.
+    pub fn mark_failed(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.reply(ReplyMsg::Err {
+            status: 500,
+            message: "the flow ended without a reply".into(),
+        });
+        if self.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(ack) = self.ack.get_mut().ok().and_then(Option::take) else {
+            return;
+        };
+        match &self.deferred {
+            Some(list) => match list.lock() {
+                Ok(mut l) => l.push(ack),
+                Err(_) => ack.done(),
+            },
+            None => ack.done(),
+        }
+    }
+}
+
+/// One record on its way through the steps.
+pub struct Item {
+    /// The record.
+    pub value: Value,
+    /// `let`/`enrich` bindings.
+    pub bindings: Bindings,
+    /// Its envelope's ack and reply.
+    pub pending: Arc<Pending>,
+}
+
+impl Item {
+    /// A record derived from this one (split), sharing its envelope.
+    pub fn with_value(&self, value: Value) -> Item {
+        Item {
+            value,
+            bindings: self.bindings.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+/// Everything a running flow shares between its in-flight records.
+pub struct FlowRt {
+    /// Flow name.
+    pub name: String,
+    /// Timing mode.
+    pub mode: ModeKind,
+    /// The compiled steps.
+    pub steps: Arc<[CStep]>,
+    /// Where failing records go.
+    pub dead_letter: Option<super::steps::TargetRef>,
+    /// Every target, for flushing.
+    pub targets: Vec<Arc<dyn Target>>,
+    /// Every batch step, for timed and final flushes.
+    pub batchers: Vec<Arc<Batcher>>,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Per-call timeout (async, batch) or whole-request timeout (sync).
+    pub timeout: Option<Duration>,
+    /// Token bucket on records taken in.
+    pub rate: Option<RateLimiter>,
+    /// Records in flight.
+    pub concurrency: usize,
+    /// Records per chunk (batch mode flush interval).
+    pub chunk: usize,
+    /// Breakers by system.
+    pub breakers: BTreeMap<String, Breaker>,
+    /// State (dedupe windows).
+    pub state: Arc<dyn StateStore>,
+    /// Counters of the source and dead letter pseudo-steps.
+    pub source_metrics: Arc<StepMetrics>,
+    /// Dead letter counters.
+    pub dl_metrics: Arc<StepMetrics>,
+    /// Run report counters.
+    pub stats: Arc<FlowStats>,
+}
+
+impl FlowRt {
+    /// Runs `op` with breaker, per-attempt timeout and retries. Returns the
+    /// last error and the number of attempts made.
+    pub(crate) async fn with_policies<'a, T, F, Fut>(
+        &self,
+        step: &CStep,
+        system: Option<&str>,
+        mut op: F,
+    ) -> Result<T, (ConnectorError, u32)>
+    where
+        F: FnMut() -> Fut + 'a,
+        Fut: Future<Output = Result<T, ConnectorError>> + 'a,
+    {
+        let breaker = system.and_then(|s| self.breakers.get(s));
+        let per_call = if self.mode == ModeKind::Sync {
+            None
+        } else {
+            self.timeout
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(b) = breaker
+                && !b.allow()
+            {
+                let name = system.unwrap_or_default();
+                return Err((
+                    ConnectorError::Transient(format!("circuit breaker for `{name}` is open")),
+                    attempt - 1,
+                ));
+            }
+            match timeout::bounded(per_call, op()).await {
+                Ok(v) => {
+                    breaker.inspect(|b| b.success());
+                    return Ok(v);
+                }
+                Err(e) => {
+                    breaker.inspect(|b| b.failure());
+                    if !self.retry.should_retry(attempt, &e) {
+                        return Err((e, attempt));
+                    }
+                    StepMetrics::add(&step.metrics.retried, 1);
+                    let wait = self.retry.delay(attempt, &e);
+                    tracing::debug!(flow = %self.name, step = %step.id, attempt, error = %crate::secrets::redact(&e.to_string()), "Retrying after a failure.");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// A record failed at `step`: answer the caller (sync), or dead-letter
+    /// it; `Err` when it can be neither (the flow stops, the ack stays undone).
+    pub(crate) async fn fail(
+        &self,
+        step: &CStep,
+        items: Vec<Item>,
+        error: &str,
+        attempts: u32,
+        status: u16,
+    ) -> Result<(), String> {
+        let n = items.len() as u64;
+        StepMetrics::add(&step.metrics.failed, n);
+        StepMetrics::add(&self.stats.failed, n);
+        let error = crate::secrets::redact(error);
+        if self.mode == ModeKind::Sync {
+            for item in &items {
+                item.pending.reply(ReplyMsg::Err {
+                    status,
+                    message: error.clone(),
+                });
+            }
+            return Ok(());
+        }
+        let at = chrono::Utc::now();
+        let failure = dead_letter::Failure {
+            flow: &self.name,
+            step: &step.id,
+            error: &error,
+            attempts,
+            at,
+        };
+        let entries: Vec<Value> = items
+            .iter()
+            .map(|i| dead_letter::for_record(&i.value, &failure))
+            .collect();
+        self.dead_letter(entries, &items, step, &error).await
+    }
+
+    /// Input that could not be decoded.
+    async fn fail_decode(
+        &self,
+        pending: Arc<Pending>,
+        raw: &str,
+        reason: &str,
+    ) -> Result<(), String> {
+        StepMetrics::add(&self.source_metrics.failed, 1);
+        StepMetrics::add(&self.stats.failed, 1);
+        let reason = crate::secrets::redact(reason);
+        if self.mode == ModeKind::Sync {
+            pending.reply(ReplyMsg::Err {
+                status: 400,
+                message: format!("cannot decode the request: {reason}"),
+            });
+            return Ok(());
+        }
+        let failure = dead_letter::Failure {
+            flow: &self.name,
+            step: "source",
+            error: &reason,
+            attempts: 1,
+            at: chrono::Utc::now(),
+        };
+        let item = Item {
+            value: Value::Null,
+            bindings: Bindings::new(),
+            pending,
+        };
+        let entry = dead_letter::for_raw(raw, &failure);
+        match self.dead_letter_write(vec![entry]).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                item.pending.mark_failed();
+                Err(match e {
+                    None => format!(
+                        "input could not be decoded ({reason}); the flow has no dead_letter"
+                    ),
+                    Some(e) => {
+                        format!("input could not be decoded ({reason}) nor dead-lettered ({e})")
+                    }
+                })
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        entries: Vec<Value>,
+        items: &[Item],
+        step: &CStep,
+        error: &str,
+    ) -> Result<(), String> {
+        match self.dead_letter_write(entries).await {
+            Ok(()) => {
+                StepMetrics::add(&step.metrics.dead_lettered, items.len() as u64);
+                Ok(())
+            }
+            Err(dl_error) => {
+                for item in items {
+                    item.pending.mark_failed();
+                }
+                Err(match dl_error {
+                    None => format!(
+                        "step {} ({}): {error}; the flow has no dead_letter",
+                        step.id, step.at
+                    ),
+                    Some(e) => format!(
+                        "step {} ({}): {error}; the dead letter failed too: {e}",
+                        step.id, step.at
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Writes dead-letter entries (with the flow's retries); `Err(None)` without a dead letter.
+    async fn dead_letter_write(&self, entries: Vec<Value>) -> Result<(), Option<String>> {
+        let Some(dl) = &self.dead_letter else {
+            return Err(None);
+        };
+        let n = entries.len() as u64;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match timeout::bounded(self.timeout, dl.target.write(&entries)).await {
+                Ok(()) => {
+                    StepMetrics::add(&self.dl_metrics.records_in, n);
+                    StepMetrics::add(&self.stats.dead_lettered, n);
+                    return Ok(());
+                }
+                Err(e) if self.retry.should_retry(attempt, &e) => {
+                    tokio::time::sleep(self.retry.delay(attempt, &e)).await
+                }
+                Err(e) => return Err(Some(crate::secrets::redact(&e.to_string()))),
+            }
+        }
+    }
+
+    /// Handles one envelope from the input.
+    async fn handle(
+        self: Arc<Self>,
+        env: Envelope,
+        deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+    ) -> Result<(), String> {
+        StepMetrics::add(&self.source_metrics.records_in, 1);
+        StepMetrics::add(&self.stats.received, 1);
+        let pending = Arc::new(Pending::new(env.ack, env.reply, deferred));
+        let value = match env.record {
+            Ok(v) => v,
+            Err(d) => return self.fail_decode(pending, &d.raw, &d.reason).await,
+        };
+        StepMetrics::add(&self.source_metrics.records_out, 1);
+        let item = Item {
+            value,
+            bindings: Bindings::new(),
+            pending: pending.clone(),
+        };
+        let cont: Cont = vec![(self.steps.clone(), 0)];
+        match (self.mode, self.timeout) {
+            (ModeKind::Sync, Some(limit)) => {
+                match tokio::time::timeout(limit, self.run(vec![item], cont)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        StepMetrics::add(&self.stats.failed, 1);
+                        pending.reply(ReplyMsg::Err {
+                            status: 504,
+                            message: format!(
+                                "the flow did not answer within {}",
+                                timeout::human(limit)
+                            ),
+                        });
+                        Ok(())
+                    }
+                }
+            }
+            _ => self.run(vec![item], cont).await,
+        }
+    }
+
+    async fn flush_batches(self: &Arc<Self>, only_due: bool) -> Result<(), String> {
+        for b in &self.batchers {
+            while let Some((group, cont)) = b.take(only_due) {
+                self.run(group, cont).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_targets(&self) -> Result<(), String> {
+        for t in &self.targets {
+            t.flush().await.map_err(|e| {
+                format!(
+                    "flushing a target failed: {}",
+                    crate::secrets::redact(&e.to_string())
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.batchers.iter().filter_map(|b| b.deadline()).min()
+    }
+
+    /// The processing loop: runs until the input closes, or a record can
+    /// be neither delivered nor dead-lettered (`Err`).
+    pub(crate) async fn process(
+        self: Arc<Self>,
+        mut rx: mpsc::Receiver<Envelope>,
+    ) -> Result<(), String> {
+        const IDLE: Duration = Duration::from_millis(20);
+        let deferred =
+            (self.mode == ModeKind::Batch).then(|| Arc::new(Mutex::new(Vec::<Ack>::new())));
+        let release = |d: &Option<Arc<Mutex<Vec<Ack>>>>| {
+            if let Some(list) = d {
+                let acks = list
+                    .lock()
+                    .map(|mut l| std::mem::take(&mut *l))
+                    .unwrap_or_default();
+                acks.into_iter().for_each(Ack::done);
+            }
+        };
+        let mut inflight = FuturesUnordered::new();
+        let mut since_flush = 0usize;
+        let mut dirty = false;
+        let mut open = true;
+        let result: Result<(), String> = async {
+            while open || !inflight.is_empty() {
+                let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
+                let idle = (dirty && inflight.is_empty()).then(|| tokio::time::Instant::now() + IDLE);
+                let wake = match (deadline, idle) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                tokio::select! {
+                    biased;
+                    Some(r) = inflight.next(), if !inflight.is_empty() => r?,
+                    env = rx.recv(), if open && inflight.len() < self.concurrency => match env {
+                        Some(env) => {
+                            if let Some(rate) = &self.rate {
+                                rate.acquire().await;
+                            }
+                            inflight.push(self.clone().handle(env, deferred.clone()));
+                            since_flush += 1;
+                            dirty = true;
+                        }
+                        None => open = false,
+                    },
+                    _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {
+                        self.flush_batches(true).await?;
+                        if idle.is_some_and(|i| i <= tokio::time::Instant::now()) && inflight.is_empty() {
+                            if self.mode == ModeKind::Batch {
+                                self.flush_batches(false).await?;
+                            }
+                            self.flush_targets().await?;
+                            release(&deferred);
+                            dirty = false;
+                        }
+                    }
+                }
+                if self.mode == ModeKind::Batch && since_flush >= self.chunk {
+                    while let Some(r) = inflight.next().await {
+                        r?;
+                    }
+                    self.flush_batches(false).await?;
+                    self.flush_targets().await?;
+                    release(&deferred);
+                    since_flush = 0;
+                    dirty = false;
+                }
+            }
+            self.flush_batches(false).await?;
+            Ok(())
+        }
+        .await;
+        // deliver what was accepted, even when the flow failed
+        let flushed = self.flush_targets().await;
+        release(&deferred);
+        result.and(flushed)
+    }
+}

@@ -1,0 +1,492 @@
+//! The step machine: compiled steps and how a group of records moves through them.
+//!
+//! Records travel in groups (`Vec<Item>`): one record normally, a whole
+//! group after `batch`, several after `split`. Every item carries an
+//! `Arc<Pending>` for its envelope; when the last item of an envelope is
+//! dropped (delivered, filtered or dead-lettered) the envelope is acked.
+//! A route or a batch needs to know where to continue afterwards, so the
+//! position is an explicit stack of frames (`Cont`) rather than the Rust
+//! call stack: a batch stores the continuation with its buffered records.
+
+use super::flow_task::{FlowRt, Item};
+use crate::connector::{ConnectorError, ReplyMsg};
+use crate::expr::Compiled;
+use crate::metrics::StepMetrics;
+use crate::value::{Layout, Record, Value};
+use aqueduct_graph::Type;
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A target a step delivers to.
+pub struct TargetRef {
+    /// `system.operation` or the channel name.
+    pub label: String,
+    /// The system (circuit breaker key), when it is an operation.
+    pub system: Option<String>,
+    /// The target.
+    pub target: Arc<dyn crate::connector::Target>,
+}
+
+/// One compiled step.
+pub struct CStep {
+    /// Step id (`s3`).
+    pub id: String,
+    /// `file:line` of the step, for messages.
+    pub at: String,
+    /// The step's counters.
+    pub metrics: Arc<StepMetrics>,
+    /// What it does.
+    pub kind: CKind,
+}
+
+/// The compiled step kinds.
+pub enum CKind {
+    /// `where`
+    Where(Compiled),
+    /// `map`
+    Map(Arc<Layout>, Vec<Compiled>),
+    /// `let`
+    Let(String, Compiled),
+    /// `enrich`
+    Enrich {
+        /// Binding name.
+        name: String,
+        /// The call.
+        call: Arc<dyn crate::connector::Call>,
+        /// `system.op`, for messages.
+        label: String,
+        /// Breaker key.
+        system: String,
+    },
+    /// `split`
+    Split(Compiled, Type, Arc<crate::value::Schemas>),
+    /// `batch`
+    Batch(Arc<Batcher>),
+    /// `dedupe`
+    Dedupe(Arc<Dedupe>),
+    /// `tap`
+    Tap(TargetRef),
+    /// `route`: arms in order, `None` condition for `else`.
+    Route(Vec<(Option<Compiled>, Arc<[CStep]>)>),
+    /// `to`
+    To(TargetRef),
+    /// `reply`
+    Reply(Compiled),
+}
+
+/// Where to continue: frames of (steps, next index), innermost last.
+pub type Cont = Vec<(Arc<[CStep]>, usize)>;
+
+/// Buffered records of one `batch` step.
+pub struct Batcher {
+    /// Group size.
+    pub size: usize,
+    /// Longest wait of a partial group.
+    pub within: Option<Duration>,
+    buf: Mutex<(Vec<Item>, Option<Instant>, Option<Cont>)>,
+}
+
+impl Batcher {
+    /// An empty batcher.
+    pub fn new(size: usize, within: Option<Duration>) -> Batcher {
+        Batcher {
+            size: size.max(1),
+            within,
+            buf: Mutex::new((Vec::new(), None, None)),
+        }
+    }
+
+    /// Adds items; returns the full groups to send on now.
+    fn push(&self, items: Vec<Item>, cont: Cont) -> Vec<(Vec<Item>, Cont)> {
+        let Ok(mut b) = self.buf.lock() else {
+            return vec![(items, cont)];
+        };
+        if b.0.is_empty() {
+            b.1 = Some(Instant::now());
+        }
+        b.0.extend(items);
+        b.2 = Some(cont.clone());
+        let mut out = Vec::new();
+        while b.0.len() >= self.size {
+            let rest = b.0.split_off(self.size);
+            let group = std::mem::replace(&mut b.0, rest);
+            out.push((group, cont.clone()));
+            b.1 = if b.0.is_empty() {
+                None
+            } else {
+                Some(Instant::now())
+            };
+        }
+        out
+    }
+
+    /// Takes the partial group (all of it, or only when its wait is over).
+    pub fn take(&self, only_due: bool) -> Option<(Vec<Item>, Cont)> {
+        let mut b = self.buf.lock().ok()?;
+        let due = match (b.1, self.within) {
+            (Some(first), Some(w)) => first.elapsed() >= w,
+            _ => false,
+        };
+        if b.0.is_empty() || (only_due && !due) {
+            return None;
+        }
+        b.1 = None;
+        let cont = b.2.clone()?;
+        Some((std::mem::take(&mut b.0), cont))
+    }
+
+    /// When the partial group must be sent.
+    pub fn deadline(&self) -> Option<Instant> {
+        let b = self.buf.lock().ok()?;
+        Some(b.1? + self.within?)
+    }
+}
+
+/// The seen keys of one `dedupe` step.
+pub struct Dedupe {
+    /// The key.
+    pub key: Compiled,
+    /// The window; `None` remembers keys for the whole run.
+    pub within: Option<Duration>,
+    /// Keep keys in the state store (async and batch flows with a window).
+    pub persist: bool,
+    /// State key prefix (`dedupe/FLOW/STEP/`).
+    pub prefix: String,
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl Dedupe {
+    /// An empty window.
+    pub fn new(key: Compiled, within: Option<Duration>, persist: bool, prefix: String) -> Dedupe {
+        Dedupe {
+            key,
+            within,
+            persist: persist && within.is_some(),
+            prefix,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when `key` was seen within the window (in memory).
+    fn seen_in_memory(&self, key: &str) -> bool {
+        let Ok(mut seen) = self.seen.lock() else {
+            return false;
+        };
+        if let Some(w) = self.within
+            && seen.len() > 4096
+        {
+            seen.retain(|_, at| at.elapsed() < w);
+        }
+        match seen.get(key) {
+            Some(at) => self.within.map(|w| at.elapsed() < w).unwrap_or(true),
+            None => false,
+        }
+    }
+
+    fn remember(&self, key: String) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(key, Instant::now());
+        }
+    }
+}
+
+impl FlowRt {
+    /// Runs `items` from the continuation `cont` until they are delivered,
+    /// dropped, buffered or failed. `Err` means a record could be neither
+    /// delivered nor dead-lettered: the flow stops.
+    pub(crate) fn run<'a>(
+        self: &'a Arc<Self>,
+        mut items: Vec<Item>,
+        mut cont: Cont,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            while let Some((steps, start)) = cont.pop() {
+                for i in start..steps.len() {
+                    if items.is_empty() {
+                        return Ok(());
+                    }
+                    let step = &steps[i];
+                    StepMetrics::add(&step.metrics.records_in, items.len() as u64);
+                    let started = Instant::now();
+                    let n_in = items.len();
+                    match &step.kind {
+                        CKind::Route(arms) => {
+                            let mut groups: Vec<Vec<Item>> =
+                                arms.iter().map(|_| Vec::new()).collect();
+                            for item in items.drain(..) {
+                                let mut chosen = Ok(None);
+                                for (a, (cond, _)) in arms.iter().enumerate() {
+                                    let hit = match cond {
+                                        None => Ok(true),
+                                        Some(c) => c.test(&item.value, &item.bindings),
+                                    };
+                                    match hit {
+                                        Ok(true) => {
+                                            chosen = Ok(Some(a));
+                                            break;
+                                        }
+                                        Ok(false) => {}
+                                        Err(e) => {
+                                            chosen = Err(e);
+                                            break;
+                                        }
+                                    }
+                                }
+                                match chosen {
+                                    Ok(Some(a)) => groups[a].push(item),
+                                    // no arm matched: the record is done (acked), like `where`
+                                    Ok(None) => {}
+                                    Err(e) => {
+                                        self.fail(step, vec![item], &e.message, 1, 500).await?
+                                    }
+                                }
+                            }
+                            step.metrics.observe(started.elapsed());
+                            for (group, (_, arm_steps)) in groups.into_iter().zip(arms) {
+                                if group.is_empty() {
+                                    continue;
+                                }
+                                StepMetrics::add(&step.metrics.records_out, group.len() as u64);
+                                let mut c = cont.clone();
+                                c.push((steps.clone(), i + 1));
+                                c.push((arm_steps.clone(), 0));
+                                self.run(group, c).await?;
+                            }
+                            return Ok(());
+                        }
+                        CKind::Batch(batcher) => {
+                            let mut c = cont.clone();
+                            c.push((steps.clone(), i + 1));
+                            let ready = batcher.push(std::mem::take(&mut items), c);
+                            for (group, c) in ready {
+                                StepMetrics::add(&step.metrics.records_out, group.len() as u64);
+                                self.run(group, c).await?;
+                            }
+                            return Ok(());
+                        }
+                        _ => {
+                            items = self.apply(step, items).await?;
+                        }
+                    }
+                    step.metrics.observe(started.elapsed());
+                    StepMetrics::add(&step.metrics.records_out, items.len() as u64);
+                    let _ = n_in;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies one non-routing step to a group.
+    async fn apply(self: &Arc<Self>, step: &CStep, items: Vec<Item>) -> Result<Vec<Item>, String> {
+        let mut out = Vec::with_capacity(items.len());
+        match &step.kind {
+            CKind::Where(cond) => {
+                for item in items {
+                    match cond.test(&item.value, &item.bindings) {
+                        Ok(true) => out.push(item),
+                        Ok(false) => {
+                            StepMetrics::add(&step.metrics.filtered, 1);
+                            StepMetrics::add(&self.stats.filtered, 1);
+                            item.pending.reply(ReplyMsg::Err {
+                                status: 422,
+                                message: format!("request rejected by `where` ({})", step.at),
+                            });
+                        }
+                        Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
+                    }
+                }
+            }
+            CKind::Map(layout, fields) => {
+                for mut item in items {
+                    let slots: Result<Vec<Value>, _> = fields
+                        .iter()
+                        .map(|f| f.eval(&item.value, &item.bindings))
+                        .collect();
+                    match slots {
+                        Ok(slots) => {
+                            item.value = Value::Record(Arc::new(Record {
+                                layout: layout.clone(),
+                                slots,
+                            }));
+                            out.push(item);
+                        }
+                        Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
+                    }
+                }
+            }
+            CKind::Let(name, value) => {
+                for mut item in items {
+                    match value.eval(&item.value, &item.bindings) {
+                        Ok(v) => {
+                            item.bindings.set(name, v);
+                            out.push(item);
+                        }
+                        Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
+                    }
+                }
+            }
+            CKind::Enrich {
+                name,
+                call,
+                label,
+                system,
+            } => {
+                for mut item in items {
+                    let record = item.value.clone();
+                    let res = self
+                        .with_policies(step, Some(system), || call.call(&record))
+                        .await;
+                    match res {
+                        Ok(v) => {
+                            item.bindings.set(name, v);
+                            out.push(item);
+                        }
+                        Err((e, attempts)) => {
+                            let msg = format!("{label}: {e}");
+                            self.fail(step, vec![item], &msg, attempts, status_of(&e))
+                                .await?
+                        }
+                    }
+                }
+            }
+            CKind::Split(list, ty, schemas) => {
+                for item in items {
+                    let elems: Vec<Value> = match list.eval(&item.value, &item.bindings) {
+                        Ok(Value::List(elems)) => elems.iter().cloned().collect(),
+                        Ok(Value::Json(j)) => match &*j {
+                            serde_json::Value::Array(elems) => {
+                                elems.iter().map(crate::value::json::json_value).collect()
+                            }
+                            _ => Vec::new(),
+                        },
+                        Ok(Value::Null) => Vec::new(),
+                        Ok(other) => {
+                            let msg = format!("`split` needs a list, found {}", other.kind_name());
+                            self.fail(step, vec![item], &msg, 1, 500).await?;
+                            continue;
+                        }
+                        Err(e) => {
+                            self.fail(step, vec![item], &e.message, 1, 500).await?;
+                            continue;
+                        }
+                    };
+                    for elem in elems {
+                        // untyped elements become the declared element type
+                        let elem = match (&elem, ty.required()) {
+                            (Value::Json(j), t) if !matches!(t, Type::Json) => {
+                                match Value::from_json(j, ty, schemas) {
+                                    Ok(v) => v,
+                                    Err(e) => {
+                                        self.fail(
+                                            step,
+                                            vec![item.with_value(elem.clone())],
+                                            &e,
+                                            1,
+                                            500,
+                                        )
+                                        .await?;
+                                        continue;
+                                    }
+                                }
+                            }
+                            _ => elem,
+                        };
+                        out.push(item.with_value(elem));
+                    }
+                }
+            }
+            CKind::Dedupe(d) => {
+                for item in items {
+                    let key = match d.key.eval(&item.value, &item.bindings) {
+                        Ok(k) => k.to_json_string(),
+                        Err(e) => {
+                            self.fail(step, vec![item], &e.message, 1, 500).await?;
+                            continue;
+                        }
+                    };
+                    if self.is_duplicate(d, &key).await {
+                        StepMetrics::add(&step.metrics.filtered, 1);
+                        StepMetrics::add(&self.stats.filtered, 1);
+                        continue;
+                    }
+                    out.push(item);
+                }
+            }
+            CKind::Tap(t) | CKind::To(t) => return self.deliver_group(step, t, items).await,
+            CKind::Reply(value) => {
+                for item in items {
+                    match value.eval(&item.value, &item.bindings) {
+                        Ok(v) => {
+                            item.pending.reply(ReplyMsg::Ok(v));
+                            out.push(item);
+                        }
+                        Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
+                    }
+                }
+            }
+            CKind::Route(_) | CKind::Batch(_) => return Ok(items),
+        }
+        Ok(out)
+    }
+
+    async fn is_duplicate(&self, d: &Dedupe, key: &str) -> bool {
+        if d.seen_in_memory(key) {
+            return true;
+        }
+        if d.persist {
+            let state_key = format!("{}{}", d.prefix, key);
+            if let Ok(Some(at)) = self.state.get(&state_key).await
+                && let (Ok(at), Some(w)) = (crate::value::json::parse_timestamp(&at), d.within)
+                && (chrono::Utc::now() - at)
+                    .to_std()
+                    .map(|age| age < w)
+                    .unwrap_or(true)
+            {
+                d.remember(key.to_string());
+                return true;
+            }
+            let now = crate::value::json::format_timestamp(&chrono::Utc::now());
+            if let Err(error) = self.state.put(&state_key, &now).await {
+                tracing::warn!(flow = %self.name, %error, "Could not persist a dedupe key; it is kept in memory only.");
+            }
+        }
+        d.remember(key.to_string());
+        false
+    }
+
+    /// Delivers a group to a target; failed groups go to the dead letter.
+    async fn deliver_group(
+        self: &Arc<Self>,
+        step: &CStep,
+        t: &TargetRef,
+        items: Vec<Item>,
+    ) -> Result<Vec<Item>, String> {
+        let values: Vec<Value> = items.iter().map(|i| i.value.clone()).collect();
+        match self
+            .with_policies(step, t.system.as_deref(), || t.target.write(&values))
+            .await
+        {
+            Ok(()) => {
+                StepMetrics::add(&self.stats.delivered, values.len() as u64);
+                Ok(items)
+            }
+            Err((e, attempts)) => {
+                let msg = format!("{}: {e}", t.label);
+                self.fail(step, items, &msg, attempts, status_of(&e))
+                    .await?;
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+/// The HTTP status a sync caller gets for a connector failure.
+pub fn status_of(e: &ConnectorError) -> u16 {
+    match e {
+        ConnectorError::Transient(m) if m.starts_with("timed out") => 504,
+        _ => 502,
+    }
+}
