@@ -113,15 +113,24 @@ pub(crate) fn check_tests(
                     };
                     let answer_ty = answer_ty.clone();
                     let mut typer = Typer::new(env, file, &mut ctx.diags);
+                    // Positional arguments take the names of the operation's
+                    // parameters, as the call in the flow does.
+                    let positional: Vec<&str> = decls
+                        .systems
+                        .get(&system.name)
+                        .and_then(|at| aqueduct_catalog::connector(&at.decl.kind.name))
+                        .and_then(|c| c.operation(&call.op.name, aqueduct_catalog::Role::Call))
+                        .map(|op| op.positional().map(|p| p.name).collect())
+                        .unwrap_or_default();
                     let args: Vec<(String, Value)> = call
                         .args
                         .iter()
                         .enumerate()
                         .filter_map(|(i, a)| {
-                            let name = a
-                                .name
-                                .as_ref()
-                                .map_or_else(|| format!("#{i}"), |n| n.name.clone());
+                            let name = match &a.name {
+                                Some(n) => n.name.clone(),
+                                None => positional.get(i).map_or_else(|| format!("#{i}"), |p| (*p).to_string()),
+                            };
                             typer.constant(&a.value, None).map(|v| (name, v))
                         })
                         .collect();

@@ -1,10 +1,19 @@
-//! `aqueduct run [PATH]`: run the flows of a project. (Not built yet: the
-//! flags are final, the executor is being written.)
+//! `aqueduct run [PATH]`: check a project, then run its flows until they end
+//! (bounded sources) or until Ctrl-C/SIGTERM (event sources), printing what
+//! each flow did.
 
-use crate::exit::{CmdResult, Failure};
-use crate::output::Output;
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::output::{DiagFormat, Output, Stream};
+use crate::project;
+use aqueduct_check::manifest::StateStore;
+use aqueduct_runtime::executor::{self, RunOptions, RunReport};
+use aqueduct_runtime::secrets::EnvConfig;
 use clap::ValueEnum;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+mod progress;
 
 /// Log formats of `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -36,11 +45,134 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
-/// Refuses to run until the executor lands.
-pub fn run(args: &Args, _out: &Output) -> CmdResult {
-    let _ = args;
-    Err(Failure::Usage(
-        "`aqueduct run` is not built yet: the executor is still being written; `aqueduct check` validates the project meanwhile"
-            .to_string(),
-    ))
+/// Checks the project and runs it; exit 1 when a flow failed.
+pub fn run(args: &Args, out: &Output) -> CmdResult {
+    let checked = project::load(&args.path)?.check();
+    out.diagnostics(
+        DiagFormat::Human,
+        &checked.result.diagnostics,
+        &checked.sources,
+        "",
+        Stream::Stderr,
+    )?;
+    let Some(graph) = checked
+        .result
+        .graph
+        .as_ref()
+        .filter(|_| !checked.result.has_errors())
+    else {
+        out.note("the project has errors; fix them to run it");
+        return Ok(Exit::Findings);
+    };
+    for name in &args.flows {
+        if graph.flow(name).is_none() {
+            let known: Vec<&str> = graph.flows.iter().map(|f| f.name.as_str()).collect();
+            return Err(Failure::Usage(format!(
+                "there is no flow `{name}`; flows: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    let manifest = checked.result.manifest.clone().unwrap_or_default();
+    let overrides = match &args.env {
+        None => BTreeMap::new(),
+        Some(env) => manifest.environments.get(env).cloned().ok_or_else(|| {
+            let known: Vec<&str> = manifest.environments.keys().map(String::as_str).collect();
+            Failure::Usage(format!(
+                "aqueduct.yaml has no environment `{env}`; environments: {}",
+                known.join(", ")
+            ))
+        })?,
+    };
+    let admin = match &args.admin {
+        None => None,
+        Some(a) => Some(a.parse().map_err(|_| {
+            Failure::Usage(format!("`{a}` is not an address such as 127.0.0.1:9090"))
+        })?),
+    };
+    let root = if args.path.is_dir() {
+        args.path.clone()
+    } else {
+        args.path.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    // Relative paths in flows (file roots, SQLite files, the state store)
+    // start from the project directory, wherever `run` was started.
+    if !root.as_os_str().is_empty() {
+        std::env::set_current_dir(&root).map_err(|e| Failure::io("enter", &root, &e))?;
+    }
+    init_logs(args.log_format, out.colored(Stream::Stderr));
+    aqueduct_connectors::install_crypto();
+    let sources = checked
+        .sources
+        .iter()
+        .map(|(_, f)| (f.name.clone(), Arc::<str>::from(f.text.as_str())))
+        .collect();
+    let state_url = match &manifest.state {
+        Some(StateStore::Sqlite { path }) => format!("sqlite://{path}"),
+        Some(StateStore::Postgres { url }) => url.clone(),
+        None => String::new(),
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+    let flows = (!args.flows.is_empty()).then(|| args.flows.clone());
+    let report = runtime.block_on(async move {
+        let state = aqueduct_runtime::state::open(&state_url)
+            .await
+            .map_err(|e| Failure::Runtime(format!("cannot open the state store: {e}")))?;
+        let config = Arc::new(EnvConfig {
+            overrides,
+            secrets_dir: None,
+        });
+        let opts = RunOptions {
+            flows,
+            state,
+            config,
+            sources,
+            ..RunOptions::default()
+        };
+        let pieces = executor::build(graph, &aqueduct_connectors::embedded_registry(), opts)
+            .map_err(|errors| {
+                let lines: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("  flow `{}`: {e}", e.flow))
+                    .collect();
+                Failure::Runtime(format!("the project cannot start:\n{}", lines.join("\n")))
+            })?;
+        let running = pieces.spawn();
+        aqueduct_runtime::shutdown::on_signals(running.shutdown_handle());
+        if let Some(addr) = admin {
+            let bound =
+                aqueduct_runtime::admin::serve(addr, running.metrics(), running.readiness())
+                    .await
+                    .map_err(|e| {
+                        Failure::Runtime(format!("cannot serve the admin port on {addr}: {e}"))
+                    })?;
+            tracing::info!(%bound, "Admin port serves /metrics, /healthz and /readyz.");
+        }
+        let progress = progress::start(graph, running.metrics(), out.colored(Stream::Stderr));
+        let report: RunReport = running.wait().await;
+        progress.finish();
+        Ok::<RunReport, Failure>(report)
+    })?;
+    out.note(report.to_string().trim_end());
+    Ok(if report.ok() {
+        Exit::Ok
+    } else {
+        Exit::Findings
+    })
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (default `info`).
+fn init_logs(format: LogFormat, ansi: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    // A second initialisation (tests run commands in one process) is harmless.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

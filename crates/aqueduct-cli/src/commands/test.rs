@@ -1,15 +1,18 @@
-//! `aqueduct test [PATH]`: run the `test` blocks of a project. (Not built
-//! yet: the flags are final, the test runner is being written.)
+//! `aqueduct test [PATH]`: run the `test` blocks of a project, in process,
+//! without touching any system: `given` records replace the source, `stub`
+//! lines answer `enrich` calls, `expect` lines are compared with what reached
+//! each target.
 
-use crate::exit::{CmdResult, Failure};
-use crate::output::Output;
+use crate::exit::{CmdResult, Exit};
+use crate::output::{DiagFormat, Output, Stream};
+use crate::project;
 use clap::ValueEnum;
 use std::path::PathBuf;
 
 /// Report formats of `test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum TestFormat {
-    /// One line per test and a summary.
+    /// One line per test, a readable diff per failure, and a summary.
     #[default]
     Human,
     /// A JUnit XML report, for CI systems.
@@ -32,11 +35,35 @@ pub struct Args {
     pub format: TestFormat,
 }
 
-/// Refuses to run until the test runner lands.
-pub fn run(args: &Args, _out: &Output) -> CmdResult {
-    let _ = args;
-    Err(Failure::Usage(
-        "`aqueduct test` is not built yet: the test runner is still being written; `aqueduct check` validates the tests meanwhile"
-            .to_string(),
-    ))
+/// Checks the project, then runs its tests; exit 1 when one fails.
+pub fn run(args: &Args, out: &Output) -> CmdResult {
+    let checked = project::load(&args.path)?.check();
+    out.diagnostics(
+        DiagFormat::Human,
+        &checked.result.diagnostics,
+        &checked.sources,
+        "",
+        Stream::Stderr,
+    )?;
+    let Some(graph) = checked
+        .result
+        .graph
+        .as_ref()
+        .filter(|_| !checked.result.has_errors())
+    else {
+        out.note("the project has errors; fix them to run its tests");
+        return Ok(Exit::Findings);
+    };
+    let report = aqueduct_runtime::testing::run_tests(graph, args.filter.as_deref());
+    let text = match args.format {
+        TestFormat::Human => report.render_text(),
+        TestFormat::Junit => report.render_junit(),
+        TestFormat::Json => report.render_json(),
+    };
+    out.print(&text)?;
+    Ok(if report.ok() {
+        Exit::Ok
+    } else {
+        Exit::Findings
+    })
 }
