@@ -1,0 +1,300 @@
+//! `endpoint`: an inbound HTTP server (options `listen`, `auth`, `max_body`
+//! (default 1 MiB)); routes of every flow using the same `listen` address
+//! share one server ([`server`]).
+//!
+//! Sources `post/put/get(path)`: a request becomes a record: the JSON body
+//! (an object) for POST and PUT, the query-string parameters for GET, plus
+//! the `{name}` path segments (converted to the field's type). A body that
+//! is not JSON gets 400 (`{"error": "malformed JSON: … at line 1 column
+//! 12"}`), a record that does not fit the type 422 naming the field, a body
+//! over `max_body` 413, a failed auth check 401.
+//!
+//! In a `sync` flow the request waits for the flow's reply (200 with its
+//! JSON, or the status and `{"error": …}` of a `ReplyMsg::Err`), at most
+//! [`SYNC_WAIT`]. In an `async` flow the answer `202 {"accepted": true}` is
+//! sent only after the record is acknowledged, that is once every target
+//! accepted it (or the dead letter took it); if that takes more than
+//! [`ASYNC_WAIT`] the caller gets 504, and if the record could not be
+//! delivered 503, so it should send again (at-least-once). Nothing is
+//! spooled locally: an accepted request is already delivered.
+//!
+//! Target `events(path)`: server-sent events ([`events`]).
+
+mod auth;
+mod events;
+mod server;
+
+pub use auth::hmac_sha256_hex;
+pub use server::bound_addr;
+
+use crate::support::args::{Options, req_str};
+use crate::support::stopped;
+use aqueduct_graph::ModeKind;
+use aqueduct_runtime::connector::{
+    Ack, ConnectorError, ConnectorFactory, Envelope, OpContext, ReplyMsg, Source, Target,
+};
+use aqueduct_runtime::value::Value;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use futures::future::BoxFuture;
+use server::{Handler, Route, RouteGuard, SourceRoute, error_response, json_response};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Longest wait for a sync flow's reply (the flow's own `timeout` is usually shorter).
+pub const SYNC_WAIT: Duration = Duration::from_secs(300);
+
+/// Longest wait for an async record's acknowledgement before answering 504.
+pub const ASYNC_WAIT: Duration = Duration::from_secs(30);
+
+/// Default `max_body`.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
+
+/// The `endpoint` connector kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EndpointConnector;
+
+/// The options every route of a system shares.
+struct Common {
+    listen: String,
+    auth: auth::InboundAuth,
+    max_body: usize,
+    pattern: Vec<server::Segment>,
+}
+
+fn common(cx: &OpContext) -> Result<Common, ConnectorError> {
+    let options = Options::of(cx);
+    let path = req_str(cx, "path")?;
+    let pattern = server::parse_pattern(&path).map_err(|e| {
+        ConnectorError::Config(format!("`{}.{}`: {e}", cx.op.system, cx.op.operation))
+    })?;
+    let max_body = options.size("max_body")?.unwrap_or(DEFAULT_MAX_BODY);
+    Ok(Common {
+        listen: options.required("listen")?,
+        auth: auth::InboundAuth::build(options.block("auth")?)?,
+        max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
+        pattern,
+    })
+}
+
+impl ConnectorFactory for EndpointConnector {
+    fn kind(&self) -> &'static str {
+        "endpoint"
+    }
+
+    fn source(&self, cx: &OpContext) -> Result<Box<dyn Source>, ConnectorError> {
+        let method = match cx.op.operation.as_str() {
+            "post" => Method::POST,
+            "put" => Method::PUT,
+            "get" => Method::GET,
+            other => {
+                return Err(ConnectorError::Config(format!(
+                    "`endpoint.{other}` cannot be used as a source"
+                )));
+            }
+        };
+        let c = common(cx)?;
+        let route = Arc::new(SourceRoute {
+            sender: Mutex::new(None),
+            sync: cx.mode == ModeKind::Sync,
+            ty: cx.record_type.clone(),
+            schemas: cx.schemas.clone(),
+        });
+        let guard = server::register(
+            &c.listen,
+            Route {
+                method,
+                pattern: c.pattern,
+                handler: Handler::Source(route.clone()),
+                auth: c.auth,
+                max_body: c.max_body,
+            },
+            cx.shutdown.clone(),
+        )?;
+        Ok(Box::new(EndpointSource {
+            route,
+            guard,
+            shutdown: cx.shutdown.clone(),
+        }))
+    }
+
+    fn target(&self, cx: &OpContext) -> Result<Arc<dyn Target>, ConnectorError> {
+        if cx.op.operation != "events" {
+            return Err(ConnectorError::Config(format!(
+                "`endpoint.{}` cannot be used as a target",
+                cx.op.operation
+            )));
+        }
+        let c = common(cx)?;
+        Ok(Arc::new(events::EventsTarget::build(
+            &c.listen,
+            c.pattern,
+            c.auth,
+            c.max_body,
+            cx.shutdown.clone(),
+        )?))
+    }
+}
+
+/// Requests on one route, while it runs.
+struct EndpointSource {
+    route: Arc<SourceRoute>,
+    guard: RouteGuard,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Source for EndpointSource {
+    fn run(
+        mut self: Box<Self>,
+        out: mpsc::Sender<Envelope>,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            if let Ok(mut sender) = self.route.sender.lock() {
+                *sender = Some(out.clone());
+            }
+            tracing::debug!(addr = %self.guard.addr(), "endpoint route open");
+            tokio::select! {
+                _ = stopped(&mut self.shutdown) => {}
+                _ = out.closed() => {}
+            }
+            if let Ok(mut sender) = self.route.sender.lock() {
+                *sender = None;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Builds the record of a request: 400 for malformed JSON, 422 when it does not fit.
+fn request_record(
+    route: &SourceRoute,
+    method: &Method,
+    params: Vec<(String, String)>,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Value, (StatusCode, String)> {
+    let mut object = serde_json::Map::new();
+    let mut params = params;
+    if *method == Method::GET {
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            params.insert(
+                0,
+                (
+                    server::percent_decode(k, true),
+                    server::percent_decode(v, true),
+                ),
+            );
+        }
+    } else if !body.iter().all(u8::is_ascii_whitespace) {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(map)) => object = map,
+            Ok(other) if params.is_empty() => {
+                return Value::from_json(&other, &route.ty, &route.schemas)
+                    .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e));
+            }
+            Ok(_) => {
+                return Err((
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "the body must be a JSON object".to_string(),
+                ));
+            }
+            Err(e) => return Err((StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"))),
+        }
+    }
+    let layout = crate::formats::layout(&route.ty, &route.schemas);
+    for (name, text) in params {
+        let field = layout
+            .as_ref()
+            .and_then(|l| l.fields.iter().find(|f| f.name == name));
+        let value = match field {
+            Some(f) if f.ty.required() != &aqueduct_graph::Type::String => {
+                crate::formats::parse_cell(&text, f, &route.schemas)
+                    .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e))?
+                    .to_json()
+            }
+            _ => serde_json::Value::String(text),
+        };
+        object.insert(name, value);
+    }
+    Value::from_json(
+        &serde_json::Value::Object(object),
+        &route.ty,
+        &route.schemas,
+    )
+    .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e))
+}
+
+/// Hands a request to the flow and answers it.
+async fn source_request(
+    route: &SourceRoute,
+    method: &Method,
+    params: Vec<(String, String)>,
+    query: Option<&str>,
+    body: &[u8],
+) -> Response {
+    let sender = route.sender.lock().ok().and_then(|s| s.clone());
+    let Some(sender) = sender else {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "the flow is not running");
+    };
+    let record = match request_record(route, method, params, query, body) {
+        Ok(record) => record,
+        Err((status, message)) => return error_response(status, &message),
+    };
+    let (ack, ack_rx) = Ack::new();
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let reply = route.sync.then_some(reply_tx);
+    let wait = if route.sync { SYNC_WAIT } else { ASYNC_WAIT };
+    let deadline = tokio::time::Instant::now() + wait;
+    match tokio::time::timeout_at(
+        deadline,
+        sender.send(Envelope {
+            record: Ok(record),
+            ack,
+            reply,
+        }),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => {
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, "the flow is not running");
+        }
+        Err(_) => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the flow is busy; try again",
+            );
+        }
+    }
+    if route.sync {
+        match tokio::time::timeout_at(deadline, reply_rx).await {
+            Ok(Ok(ReplyMsg::Ok(value))) => json_response(StatusCode::OK, value.to_json_string()),
+            Ok(Ok(ReplyMsg::Err { status, message })) => error_response(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &message,
+            ),
+            Ok(Err(_)) => error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the flow ended without a reply",
+            ),
+            Err(_) => error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timed out waiting for the reply",
+            ),
+        }
+    } else {
+        match tokio::time::timeout_at(deadline, ack_rx).await {
+            Ok(Ok(())) => json_response(StatusCode::ACCEPTED, r#"{"accepted":true}"#.to_string()),
+            Ok(Err(_)) => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the record could not be delivered; try again",
+            ),
+            Err(_) => error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timed out waiting for the record to be accepted",
+            ),
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The HTTP servers: one per `listen` address, shared by every flow (and
+//! every `endpoint` system) using that address, with a route table that
+//! operations add to and remove from while it runs.
+//!
+//! A request is matched by method and path (`{name}` segments capture),
+//! its body is read up to the route's `max_body` (413 beyond), then checked
+//! by the route's auth (401), then handed to the route's handler. A server
+//! stops when the last operation using it is dropped.
+
+use super::auth::InboundAuth;
+use aqueduct_graph::Type;
+use aqueduct_runtime::connector::{ConnectorError, Envelope};
+use aqueduct_runtime::value::Schemas;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// A path pattern segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// Parses `/orders/{id}`.
+pub(crate) fn parse_pattern(path: &str) -> Result<Vec<Segment>, String> {
+    if !path.starts_with('/') {
+        return Err(format!("the route `{path}` must start with /"));
+    }
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) if !name.is_empty() => Ok(Segment::Param(name.to_string())),
+                Some(_) => Err(format!("the route `{path}` has an empty {{}}")),
+                None => Ok(Segment::Literal(s.to_string())),
+            },
+        )
+        .collect()
+}
+
+/// Decodes `%XX` escapes (and `+` as space when `plus`).
+pub(crate) fn percent_decode(text: &str, plus: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if plus && bytes[i] == b'+' {
+            b' '
+        } else {
+            bytes[i]
+        });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A source route's link to its flow.
+pub(crate) struct SourceRoute {
+    /// Where requests go while the source runs.
+    pub sender: Mutex<Option<mpsc::Sender<Envelope>>>,
+    /// A sync flow answers with its reply; an async one with 202 once acked.
+    pub sync: bool,
+    /// The record type.
+    pub ty: Type,
+    /// Record layouts.
+    pub schemas: Arc<Schemas>,
+}
+
+/// What a route does.
+pub(crate) enum Handler {
+    /// Requests become records of a flow.
+    Source(Arc<SourceRoute>),
+    /// Clients subscribe to server-sent events.
+    Events(broadcast::Sender<Arc<str>>),
+}
+
+/// One route.
+pub(crate) struct Route {
+    pub method: Method,
+    pub pattern: Vec<Segment>,
+    pub handler: Handler,
+    pub auth: InboundAuth,
+    pub max_body: usize,
+}
+
+struct Shared {
+    routes: RwLock<Vec<(u64, Arc<Route>)>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A running server.
+pub(crate) struct Server {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(mut stop) = self.stop.lock()
+            && let Some(stop) = stop.take()
+        {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Keeps a route registered; dropping it removes the route.
+pub(crate) struct RouteGuard {
+    server: Arc<Server>,
+    id: u64,
+}
+
+impl RouteGuard {
+    /// The address the server listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        if let Ok(mut routes) = self.server.shared.routes.write() {
+            routes.retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+fn servers() -> &'static Mutex<HashMap<String, Weak<Server>>> {
+    static SERVERS: OnceLock<Mutex<HashMap<String, Weak<Server>>>> = OnceLock::new();
+    SERVERS.get_or_init(Default::default)
+}
+
+/// The address a server for `listen` is bound to, while one runs (useful with port 0).
+pub fn bound_addr(listen: &str) -> Option<SocketAddr> {
+    servers()
+        .lock()
+        .ok()?
+        .get(listen)?
+        .upgrade()
+        .map(|s| s.addr)
+}
+
+fn start(listen: &str, shutdown: watch::Receiver<bool>) -> Result<Arc<Server>, ConnectorError> {
+    let config = |m: String| ConnectorError::Config(format!("endpoint {listen}: {m}"));
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| config("must be started inside the tokio runtime".into()))?;
+    let std_listener =
+        std::net::TcpListener::bind(listen).map_err(|e| config(format!("cannot listen: {e}")))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| config(format!("cannot listen: {e}")))?;
+    let addr = std_listener
+        .local_addr()
+        .map_err(|e| config(format!("cannot listen: {e}")))?;
+    let listener = {
+        let _enter = runtime.enter();
+        tokio::net::TcpListener::from_std(std_listener)
+            .map_err(|e| config(format!("cannot listen: {e}")))?
+    };
+    let shared = Arc::new(Shared {
+        routes: RwLock::new(Vec::new()),
+        shutdown,
+    });
+    let router = axum::Router::new()
+        .fallback(handle)
+        .with_state(shared.clone());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    runtime.spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "endpoint server stopped");
+        }
+    });
+    tracing::info!(%addr, "endpoint listening");
+    Ok(Arc::new(Server {
+        shared,
+        addr,
+        stop: Mutex::new(Some(stop_tx)),
+    }))
+}
+
+/// Adds a route to the server for `listen` (starting it if needed).
+pub(crate) fn register(
+    listen: &str,
+    route: Route,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RouteGuard, ConnectorError> {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let poisoned = || ConnectorError::Permanent("endpoint registry poisoned".to_string());
+    let server = {
+        let mut map = servers().lock().map_err(|_| poisoned())?;
+        match map.get(listen).and_then(Weak::upgrade) {
+            Some(server) => server,
+            None => {
+                let server = start(listen, shutdown)?;
+                map.retain(|_, w| w.strong_count() > 0);
+                map.insert(listen.to_string(), Arc::downgrade(&server));
+                server
+            }
+        }
+    };
+    let mut routes = server.shared.routes.write().map_err(|_| poisoned())?;
+    let shape = |p: &[Segment]| {
+        p.iter()
+            .map(|s| matches!(s, Segment::Literal(_)).then(|| format!("{s:?}")))
+            .collect::<Vec<_>>()
+    };
+    if routes
+        .iter()
+        .any(|(_, r)| r.method == route.method && shape(&r.pattern) == shape(&route.pattern))
+    {
+        return Err(ConnectorError::Config(format!(
+            "endpoint {listen}: the route {} is already served by another flow",
+            route.method
+        )));
+    }
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    routes.push((id, Arc::new(route)));
+    drop(routes);
+    Ok(RouteGuard { server, id })
+}
+
+/// A JSON error answer: `{"error": message}`.
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
+    json_response(status, serde_json::json!({ "error": message }).to_string())
+}
+
+/// A JSON answer.
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+enum Found {
+    Route(Arc<Route>, Vec<(String, String)>),
+    WrongMethod,
+    Nothing,
+}
+
+impl Shared {
+    fn find(&self, method: &Method, path: &str) -> Found {
+        let Ok(routes) = self.routes.read() else {
+            return Found::Nothing;
+        };
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut wrong_method = false;
+        for (_, route) in routes.iter() {
+            if route.pattern.len() != segments.len() {
+                continue;
+            }
+            let mut params = Vec::new();
+            let matched = route.pattern.iter().zip(&segments).all(|(p, s)| match p {
+                Segment::Literal(l) => l == s,
+                Segment::Param(name) => {
+                    params.push((name.clone(), percent_decode(s, false)));
+                    true
+                }
+            });
+            if !matched {
+                continue;
+            }
+            if route.method == *method || (*method == Method::HEAD && route.method == Method::GET) {
+                return Found::Route(route.clone(), params);
+            }
+            wrong_method = true;
+        }
+        if wrong_method {
+            Found::WrongMethod
+        } else {
+            Found::Nothing
+        }
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().map(str::to_string);
+    let (route, params) = match shared.find(&method, &path) {
+        Found::Route(route, params) => (route, params),
+        Found::WrongMethod => {
+            return error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        Found::Nothing => return error_response(StatusCode::NOT_FOUND, "not found"),
+    };
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is larger than {} bytes", route.max_body),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > route.max_body as u64) {
+        return too_large();
+    }
+    let headers = request.headers().clone();
+    let body = match axum::body::to_bytes(request.into_body(), route.max_body).await {
+        Ok(body) => body,
+        Err(_) => return too_large(),
+    };
+    if !route.auth.check(&headers, &body) {
+        let mut response = error_response(StatusCode::UNAUTHORIZED, "unauthorized");
+        if let Some(challenge) = route.auth.challenge() {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        return response;
+    }
+    match &route.handler {
+        Handler::Source(source) => {
+            super::source_request(source, &method, params, query.as_deref(), &body).await
+        }
+        Handler::Events(tx) => super::events::stream(tx.subscribe(), shared.shutdown.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_patterns_and_decodes() {
+        assert_eq!(
+            parse_pattern("/orders/{id}"),
+            Ok(vec![
+                Segment::Literal("orders".into()),
+                Segment::Param("id".into())
+            ])
+        );
+        assert!(parse_pattern("orders").is_err());
+        assert_eq!(percent_decode("a%2Fb+c%", true), "a/b c%");
+        assert_eq!(percent_decode("a+b", false), "a+b");
+    }
+}
