@@ -86,17 +86,20 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
             })
             .collect();
         let (source, scope) = match source {
-            Some((src, ty)) => {
+            Ok((src, ty)) => {
                 let scope = Scope {
                     current: Some(ty),
                     ..Scope::default()
                 };
                 (Some(src), scope)
             }
-            None => (
+            // The source did not resolve (reported): the steps are still
+            // checked against its declared type, or else against the unknown
+            // type, so that the one mistake gives one diagnostic.
+            Err(declared) => (
                 None,
                 Scope {
-                    current: Some(Type::Json),
+                    current: Some(declared.unwrap_or_else(Typer::unknown)),
                     ..Scope::default()
                 },
             ),
@@ -265,8 +268,9 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
         }
     }
 
-    /// The source of the flow and the type of its records.
-    fn check_source(&mut self) -> Option<(graph::Source, Type)> {
+    /// The source of the flow and the type of its records; when it does not
+    /// resolve, the type declared with `as`, if any.
+    fn check_source(&mut self) -> Result<(graph::Source, Type), Option<Type>> {
         let froms: Vec<&'a ast::FromClause> = self
             .flow
             .items
@@ -298,16 +302,19 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                 )
                 .with_help("add `from system.operation(…) as Type`, or `from CHANNEL`"),
             );
-            return None;
+            return Err(None);
         };
         let declared = from.as_type.as_ref().map(|t| self.typer().resolve_type(t));
         let scope = Scope::default();
-        let resolved = self.endpoint(&from.source, Role::Source, &scope)?;
+        let Some(resolved) = self.endpoint(&from.source, Role::Source, &scope) else {
+            return Err(declared);
+        };
         let origin = self.ctx.origin(self.file, from.span);
         match resolved {
             Resolved::Channel(name, ty) => {
                 if let Some(declared) = &declared
                     && declared != &ty
+                    && !Typer::mentions_unknown(declared)
                 {
                     self.report(
                         Diagnostic::error(
@@ -323,7 +330,7 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                     );
                 }
                 self.reads_channel = Some(name.clone());
-                Some((
+                Ok((
                     graph::Source {
                         endpoint: graph::Endpoint::Channel(name),
                         record_type: ty.clone(),
@@ -333,7 +340,8 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                 ))
             }
             Resolved::Op(op, spec) => {
-                self.check_source_mode(spec, from.source.span());
+                let label = format!("{}.{}", op.system, op.operation);
+                self.check_source_mode(&label, spec, from.source.span());
                 let ty = match (declared, &spec.record) {
                     (Some(t), _) => t,
                     (None, aqueduct_catalog::RecordShape::Fixed(fields)) => {
@@ -345,10 +353,10 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                                 .with_primary(self.file, from.source.span(), "source without `as Type`")
                                 .with_help("add `as TYPE` after the source, with a `type TYPE { … }` describing the fields you read".to_string()),
                         );
-                        Type::Json
+                        Typer::unknown()
                     }
                 };
-                Some((
+                Ok((
                     graph::Source {
                         endpoint: graph::Endpoint::Op(op),
                         record_type: ty.clone(),
@@ -362,20 +370,25 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
 
     /// The mode rules that depend on the source: sync needs request-reply,
     /// batch needs a bounded source.
-    fn check_source_mode(&mut self, spec: &aqueduct_catalog::OperationSpec, span: Span) {
+    fn check_source_mode(
+        &mut self,
+        label: &str,
+        spec: &aqueduct_catalog::OperationSpec,
+        span: Span,
+    ) {
         match self.mode {
             Some(ModeKind::Sync) if !spec.request_reply => self.report(
-                Diagnostic::error(codes::AQ0702, format!("a `sync` flow cannot read from `{}`: it cannot wait for a reply", spec.name))
+                Diagnostic::error(codes::AQ0702, format!("a `sync` flow cannot read from `{label}`: it cannot wait for a reply"))
                     .with_primary(self.file, span, "not a request-reply source")
                     .with_help("read from an inbound endpoint (`api.post(\"/path\")`) for request-reply, or make the flow `mode async`"),
             ),
             Some(ModeKind::Batch) if !spec.bounded => self.report(
-                Diagnostic::error(codes::AQ0707, format!("a `batch` flow needs a source that ends; `{}` never does", spec.name))
+                Diagnostic::error(codes::AQ0707, format!("a `batch` flow needs a source that ends; `{label}` never does"))
                     .with_primary(self.file, span, "unbounded source")
                     .with_help("use a bounded source such as a query or a file glob, or make the flow `mode async`"),
             ),
             Some(mode) if !spec.modes.contains(&crate::ops::catalog_mode(mode)) => self.report(
-                Diagnostic::error(codes::AQ0405, format!("`{}` cannot be used in a `{}` flow", spec.name, mode.as_str()))
+                Diagnostic::error(codes::AQ0405, format!("`{label}` cannot be used in {} flow", crate::ops::a_mode(mode)))
                     .with_primary(self.file, span, format!("not available in `{}` mode", mode.as_str()))
                     .with_help(format!("`{}` works in: {}", spec.name, crate::ops::mode_list(spec.modes))),
             ),

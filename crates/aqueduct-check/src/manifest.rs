@@ -96,7 +96,7 @@ pub fn parse_manifest(file: FileId, text: &str) -> (Option<Manifest>, Vec<Diagno
     }
     let raw: RawManifest = match serde_yaml::from_str(text) {
         Ok(raw) => raw,
-        Err(err) => return (None, vec![yaml_error(file, text, &err)]),
+        Err(err) => return (None, yaml_errors(file, text, &err)),
     };
     let mut diags = Vec::new();
     let state = raw.state.as_deref().and_then(|url| match parse_state(url) {
@@ -185,6 +185,99 @@ fn unknown_placeholder(template: &str) -> Option<&str> {
     None
 }
 
+/// Every finding behind a serde_yaml error: when it is an unknown key, the
+/// other unknown keys are reported too (serde stops at the first), so one
+/// run lists them all.
+fn yaml_errors(file: FileId, text: &str, err: &serde_yaml::Error) -> Vec<Diagnostic> {
+    let first = yaml_error(file, text, err);
+    let Some((mut key, _)) = unknown_field(&strip_location(&err.to_string())) else {
+        return vec![first];
+    };
+    let mut reported = vec![first.primary().map(|l| l.span)];
+    let mut diags = vec![first];
+    let Ok(mut value) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return diags;
+    };
+    // Each round removes the key just reported and looks for the next one;
+    // the bound only guards against a key that cannot be removed.
+    for _ in 0..64 {
+        if !remove_key(&mut value, &key) {
+            break;
+        }
+        let Err(next) = serde_yaml::from_value::<RawManifest>(value.clone()) else {
+            break;
+        };
+        let Some((next_key, allowed)) = unknown_field(&strip_location(&next.to_string())) else {
+            break;
+        };
+        let span = find_key(text, &next_key, &reported).unwrap_or(Span::new(0, 0));
+        reported.push(Some(span));
+        diags.push(unknown_key(file, &next_key, &allowed, span));
+        key = next_key;
+    }
+    diags.sort_by_key(|d| d.primary().map(|l| l.span.start));
+    diags
+}
+
+/// Removes `key` from the top level or the `build:` section.
+fn remove_key(value: &mut serde_yaml::Value, key: &str) -> bool {
+    let Some(top) = value.as_mapping_mut() else {
+        return false;
+    };
+    if top.remove(key).is_some() {
+        return true;
+    }
+    top.get_mut("build")
+        .and_then(serde_yaml::Value::as_mapping_mut)
+        .is_some_and(|build| build.remove(key).is_some())
+}
+
+/// The span of the first `key:` written at the start of a line that was not
+/// reported yet.
+fn find_key(text: &str, key: &str, reported: &[Option<Span>]) -> Option<Span> {
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        {
+            let start = offset + (line.len() - trimmed.len());
+            let span = Span::new(to_u32(start), to_u32(start + key.len()));
+            if !reported.contains(&Some(span)) {
+                return Some(span);
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// AQ0902 for `key`, with the keys allowed where it is written.
+fn unknown_key(file: FileId, key: &str, allowed: &[String], span: Span) -> Diagnostic {
+    let allowed: Vec<&str> = if allowed.is_empty() {
+        TOP_KEYS.to_vec()
+    } else {
+        allowed.iter().map(String::as_str).collect()
+    };
+    let diag = Diagnostic::error(
+        codes::AQ0902,
+        format!("unknown key `{key}` in aqueduct.yaml"),
+    )
+    .with_primary(file, span, "aqueduct does not know this key");
+    let list = allowed
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match did_you_mean(key, allowed.iter().copied()) {
+        Some(best) => diag.with_help(format!(
+            "did you mean `{best}`? the keys allowed here are {list}"
+        )),
+        None => diag.with_help(format!("the keys allowed here are {list}")),
+    }
+}
+
 /// Turns a serde_yaml error into AQ0901 or, for an unknown key, AQ0902.
 fn yaml_error(file: FileId, text: &str, err: &serde_yaml::Error) -> Diagnostic {
     let offset = err
@@ -193,28 +286,7 @@ fn yaml_error(file: FileId, text: &str, err: &serde_yaml::Error) -> Diagnostic {
     let message = strip_location(&err.to_string());
     if let Some((key, allowed)) = unknown_field(&message) {
         let span = key_span(text, offset, &key).unwrap_or(Span::new(offset, offset));
-        let allowed: Vec<&str> = if allowed.is_empty() {
-            TOP_KEYS.to_vec()
-        } else {
-            allowed.iter().map(String::as_str).collect()
-        };
-        let mut diag = Diagnostic::error(
-            codes::AQ0902,
-            format!("unknown key `{key}` in aqueduct.yaml"),
-        )
-        .with_primary(file, span, "aqueduct does not know this key");
-        let list = allowed
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        diag = match did_you_mean(&key, allowed.iter().copied()) {
-            Some(best) => diag.with_help(format!(
-                "did you mean `{best}`? the keys allowed here are {list}"
-            )),
-            None => diag.with_help(format!("the keys allowed here are {list}")),
-        };
-        return diag;
+        return unknown_key(file, &key, &allowed, span);
     }
     let end = next_char_end(text, offset);
     Diagnostic::error(
@@ -372,6 +444,31 @@ mod tests {
     fn spanned(text: &str, d: &Diagnostic) -> String {
         let span = d.primary().expect("has a label").span;
         text[span.range()].to_string()
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_in_one_pass() {
+        let text = "name: demo\nenviroments:\n  dev:\n    X: 1\nbuild:\n  imag: x\nstat: y\n";
+        let (manifest, diags) = parse(text);
+        assert!(manifest.is_none());
+        let found: Vec<(String, String)> = diags
+            .iter()
+            .map(|d| (d.code.as_str().to_string(), spanned(text, d)))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("AQ0902".to_string(), "enviroments".to_string()),
+                ("AQ0902".to_string(), "imag".to_string()),
+                ("AQ0902".to_string(), "stat".to_string()),
+            ]
+        );
+        assert!(
+            diags[1]
+                .help
+                .as_deref()
+                .is_some_and(|h| h.contains("`image`"))
+        );
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub(crate) fn catalog_mode(mode: ModeKind) -> CatMode {
     }
 }
 
+/// "a `sync`", "an `async`", "a `batch`": a mode with its article.
+pub(crate) fn a_mode(mode: ModeKind) -> String {
+    let article = if mode == ModeKind::Async { "an" } else { "a" };
+    format!("{article} `{}`", mode.as_str())
+}
+
 /// Modes as a readable list.
 pub(crate) fn mode_list(modes: &[CatMode]) -> String {
     modes
@@ -196,10 +202,10 @@ impl<'a> FlowChecker<'_, 'a> {
                 Diagnostic::error(
                     codes::AQ0405,
                     format!(
-                        "`{}.{}` cannot be used in a `{}` flow",
+                        "`{}.{}` cannot be used in {} flow",
                         system,
                         spec.name,
-                        mode.as_str()
+                        a_mode(mode)
                     ),
                 )
                 .with_primary(

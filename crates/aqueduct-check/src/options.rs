@@ -62,20 +62,19 @@ pub(crate) fn check_options(
             out.push((w.name.to_string(), v));
         }
     }
-    let missing: Vec<&str> = specs
+    let missing: Vec<&OptionSpec> = specs
         .iter()
         .filter(|s| s.required && !seen.contains_key(s.name))
-        .map(|s| s.name)
         .collect();
     if !missing.is_empty() {
         let list = missing
             .iter()
-            .map(|m| format!("`{m}`"))
+            .map(|m| format!("`{}`", m.name))
             .collect::<Vec<_>>()
             .join(", ");
         let example = missing
             .iter()
-            .map(|m| format!("{m} = …"))
+            .map(|m| format!("`{} = {}`", m.name, sample(m)))
             .collect::<Vec<_>>()
             .join(", ");
         diags.push(
@@ -421,6 +420,22 @@ pub(crate) fn describe_type(ty: &ValueType) -> String {
 }
 
 /// An example value of a type, for help lines.
+/// A value to write for a missing option, in help lines.
+fn sample(spec: &OptionSpec) -> String {
+    let upper = spec.name.to_uppercase();
+    match &spec.ty {
+        _ if spec.secret => format!("secret(\"{upper}\")"),
+        ValueType::String | ValueType::Template | ValueType::Url => "\"…\"".into(),
+        ValueType::Int => "10".into(),
+        ValueType::Bool => "true".into(),
+        ValueType::Duration => "30s".into(),
+        ValueType::Size => "10MiB".into(),
+        ValueType::Enum(c) => c.first().map_or("…", |c| c).to_string(),
+        ValueType::Block(kinds) => format!("{} {{ … }}", kinds.first().map_or("kind", |k| k.kind)),
+        _ => "…".into(),
+    }
+}
+
 pub(crate) fn example(ty: &ValueType) -> String {
     match ty {
         ValueType::String | ValueType::Template => {

@@ -6,7 +6,7 @@
 
 use crate::flows::{FlowChecker, TargetUse};
 use crate::ops::Resolved;
-use crate::typeck::Scope;
+use crate::typeck::{Scope, Typer};
 use aqueduct_catalog::{RecordShape, Role};
 use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use aqueduct_graph::{self as graph, ExprKind, ModeKind, StepKind, Type};
@@ -46,7 +46,11 @@ impl<'a> FlowChecker<'_, 'a> {
             let input = scope.current.clone().unwrap_or(Type::Json);
             let kind = self.check_step(step, &mut scope, &id);
             match &step.kind {
-                ast::StepKind::Reply(_) => ended_by = Some((step.span, "reply")),
+                // A `reply` outside a sync flow is reported (AQ0705) and
+                // ends nothing: the steps after it are checked as usual.
+                ast::StepKind::Reply(_) if self.mode.is_none_or(|m| m == ModeKind::Sync) => {
+                    ended_by = Some((step.span, "reply"))
+                }
                 ast::StepKind::Route(_) => ended_by = Some((step.span, "route")),
                 _ => {}
             }
@@ -79,8 +83,10 @@ impl<'a> FlowChecker<'_, 'a> {
                         scope.current = Some(Type::Record(ty.clone()));
                         Some(StepKind::Map { ty, fields })
                     }
+                    // The `map` type was unknown or not a record (reported):
+                    // later steps must not report on what it would hold.
                     _ => {
-                        scope.current = Some(typed.ty);
+                        scope.current = Some(Typer::unknown());
                         None
                     }
                 }
@@ -113,7 +119,8 @@ impl<'a> FlowChecker<'_, 'a> {
                             .push((op.system.clone(), op.operation.clone(), ty.clone()));
                         (Some(op), ty)
                     }
-                    None => (None, declared.unwrap_or(Type::Json)),
+                    // The call did not resolve (reported): its answer is unknown.
+                    None => (None, declared.unwrap_or_else(Typer::unknown)),
                 };
                 scope.bindings.push((name.name.clone(), ty.clone()));
                 call_ref.map(|call| StepKind::Enrich {
@@ -127,7 +134,7 @@ impl<'a> FlowChecker<'_, 'a> {
                 let declared = as_type.as_ref().map(|t| self.typer().resolve_type(t));
                 let ty = match declared {
                     // Elements of `json` lists are converted to the declared type at run time.
-                    Some(d) if element == Type::Json => d,
+                    Some(d) if element == Type::Json || Typer::mentions_unknown(&d) => d,
                     Some(d) if element.required() != d.required() => {
                         let span = as_type.as_ref().map_or(list.span, |t| t.span);
                         self.report(
@@ -168,7 +175,7 @@ impl<'a> FlowChecker<'_, 'a> {
             ast::StepKind::Reply(value) => {
                 if let Some(mode) = self.mode.filter(|m| *m != ModeKind::Sync) {
                     self.report(
-                        Diagnostic::error(codes::AQ0705, format!("`reply` answers a caller, and a `{}` flow has none", mode.as_str()))
+                        Diagnostic::error(codes::AQ0705, format!("`reply` answers a caller, and {} flow has none", crate::ops::a_mode(mode)))
                             .with_primary(self.file, step.span, "nobody waits for this reply")
                             .with_help("deliver with `to …` instead, or make the flow `mode sync` with an inbound endpoint source"),
                     );
@@ -267,7 +274,11 @@ impl<'a> FlowChecker<'_, 'a> {
         let resolved = self.endpoint(ep, Role::Target, scope)?;
         match resolved {
             Resolved::Channel(name, ty) => {
-                if !dead_letter && current != ty && current != Type::Json {
+                if !dead_letter
+                    && current != ty
+                    && current != Type::Json
+                    && !Typer::mentions_unknown(&current)
+                {
                     self.report(
                         Diagnostic::error(codes::AQ0305, format!("channel `{name}` carries `{ty}`, but this flow sends `{current}`"))
                             .with_primary(self.file, ep.span(), format!("sends `{current}`"))

@@ -36,6 +36,10 @@ use aqueduct_graph::{Expr, ExprKind, RecordType, Type, Value};
 use aqueduct_syntax::ast;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The record name of [`Typer::unknown`]: not an identifier, so no `type`
+/// declaration can take it.
+const UNKNOWN_RECORD: &str = "{unknown}";
+
 /// The record types of the project, by name.
 #[derive(Debug, Default)]
 pub struct TypeEnv {
@@ -107,14 +111,33 @@ impl<'a> Typer<'a> {
         }
     }
 
+    /// The type of values whose type could not be known because of an
+    /// error already reported (an unknown type name, a source that did not
+    /// resolve). It is a record name no declaration can have, so reading it
+    /// gives the error expression and every rule accepts it silently: one
+    /// mistake, one diagnostic. It never reaches a graph, since a graph is
+    /// only built from a project without errors.
+    pub fn unknown() -> Type {
+        Type::Record(UNKNOWN_RECORD.to_string())
+    }
+
+    /// True when `ty` is, or contains, [`Typer::unknown`].
+    pub fn mentions_unknown(ty: &Type) -> bool {
+        match ty {
+            Type::Record(name) => name == UNKNOWN_RECORD,
+            Type::List(inner) | Type::Optional(inner) => Typer::mentions_unknown(inner),
+            _ => false,
+        }
+    }
+
     /// Resolves a written type (AQ0203 for unknown names).
     pub fn resolve_type(&mut self, ty: &ast::TypeExpr) -> Type {
         let base = match &ty.kind {
             ast::TypeExprKind::List(inner) => Type::List(Box::new(self.resolve_type(inner))),
             ast::TypeExprKind::Named(name) => match self.type_name(name) {
                 Some(t) => t,
-                // Json is permissive: uses of the unknown type stay quiet.
-                None => return Type::Json,
+                // Uses of the unknown type stay quiet.
+                None => return Typer::unknown(),
             },
         };
         if ty.optional { base.optional() } else { base }

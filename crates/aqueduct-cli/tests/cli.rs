@@ -267,18 +267,31 @@ fn connectors_kind_shows_options_and_operations() {
 }
 
 #[test]
-fn run_test_build_are_not_built_yet() {
+fn build_is_not_built_yet() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    for args in [
-        vec!["run"],
-        vec!["test"],
-        vec!["build", ".", "--out", out.to_str().expect("utf-8 path")],
-    ] {
-        let r = run(aqueduct().current_dir(dir.path()).args(&args));
-        assert_eq!(r.code, 2, "{args:?}");
-        let expected = format!("`aqueduct {}` is not built yet: ", args[0]);
-        assert!(r.stderr.contains(&expected), "{}", r.stderr);
+    let args = ["build", ".", "--out", out.to_str().expect("utf-8 path")];
+    let r = run(aqueduct().current_dir(dir.path()).args(args));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("`aqueduct build` is not built yet: "),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn run_and_test_check_the_project_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for command in ["run", "test"] {
+        let r = run(aqueduct().current_dir(dir.path()).arg(command));
+        assert_eq!(r.code, 1, "{command}: {}{}", r.stdout, r.stderr);
+        assert!(
+            format!("{}{}", r.stdout, r.stderr).contains("AQ0904"),
+            "{command}: {}{}",
+            r.stdout,
+            r.stderr
+        );
     }
 }
 
@@ -330,4 +343,84 @@ fn single_file_path_is_checked_alone() {
     let diags = json(&r.stdout);
     assert_eq!(diags.as_array().map(Vec::len), Some(1));
     assert_eq!(diags[0]["file"], "one.aq");
+}
+
+#[test]
+fn deny_warnings_turns_a_warning_into_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "proj/a.aq",
+        b"type A { id: string }\nchannel spare: A\n",
+    );
+    let proj = dir.path().join("proj");
+    let r = run(aqueduct().arg("check").arg(&proj));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("AQ0310"), "{}", r.stdout);
+    for format in ["human", "json", "sarif", "github"] {
+        let r = run(aqueduct()
+            .args(["check", "--deny-warnings", "--format", format])
+            .arg(&proj));
+        assert_eq!(r.code, 1, "{format}: {}{}", r.stdout, r.stderr);
+    }
+}
+
+#[test]
+fn sarif_has_the_2_1_0_shape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "proj/a.aq",
+        b"type A { id: strng }\nchannel spare: A\nsystem s: postgres { url = \"postgres://u:pw@h/db\" }\n",
+    );
+    let r = run(aqueduct()
+        .current_dir(dir.path())
+        .args(["check", "--format", "sarif", "proj"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let sarif = json(&r.stdout);
+    assert_eq!(sarif["version"], "2.1.0");
+    let run0 = &sarif["runs"][0];
+    let rules = run0["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert!(run0["tool"]["driver"]["name"].is_string());
+    let ids: Vec<&str> = rules
+        .iter()
+        .map(|r| r["id"].as_str().expect("rule id"))
+        .collect();
+    assert!(ids.contains(&"AQ0203") && ids.contains(&"AQ0904"));
+    for rule in rules {
+        assert!(rule["shortDescription"]["text"].is_string(), "{rule}");
+    }
+    let results = run0["results"].as_array().expect("results");
+    let mut seen = Vec::new();
+    for result in results {
+        let id = result["ruleId"].as_str().expect("ruleId");
+        assert!(ids.contains(&id), "{id} is not a rule");
+        assert!(result["message"]["text"].is_string());
+        let level = result["level"].as_str().expect("level");
+        seen.push((id.to_string(), level.to_string()));
+        let location = &result["locations"][0]["physicalLocation"];
+        assert_eq!(location["artifactLocation"]["uri"], "proj/a.aq");
+        assert!(
+            location["region"]["startLine"]
+                .as_u64()
+                .is_some_and(|l| l >= 1)
+        );
+        assert!(
+            location["region"]["startColumn"]
+                .as_u64()
+                .is_some_and(|c| c >= 1)
+        );
+    }
+    assert!(
+        seen.contains(&("AQ0203".into(), "error".into())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("AQ0310".into(), "warning".into())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("AQ0403".into(), "warning".into())),
+        "{seen:?}"
+    );
 }

@@ -148,14 +148,11 @@ impl Typer<'_> {
             index + 1,
             func.name()
         );
-        let mut d = Diagnostic::error(codes::AQ0601, message).with_primary(
-            self.file,
-            span,
-            format!("this is `{found}`"),
-        );
-        if let Some(help) = coerce::conversion_help(found, as_type) {
-            d = d.with_help(help);
-        }
+        let help = coerce::conversion_help(found, as_type)
+            .unwrap_or_else(|| format!("pass {wanted} as argument {}", index + 1));
+        let d = Diagnostic::error(codes::AQ0601, message)
+            .with_primary(self.file, span, format!("this is `{found}`"))
+            .with_help(help);
         self.diags.push(d.with_note(format!(
             "`{}` is called as `{}`",
             func.name(),

@@ -28,6 +28,10 @@ pub(super) fn fits(from: &Type, to: &Type) -> Fit {
     if from == to {
         return Fit::Same;
     }
+    if Typer::mentions_unknown(from) || Typer::mentions_unknown(to) {
+        // The unknown part was reported where it was written.
+        return Fit::Retype;
+    }
     match (from, to) {
         (_, Type::Json) => Fit::Convert,
         (Type::Null, Type::Optional(_)) => Fit::Retype,
@@ -60,6 +64,12 @@ pub(super) fn fits(from: &Type, to: &Type) -> Fit {
 /// `T` & `null` → `T?`, `int` & `decimal` → `decimal`, anything & `json` → `json`.
 pub(super) fn join(a: &Type, b: &Type) -> Option<Type> {
     if a == b {
+        return Some(a.clone());
+    }
+    if Typer::mentions_unknown(a) {
+        return Some(b.clone());
+    }
+    if Typer::mentions_unknown(b) {
         return Some(a.clone());
     }
     match (a, b) {
@@ -139,6 +149,21 @@ pub(super) fn conversion_help(found: &Type, expected: &Type) -> Option<String> {
         _ => return None,
     };
     Some(text.to_string())
+}
+
+/// A value of `ty` as written in a test, for help text.
+fn example_value(ty: &Type) -> &'static str {
+    match ty.required() {
+        Type::String => "\"text\"",
+        Type::Int => "42",
+        Type::Decimal | Type::Float => "12.50",
+        Type::Bool => "true",
+        Type::Timestamp => "\"2026-01-31T08:00:00Z\"",
+        Type::Date => "\"2026-01-31\"",
+        Type::List(_) => "[…]",
+        Type::Record(_) => "Type { field = … }",
+        _ => "…",
+    }
 }
 
 /// A fallback value of `ty` to show in help text.
@@ -262,15 +287,39 @@ impl Typer<'_> {
 
     /// AQ0601: `found` where `expected` is needed.
     pub(super) fn mismatch(&mut self, span: Span, expected: &Type, found: &Type, what: &str) {
-        let mut d = Diagnostic::error(
-            codes::AQ0601,
-            format!("expected `{expected}` for {what}, found `{found}`"),
-        )
-        .with_primary(self.file, span, format!("this is `{found}`"));
-        if let Some(help) = conversion_help(found, expected) {
-            d = d.with_help(help);
-        }
-        self.diags.push(d);
+        let help = conversion_help(found, expected)
+            .unwrap_or_else(|| format!("write a value of type `{expected}` here"));
+        self.diags.push(
+            Diagnostic::error(
+                codes::AQ0601,
+                format!("expected `{expected}` for {what}, found `{found}`"),
+            )
+            .with_primary(self.file, span, format!("this is `{found}`"))
+            .with_help(help),
+        );
+    }
+
+    /// AQ0601 for a constant (a test value) of the wrong type: no conversion
+    /// function applies there, so the help shows a value to write.
+    pub(super) fn constant_mismatch(
+        &mut self,
+        span: Span,
+        expected: &Type,
+        found: &Type,
+        what: &str,
+    ) {
+        self.diags.push(
+            Diagnostic::error(
+                codes::AQ0601,
+                format!("expected `{expected}` for {what}, found `{found}`"),
+            )
+            .with_primary(self.file, span, format!("this is `{found}`"))
+            .with_help(format!(
+                "write a value of type `{}`, e.g. `{}`",
+                expected.required(),
+                example_value(expected)
+            )),
+        );
     }
 
     /// AQ0603: a value that may be null given to a place that may not.
@@ -293,6 +342,8 @@ impl Typer<'_> {
         let fallback = example_fallback(expected);
         let help = match shown.as_deref() {
             _ if *found == Type::Null => format!("give it a value such as `{fallback}`"),
+            // A list element is not a fixed place: `where` cannot narrow it.
+            Some(p) if p.contains('[') => format!("give a fallback with `{p} ?? {fallback}`"),
             Some(p) if p.starts_with('.') || p.starts_with('$') => {
                 format!(
                     "give a fallback with `{p} ?? {fallback}`, or filter with `where {p} != null` before"

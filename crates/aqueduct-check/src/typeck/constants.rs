@@ -190,7 +190,7 @@ impl Typer<'_> {
                 None
             }
             (coerce::Fit::No, _, _) => {
-                self.mismatch(expr.span, expected, ty, what);
+                self.constant_mismatch(expr.span, expected, ty, what);
                 None
             }
         }
@@ -209,7 +209,11 @@ impl Typer<'_> {
                 codes::AQ0601,
                 format!("expected `{expected}` for {what}, found {found}"),
             )
-            .with_primary(self.file, expr.span, format!("this is {found}")),
+            .with_primary(self.file, expr.span, format!("this is {found}"))
+            .with_help(format!(
+                "write a value of type `{}` here",
+                expected.required()
+            )),
         );
         None
     }

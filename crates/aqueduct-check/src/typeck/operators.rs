@@ -45,7 +45,8 @@ impl Typer<'_> {
                         format!("`{symbol}` needs {needs}, found `{}`", typed.ty),
                     )
                     .with_primary(self.file, operand.span, format!("this is `{}`", typed.ty))
-                    .with_context(self.file, op_span, "this operator"),
+                    .with_context(self.file, op_span, "this operator")
+                    .with_help(unary_help(op, &typed.ty)),
                 );
                 return Typer::error_expr();
             }
@@ -344,5 +345,22 @@ fn graph_op(op: BinaryOp) -> graph::BinaryOp {
         BinaryOp::Mul => graph::BinaryOp::Mul,
         BinaryOp::Div => graph::BinaryOp::Div,
         BinaryOp::Rem => graph::BinaryOp::Rem,
+    }
+}
+
+/// The help line of AQ0606 for a prefix operator applied to `ty`.
+fn unary_help(op: UnaryOp, ty: &Type) -> &'static str {
+    match (op, ty.required()) {
+        (UnaryOp::Neg, Type::String | Type::Json) => {
+            "convert it to a number first, e.g. `-to_decimal(…)` or `-to_int(…)`"
+        }
+        (UnaryOp::Neg, _) => "`-` negates `int`, `decimal` and `float` values",
+        (UnaryOp::Not, Type::Int | Type::Decimal | Type::Float) => {
+            "compare it to get a `bool`, e.g. `not (… > 0)` or `… == 0`"
+        }
+        (UnaryOp::Not, Type::String) => {
+            "compare it to get a `bool`, e.g. `… == \"\"` or `… != \"yes\"`"
+        }
+        (UnaryOp::Not, _) => "compare it to get a `bool`, e.g. `… == null`",
     }
 }

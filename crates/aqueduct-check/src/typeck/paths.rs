@@ -69,7 +69,12 @@ pub(super) fn show(expr: &ast::Expr) -> Option<String> {
             for segment in &path.segments {
                 match segment {
                     ast::PathSegment::Field(name) => push_field(&mut text, &name.name),
-                    ast::PathSegment::Index(_) => text.push_str("[…]"),
+                    ast::PathSegment::Index(index) => match &index.kind {
+                        ast::ExprKind::Lit(ast::Lit::Int { value, .. }) => {
+                            text.push_str(&format!("[{value}]"));
+                        }
+                        _ => text.push_str("[…]"),
+                    },
                 }
             }
             Some(shown_key(text))
@@ -101,6 +106,9 @@ impl Typer<'_> {
         // `key` is `None` once an index made the path a non-fixed place.
         let mut text = root_text(&path.root);
         let mut key = Some(text.clone());
+        if Typer::mentions_unknown(&current.ty) {
+            return Typer::error_expr();
+        }
         narrow(&mut current, key.as_deref(), scope);
         for segment in &path.segments {
             current = match segment {
@@ -121,6 +129,9 @@ impl Typer<'_> {
             }
             if Typer::is_error(&current) {
                 return current;
+            }
+            if Typer::mentions_unknown(&current.ty) {
+                return Typer::error_expr();
             }
             narrow(&mut current, key.as_deref(), scope);
         }
@@ -159,13 +170,17 @@ impl Typer<'_> {
                     name.span,
                     format!("`{shown}` has no fields"),
                 );
-                if let Type::List(_) = other {
-                    d = d.with_help(format!(
+                d = if let Type::List(_) = other {
+                    d.with_help(format!(
                         "pick an element first, e.g. `{}[0].{}`",
                         base_text,
                         field_text(&name.name)
-                    ));
-                }
+                    ))
+                } else {
+                    d.with_help(format!(
+                        "only records have fields: read `{shown}` itself, or declare it with a record type"
+                    ))
+                };
                 self.diags.push(d);
                 return Typer::error_expr();
             }
@@ -204,9 +219,13 @@ impl Typer<'_> {
             format!("`{record}` has no field `{}`", name.name),
         )
         .with_primary(self.file, name.span, "unknown field");
-        if let Some(best) = did_you_mean(&name.name, names.clone()) {
-            d = d.with_help(format!("did you mean `{}`?", field_text(best)));
-        }
+        d = match did_you_mean(&name.name, names.clone()) {
+            Some(best) => d.with_help(format!("did you mean `{}`?", field_text(best))),
+            None => d.with_help(format!(
+                "read one of the fields of `{record}`, or add `{}: TYPE` to `type {record}` if the records carry it",
+                field_text(&name.name)
+            )),
+        };
         let listed: Vec<String> = names
             .take(20)
             .map(|n| format!("`{}`", field_text(n)))
@@ -240,7 +259,12 @@ impl Typer<'_> {
                         self.file,
                         index_span,
                         "only lists can be indexed",
-                    ),
+                    )
+                    .with_help(if *found.required() == Type::String {
+                        "to take part of a text, use `substring(text, start, length)`"
+                    } else {
+                        "`[…]` picks an element of a list; declare the field as a list `[T]` if it holds one"
+                    }),
                 );
                 return Typer::error_expr();
             }

@@ -273,6 +273,10 @@ impl Typer<'_> {
 
     /// AQ0607.
     fn spread_copies_nothing(&mut self, span: Span, target: &str, scope: &Scope) {
+        if scope.current.as_ref().is_some_and(Typer::mentions_unknown) {
+            // The record type is unknown because of an error reported already.
+            return;
+        }
         let (message, help) = match scope.current.as_ref() {
             None => (
                 "`...` copies nothing: there is no current record here".to_string(),

@@ -246,8 +246,9 @@ fn resolves_written_types() {
         Type::List(Box::new(Type::Record("Line".into()))).optional()
     );
     assert_eq!(types[1], Type::Decimal.optional());
-    // Unknown names resolve to json so their uses stay quiet.
-    assert_eq!(types[2], Type::Json);
+    // Unknown names resolve to the unknown type so their uses stay quiet.
+    assert_eq!(types[2], Typer::unknown());
+    assert!(Typer::mentions_unknown(&types[3]));
     assert_eq!(diags.len(), 2, "{diags:#?}");
     assert_diag(&diags[0], "AQ0203", "there is no type `Strng`");
     assert_eq!(diags[0].help.as_deref(), Some("did you mean `string`?"));

@@ -19,7 +19,10 @@ pub fn render_human(diags: &[Diagnostic], map: &SourceMap, style: HumanStyle) ->
         HumanStyle::Color => GraphicalTheme::unicode(),
         HumanStyle::Plain => GraphicalTheme::unicode_nocolor(),
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(80).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(80)
+        .with_links(false)
+        .with_show_related_as_nested(true);
     let mut out = String::new();
     for diag in diags {
         let report = Report::new(diag, map);
@@ -44,11 +47,18 @@ struct Report {
 impl Report {
     fn new(diag: &Diagnostic, map: &SourceMap) -> Report {
         let primary_file = diag.primary().map(|l| l.file);
-        let (here, elsewhere): (Vec<&Label>, Vec<&Label>) =
-            diag.labels.iter().partition(|l| Some(l.file) == primary_file);
+        let (here, elsewhere): (Vec<&Label>, Vec<&Label>) = diag
+            .labels
+            .iter()
+            .partition(|l| Some(l.file) == primary_file);
         let mut help = diag.help.clone();
         if !diag.notes.is_empty() {
-            let notes = diag.notes.iter().map(|n| format!("note: {n}")).collect::<Vec<_>>().join("\n");
+            let notes = diag
+                .notes
+                .iter()
+                .map(|n| format!("note: {n}"))
+                .collect::<Vec<_>>()
+                .join("\n");
             help = Some(match help {
                 Some(h) => format!("{h}\n{notes}"),
                 None => notes,
@@ -68,11 +78,15 @@ impl Report {
         for file in files {
             report.related.push(Report {
                 code: String::new(),
-                message: "related location".to_string(),
+                message: "in another file".to_string(),
                 severity: diag.severity,
                 help: None,
                 source: named_source(map, file),
-                labels: elsewhere.iter().filter(|l| l.file == file).map(|l| labeled(l)).collect(),
+                labels: elsewhere
+                    .iter()
+                    .filter(|l| l.file == file)
+                    .map(|l| labeled(l))
+                    .collect(),
                 related: Vec::new(),
             });
         }
@@ -81,7 +95,8 @@ impl Report {
 }
 
 fn named_source(map: &SourceMap, file: crate::FileId) -> Option<NamedSource<String>> {
-    map.get(file).map(|f| NamedSource::new(f.name.clone(), f.text.clone()))
+    map.get(file)
+        .map(|f| NamedSource::new(f.name.clone(), f.text.clone()))
 }
 
 fn labeled(label: &Label) -> LabeledSpan {
@@ -116,7 +131,9 @@ impl miette::Diagnostic for Report {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -134,6 +151,8 @@ impl miette::Diagnostic for Report {
         if self.related.is_empty() {
             return None;
         }
-        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+        Some(Box::new(
+            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+        ))
     }
 }
