@@ -69,6 +69,7 @@ pub(crate) fn check_graph(
     channels: &mut [Channel],
     flows: &[CheckedFlow],
 ) {
+    let unresolved_names = ctx.diags.iter().any(|d| d.code == codes::AQ0204);
     for channel in channels.iter_mut() {
         for f in flows {
             let name = &f.flow.name;
@@ -92,6 +93,9 @@ pub(crate) fn check_graph(
         }
         let (file, span) = (at.file, at.decl.name.span);
         match (channel.producers.is_empty(), channel.consumers.is_empty()) {
+            // A misspelled channel name was reported where it is used; the
+            // channel it meant would look unused only because of that typo.
+            (true, true) if unresolved_names => {}
             (true, true) => ctx.diags.push(
                 Diagnostic::warning(
                     codes::AQ0310,
