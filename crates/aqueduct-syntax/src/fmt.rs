@@ -3,16 +3,24 @@
 //! The layout is fixed (there are no options), so every file has one
 //! canonical form:
 //!
-//! - two spaces of indentation; declarations separated by one blank line;
-//!   inside a body, one entry per line, and at most one blank line kept
-//!   where the source had blank lines (never at the start or end of a body);
+//! - two spaces of indentation, a 100-column limit; declarations separated
+//!   by one blank line;
+//! - inside a body, one entry per line (no commas, no alignment of `=`),
+//!   and at most one blank line kept where the source had blank lines
+//!   (never right after `{` or before `}`); an empty body is `{}`, and a
+//!   system without options has no braces (`system out: stdio`);
+//! - a `map` body, a braced route arm and a nested option block are always
+//!   multi-line; a route arm with one unbraced step and every policy
+//!   (`circuit_breaker { failures = 5, reset = 30s }` included) stay on one
+//!   line; flow items keep their order;
 //! - `///` doc comments right above their declaration or field; plain `//`
 //!   comments kept on their own line before the node they precede, or at
 //!   the end of the line they trailed (see [`printer`]);
-//! - expressions with canonical spacing, inline when they fit in 100
-//!   columns and broken at their outermost construct otherwise (see
-//!   [`exprs`]); literals keep their text; parentheses are kept as written;
-//! - the output ends with exactly one newline.
+//! - expressions with canonical spacing, inline when they fit and broken
+//!   at their outermost construct otherwise (see [`exprs`]); literals keep
+//!   their text; parentheses are kept as written; strings are re-escaped;
+//!   `"""` strings are re-indented one level deeper than their line;
+//! - the output ends with exactly one newline (an empty file stays empty).
 //!
 //! The formatter never changes the tree: parsing its output gives the same
 //! tree (spans aside), and formatting that again gives the same text.

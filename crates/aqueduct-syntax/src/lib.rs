@@ -1,4 +1,4 @@
-//! Syntax stage: `.aq` text → [`ast::File`], and back to text with [`format`].
+//! Syntax stage: `.aq` text → [`ast::File`], and back to text with [`format()`].
 //!
 //! The grammar lives in `grammar/aqueduct.pest` at the workspace root. The
 //! parser never panics: bad input yields diagnostics in the `AQ01xx` range

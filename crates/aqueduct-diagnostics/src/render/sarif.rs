@@ -46,6 +46,28 @@ pub fn render_sarif(diags: &[Diagnostic], map: &SourceMap) -> String {
                     }
                 }]);
             }
+            let related: Vec<Value> = d
+                .labels
+                .iter()
+                .filter(|l| !l.primary)
+                .filter_map(|l| {
+                    let file = map.get(l.file)?;
+                    let (s, e) = (file.line_col(l.span.start), file.line_col(l.span.end));
+                    Some(json!({
+                        "message": { "text": l.message },
+                        "physicalLocation": {
+                            "artifactLocation": { "uri": file.name },
+                            "region": {
+                                "startLine": s.line, "startColumn": s.col,
+                                "endLine": e.line, "endColumn": e.col,
+                            }
+                        }
+                    }))
+                })
+                .collect();
+            if !related.is_empty() {
+                result["relatedLocations"] = Value::Array(related);
+            }
             result
         })
         .collect();
