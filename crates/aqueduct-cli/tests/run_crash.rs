@@ -1,0 +1,244 @@
+//! Crash safety through `aqueduct run`: a batch run killed with SIGKILL
+//! mid-way and run again ends with every row in the SQLite table exactly
+//! once and none lost, having resumed after its last checkpoint; a
+//! fire-and-forget endpoint that answered 202 has the record in its target
+//! file after SIGTERM.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{Project, sqlite_count, try_http, wait_until};
+
+/// `n` CSV rows `id,name,amount` with `name-ID` and `ID.(ID % 100)`.
+fn big_csv(n: usize) -> String {
+    let mut text = String::with_capacity(n * 28);
+    text.push_str("id,name,amount\n");
+    for i in 0..n {
+        text.push_str(&format!("{i},name-{i},{i}.{:02}\n", i % 100));
+    }
+    text
+}
+
+/// Kills a batch load of `rows` rows once at least `kill_after` are in the
+/// table and a checkpoint is stored, then runs it again to the end, and
+/// checks every row is there once, with its values. `policies` should hold a
+/// `rate_limit` so the run lasts long enough to be killed mid-way however
+/// fast the runtime gets.
+fn killed_and_resumed(rows: usize, kill_after: i64, steps: &str, policies: &str) {
+    let p = Project::new();
+    p.file("in/rows.csv", big_csv(rows)).file(
+        "main.aq",
+        format!(
+            r#"
+type Row {{ id: int, name: string, amount: decimal }}
+
+flow load {{
+  mode batch chunk 1000
+  from file("in").read("rows.csv", format: csv) as Row
+  {steps}
+  to sqlite("out/rows.db").upsert("rows", key: [id])
+  {policies}
+}}
+"#
+        ),
+    );
+    let table = p.path("out/rows.db");
+    let state = p.path(".aqueduct/state.db");
+    let checkpointed = || {
+        sqlite_count(
+            &state,
+            "select count(*) from aqueduct_state where key = 'file:load:rows.csv' and value like '%\"pos\"%'",
+        )
+        .unwrap_or(0)
+            > 0
+    };
+    let mut running = p.spawn(&[]);
+    let midway = wait_until(Duration::from_secs(60), || {
+        sqlite_count(&table, "select count(*) from rows").unwrap_or(0) >= kill_after
+            && checkpointed()
+    });
+    assert!(
+        midway,
+        "no checkpoint after {kill_after} rows; stderr:\n{}",
+        running.stderr()
+    );
+    running.signal("KILL");
+    let status = running.wait_exit(Duration::from_secs(10)).expect("killed");
+    assert!(status.code().is_none(), "killed by a signal: {status:?}");
+    let at_kill = sqlite_count(&table, "select count(*) from rows").unwrap_or(0);
+    assert!(
+        (kill_after..rows as i64).contains(&at_kill),
+        "the run was not killed mid-way: {at_kill} of {rows} rows"
+    );
+
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary = r.summary("load");
+    let read_again: i64 = summary
+        .strip_prefix("load: ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count in `{summary}`"));
+    assert!(
+        read_again < rows as i64,
+        "the second run resumed after the checkpoint instead of starting over: {summary}"
+    );
+    assert!(
+        read_again >= rows as i64 - at_kill,
+        "the second run read {read_again} rows, fewer than the {} missing: {summary}",
+        rows as i64 - at_kill
+    );
+    assert_eq!(
+        sqlite_count(&table, "select count(*) from rows"),
+        Some(rows as i64),
+        "every row is there"
+    );
+    assert_eq!(
+        sqlite_count(&table, "select count(distinct id) from rows"),
+        Some(rows as i64),
+        "no row twice"
+    );
+    assert_eq!(
+        sqlite_count(
+            &table,
+            "select count(*) from rows where name = 'name-' || id \
+             and amount = id || '.' || printf('%02d', id % 100)"
+        ),
+        Some(rows as i64),
+        "every row has its values"
+    );
+    assert_eq!(sqlite_count(&table, "select min(id) from rows"), Some(0));
+    assert_eq!(
+        sqlite_count(&table, "select max(id) from rows"),
+        Some(rows as i64 - 1)
+    );
+}
+
+#[test]
+fn batch_killed_with_sigkill_then_rerun_has_every_row_exactly_once() {
+    killed_and_resumed(50_000, 10_000, "batch 1000", "rate_limit 10000 per 1s");
+}
+
+#[test]
+fn batch_without_a_batch_step_killed_with_sigkill_then_rerun_has_every_row_exactly_once() {
+    // without `batch`, each record is its own SQLite transaction: slower, so fewer rows
+    killed_and_resumed(6_000, 1_500, "", "rate_limit 1000 per 1s");
+}
+
+#[test]
+#[ignore = "bug: a batch chunk is not written to SQLite in one transaction (one per record: 50k rows take ~44 s)"]
+fn a_batch_chunk_reaches_sqlite_in_one_transaction() {
+    // language.md, batch mode: "each chunk is written to the targets (in one
+    // transaction where they support it) and then checkpointed". A reader
+    // polling the table during the run must then only see whole chunks.
+    let p = Project::new();
+    p.file("in/rows.csv", big_csv(5_000)).file(
+        "main.aq",
+        r#"
+type Row { id: int, name: string, amount: decimal }
+
+flow load {
+  mode batch chunk 1000
+  from file("in").read("rows.csv", format: csv) as Row
+  to sqlite("out/rows.db").upsert("rows", key: [id])
+}
+"#,
+    );
+    let table = p.path("out/rows.db");
+    let mut running = p.spawn(&[]);
+    let mut seen = Vec::new();
+    let ended = wait_until(Duration::from_secs(60), || {
+        if let Some(n) = sqlite_count(&table, "select count(*) from rows") {
+            seen.push(n);
+        }
+        !running.is_running()
+    });
+    assert!(ended, "the run did not end");
+    let partial: Vec<i64> = seen.iter().copied().filter(|n| n % 1000 != 0).collect();
+    assert!(
+        partial.is_empty(),
+        "a reader saw part of a chunk: {:?}…",
+        &partial[..partial.len().min(5)]
+    );
+}
+
+#[test]
+fn async_endpoint_records_answered_202_are_in_the_target_after_sigterm() {
+    let port = support::free_port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system api: endpoint {{ listen = "127.0.0.1:{port}" }}
+type Event {{ id: int }}
+
+flow track {{
+  mode async
+  from api.post("/events") as Event
+  to file("out").append("events.jsonl")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn(&[]);
+    running.wait_serving(port, "/events");
+    let accepted = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            let accepted = accepted.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for i in 0..2_000i64 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = t * 100_000 + i;
+                    match try_http(port, "POST", "/events", &format!("{{\"id\":{id}}}"), &[]) {
+                        Ok(r) if r.status == 202 => accepted.lock().expect("lock").push(id),
+                        // shutting down: refused, reset, or 503 — not accepted
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(20), || accepted
+            .lock()
+            .expect("lock")
+            .len()
+            >= 40),
+        "requests were not accepted; stderr:\n{}",
+        running.stderr()
+    );
+    let out = running.terminate(Duration::from_secs(20));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let written: std::collections::HashSet<i64> = p
+        .jsonl("out/events.jsonl")
+        .iter()
+        .map(|v| v["id"].as_i64().expect("id"))
+        .collect();
+    let accepted = accepted.lock().expect("lock").clone();
+    let lost: Vec<i64> = accepted
+        .iter()
+        .copied()
+        .filter(|id| !written.contains(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} records answered 202 are not in the file: {:?}",
+        lost.len(),
+        accepted.len(),
+        &lost[..lost.len().min(10)]
+    );
+    assert_eq!(p.read("out/dead.jsonl"), "");
+}

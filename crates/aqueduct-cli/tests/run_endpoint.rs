@@ -1,0 +1,220 @@
+//! The inbound `endpoint` through `aqueduct run`: auth (api key, bearer),
+//! GET query parameters converted to the record's types (decimals exact),
+//! path segments written `:name` as documented, and secrets kept out of the
+//! logs.
+
+mod support;
+
+use std::time::Duration;
+use support::{Project, http, try_http};
+
+#[test]
+fn api_key_and_bearer_auth_refuse_requests_without_the_credential() {
+    let port = support::free_port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system keyed: endpoint {{
+  listen = "127.0.0.1:{port}"
+  auth = api_key {{ header = "X-Api-Key", value = secret("TEST_API_KEY") }}
+}}
+system bearer_api: endpoint {{
+  listen = "127.0.0.1:{port}"
+  auth = bearer {{ token = secret("TEST_BEARER") }}
+}}
+type Ping {{ n: int }}
+
+flow keyed_ping {{
+  mode sync
+  from keyed.post("/keyed") as Ping
+  reply {{ n = .n + 1 }}
+}}
+
+flow bearer_ping {{
+  mode sync
+  from bearer_api.post("/bearer") as Ping
+  reply {{ n = .n + 2 }}
+}}
+"#
+        ),
+    );
+    let key = "k-5f1c2b9e7d";
+    let token = "t-0a9b8c7d6e";
+    let mut running = p.spawn_with_env(
+        &["--log-format", "json"],
+        &[
+            ("TEST_API_KEY", key),
+            ("TEST_BEARER", token),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    running.wait_listening(port);
+    // 401 comes before the flow is asked, so wait for the flows with good credentials
+    let serving = |path: &str, header: (&str, &str)| {
+        support::wait_until(Duration::from_secs(20), || {
+            try_http(port, "POST", path, "{", &[header]).is_ok_and(|r| r.status == 400)
+        })
+    };
+    assert!(
+        serving("/keyed", ("X-Api-Key", key)),
+        "{}",
+        running.stderr()
+    );
+    let bearer = format!("Bearer {token}");
+    assert!(
+        serving("/bearer", ("Authorization", &bearer)),
+        "{}",
+        running.stderr()
+    );
+
+    let r = http(port, "POST", "/keyed", r#"{"n":1}"#);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.json()["error"].is_string());
+    let r = try_http(
+        port,
+        "POST",
+        "/keyed",
+        r#"{"n":1}"#,
+        &[("X-Api-Key", "wrong")],
+    )
+    .expect("an answer");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r =
+        try_http(port, "POST", "/keyed", r#"{"n":1}"#, &[("X-Api-Key", key)]).expect("an answer");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"n":2}"#));
+
+    let r = try_http(
+        port,
+        "POST",
+        "/bearer",
+        r#"{"n":1}"#,
+        &[("Authorization", "Bearer nope")],
+    )
+    .expect("an answer");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = try_http(
+        port,
+        "POST",
+        "/bearer",
+        r#"{"n":1}"#,
+        &[("Authorization", &bearer)],
+    )
+    .expect("an answer");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"n":3}"#));
+
+    let out = running.terminate(Duration::from_secs(15));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains(key) && !out.stderr.contains(token),
+        "a secret appears in the logs:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn get_query_parameters_become_typed_fields() {
+    let port = support::free_port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system api: endpoint {{ listen = "127.0.0.1:{port}" }}
+type Query {{ sku: string, qty: int, price: decimal }}
+
+flow price {{
+  mode sync
+  from api.get("/price") as Query
+  reply {{ sku = upper(.sku), total = .price * .qty }}
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn(&[]);
+    running.wait_listening(port);
+    let ok = support::wait_until(Duration::from_secs(20), || {
+        try_http(port, "GET", "/price?sku=mug&qty=3&price=2.50", "", &[])
+            .is_ok_and(|r| r.status != 503)
+    });
+    assert!(ok, "{}", running.stderr());
+    let r = http(port, "GET", "/price?sku=mug&qty=3&price=2.50", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::json!({"sku": "MUG", "total": 7.5}));
+    let r = http(port, "GET", "/price?sku=mug&qty=three&price=2.50", "");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("qty")),
+        "{}",
+        r.body
+    );
+    let out = running.terminate(Duration::from_secs(15));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn decimal_query_parameters_stay_exact() {
+    let port = support::free_port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system api: endpoint {{ listen = "127.0.0.1:{port}" }}
+type Query {{ price: decimal }}
+
+flow echo {{
+  mode sync
+  from api.get("/echo") as Query
+  reply {{ text = to_string(.price) }}
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn(&[]);
+    running.wait_listening(port);
+    let path = "/echo?price=12345678901234567.89";
+    let ok = support::wait_until(Duration::from_secs(20), || {
+        try_http(port, "GET", path, "", &[]).is_ok_and(|r| r.status != 503)
+    });
+    assert!(ok, "{}", running.stderr());
+    let r = http(port, "GET", path, "");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, r#"{"text":"12345678901234567.89"}"#)
+    );
+}
+
+#[test]
+#[ignore = "bug: route segments written `:name` (as the catalogue documents) are matched literally: /orders/A-1 answers 404"]
+fn path_segments_written_with_a_colon_become_fields() {
+    // connectors.md, endpoint: `"/orders/:id"` (:id becomes a string field).
+    let port = support::free_port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system api: endpoint {{ listen = "127.0.0.1:{port}" }}
+type Lookup {{ id: string }}
+
+flow order {{
+  mode sync
+  from api.get("/orders/:id") as Lookup
+  reply {{ id = .id }}
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn(&[]);
+    running.wait_listening(port);
+    let answered = support::wait_until(Duration::from_secs(10), || {
+        try_http(port, "GET", "/orders/A-1", "", &[]).is_ok_and(|r| r.status == 200)
+    });
+    let r = http(port, "GET", "/orders/A-1", "");
+    assert!(answered, "GET /orders/A-1 answered {} {}", r.status, r.body);
+    assert_eq!(r.body, r#"{"id":"A-1"}"#);
+}
