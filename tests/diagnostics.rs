@@ -9,7 +9,9 @@ use std::path::Path;
 
 /// Codes raised before checking (by the CLI reading files); their golden
 /// tests are CLI tests in `crates/aqueduct-cli/tests/`.
-const CLI_LEVEL: &[&str] = &["AQ0106", "AQ0108", "AQ0904"];
+const CLI_LEVEL: &[&str] = &["AQ0106", "AQ0108", "AQ0904",
+    // `aqueduct build`: tested in crates/aqueduct-codegen/tests/bad_input.rs
+    "AQ0501", "AQ0502"];
 
 fn cases() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");

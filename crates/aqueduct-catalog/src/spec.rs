@@ -168,6 +168,14 @@ impl OperationSpec {
     pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
         self.params.iter().find(|p| p.name == name)
     }
+
+    /// True for lookups that can find nothing and answer null: every `get`
+    /// and `query` call (a SQL query with no row, an HTTP 404, a missing
+    /// Redis key or Salesforce record). The checker types their `enrich`
+    /// binding as optional, so a flow must say what to do when nothing came back.
+    pub fn may_answer_null(&self) -> bool {
+        self.role == Role::Call && matches!(self.name, "get" | "query")
+    }
 }
 
 /// One parameter of an operation.

@@ -115,6 +115,11 @@ impl<'a> FlowChecker<'_, 'a> {
                             }
                             (None, _) => Type::Json,
                         };
+                        let ty = if spec.may_answer_null() {
+                            ty.optional()
+                        } else {
+                            ty
+                        };
                         self.calls
                             .push((op.system.clone(), op.operation.clone(), ty.clone()));
                         (Some(op), ty)
