@@ -1,6 +1,6 @@
-//! Every project in `examples/` checks clean, and its lowered Graph is a
-//! golden file (`snapshots/examples/`), so a change to lowering shows up as
-//! a reviewed diff.
+//! Every project in `examples/` checks clean, and its lowered Graph and its
+//! DOT and Mermaid drawings are golden files (`snapshots/examples/`), so a
+//! change to lowering or drawing shows up as a reviewed diff.
 
 use aqueduct_tests::{check, load, render_plain};
 use std::path::Path;
@@ -32,6 +32,8 @@ fn examples_check_clean_and_lower() {
             let graph = result.graph.expect("a clean project lowers to a graph");
             assert!(!graph.flows.is_empty(), "example {name} has flows");
             assert!(!graph.tests.is_empty(), "example {name} has tests");
+            insta::assert_snapshot!(format!("{name}.dot"), aqueduct_graph::render::dot(&graph));
+            insta::assert_snapshot!(format!("{name}.mermaid"), aqueduct_graph::render::mermaid(&graph));
             insta::assert_json_snapshot!(name, graph);
         }
     });

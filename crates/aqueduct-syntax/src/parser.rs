@@ -238,13 +238,20 @@ fn attach_docs(
     id: FileId,
 ) -> Vec<Diagnostic> {
     let mut slots = doc_targets(file);
+    // Already in source order; the (stable) sort only makes the binary
+    // search below safe. A linear search per run was quadratic in the
+    // size of a file with many documented declarations.
+    slots.sort_by_key(|(start, _, _)| *start);
     let mut warnings = Vec::new();
     for run in runs {
         let end = run.span.end as usize;
         let next = text
             .get(end..)
             .map(|rest| end + (rest.len() - rest.trim_start().len()));
-        let slot = next.and_then(|n| slots.iter_mut().find(|(start, _, _)| *start as usize == n));
+        let slot = next.and_then(|n| {
+            let i = slots.partition_point(|(start, _, _)| (*start as usize) < n);
+            slots.get_mut(i).filter(|(start, _, _)| *start as usize == n)
+        });
         match slot {
             Some((_, doc, span)) if doc.is_none() => {
                 if let Some(span) = span {

@@ -43,19 +43,25 @@ impl Builder<'_> {
     /// nothing there ends after the whitespace (and comments) that follow.
     /// The real end is the end of the last token inside: follow the last
     /// child down until an atomic rule, whose span is always exact.
+    ///
+    /// The walk reads the token queue backwards: right before the end token
+    /// of a pair comes the end token of its last child (or its own start
+    /// token when it has none). This is the same walk as descending with
+    /// `into_inner().next_back()`, without building a `Pairs` (which counts
+    /// the children) at each level; it runs for every node of the tree.
     pub(super) fn span(&self, p: &P<'_>) -> Span {
+        let start = p.as_span().start();
         let mut end = p.as_span().end();
-        let mut cur = p.clone();
-        while !is_atomic(cur.as_rule()) {
-            match cur.clone().into_inner().next_back() {
-                Some(last) => {
-                    end = last.as_span().end();
-                    cur = last;
+        if !is_atomic(p.as_rule()) {
+            let mut tokens = p.clone().tokens().rev().skip(1);
+            while let Some(pest::Token::End { rule, pos }) = tokens.next() {
+                end = pos.pos();
+                if is_atomic(rule) {
+                    break;
                 }
-                None => break,
             }
         }
-        Span::new(self.offset(p.as_span().start()), self.offset(end))
+        Span::new(self.offset(start), self.offset(end))
     }
 
     /// A chunk offset as a file offset (files are far below 4 GiB; see `MAX_FILE_BYTES`).

@@ -41,32 +41,44 @@ impl Builder<'_> {
         if p.as_rule() != Rule::expr {
             return self.primary(p);
         }
+        // Most expressions are one operand without prefix operators (`.id`,
+        // `"text"`, `2`): build the primary directly, as the loop below
+        // would, without collecting a run of one.
+        if let Some(only) = single_primary(&p) {
+            return self.primary(only);
+        }
         let mut toks = Vec::new();
-        let flat = Self::kids(&p).flat_map(|k| {
+        for k in Self::kids(&p) {
             if k.as_rule() == Rule::operand {
-                Self::kids(&k).collect()
-            } else {
-                vec![k]
-            }
-        });
-        for k in flat {
-            let span = self.span(&k);
-            toks.push(match k.as_rule() {
-                Rule::prefix_op if k.as_str() == "-" => Tok::Prefix(UnaryOp::Neg, span),
-                Rule::prefix_op => Tok::Prefix(UnaryOp::Not, span),
-                Rule::infix_op => match binary_op(k.as_str()) {
-                    Some(op) => Tok::Infix(op, span),
-                    None => return Err(self.bug(span, "unknown operator")),
-                },
-                _ => {
-                    let (e, d) = self.primary(k)?;
-                    Tok::Operand(e, d)
+                for o in Self::kids(&k) {
+                    let tok = self.tok(o)?;
+                    toks.push(tok);
                 }
-            });
+            } else {
+                let tok = self.tok(k)?;
+                toks.push(tok);
+            }
         }
         let span = self.span(&p);
         let mut toks = toks.into_iter().peekable();
         self.climb(&mut toks, 0, 0, span)
+    }
+
+    /// One element of the flat run: an operator or an operand.
+    fn tok(&mut self, k: P<'_>) -> R<Tok> {
+        let span = self.span(&k);
+        Ok(match k.as_rule() {
+            Rule::prefix_op if k.as_str() == "-" => Tok::Prefix(UnaryOp::Neg, span),
+            Rule::prefix_op => Tok::Prefix(UnaryOp::Not, span),
+            Rule::infix_op => match binary_op(k.as_str()) {
+                Some(op) => Tok::Infix(op, span),
+                None => return Err(self.bug(span, "unknown operator")),
+            },
+            _ => {
+                let (e, d) = self.primary(k)?;
+                Tok::Operand(e, d)
+            }
+        })
     }
 
     /// Precedence climbing over `toks`: binary operators of at least `min`.
@@ -163,6 +175,22 @@ impl Builder<'_> {
         );
         super::build::Stop
     }
+}
+
+/// The primary of an `expr` pair made of one operand without prefix
+/// operators, if it is one.
+fn single_primary<'i>(p: &P<'i>) -> Option<P<'i>> {
+    let mut kids = p.clone().into_inner();
+    let operand = kids.next()?;
+    if kids.next().is_some() || operand.as_rule() != Rule::operand {
+        return None;
+    }
+    let mut inner = operand.into_inner();
+    let primary = inner.next()?;
+    if inner.next().is_some() || primary.as_rule() == Rule::prefix_op {
+        return None;
+    }
+    Some(primary)
 }
 
 /// The operator an `infix_op` pair spells.
