@@ -70,19 +70,15 @@ pub(crate) fn check_graph(
     flows: &[CheckedFlow],
 ) {
     let unresolved_names = ctx.diags.iter().any(|d| d.code == codes::AQ0204);
+    // One pass over the flows, then one lookup per channel: linear in the
+    // project, where comparing every channel with every flow is not.
+    let (writers, readers) = channel_users(flows);
     for channel in channels.iter_mut() {
-        for f in flows {
-            let name = &f.flow.name;
-            if f.targets
-                .iter()
-                .any(|t| t.channel && t.name == channel.name)
-                && !channel.producers.contains(name)
-            {
-                channel.producers.push(name.clone());
-            }
-            if f.reads_channel.as_deref() == Some(channel.name.as_str()) {
-                channel.consumers.push(name.clone());
-            }
+        if let Some(w) = writers.get(channel.name.as_str()) {
+            channel.producers = w.iter().map(|s| (*s).to_string()).collect();
+        }
+        if let Some(r) = readers.get(channel.name.as_str()) {
+            channel.consumers = r.iter().map(|s| (*s).to_string()).collect();
         }
         let Some(at) = decls.channels.get(&channel.name) else {
             continue;
@@ -135,22 +131,51 @@ pub(crate) fn check_graph(
     check_fan_in(ctx, flows);
 }
 
+/// Flow names writing to and reading from each channel, in flow order,
+/// each flow once per channel.
+type Users<'f> = BTreeMap<&'f str, Vec<&'f str>>;
+
+fn channel_users(flows: &[CheckedFlow]) -> (Users<'_>, Users<'_>) {
+    let mut writers: Users<'_> = BTreeMap::new();
+    let mut readers: Users<'_> = BTreeMap::new();
+    for f in flows {
+        let name = f.flow.name.as_str();
+        for t in f.targets.iter().filter(|t| t.channel) {
+            let list = writers.entry(t.name.as_str()).or_default();
+            if list.last() != Some(&name) {
+                list.push(name);
+            }
+        }
+        if let Some(read) = &f.reads_channel {
+            readers.entry(read.as_str()).or_default().push(name);
+        }
+    }
+    (writers, readers)
+}
+
 /// Flows that feed records back into themselves through channels.
 fn check_cycles(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
     let mut g: DiGraph<usize, ()> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..flows.len()).map(|i| g.add_node(i)).collect();
+    let mut readers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (j, consumer) in flows.iter().enumerate() {
+        if let Some(read) = &consumer.reads_channel {
+            readers.entry(read.as_str()).or_default().push(j);
+        }
+    }
     for (i, producer) in flows.iter().enumerate() {
-        for (j, consumer) in flows.iter().enumerate() {
-            let Some(read) = &consumer.reads_channel else {
-                continue;
-            };
-            if producer
-                .targets
-                .iter()
-                .any(|t| t.channel && &t.name == read)
-            {
-                g.update_edge(nodes[i], nodes[j], ());
-            }
+        let mut targets: Vec<usize> = producer
+            .targets
+            .iter()
+            .filter(|t| t.channel)
+            .filter_map(|t| readers.get(t.name.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        for j in targets {
+            g.update_edge(nodes[i], nodes[j], ());
         }
     }
     for scc in petgraph::algo::tarjan_scc(&g) {

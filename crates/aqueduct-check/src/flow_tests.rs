@@ -129,7 +129,9 @@ pub(crate) fn check_tests(
                         .filter_map(|(i, a)| {
                             let name = match &a.name {
                                 Some(n) => n.name.clone(),
-                                None => positional.get(i).map_or_else(|| format!("#{i}"), |p| (*p).to_string()),
+                                None => positional
+                                    .get(i)
+                                    .map_or_else(|| format!("#{i}"), |p| (*p).to_string()),
                             };
                             typer.constant(&a.value, None).map(|v| (name, v))
                         })

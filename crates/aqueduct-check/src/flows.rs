@@ -250,7 +250,7 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                     );
                     return None;
                 };
-                match crate::cron::validate(&text) {
+                match self.ctx.validate_cron(&text) {
                     Ok(()) => Some(graph::Schedule::Cron(text)),
                     Err(why) => {
                         self.report(

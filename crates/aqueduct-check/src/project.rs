@@ -15,6 +15,9 @@ pub(crate) struct Ctx<'a> {
     pub fixed_types: Vec<RecordType>,
     /// Declared channels and the record type each carries.
     pub channel_types: Vec<(String, Type)>,
+    /// Cron expressions already validated: projects repeat a few schedules
+    /// many times, and parsing one is costly.
+    cron_seen: std::collections::HashMap<String, Result<(), String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -25,7 +28,18 @@ impl<'a> Ctx<'a> {
             inline_systems: Vec::new(),
             fixed_types: Vec::new(),
             channel_types: Vec::new(),
+            cron_seen: Default::default(),
         }
+    }
+
+    /// Validates a cron expression, once per distinct text.
+    pub fn validate_cron(&mut self, text: &str) -> Result<(), String> {
+        if let Some(known) = self.cron_seen.get(text) {
+            return known.clone();
+        }
+        let result = crate::cron::validate(text);
+        self.cron_seen.insert(text.to_string(), result.clone());
+        result
     }
 
     /// The origin of `span` in `file`, for graph nodes.

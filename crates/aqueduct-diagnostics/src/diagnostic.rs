@@ -55,18 +55,35 @@ impl Diagnostic {
     }
 
     fn new(code: Code, severity: Severity, message: impl Into<String>) -> Self {
-        Diagnostic { code, severity, message: message.into(), labels: Vec::new(), help: None, notes: Vec::new() }
+        Diagnostic {
+            code,
+            severity,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+            notes: Vec::new(),
+        }
     }
 
     /// Adds the primary label (the problem itself).
     pub fn with_primary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { file, span, message: message.into(), primary: true });
+        self.labels.push(Label {
+            file,
+            span,
+            message: message.into(),
+            primary: true,
+        });
         self
     }
 
     /// Adds a context label (a related place).
     pub fn with_context(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { file, span, message: message.into(), primary: false });
+        self.labels.push(Label {
+            file,
+            span,
+            message: message.into(),
+            primary: false,
+        });
         self
     }
 
@@ -84,7 +101,10 @@ impl Diagnostic {
 
     /// The primary label, or the first label when none is marked primary.
     pub fn primary(&self) -> Option<&Label> {
-        self.labels.iter().find(|l| l.primary).or_else(|| self.labels.first())
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or_else(|| self.labels.first())
     }
 
     /// True for errors.

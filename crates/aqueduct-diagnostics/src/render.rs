@@ -8,10 +8,11 @@ mod github;
 mod human;
 mod json;
 mod sarif;
+mod window;
 
 pub use github::render_github;
-pub use human::{render_human, HumanStyle};
-pub use json::{render_json, JsonDiagnostic};
+pub use human::{HumanStyle, render_human};
+pub use json::{JsonDiagnostic, render_json};
 pub use sarif::render_sarif;
 
 use crate::{Diagnostic, SourceMap};
@@ -25,7 +26,11 @@ pub(crate) struct Located<'a> {
 
 pub(crate) fn locate<'a>(diag: &'a Diagnostic, map: &'a SourceMap) -> Located<'a> {
     let Some(label) = diag.primary() else {
-        return Located { file: None, start: None, end: None };
+        return Located {
+            file: None,
+            start: None,
+            end: None,
+        };
     };
     match map.get(label.file) {
         Some(f) => Located {
@@ -33,6 +38,10 @@ pub(crate) fn locate<'a>(diag: &'a Diagnostic, map: &'a SourceMap) -> Located<'a
             start: Some(f.line_col(label.span.start)),
             end: Some(f.line_col(label.span.end)),
         },
-        None => Located { file: None, start: None, end: None },
+        None => Located {
+            file: None,
+            start: None,
+            end: None,
+        },
     }
 }

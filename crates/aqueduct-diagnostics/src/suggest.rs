@@ -32,8 +32,14 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        assert_eq!(did_you_mean("Custmer", ["Customer", "Account"]), Some("Customer"));
-        assert_eq!(did_you_mean("account", ["Customer", "Account"]), Some("Account"));
+        assert_eq!(
+            did_you_mean("Custmer", ["Customer", "Account"]),
+            Some("Customer")
+        );
+        assert_eq!(
+            did_you_mean("account", ["Customer", "Account"]),
+            Some("Account")
+        );
         assert_eq!(did_you_mean("zzz", ["Customer", "Account"]), None);
     }
 }

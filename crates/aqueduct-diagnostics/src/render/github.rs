@@ -18,15 +18,25 @@ pub fn render_github(diags: &[Diagnostic], map: &SourceMap) -> String {
             props.push(format!("file={}", escape_property(file)));
         }
         if let (Some(s), Some(e)) = (loc.start, loc.end) {
-            props.push(format!("line={},col={},endLine={},endColumn={}", s.line, s.col, e.line, e.col));
+            props.push(format!(
+                "line={},col={},endLine={},endColumn={}",
+                s.line, s.col, e.line, e.col
+            ));
         }
-        props.push(format!("title={}", escape_property(&format!("{} {}", d.code, title(d)))));
+        props.push(format!(
+            "title={}",
+            escape_property(&format!("{} {}", d.code, title(d)))
+        ));
         let mut message = d.message.clone();
         if let Some(help) = &d.help {
             message.push_str("\nhelp: ");
             message.push_str(help);
         }
-        out.push_str(&format!("::{kind} {}::{}\n", props.join(","), escape_data(&message)));
+        out.push_str(&format!(
+            "::{kind} {}::{}\n",
+            props.join(","),
+            escape_data(&message)
+        ));
     }
     out
 }
@@ -37,7 +47,9 @@ fn title(d: &Diagnostic) -> &'static str {
 
 // Escaping rules from the Actions toolkit (`@actions/core` command.ts).
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

@@ -1,8 +1,10 @@
 //! Human-readable reports drawn by miette's graphical handler.
 
+use super::window::{FileSource, Sources};
 use crate::{Diagnostic, Label, Severity, SourceMap};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
 use std::fmt;
+use std::sync::Arc;
 
 /// How the human report is drawn.
 #[derive(Debug, Clone, Copy)]
@@ -23,9 +25,10 @@ pub fn render_human(diags: &[Diagnostic], map: &SourceMap, style: HumanStyle) ->
         .with_width(80)
         .with_links(false)
         .with_show_related_as_nested(true);
+    let sources = Sources::new(map);
     let mut out = String::new();
     for diag in diags {
-        let report = Report::new(diag, map);
+        let report = Report::new(diag, &sources);
         // Rendering into a String cannot fail; a failure would only lose this report's text.
         let _ = handler.render_report(&mut out, &report);
         out.push('\n');
@@ -39,13 +42,13 @@ struct Report {
     message: String,
     severity: Severity,
     help: Option<String>,
-    source: Option<NamedSource<String>>,
+    source: Option<Arc<FileSource>>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
 }
 
 impl Report {
-    fn new(diag: &Diagnostic, map: &SourceMap) -> Report {
+    fn new(diag: &Diagnostic, sources: &Sources) -> Report {
         let primary_file = diag.primary().map(|l| l.file);
         let (here, elsewhere): (Vec<&Label>, Vec<&Label>) = diag
             .labels
@@ -69,7 +72,7 @@ impl Report {
             message: diag.message.clone(),
             severity: diag.severity,
             help,
-            source: primary_file.and_then(|f| named_source(map, f)),
+            source: primary_file.and_then(|f| sources.get(f)),
             labels: here.iter().map(|l| labeled(l)).collect(),
             related: Vec::new(),
         };
@@ -81,7 +84,7 @@ impl Report {
                 message: "in another file".to_string(),
                 severity: diag.severity,
                 help: None,
-                source: named_source(map, file),
+                source: sources.get(file),
                 labels: elsewhere
                     .iter()
                     .filter(|l| l.file == file)
@@ -92,11 +95,6 @@ impl Report {
         }
         report
     }
-}
-
-fn named_source(map: &SourceMap, file: crate::FileId) -> Option<NamedSource<String>> {
-    map.get(file)
-        .map(|f| NamedSource::new(f.name.clone(), f.text.clone()))
 }
 
 fn labeled(label: &Label) -> LabeledSpan {
@@ -137,7 +135,7 @@ impl miette::Diagnostic for Report {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.source.as_ref().map(|s| s as &dyn SourceCode)
+        self.source.as_deref().map(|s| s as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

@@ -1,8 +1,8 @@
 //! SARIF 2.1.0 output, the format code-scanning tools ingest.
 
 use super::locate;
-use crate::{codes::REGISTRY, Diagnostic, Severity, SourceMap};
-use serde_json::{json, Value};
+use crate::{Diagnostic, Severity, SourceMap, codes::REGISTRY};
+use serde_json::{Value, json};
 
 /// Renders diagnostics as one SARIF log with a single run.
 pub fn render_sarif(diags: &[Diagnostic], map: &SourceMap) -> String {
