@@ -243,6 +243,7 @@ fn attach_docs(
     // size of a file with many documented declarations.
     slots.sort_by_key(|(start, _, _)| *start);
     let mut warnings = Vec::new();
+    let mut dangling = Vec::new();
     for run in runs {
         let end = run.span.end as usize;
         let next = text
@@ -250,21 +251,59 @@ fn attach_docs(
             .map(|rest| end + (rest.len() - rest.trim_start().len()));
         let slot = next.and_then(|n| {
             let i = slots.partition_point(|(start, _, _)| (*start as usize) < n);
-            slots.get_mut(i).filter(|(start, _, _)| *start as usize == n)
+            slots
+                .get_mut(i)
+                .filter(|(start, _, _)| *start as usize == n)
         });
         match slot {
             Some((_, doc, span)) if doc.is_none() => {
                 if let Some(span) = span {
                     **span = run.span.to(**span);
                 }
-                **doc = Some(Doc { lines: run.lines, span: run.span });
+                **doc = Some(Doc {
+                    lines: run.lines,
+                    span: run.span,
+                });
             }
-            _ => warnings.push(
-                Diagnostic::warning(codes::AQ0107, "this doc comment documents nothing")
-                    .with_primary(id, run.span, "not followed by a declaration or a type field")
-                    .with_help("put it right above a `system`, `type`, `channel`, `flow` or `test`, or a field of a type; use `//` for a plain comment"),
-            ),
+            _ => {
+                warnings.push(
+                    Diagnostic::warning(codes::AQ0107, "this doc comment documents nothing")
+                        .with_primary(id, run.span, "not followed by a declaration or a type field")
+                        .with_help("put it right above a `system`, `type`, `channel`, `flow` or `test`, or a field of a type; use `//` for a plain comment"),
+                );
+                // Kept as plain comments (`/ text`, printed back as `/// text`)
+                // so that `fmt` never deletes what the user wrote.
+                dangling.extend(doc_lines_as_comments(text, run.span));
+            }
         }
     }
+    if !dangling.is_empty() {
+        file.comments.extend(dangling);
+        file.comments.sort_by_key(|c| c.span.start);
+    }
     warnings
+}
+
+/// Each `///` line inside `span` as a plain comment whose text starts with `/`.
+fn doc_lines_as_comments(text: &str, span: Span) -> Vec<crate::ast::Comment> {
+    let mut out = Vec::new();
+    let mut offset = span.start as usize;
+    for line in text.get(span.range()).unwrap_or("").split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let indent = body.len() - body.trim_start().len();
+        let trimmed = body.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("//") {
+            let start = offset + indent;
+            let end = start + trimmed.len();
+            out.push(crate::ast::Comment {
+                text: rest.to_string(),
+                span: Span::new(
+                    u32::try_from(start).unwrap_or(u32::MAX),
+                    u32::try_from(end).unwrap_or(u32::MAX),
+                ),
+            });
+        }
+        offset += line.len();
+    }
+    out
 }
