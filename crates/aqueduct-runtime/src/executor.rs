@@ -63,6 +63,12 @@ pub struct RunOptions {
     pub channel_capacity: usize,
     /// The `.aq` texts by file, to turn spans into line numbers in messages.
     pub sources: BTreeMap<String, Arc<str>>,
+    /// Native implementations of step expressions (generated services);
+    /// used instead of compiling the graph's expressions.
+    pub natives: Option<Arc<crate::native::Natives>>,
+    /// Refuse to start when a step expression has no native implementation
+    /// (a generated service never interprets an expression).
+    pub require_natives: bool,
 }
 
 impl Default for RunOptions {
@@ -76,6 +82,8 @@ impl Default for RunOptions {
             drain_timeout: Duration::from_secs(10),
             channel_capacity: 1024,
             sources: BTreeMap::new(),
+            natives: None,
+            require_natives: false,
         }
     }
 }

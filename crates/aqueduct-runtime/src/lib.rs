@@ -12,6 +12,7 @@
 //! - [`state`]: SQLite/PostgreSQL/memory state stores; [`secrets`]: option resolution and redaction.
 //! - [`metrics`], [`admin`]: Prometheus counters and the `/metrics`, `/healthz`, `/readyz` port.
 //! - [`testing`]: the flow-test runner behind `aqueduct test`.
+//! - [`native`]: the seam generated services plug native Rust expressions into.
 //!
 //! ```
 //! use aqueduct_runtime::{connector::Registry, executor::{build, RunOptions}};
@@ -31,6 +32,7 @@ pub mod dead_letter;
 pub mod executor;
 pub mod expr;
 pub mod metrics;
+pub mod native;
 pub mod policy;
 pub mod schedule;
 pub mod secrets;

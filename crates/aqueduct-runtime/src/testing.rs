@@ -87,8 +87,107 @@ pub fn run_tests(graph: &Graph, filter: Option<&str>) -> TestReport {
     }
 }
 
+/// How tests run: interpreted (the default) or on a generated service's natives.
+#[derive(Debug, Clone, Default)]
+pub struct TestOptions {
+    /// Native step expressions to run instead of compiling the graph's.
+    pub natives: Option<Arc<crate::native::Natives>>,
+    /// Make a step without a native implementation a test error.
+    pub require_natives: bool,
+}
+
+impl TestOptions {
+    fn run_options(&self) -> RunOptions {
+        RunOptions {
+            natives: self.natives.clone(),
+            require_natives: self.require_natives,
+            ..RunOptions::default()
+        }
+    }
+}
+
+/// [`run_tests`] with [`TestOptions`] (generated services run their
+/// project's tests on their natives). Starts its own tokio runtime.
+pub fn run_tests_with(graph: &Graph, filter: Option<&str>, options: &TestOptions) -> TestReport {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(run_tests_with_async(graph, filter, options)),
+        Err(e) => TestReport {
+            tests: vec![TestResult {
+                name: "(runtime)".into(),
+                flow: String::new(),
+                outcome: Outcome::Error {
+                    message: format!("cannot start the test runtime: {e}"),
+                },
+                millis: 0,
+            }],
+        },
+    }
+}
+
+/// What one test's flow produced, before any comparison: for checking that
+/// two implementations of a flow (interpreted, native) behave the same.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CapturedRun {
+    /// Test name.
+    pub name: String,
+    /// Records that reached each target (labelled as in `expect`), as JSON text.
+    pub targets: BTreeMap<String, Vec<String>>,
+    /// Replies, as JSON text.
+    pub replies: Vec<String>,
+    /// Errors (dead-letter messages, failed replies, a failed flow).
+    pub errors: Vec<String>,
+}
+
+/// Runs the flows of the tests matching `filter` on their `given` records
+/// and returns what came out, without comparing it with the `expect` lines.
+pub async fn capture_tests(
+    graph: &Graph,
+    filter: Option<&str>,
+    options: &TestOptions,
+) -> Vec<CapturedRun> {
+    let schemas = Arc::new(Schemas::new(graph));
+    let mut out = Vec::new();
+    for test in graph
+        .tests
+        .iter()
+        .filter(|t| filter.is_none_or(|f| t.name.contains(f) || t.flow.contains(f)))
+    {
+        let mut run = CapturedRun {
+            name: test.name.clone(),
+            ..CapturedRun::default()
+        };
+        match graph.flow(&test.flow) {
+            None => run.errors.push(format!("there is no flow named `{}`", test.flow)),
+            Some(flow) => match execute(flow, test, &schemas, options).await {
+                Ok((cap, _)) => {
+                    let json = |v: &Vec<Value>| v.iter().map(Value::to_json_string).collect();
+                    run.targets = cap.targets.iter().map(|(l, v)| (l.clone(), json(v))).collect();
+                    run.replies = json(&cap.replies);
+                    run.errors = cap.errors;
+                }
+                Err(Outcome::Error { message }) => run.errors.push(message),
+                Err(other) => run.errors.push(format!("{other:?}")),
+            },
+        }
+        out.push(run);
+    }
+    out
+}
+
 /// [`run_tests`] inside a tokio runtime.
 pub async fn run_tests_async(graph: &Graph, filter: Option<&str>) -> TestReport {
+    run_tests_with_async(graph, filter, &TestOptions::default()).await
+}
+
+/// [`run_tests_with`] inside a tokio runtime.
+pub async fn run_tests_with_async(
+    graph: &Graph,
+    filter: Option<&str>,
+    options: &TestOptions,
+) -> TestReport {
     let schemas = Arc::new(Schemas::new(graph));
     let mut tests = Vec::new();
     for test in graph
@@ -101,7 +200,7 @@ pub async fn run_tests_async(graph: &Graph, filter: Option<&str>) -> TestReport 
             None => Outcome::Error {
                 message: format!("there is no flow named `{}`", test.flow),
             },
-            Some(flow) => run_one(flow, test, &schemas).await,
+            Some(flow) => run_one(flow, test, &schemas, options).await,
         };
         tests.push(TestResult {
             name: test.name.clone(),
@@ -122,7 +221,25 @@ struct Captured {
     errors: Vec<String>,
 }
 
-async fn run_one(flow: &Flow, test: &FlowTest, schemas: &Arc<Schemas>) -> Outcome {
+async fn run_one(
+    flow: &Flow,
+    test: &FlowTest,
+    schemas: &Arc<Schemas>,
+    options: &TestOptions,
+) -> Outcome {
+    match execute(flow, test, schemas, options).await {
+        Ok((cap, flow)) => compare(test, &cap, schemas, &flow),
+        Err(outcome) => outcome,
+    }
+}
+
+/// Runs the test's flow on its `given` records and captures what came out.
+async fn execute(
+    flow: &Flow,
+    test: &FlowTest,
+    schemas: &Arc<Schemas>,
+    options: &TestOptions,
+) -> Result<(Captured, Flow), Outcome> {
     let mut flow = flow.clone();
     flow.policies.retry = None;
     flow.policies.rate_limit = None;
@@ -132,17 +249,17 @@ async fn run_one(flow: &Flow, test: &FlowTest, schemas: &Arc<Schemas>) -> Outcom
         stubs: test.stubs.clone(),
         schemas: schemas.clone(),
     };
-    let opts = RunOptions::default();
+    let opts = options.run_options();
     let rt = match build_flow(&flow, &mut wiring, &opts, schemas) {
         Ok((rt, _input)) => rt,
         Err(errors) => {
-            return Outcome::Error {
+            return Err(Outcome::Error {
                 message: errors
                     .iter()
                     .map(|e| e.message.clone())
                     .collect::<Vec<_>>()
                     .join("; "),
-            };
+            });
         }
     };
     let mut replies = Vec::new();
@@ -150,9 +267,9 @@ async fn run_one(flow: &Flow, test: &FlowTest, schemas: &Arc<Schemas>) -> Outcom
         let record = match Value::from_constant(given, &flow.source.record_type, schemas) {
             Ok(v) => v,
             Err(e) => {
-                return Outcome::Error {
+                return Err(Outcome::Error {
                     message: format!("`given` is not a {}: {e}", flow.source.record_type),
-                };
+                });
             }
         };
         let (reply, rx) = if flow.mode.kind == ModeKind::Sync {
@@ -181,9 +298,9 @@ async fn run_one(flow: &Flow, test: &FlowTest, schemas: &Arc<Schemas>) -> Outcom
         Ok(Ok(())) => {}
         Ok(Err(e)) => cap.errors.push(e),
         Err(_) => {
-            return Outcome::Error {
+            return Err(Outcome::Error {
                 message: "the flow did not finish within 30 s".into(),
-            };
+            });
         }
     }
     for r in replies {
@@ -215,11 +332,11 @@ async fn run_one(flow: &Flow, test: &FlowTest, schemas: &Arc<Schemas>) -> Outcom
             .find(STUB_HINT_END)
             .map(|i| start + i + STUB_HINT_END.len())
             .unwrap_or(e.len());
-        return Outcome::Error {
+        return Err(Outcome::Error {
             message: e[start..end].to_string(),
-        };
+        });
     }
-    compare(test, &cap, schemas, &flow)
+    Ok((cap, flow))
 }
 
 fn compare(test: &FlowTest, cap: &Captured, schemas: &Schemas, flow: &Flow) -> Outcome {

@@ -25,7 +25,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Reads every file matching a glob.
 pub(crate) struct ReadSource {
@@ -106,12 +107,17 @@ impl Checkpoint {
     }
 }
 
-/// What the reader thread hands the async side.
+/// Records the reader thread hands over at once (one channel hop per group, not per record).
+const GROUP: usize = 256;
+
+/// What the reader thread hands the async side. The records themselves go
+/// straight from the reader thread into the flow; the async side gets their
+/// acks, in order, to commit positions.
 enum Item {
-    Record {
-        record: Result<Value, DecodeError>,
-        file: String,
-        pos: u64,
+    /// Acks of records of one file, in order, each with the position after it.
+    Acks {
+        acks: Vec<(oneshot::Receiver<()>, u64)>,
+        file: Arc<str>,
     },
     FileDone {
         file: String,
@@ -201,41 +207,48 @@ impl ReadSource {
         checkpoint.current = None;
 
         let committer = Committer::start(self.state.clone(), self.key.clone());
-        let (tx, mut rx) = mpsc::channel::<Item>(256);
+        // a few groups in flight: the reader stays ahead without holding much
+        let (tx, mut rx) = mpsc::channel::<Item>(4);
         let codec = self.codec.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sink = Sink {
+            meta: tx,
+            out: out.clone(),
+            stop: stop.clone(),
+        };
         std::thread::Builder::new()
             .name("aqueduct-file-read".to_string())
-            .spawn(move || read_files(jobs, codec, tx))
+            .spawn(move || read_files(jobs, codec, sink))
             .map_err(|e| io_error("cannot start the file reader", &e))?;
 
         let mut count = 0usize;
         let mut failure = None;
+        let mut stopping = false;
         loop {
-            let item = tokio::select! {
-                item = rx.recv() => item,
-                _ = stopped(&mut self.shutdown) => None,
+            let item = if stopping {
+                // the acks of records already handed to the flow still count
+                rx.try_recv().ok()
+            } else {
+                tokio::select! {
+                    item = rx.recv() => item,
+                    _ = stopped(&mut self.shutdown) => {
+                        stop.store(true, Ordering::Relaxed);
+                        stopping = true;
+                        continue;
+                    }
+                }
             };
             let Some(item) = item else { break };
             match item {
-                Item::Record { record, file, pos } => {
-                    let (ack, ack_rx) = Ack::new();
-                    if out
-                        .send(Envelope {
-                            record,
-                            ack,
-                            reply: None,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        break;
+                Item::Acks { acks, file } => {
+                    for (ack_rx, pos) in acks {
+                        count += 1;
+                        let position = count.is_multiple_of(self.chunk).then(|| {
+                            checkpoint.current = Some((file.to_string(), pos));
+                            checkpoint.to_json()
+                        });
+                        committer.push(ack_rx, position);
                     }
-                    count += 1;
-                    let position = count.is_multiple_of(self.chunk).then(|| {
-                        checkpoint.current = Some((file, pos));
-                        checkpoint.to_json()
-                    });
-                    committer.push(ack_rx, position);
                 }
                 Item::FileDone { file, meta } => {
                     checkpoint.done.insert(file, meta);
@@ -250,6 +263,7 @@ impl ReadSource {
                 }
             }
         }
+        stop.store(true, Ordering::Relaxed);
         drop(rx);
         drop(out);
         committer.finish().await?;
@@ -266,23 +280,35 @@ impl Source for ReadSource {
     }
 }
 
+/// Where the reader thread sends: records into the flow, their acks (and
+/// file ends, failures) to the async side.
+struct Sink {
+    meta: mpsc::Sender<Item>,
+    out: mpsc::Sender<Envelope>,
+    /// Set when the async side stopped (shutdown): take no more input.
+    stop: Arc<AtomicBool>,
+}
+
 /// The reader thread: decodes each file and hands records over in order.
-fn read_files(jobs: Vec<Job>, codec: Codec, tx: mpsc::Sender<Item>) {
+fn read_files(jobs: Vec<Job>, codec: Codec, sink: Sink) {
+    let tx = &sink;
+    // (`tx` is the sink: records to the flow, acks and file ends to the async side)
     for job in jobs {
         let result = if codec.format.is_line_based() {
-            read_lines(&job, &codec, &tx)
+            read_lines(&job, &codec, tx)
         } else {
-            read_document(&job, &codec, &tx)
+            read_document(&job, &codec, tx)
         };
         match result {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
-                let _ = tx.blocking_send(Item::Failed(e));
+                let _ = tx.meta.blocking_send(Item::Failed(e));
                 return;
             }
         }
         if tx
+            .meta
             .blocking_send(Item::FileDone {
                 file: job.rel.clone(),
                 meta: job.meta,
@@ -294,8 +320,97 @@ fn read_files(jobs: Vec<Job>, codec: Codec, tx: mpsc::Sender<Item>) {
     }
 }
 
+/// Sends decoded records into the flow, and their acks to the async side in groups.
+struct Batch<'a> {
+    tx: &'a Sink,
+    file: Arc<str>,
+    /// Decoded records not sent yet: they go in bursts, so the flow wakes
+    /// once per burst rather than once per record.
+    held: Vec<(Envelope, oneshot::Receiver<()>, u64)>,
+    acks: Vec<(oneshot::Receiver<()>, u64)>,
+}
+
+/// Records sent to the flow back to back.
+const BURST: usize = 32;
+
+impl<'a> Batch<'a> {
+    fn new(tx: &'a Sink, rel: &str) -> Batch<'a> {
+        Batch {
+            tx,
+            file: Arc::from(rel),
+            held: Vec::with_capacity(BURST),
+            acks: Vec::with_capacity(GROUP),
+        }
+    }
+
+    /// Takes a decoded record; false when the flow or the async side is gone.
+    fn push(&mut self, record: Result<Value, DecodeError>, pos: u64) -> bool {
+        if self.tx.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let (ack, ack_rx) = Ack::new();
+        let envelope = Envelope {
+            record,
+            ack,
+            reply: None,
+        };
+        self.held.push((envelope, ack_rx, pos));
+        self.held.len() < BURST || self.release()
+    }
+
+    /// Sends the held records into the flow.
+    fn release(&mut self) -> bool {
+        let held = std::mem::replace(&mut self.held, Vec::with_capacity(BURST));
+        for (envelope, ack_rx, pos) in held {
+            match self.tx.out.try_send(envelope) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(envelope)) => {
+                    // About to wait for the flow: hand over the acks so far first,
+                    // so positions keep being committed while the reader waits.
+                    if !self.send() || self.tx.out.blocking_send(envelope).is_err() {
+                        return false;
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+            self.acks.push((ack_rx, pos));
+            if self.acks.len() >= GROUP && !self.send() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends everything on; false when the flow or the async side is gone.
+    fn finish(&mut self) -> bool {
+        self.release() && self.send()
+    }
+
+    /// Hands over the acks collected; false when the async side is gone.
+    fn send(&mut self) -> bool {
+        if self.acks.is_empty() {
+            return true;
+        }
+        let acks = std::mem::replace(&mut self.acks, Vec::with_capacity(GROUP));
+        self.tx
+            .meta
+            .blocking_send(Item::Acks {
+                acks,
+                file: self.file.clone(),
+            })
+            .is_ok()
+    }
+}
+
+impl Drop for Batch<'_> {
+    /// Acks of records already sent must reach the committer, even when reading stops.
+    fn drop(&mut self) {
+        self.send();
+    }
+}
+
 /// Reads a line-based file from `job.start`; false when the receiver is gone.
-fn read_lines(job: &Job, codec: &Codec, tx: &mpsc::Sender<Item>) -> Result<bool, ConnectorError> {
+fn read_lines(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorError> {
     let what = format!("cannot read {}", job.rel);
     let mut file = std::fs::File::open(&job.path).map_err(|e| io_error(&what, &e))?;
     let mut decoder = codec.stream();
@@ -311,10 +426,13 @@ fn read_lines(job: &Job, codec: &Codec, tx: &mpsc::Sender<Item>) -> Result<bool,
     }
     file.seek(SeekFrom::Start(job.start))
         .map_err(|e| io_error(&what, &e))?;
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut offset = job.start;
     let mut acc = String::new();
     let mut buf = Vec::new();
+    let mut batch = Batch::new(tx, &job.rel);
+    // a jsonl line is one record: decode it in place when it is valid UTF-8
+    let direct = codec.format == Format::Jsonl;
     loop {
         buf.clear();
         let n = reader
@@ -324,17 +442,25 @@ fn read_lines(job: &Job, codec: &Codec, tx: &mpsc::Sender<Item>) -> Result<bool,
             break;
         }
         offset += n as u64;
+        if direct
+            && acc.is_empty()
+            && buf.ends_with(b"\n")
+            && let Ok(text) = std::str::from_utf8(&buf)
+        {
+            let line = text.strip_suffix('\n').unwrap_or(text);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if let Some(record) = decoder.line(line)
+                && !batch.push(record, offset)
+            {
+                return Ok(false);
+            }
+            continue;
+        }
         let mut lines = Vec::new();
         formats::push_line(codec.format, &mut acc, &buf, &mut lines);
         for line in lines {
             if let Some(record) = decoder.line(&line)
-                && tx
-                    .blocking_send(Item::Record {
-                        record,
-                        file: job.rel.clone(),
-                        pos: offset,
-                    })
-                    .is_err()
+                && !batch.push(record, offset)
             {
                 return Ok(false);
             }
@@ -342,17 +468,11 @@ fn read_lines(job: &Job, codec: &Codec, tx: &mpsc::Sender<Item>) -> Result<bool,
     }
     if !acc.is_empty()
         && let Some(record) = decoder.line(&acc)
-        && tx
-            .blocking_send(Item::Record {
-                record,
-                file: job.rel.clone(),
-                pos: offset,
-            })
-            .is_err()
+        && !batch.push(record, offset)
     {
         return Ok(false);
     }
-    Ok(true)
+    Ok(batch.finish())
 }
 
 /// The first logical line of a file (a csv header).
@@ -374,32 +494,22 @@ fn first_logical_line(path: &Path, format: Format) -> std::io::Result<Option<Str
 }
 
 /// Reads a whole document, skipping the first `job.start` records.
-fn read_document(
-    job: &Job,
-    codec: &Codec,
-    tx: &mpsc::Sender<Item>,
-) -> Result<bool, ConnectorError> {
+fn read_document(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorError> {
     let what = format!("cannot read {}", job.rel);
     let mut input = Vec::new();
     std::fs::File::open(&job.path)
         .and_then(|mut f| f.read_to_end(&mut input))
         .map_err(|e| io_error(&what, &e))?;
+    let mut batch = Batch::new(tx, &job.rel);
     for (index, record) in codec
         .decode_all(&input)
         .into_iter()
         .enumerate()
         .skip(job.start as usize)
     {
-        if tx
-            .blocking_send(Item::Record {
-                record,
-                file: job.rel.clone(),
-                pos: index as u64 + 1,
-            })
-            .is_err()
-        {
+        if !batch.push(record, index as u64 + 1) {
             return Ok(false);
         }
     }
-    Ok(true)
+    Ok(batch.finish())
 }

@@ -46,11 +46,16 @@ pub(crate) struct FileTarget {
 struct Inner {
     root: PathBuf,
     path: Template,
+    /// The path when the template interpolates nothing (no per-record rendering).
+    fixed: Option<PathBuf>,
     codec: Codec,
     mode: WriteMode,
     commit_each_write: bool,
     files: Mutex<HashMap<PathBuf, OpenFile>>,
 }
+
+/// Encoded bytes a file buffers before they are written out (batch flows).
+const SPILL: usize = 256 * 1024;
 
 /// One file being written.
 struct OpenFile {
@@ -59,6 +64,31 @@ struct OpenFile {
     temp: Option<PathBuf>,
     encoder: Encoder,
     dirty: bool,
+    /// Encoded records not yet written to `file`.
+    buf: Vec<u8>,
+    /// Bytes written to `file` so far (prefix included).
+    len: u64,
+}
+
+/// A commit prepared under the lock, done outside it (writes go on meanwhile).
+struct Commit {
+    path: PathBuf,
+    /// The file's descriptor, duplicated.
+    file: File,
+    temp: Option<PathBuf>,
+    /// Bytes of the temporary file that belong to this commit.
+    len: u64,
+    suffix: Vec<u8>,
+}
+
+/// What buffering a group of records in memory did.
+enum Buffered {
+    /// Every record is buffered; nothing to do now.
+    Done,
+    /// Buffered, and a buffer is large enough to be written out.
+    Spill,
+    /// A record goes to a file not open yet: take the blocking path.
+    Closed,
 }
 
 impl FileTarget {
@@ -81,10 +111,15 @@ impl FileTarget {
                 codec.format.name()
             )));
         }
+        let fixed = {
+            let shape = path.shape(|_| "\0".to_string());
+            (!shape.contains('\0')).then(|| root.join(shape))
+        };
         Ok(FileTarget {
             inner: Arc::new(Inner {
                 root,
                 path,
+                fixed,
                 codec,
                 mode,
                 commit_each_write: cx.mode != ModeKind::Batch,
@@ -135,13 +170,15 @@ impl Inner {
             WriteMode::Replace => {
                 let temp = sibling(path, "aq-tmp");
                 let mut file = File::create(&temp).map_err(|e| io_error(&what, &e))?;
-                file.write_all(&encoder.prefix())
-                    .map_err(|e| io_error(&what, &e))?;
+                let prefix = encoder.prefix();
+                file.write_all(&prefix).map_err(|e| io_error(&what, &e))?;
                 Ok(OpenFile {
                     file,
                     temp: Some(temp),
                     encoder,
                     dirty: true,
+                    buf: Vec::new(),
+                    len: prefix.len() as u64,
                 })
             }
             WriteMode::Append => {
@@ -162,30 +199,124 @@ impl Inner {
                     temp: None,
                     encoder,
                     dirty: true,
+                    buf: Vec::new(),
+                    len: 0,
                 })
             }
         }
     }
 
+    /// Writes the buffered records out to the file (no sync).
+    fn spill(path: &Path, open: &mut OpenFile) -> Result<(), ConnectorError> {
+        if !open.buf.is_empty() {
+            open.file
+                .write_all(&open.buf)
+                .map_err(|e| io_error(&format!("cannot write {}", path.display()), &e))?;
+            open.len += open.buf.len() as u64;
+            open.buf.clear();
+        }
+        Ok(())
+    }
+
     fn commit(path: &Path, open: &mut OpenFile) -> Result<(), ConnectorError> {
+        Self::prepare(path, open)?.run()?;
+        open.dirty = false;
+        Ok(())
+    }
+
+    /// Writes out the buffer and notes what the commit covers.
+    fn prepare(path: &Path, open: &mut OpenFile) -> Result<Commit, ConnectorError> {
+        Self::spill(path, open)?;
         let what = format!("cannot write {}", path.display());
         open.file.flush().map_err(|e| io_error(&what, &e))?;
-        open.file.sync_data().map_err(|e| io_error(&what, &e))?;
-        if let Some(temp) = &open.temp {
-            let staging = sibling(path, "aq-stage");
-            std::fs::copy(temp, &staging).map_err(|e| io_error(&what, &e))?;
-            let mut stage = OpenOptions::new()
-                .append(true)
-                .open(&staging)
-                .map_err(|e| io_error(&what, &e))?;
-            stage
-                .write_all(&open.encoder.suffix())
-                .map_err(|e| io_error(&what, &e))?;
-            stage.sync_all().map_err(|e| io_error(&what, &e))?;
-            std::fs::rename(&staging, path).map_err(|e| io_error(&what, &e))?;
-            sync_dir(path);
+        Ok(Commit {
+            path: path.to_path_buf(),
+            file: open.file.try_clone().map_err(|e| io_error(&what, &e))?,
+            temp: open.temp.clone(),
+            len: open.len,
+            suffix: open.encoder.suffix(),
+        })
+    }
+    /// The file `record` goes to.
+    fn path_of(&self, record: &Value) -> Result<PathBuf, ConnectorError> {
+        if let Some(p) = &self.fixed {
+            return Ok(p.clone());
         }
-        open.dirty = false;
+        let rel = self
+            .path
+            .render(record, sanitize)
+            .map_err(|e| ConnectorError::Permanent(format!("cannot build the file path: {e}")))?;
+        Ok(self.root.join(rel))
+    }
+
+    /// Batch flows: encodes `records` into the buffers of files already
+    /// open, without touching the disk (commits happen on `flush`).
+    fn buffer(&self, records: &[Value]) -> Result<Buffered, ConnectorError> {
+        let mut files = self
+            .files
+            .lock()
+            .map_err(|_| ConnectorError::Permanent("file target lock poisoned".to_string()))?;
+        if let Some(path) = &self.fixed {
+            let Some(open) = files.get_mut(path) else {
+                return Ok(Buffered::Closed);
+            };
+            let mark = open.buf.len();
+            for record in records {
+                if let Err(e) = open.encoder.record(record, &mut open.buf) {
+                    // a group is written whole or not at all
+                    open.buf.truncate(mark);
+                    return Err(e);
+                }
+            }
+            open.dirty = true;
+            return Ok(if open.buf.len() >= SPILL {
+                Buffered::Spill
+            } else {
+                Buffered::Done
+            });
+        }
+        let mut paths = Vec::with_capacity(records.len());
+        for record in records {
+            let path = self.path_of(record)?;
+            if !files.contains_key(&path) {
+                return Ok(Buffered::Closed);
+            }
+            paths.push(path);
+        }
+        let mut marks: Vec<(&PathBuf, usize)> = Vec::new();
+        let mut spill = false;
+        for (record, path) in records.iter().zip(&paths) {
+            let Some(open) = files.get_mut(path) else {
+                continue;
+            };
+            if !marks.iter().any(|(p, _)| *p == path) {
+                marks.push((path, open.buf.len()));
+            }
+            if let Err(e) = open.encoder.record(record, &mut open.buf) {
+                unwind(&mut files, &marks);
+                return Err(e);
+            }
+            open.dirty = true;
+            spill |= open.buf.len() >= SPILL;
+        }
+        Ok(if spill {
+            Buffered::Spill
+        } else {
+            Buffered::Done
+        })
+    }
+
+    /// Writes out every buffer that grew large.
+    fn spill_large(&self) -> Result<(), ConnectorError> {
+        let mut files = self
+            .files
+            .lock()
+            .map_err(|_| ConnectorError::Permanent("file target lock poisoned".to_string()))?;
+        for (path, open) in files.iter_mut() {
+            if open.buf.len() >= SPILL {
+                Self::spill(path, open)?;
+            }
+        }
         Ok(())
     }
 
@@ -194,13 +325,9 @@ impl Inner {
             .files
             .lock()
             .map_err(|_| ConnectorError::Permanent("file target lock poisoned".to_string()))?;
-        let mut touched: Vec<PathBuf> = Vec::new();
-        let mut pending: HashMap<PathBuf, Vec<u8>> = HashMap::new();
+        let mut marks: Vec<(PathBuf, usize)> = Vec::new();
         for record in records {
-            let rel = self.path.render(record, sanitize).map_err(|e| {
-                ConnectorError::Permanent(format!("cannot build the file path: {e}"))
-            })?;
-            let path = self.root.join(rel);
+            let path = self.path_of(record)?;
             if !files.contains_key(&path) {
                 let open = self.open(&path)?;
                 files.insert(path.clone(), open);
@@ -208,38 +335,92 @@ impl Inner {
             let Some(open) = files.get_mut(&path) else {
                 continue;
             };
-            let buf = pending.entry(path.clone()).or_default();
-            open.encoder.record(record, buf)?;
-            if !touched.contains(&path) {
-                touched.push(path);
+            if !marks.iter().any(|(p, _)| *p == path) {
+                marks.push((path.clone(), open.buf.len()));
+            }
+            if let Err(e) = open.encoder.record(record, &mut open.buf) {
+                let marks: Vec<(&PathBuf, usize)> = marks.iter().map(|(p, n)| (p, *n)).collect();
+                unwind(&mut files, &marks);
+                return Err(e);
             }
         }
-        for path in &touched {
-            let (Some(open), Some(buf)) = (files.get_mut(path), pending.get(path)) else {
+        for (path, _) in &marks {
+            let Some(open) = files.get_mut(path) else {
                 continue;
             };
-            open.file
-                .write_all(buf)
-                .map_err(|e| io_error(&format!("cannot write {}", path.display()), &e))?;
             open.dirty = true;
             if self.commit_each_write {
                 Self::commit(path, open)?;
+            } else if open.buf.len() >= SPILL {
+                Self::spill(path, open)?;
             }
         }
         Ok(())
     }
 
     fn flush(&self) -> Result<(), ConnectorError> {
-        let mut files = self
-            .files
-            .lock()
-            .map_err(|_| ConnectorError::Permanent("file target lock poisoned".to_string()))?;
-        for (path, open) in files.iter_mut() {
-            if open.dirty {
-                Self::commit(path, open)?;
+        let lock = || {
+            self.files
+                .lock()
+                .map_err(|_| ConnectorError::Permanent("file target lock poisoned".to_string()))
+        };
+        let mut commits = Vec::new();
+        {
+            let mut files = lock()?;
+            for (path, open) in files.iter_mut() {
+                if open.dirty {
+                    commits.push(Self::prepare(path, open)?);
+                    open.dirty = false;
+                }
+            }
+        }
+        // The syncs, copies and renames run without the lock: records of the
+        // next chunk keep being buffered meanwhile.
+        for (i, commit) in commits.iter().enumerate() {
+            if let Err(e) = commit.run() {
+                let mut files = lock()?;
+                for c in &commits[i..] {
+                    if let Some(open) = files.get_mut(&c.path) {
+                        open.dirty = true;
+                    }
+                }
+                return Err(e);
             }
         }
         Ok(())
+    }
+}
+
+impl Commit {
+    /// Makes the covered bytes durable; for `write`, copies them to a staging
+    /// file, adds the closing text and renames it over the target.
+    fn run(&self) -> Result<(), ConnectorError> {
+        let path = &self.path;
+        let what = format!("cannot write {}", path.display());
+        self.file.sync_data().map_err(|e| io_error(&what, &e))?;
+        if let Some(temp) = &self.temp {
+            let staging = sibling(path, "aq-stage");
+            let mut stage = File::create(&staging).map_err(|e| io_error(&what, &e))?;
+            let mut from = File::open(temp).map_err(|e| io_error(&what, &e))?;
+            std::io::copy(&mut std::io::Read::take(&mut from, self.len), &mut stage)
+                .map_err(|e| io_error(&what, &e))?;
+            stage
+                .write_all(&self.suffix)
+                .map_err(|e| io_error(&what, &e))?;
+            stage.sync_all().map_err(|e| io_error(&what, &e))?;
+            std::fs::rename(&staging, path).map_err(|e| io_error(&what, &e))?;
+            sync_dir(path);
+        }
+        Ok(())
+    }
+}
+
+/// Drops what a failed group added to the buffers (a group is written whole or not at all).
+fn unwind(files: &mut HashMap<PathBuf, OpenFile>, marks: &[(&PathBuf, usize)]) {
+    for (path, len) in marks {
+        if let Some(open) = files.get_mut(*path) {
+            open.buf.truncate(*len);
+        }
     }
 }
 
@@ -266,6 +447,16 @@ async fn blocking<T: Send + 'static>(
 impl Target for FileTarget {
     fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
         let inner = self.inner.clone();
+        if !inner.commit_each_write {
+            // batch flows: encode into memory now, touch the disk only when
+            // a buffer is large or a file must be opened
+            match inner.buffer(records) {
+                Ok(Buffered::Done) => return Box::pin(async { Ok(()) }),
+                Ok(Buffered::Spill) => return Box::pin(blocking(move || inner.spill_large())),
+                Ok(Buffered::Closed) => {}
+                Err(e) => return Box::pin(async { Err(e) }),
+            }
+        }
         let records = records.to_vec();
         Box::pin(blocking(move || inner.write(&records)))
     }

@@ -15,6 +15,12 @@ pub(crate) fn parse(text: &str) -> Result<serde_json::Value, String> {
 
 /// Decodes one JSON document holding one record.
 pub(super) fn decode_value(codec: &Codec, text: &str) -> Result<Value, DecodeError> {
+    // straight into record slots; the slow path below words the errors
+    if let Some(value) =
+        aqueduct_runtime::value::json::from_json_str(text, &codec.ty, &codec.schemas)
+    {
+        return Ok(value);
+    }
     let json = parse(text).map_err(|reason| decode_error(text, reason))?;
     Value::from_json(&json, &codec.ty, &codec.schemas).map_err(|reason| decode_error(text, reason))
 }

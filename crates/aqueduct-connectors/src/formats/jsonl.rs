@@ -14,6 +14,6 @@ pub(super) fn decode_line(codec: &Codec, line: &str) -> Option<Result<Value, Dec
 
 /// Appends one record as a line of compact JSON.
 pub(super) fn encode(value: &Value, out: &mut Vec<u8>) {
-    out.extend(value.to_json_string().into_bytes());
+    aqueduct_runtime::value::json::write_json_bytes(value, out);
     out.push(b'\n');
 }

@@ -6,7 +6,8 @@ use super::flow_task::{FlowRt, FlowStats};
 use super::steps::{Batcher, CKind, CStep, Dedupe, TargetRef};
 use super::{BuildError, RunOptions};
 use crate::connector::{ConnectorError, Envelope, OpContext, Source};
-use crate::expr::compile_with_clock;
+use crate::expr::{Compiled, compile_with_clock};
+use crate::native::{NativeFn, Slot};
 use crate::policy::breaker::Breaker;
 use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::RetryPolicy;
@@ -97,6 +98,33 @@ impl<W: Wiring> StepBuilder<'_, W> {
         compile_with_clock(e, self.schemas, &self.opts.clock)
     }
 
+    /// The native implementation of `slot` of `step`, when one is registered.
+    fn native(&mut self, step: &Step, slot: Slot) -> Option<NativeFn> {
+        let found = self
+            .opts
+            .natives
+            .as_ref()
+            .and_then(|n| n.get(&self.flow.name, &step.id, &slot));
+        if found.is_none() && self.opts.require_natives {
+            self.err(
+                &step.origin,
+                format!(
+                    "step `{}` ({slot}) of flow `{}` has no native implementation; regenerate the service with `aqueduct build`",
+                    step.id, self.flow.name
+                ),
+            );
+        }
+        found
+    }
+
+    /// `slot` of `step`: its native implementation, else `e` compiled.
+    fn expr(&mut self, step: &Step, slot: Slot, e: &aqueduct_graph::Expr) -> Compiled {
+        match self.native(step, slot) {
+            Some(f) => Compiled::native(e.ty.clone(), f),
+            None => self.compile(e),
+        }
+    }
+
     fn target(&mut self, ep: &Endpoint, ty: &Type, origin: &Origin) -> Option<TargetRef> {
         match self.wiring.target(self.flow, ep, ty) {
             Ok(t) => {
@@ -132,15 +160,20 @@ impl<W: Wiring> StepBuilder<'_, W> {
 
     fn step(&mut self, step: &Step) -> Option<CKind> {
         Some(match &step.kind {
-            StepKind::Where(e) => CKind::Where(self.compile(e)),
+            StepKind::Where(e) => CKind::Where(self.expr(step, Slot::Where, e)),
             StepKind::Map { ty, fields } => {
                 let Some(layout) = self.schemas.layout(ty).cloned() else {
                     self.err(&step.origin, format!("unknown record type `{ty}`"));
                     return None;
                 };
+                if let Some(f) = self.native(step, Slot::Map) {
+                    return Some(CKind::MapRecord(Compiled::native(Type::Record(ty.clone()), f)));
+                }
                 CKind::Map(layout, fields.iter().map(|f| self.compile(f)).collect())
             }
-            StepKind::Let { name, value } => CKind::Let(name.clone(), self.compile(value)),
+            StepKind::Let { name, value } => {
+                CKind::Let(name.clone(), self.expr(step, Slot::Let, value))
+            }
             StepKind::Enrich { name, call, ty } => match self.wiring.call(self.flow, call, ty) {
                 Ok(c) => {
                     self.systems.insert(call.system.clone());
@@ -157,7 +190,11 @@ impl<W: Wiring> StepBuilder<'_, W> {
                 }
             },
             StepKind::Split { list, ty } => {
-                CKind::Split(self.compile(list), ty.clone(), self.schemas.clone())
+                CKind::Split(
+                self.expr(step, Slot::Split, list),
+                ty.clone(),
+                self.schemas.clone(),
+            )
             }
             StepKind::Batch { size, within_ms } => {
                 let b = Arc::new(Batcher::new(
@@ -168,7 +205,7 @@ impl<W: Wiring> StepBuilder<'_, W> {
                 CKind::Batch(b)
             }
             StepKind::Dedupe { key, within_ms } => CKind::Dedupe(Arc::new(Dedupe::new(
-                self.compile(key),
+                self.expr(step, Slot::Dedupe, key),
                 within_ms.map(Duration::from_millis),
                 self.flow.mode.kind != ModeKind::Sync,
                 format!("dedupe/{}/{}/", self.flow.name, step.id),
@@ -177,15 +214,18 @@ impl<W: Wiring> StepBuilder<'_, W> {
             StepKind::To(ep) => CKind::To(self.target(ep, &step.output, &step.origin)?),
             StepKind::Route(arms) => CKind::Route(
                 arms.iter()
-                    .map(|arm| {
+                    .enumerate()
+                    .map(|(n, arm)| {
                         (
-                            arm.condition.as_ref().map(|c| self.compile(c)),
+                            arm.condition
+                                .as_ref()
+                                .map(|c| self.expr(step, Slot::Route(n), c)),
                             self.steps(&arm.steps),
                         )
                     })
                     .collect(),
             ),
-            StepKind::Reply(e) => CKind::Reply(self.compile(e)),
+            StepKind::Reply(e) => CKind::Reply(self.expr(step, Slot::Reply, e)),
         })
     }
 }

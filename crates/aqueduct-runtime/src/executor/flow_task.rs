@@ -29,6 +29,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// Most records taken from the input at once by a flow that handles one
+/// record at a time (see [`FlowRt::handle_all`]).
+const GROUP: usize = 256;
+
 /// Flow-level counters for the run report.
 #[derive(Debug, Default)]
 pub struct FlowStats {
@@ -388,6 +392,68 @@ impl FlowRt {
         }
     }
 
+    /// Handles envelopes taken from the input together: decoded records move
+    /// through the steps as one group ([`FlowRt::run_in`]); a record that
+    /// could not be decoded is handled in its place in the order.
+    async fn handle_all(
+        self: Arc<Self>,
+        envs: Vec<Envelope>,
+        deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+    ) -> Result<(), String> {
+        if envs.len() == 1 {
+            let Some(env) = envs.into_iter().next() else {
+                return Ok(());
+            };
+            return self.handle(env, deferred).await;
+        }
+        let n = envs.len() as u64;
+        StepMetrics::add(&self.source_metrics.records_in, n);
+        StepMetrics::add(&self.stats.received, n);
+        // Held until the whole group is done: when the flow stops half-way
+        // through a group, none of its records is acked (they are read again).
+        let mut held: Vec<Arc<Pending>> = Vec::with_capacity(envs.len());
+        let mut items = Vec::with_capacity(envs.len());
+        let mut result = Ok(());
+        for env in envs {
+            let pending = Arc::new(Pending::new(env.ack, env.reply, deferred.clone()));
+            held.push(pending.clone());
+            match env.record {
+                Ok(value) => {
+                    StepMetrics::add(&self.source_metrics.records_out, 1);
+                    items.push(Item {
+                        value,
+                        bindings: Bindings::new(),
+                        pending,
+                    });
+                }
+                Err(d) => {
+                    if !items.is_empty() {
+                        let group = std::mem::take(&mut items);
+                        result = self
+                            .run_in(group, vec![(self.steps.clone(), 0)], true)
+                            .await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    result = self.fail_decode(pending, &d.raw, &d.reason).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if result.is_ok() && !items.is_empty() {
+            result = self
+                .run_in(items, vec![(self.steps.clone(), 0)], true)
+                .await;
+        }
+        if result.is_err() {
+            held.iter().for_each(|p| p.mark_failed());
+        }
+        result
+    }
+
     async fn flush_batches(self: &Arc<Self>, only_due: bool) -> Result<(), String> {
         for b in &self.batchers {
             while let Some((group, cont)) = b.take(only_due) {
@@ -435,6 +501,13 @@ impl FlowRt {
         let mut since_flush = 0usize;
         let mut dirty = false;
         let mut open = true;
+        // Group commit: the commit of full chunks runs while the next chunks
+        // are processed, one commit at a time; chunks that fill up meanwhile
+        // wait (`waiting`) and share the next commit. Acks are released only
+        // once the commit covering their chunk succeeded.
+        let mut committing: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
+        let mut waiting: Vec<Ack> = Vec::new();
+        let max_waiting = self.chunk.saturating_mul(8).max(8192);
         let result: Result<(), String> = async {
             while open || !inflight.is_empty() {
                 let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
@@ -451,8 +524,26 @@ impl FlowRt {
                             if let Some(rate) = &self.rate {
                                 rate.acquire().await;
                             }
-                            inflight.push(self.clone().handle(env, deferred.clone()));
-                            since_flush += 1;
+                            let mut envs = vec![env];
+                            // One record at a time anyway: take what is already
+                            // queued along (never waiting for more), so the steps
+                            // run once per group, not once per record.
+                            if self.concurrency == 1 && self.mode != ModeKind::Sync {
+                                let limit = if self.mode == ModeKind::Batch {
+                                    self.chunk.saturating_sub(since_flush).clamp(1, GROUP)
+                                } else {
+                                    GROUP
+                                };
+                                while envs.len() < limit {
+                                    let Ok(env) = rx.try_recv() else { break };
+                                    if let Some(rate) = &self.rate {
+                                        rate.acquire().await;
+                                    }
+                                    envs.push(env);
+                                }
+                            }
+                            since_flush += envs.len();
+                            inflight.push(self.clone().handle_all(envs, deferred.clone()));
                             dirty = true;
                         }
                         None => open = false,
@@ -463,7 +554,9 @@ impl FlowRt {
                             if self.mode == ModeKind::Batch {
                                 self.flush_batches(false).await?;
                             }
+                            settle(&mut committing).await?;
                             self.flush_targets().await?;
+                            waiting.drain(..).for_each(Ack::done);
                             release(&deferred);
                             dirty = false;
                         }
@@ -474,8 +567,25 @@ impl FlowRt {
                         r?;
                     }
                     self.flush_batches(false).await?;
-                    self.flush_targets().await?;
-                    release(&deferred);
+                    if let Some(list) = &deferred
+                        && let Ok(mut l) = list.lock()
+                    {
+                        waiting.append(&mut l);
+                    }
+                    if committing.as_ref().is_some_and(|c| c.is_finished())
+                        || waiting.len() >= max_waiting
+                    {
+                        settle(&mut committing).await?;
+                    }
+                    if committing.is_none() {
+                        let acks = std::mem::take(&mut waiting);
+                        let rt = self.clone();
+                        committing = Some(tokio::spawn(async move {
+                            rt.flush_targets().await?;
+                            acks.into_iter().for_each(Ack::done);
+                            Ok(())
+                        }));
+                    }
                     since_flush = 0;
                     dirty = false;
                 }
@@ -484,9 +594,26 @@ impl FlowRt {
             Ok(())
         }
         .await;
-        // deliver what was accepted, even when the flow failed
+        // deliver what was accepted, even when the flow failed; acks only
+        // for what was made durable
+        let settled = settle(&mut committing).await;
         let flushed = self.flush_targets().await;
-        release(&deferred);
-        result.and(flushed)
+        if settled.is_ok() && flushed.is_ok() {
+            waiting.drain(..).for_each(Ack::done);
+            release(&deferred);
+        }
+        result.and(settled).and(flushed)
+    }
+}
+
+/// Waits for the chunk commit in progress, if any.
+async fn settle(
+    committing: &mut Option<tokio::task::JoinHandle<Result<(), String>>>,
+) -> Result<(), String> {
+    match committing.take() {
+        None => Ok(()),
+        Some(task) => task
+            .await
+            .unwrap_or_else(|e| Err(format!("committing a chunk stopped: {e}"))),
     }
 }

@@ -47,6 +47,8 @@ pub enum CKind {
     Where(Compiled),
     /// `map`
     Map(Arc<Layout>, Vec<Compiled>),
+    /// `map` implemented natively: one expression builds the whole record.
+    MapRecord(Compiled),
     /// `let`
     Let(String, Compiled),
     /// `enrich`
@@ -198,8 +200,22 @@ impl FlowRt {
     /// delivered nor dead-lettered: the flow stops.
     pub(crate) fn run<'a>(
         self: &'a Arc<Self>,
+        items: Vec<Item>,
+        cont: Cont,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.run_in(items, cont, false)
+    }
+
+    /// [`FlowRt::run`] for a group of independent records taken from the
+    /// input together (`each`): they move through the steps as a group, but
+    /// targets get them one at a time, as if each had come alone (retries,
+    /// breakers and dead letters stay per record). A `batch` step's groups
+    /// are delivered whole.
+    pub(crate) fn run_in<'a>(
+        self: &'a Arc<Self>,
         mut items: Vec<Item>,
         mut cont: Cont,
+        each: bool,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             while let Some((steps, start)) = cont.pop() {
@@ -208,6 +224,15 @@ impl FlowRt {
                         return Ok(());
                     }
                     let step = &steps[i];
+                    if each && items.len() > 1 && matches!(step.kind, CKind::Route(_)) {
+                        // arms would reorder the group: go on record by record, in order
+                        for item in std::mem::take(&mut items) {
+                            let mut c = cont.clone();
+                            c.push((steps.clone(), i));
+                            self.run_in(vec![item], c, false).await?;
+                        }
+                        return Ok(());
+                    }
                     StepMetrics::add(&step.metrics.records_in, items.len() as u64);
                     let started = Instant::now();
                     let n_in = items.len();
@@ -252,7 +277,7 @@ impl FlowRt {
                                 let mut c = cont.clone();
                                 c.push((steps.clone(), i + 1));
                                 c.push((arm_steps.clone(), 0));
-                                self.run(group, c).await?;
+                                self.run_in(group, c, each).await?;
                             }
                             return Ok(());
                         }
@@ -265,6 +290,9 @@ impl FlowRt {
                                 self.run(group, c).await?;
                             }
                             return Ok(());
+                        }
+                        CKind::Tap(t) | CKind::To(t) if each && items.len() > 1 => {
+                            items = self.deliver_each(step, t, items).await?;
                         }
                         _ => {
                             items = self.apply(step, items).await?;
@@ -311,6 +339,17 @@ impl FlowRt {
                                 layout: layout.clone(),
                                 slots,
                             }));
+                            out.push(item);
+                        }
+                        Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
+                    }
+                }
+            }
+            CKind::MapRecord(record) => {
+                for mut item in items {
+                    match record.eval(&item.value, &item.bindings) {
+                        Ok(v) => {
+                            item.value = v;
                             out.push(item);
                         }
                         Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
@@ -455,6 +494,35 @@ impl FlowRt {
         }
         d.remember(key.to_string());
         false
+    }
+
+    /// Delivers records one at a time (each with its own retries and dead letter).
+    async fn deliver_each(
+        self: &Arc<Self>,
+        step: &CStep,
+        t: &TargetRef,
+        items: Vec<Item>,
+    ) -> Result<Vec<Item>, String> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let res = self
+                .with_policies(step, t.system.as_deref(), || {
+                    t.target.write(std::slice::from_ref(&item.value))
+                })
+                .await;
+            match res {
+                Ok(()) => {
+                    StepMetrics::add(&self.stats.delivered, 1);
+                    out.push(item);
+                }
+                Err((e, attempts)) => {
+                    let msg = format!("{}: {e}", t.label);
+                    self.fail(step, vec![item], &msg, attempts, status_of(&e))
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Delivers a group to a target; failed groups go to the dead letter.

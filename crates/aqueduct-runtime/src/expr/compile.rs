@@ -113,6 +113,21 @@ impl Cx {
     }
 
     fn field(&self, base: &Expr, name: String, slot: Option<u32>) -> Fun {
+        if let (ExprKind::Current, Some(slot)) = (&base.kind, slot) {
+            // `.name` of the current record: read the slot in place (no clone of the record)
+            let slot = slot as usize;
+            return Box::new(move |cx| match cx.record {
+                Value::Record(r) => match r.slots.get(slot) {
+                    Some(v) => Ok(v.clone()),
+                    None => Err(EvalError::new(format!(
+                        "record `{}` has no slot {slot} (`{name}`)",
+                        r.layout.name
+                    ))),
+                },
+                Value::Json(j) => Ok(j.get(&name).map(json_value).unwrap_or(Value::Null)),
+                _ => Ok(Value::Null),
+            });
+        }
         let base = self.compile(base);
         match slot {
             Some(slot) => {
@@ -134,6 +149,15 @@ impl Cx {
     }
 
     fn binary(&self, op: BinaryOp, lhs: &Expr, rhs: &Expr) -> Fun {
+        if !matches!(op, BinaryOp::And | BinaryOp::Or | BinaryOp::Coalesce) {
+            // strict operators read fields and literals in place (no clones)
+            let (a, b) = (self.operand(lhs), self.operand(rhs));
+            return Box::new(move |cx| {
+                let x = a.get(cx.record, cx)?;
+                let y = b.get(cx.record, cx)?;
+                ops::binary_ref(op, &x, &y)
+            });
+        }
         let l = self.compile(lhs);
         let r = self.compile(rhs);
         match op {
@@ -152,6 +176,62 @@ impl Cx {
                 if v.is_null() { r(cx) } else { Ok(v) }
             }),
             op => Box::new(move |cx| ops::binary(op, l(cx)?, r(cx)?)),
+        }
+    }
+}
+
+impl Cx {
+    fn operand(&self, e: &Expr) -> Operand {
+        match &e.kind {
+            ExprKind::Field {
+                base,
+                name,
+                slot: Some(slot),
+            } if matches!(base.kind, ExprKind::Current) => {
+                Operand::Slot(*slot as usize, name.clone())
+            }
+            ExprKind::Lit(lit) => match Value::from_constant(lit, &e.ty, &self.schemas) {
+                Ok(v) => Operand::Lit(v),
+                Err(_) => Operand::Dyn(self.compile(e)),
+            },
+            _ => Operand::Dyn(self.compile(e)),
+        }
+    }
+}
+
+/// An operand of a strict operator, read in place when it can be.
+enum Operand {
+    /// `.name` of the current record, by slot (same rules as [`Cx::field`]).
+    Slot(usize, String),
+    /// A literal.
+    Lit(Value),
+    /// Anything else, evaluated.
+    Dyn(Fun),
+}
+
+impl Operand {
+    fn get<'v>(
+        &'v self,
+        record: &'v Value,
+        cx: &EvalCx<'_>,
+    ) -> Result<std::borrow::Cow<'v, Value>, EvalError> {
+        use std::borrow::Cow;
+        match self {
+            Operand::Slot(slot, name) => match record {
+                Value::Record(r) => match r.slots.get(*slot) {
+                    Some(v) => Ok(Cow::Borrowed(v)),
+                    None => Err(EvalError::new(format!(
+                        "record `{}` has no slot {slot} (`{name}`)",
+                        r.layout.name
+                    ))),
+                },
+                Value::Json(j) => Ok(Cow::Owned(
+                    j.get(name.as_str()).map(json_value).unwrap_or(Value::Null),
+                )),
+                _ => Ok(Cow::Owned(Value::Null)),
+            },
+            Operand::Lit(v) => Ok(Cow::Borrowed(v)),
+            Operand::Dyn(f) => f(cx).map(Cow::Owned),
         }
     }
 }

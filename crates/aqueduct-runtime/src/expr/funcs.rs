@@ -6,13 +6,13 @@
 
 use super::{Clock, EvalCx, EvalError, Fun, ops};
 use crate::value::compare::{Num, compare};
+use crate::native::funcs as nf;
 use crate::value::json::{json_value, parse_decimal};
 use crate::value::{Schemas, Value};
 use aqueduct_graph::{Func, Type};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-use rust_decimal::{Decimal, RoundingStrategy};
-use sha2::Digest;
+use chrono::Utc;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use std::sync::Arc;
 
 /// Compiles a call: arguments are evaluated in order, then the function applied.
@@ -25,6 +25,16 @@ pub(super) fn compile(
 ) -> Fun {
     if func == Func::Now {
         return Box::new(move |_| Ok(Value::Timestamp(clock.now())));
+    }
+    let mut args = args;
+    if args.len() == 1
+        && let Some(only) = args.pop()
+    {
+        // one argument: no argument vector per call
+        return Box::new(move |cx: &EvalCx<'_>| {
+            let value = only(cx)?;
+            call(func, std::slice::from_ref(&value), &result)
+        });
     }
     Box::new(move |cx: &EvalCx<'_>| {
         let values = args.iter().map(|a| a(cx)).collect::<Result<Vec<_>, _>>()?;
@@ -74,29 +84,20 @@ pub fn call(func: Func, values: &[Value], result: &Type) -> Result<Value, EvalEr
         return Ok(Value::Null);
     }
     Ok(match func {
-        Func::Upper => s(string(func, a)?.to_uppercase()),
-        Func::Lower => s(string(func, a)?.to_lowercase()),
-        Func::Trim => s(string(func, a)?.trim()),
+        Func::Upper => s(nf::upper(string(func, a)?)),
+        Func::Lower => s(nf::lower(string(func, a)?)),
+        Func::Trim => s(nf::trim(string(func, a)?)),
         Func::Replace => {
             let (text, from, to) = (
                 string(func, a)?,
                 string(func, arg(values, 1))?,
                 string(func, arg(values, 2))?,
             );
-            if from.is_empty() {
-                s(text)
-            } else {
-                s(text.replace(from, to))
-            }
+            s(nf::replace(text, from, to))
         }
         Func::Split => {
             let (text, sep) = (string(func, a)?, string(func, arg(values, 1))?);
-            let parts: Vec<Value> = if sep.is_empty() {
-                text.chars().map(|c| s(c.to_string())).collect()
-            } else {
-                text.split(sep).map(s).collect()
-            };
-            Value::List(Arc::new(parts))
+            Value::List(Arc::new(nf::split(text, sep).into_iter().map(s).collect()))
         }
         Func::Concat => concat(values),
         Func::Len => match a {
@@ -107,20 +108,16 @@ pub fn call(func: Func, values: &[Value], result: &Type) -> Result<Value, EvalEr
                 serde_json::Value::String(x) => Value::Int(x.chars().count() as i64),
                 _ => return Err(EvalError::new("`len` needs a string or a list")),
             },
-            other => Value::Int(string(func, other)?.chars().count() as i64),
+            other => Value::Int(nf::len(string(func, other)?)),
         },
         Func::Substring => {
             let text = string(func, a)?;
-            let start = usize::try_from(int(func, arg(values, 1))?.max(0)).unwrap_or(usize::MAX);
-            let taken: String = match arg(values, 2) {
-                Value::Null => text.chars().skip(start).collect(),
-                len => text
-                    .chars()
-                    .skip(start)
-                    .take(usize::try_from(int(func, len)?.max(0)).unwrap_or(usize::MAX))
-                    .collect(),
+            let start = int(func, arg(values, 1))?;
+            let length = match arg(values, 2) {
+                Value::Null => None,
+                len => Some(int(func, len)?),
             };
-            s(taken)
+            s(nf::substring(text, start, length))
         }
         Func::Contains => match a {
             Value::List(_) => Value::Bool(ops::contains(a, arg(values, 1))),
@@ -151,10 +148,7 @@ pub fn call(func: Func, values: &[Value], result: &Type) -> Result<Value, EvalEr
         }
         Func::Round => round(a, arg(values, 1))?,
         Func::Abs => match Num::of(a) {
-            Some(Num::Int(i)) => Value::Int(
-                i.checked_abs()
-                    .ok_or_else(|| EvalError::new("integer overflow"))?,
-            ),
+            Some(Num::Int(i)) => Value::Int(nf::abs_int(i)?),
             Some(Num::Decimal(d)) => Value::Decimal(d.abs()),
             Some(Num::Float(f)) => Value::Float(f.abs()),
             None => {
@@ -190,23 +184,16 @@ pub fn call(func: Func, values: &[Value], result: &Type) -> Result<Value, EvalEr
         Func::ParseTimestamp => parse_timestamp(a, arg(values, 1))?,
         Func::FormatTimestamp => {
             let fmt = string(func, arg(values, 1))?;
-            let mut out = String::new();
-            let written = match a {
-                Value::Timestamp(t) => {
-                    std::fmt::Write::write_fmt(&mut out, format_args!("{}", t.format(fmt)))
-                }
-                Value::Date(d) => {
-                    std::fmt::Write::write_fmt(&mut out, format_args!("{}", d.format(fmt)))
-                }
+            s(match a {
+                Value::Timestamp(t) => nf::format_timestamp(t, fmt)?,
+                Value::Date(d) => nf::format_date(d, fmt)?,
                 other => {
                     return Err(EvalError::new(format!(
                         "`format_timestamp` needs a timestamp, found {}",
                         other.kind_name()
                     )));
                 }
-            };
-            written.map_err(|_| EvalError::new(format!("invalid timestamp format `{fmt}`")))?;
-            s(out)
+            })
         }
         Func::ToString => s(a.to_text()),
         Func::ToInt => to_int(a),
@@ -225,14 +212,8 @@ pub fn call(func: Func, values: &[Value], result: &Type) -> Result<Value, EvalEr
         Func::ParseJson => serde_json::from_str::<serde_json::Value>(string(func, a)?)
             .map(|j| json_value(&j))
             .unwrap_or(Value::Null),
-        Func::Uuid => s(uuid_v4()),
-        Func::Sha256 => {
-            let digest = sha2::Sha256::digest(string(func, a)?.as_bytes());
-            s(digest
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>())
-        }
+        Func::Uuid => s(nf::uuid()),
+        Func::Sha256 => s(nf::sha256(string(func, a)?)),
     })
 }
 
@@ -253,25 +234,13 @@ fn concat(values: &[Value]) -> Value {
 
 fn round(value: &Value, digits: &Value) -> Result<Value, EvalError> {
     let digits = match digits {
-        Value::Null => 0,
-        d => int(Func::Round, d)?.clamp(0, 28),
+        Value::Null => None,
+        d => Some(int(Func::Round, d)?),
     };
     Ok(match Num::of(value) {
         Some(Num::Int(i)) => Value::Int(i),
-        Some(Num::Decimal(d)) => Value::Decimal(
-            d.round_dp_with_strategy(digits as u32, RoundingStrategy::MidpointAwayFromZero),
-        ),
-        Some(Num::Float(f)) => {
-            // through a decimal, so 2.675 rounds the way it is written
-            match Decimal::from_f64(f) {
-                Some(d) => Value::Float(
-                    d.round_dp_with_strategy(digits as u32, RoundingStrategy::MidpointAwayFromZero)
-                        .to_f64()
-                        .unwrap_or(f),
-                ),
-                None => Value::Float(f.round()),
-            }
-        }
+        Some(Num::Decimal(d)) => Value::Decimal(nf::round_decimal(d, digits)),
+        Some(Num::Float(f)) => Value::Float(nf::round_float(f, digits)),
         None => {
             return Err(EvalError::new(format!(
                 "`round` needs a number, found {}",
@@ -282,28 +251,14 @@ fn round(value: &Value, digits: &Value) -> Result<Value, EvalError> {
 }
 
 fn parse_timestamp(text: &Value, format: &Value) -> Result<Value, EvalError> {
-    let text = string(Func::ParseTimestamp, text)?.trim();
-    let parsed = match format {
-        Value::Null => crate::value::json::parse_timestamp(text).ok(),
-        f => {
-            let fmt = string(Func::ParseTimestamp, f)?;
-            DateTime::parse_from_str(text, fmt)
-                .map(|d| d.with_timezone(&Utc))
-                .ok()
-                .or_else(|| {
-                    NaiveDateTime::parse_from_str(text, fmt)
-                        .ok()
-                        .map(|n| n.and_utc())
-                })
-                .or_else(|| {
-                    NaiveDate::parse_from_str(text, fmt)
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                        .map(|n| n.and_utc())
-                })
-        }
+    let text = string(Func::ParseTimestamp, text)?;
+    let format = match format {
+        Value::Null => None,
+        f => Some(string(Func::ParseTimestamp, f)?),
     };
-    Ok(parsed.map(Value::Timestamp).unwrap_or(Value::Null))
+    Ok(nf::parse_timestamp(text, format)
+        .map(Value::Timestamp)
+        .unwrap_or(Value::Null))
 }
 
 fn to_int(value: &Value) -> Value {
@@ -337,19 +292,4 @@ fn to_decimal(value: &Value) -> Option<Decimal> {
         Value::Bool(b) => Some(Decimal::from(i64::from(*b))),
         other => Num::of(other)?.to_decimal(),
     }
-}
-
-fn uuid_v4() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }

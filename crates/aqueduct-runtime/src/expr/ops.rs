@@ -2,6 +2,7 @@
 //! decimals, null propagation, comparisons, `in`, indexing.
 
 use super::EvalError;
+use crate::native::ops as nops;
 use crate::value::compare::{Num, compare, equals};
 use crate::value::json::{json_value, parse_date, parse_decimal, parse_timestamp};
 use crate::value::{Schemas, Value};
@@ -37,7 +38,7 @@ pub fn unary(op: UnaryOp, value: Value) -> Result<Value, EvalError> {
     match (op, &value) {
         (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
         (UnaryOp::Neg, _) => match Num::of(&value) {
-            Some(Num::Int(i)) => i.checked_neg().map(Value::Int).ok_or_else(overflow),
+            Some(Num::Int(i)) => nops::int_neg(i).map(Value::Int),
             Some(Num::Decimal(d)) => Ok(Value::Decimal(-d)),
             Some(Num::Float(f)) => Ok(Value::Float(-f)),
             None => Err(EvalError::new(format!(
@@ -52,24 +53,24 @@ pub fn unary(op: UnaryOp, value: Value) -> Result<Value, EvalError> {
     }
 }
 
-fn overflow() -> EvalError {
-    EvalError::new("integer overflow")
-}
-
-fn div_zero() -> EvalError {
-    EvalError::new("division by zero")
-}
-
 /// A strict (non-short-circuit) binary operator.
 pub fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
     match op {
-        BinaryOp::Eq => Ok(Value::Bool(equals(&a, &b))),
-        BinaryOp::Ne => Ok(Value::Bool(!equals(&a, &b))),
+        BinaryOp::Coalesce => Ok(if a.is_null() { b } else { a }),
+        _ => binary_ref(op, &a, &b),
+    }
+}
+
+/// [`binary`] on borrowed operands (fields read in place, literals).
+pub fn binary_ref(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
+    match op {
+        BinaryOp::Eq => Ok(Value::Bool(equals(a, b))),
+        BinaryOp::Ne => Ok(Value::Bool(!equals(a, b))),
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
             if a.is_null() || b.is_null() {
                 return Ok(Value::Bool(false));
             }
-            let ord = compare(&a, &b).ok_or_else(|| {
+            let ord = compare(a, b).ok_or_else(|| {
                 EvalError::new(format!(
                     "cannot compare {} with {}",
                     a.kind_name(),
@@ -83,16 +84,16 @@ pub fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
                 _ => ord != Ordering::Less,
             }))
         }
-        BinaryOp::In => Ok(Value::Bool(contains(&b, &a))),
+        BinaryOp::In => Ok(Value::Bool(contains(b, a))),
         BinaryOp::And => Ok(Value::Bool(
             matches!(a, Value::Bool(true)) && matches!(b, Value::Bool(true)),
         )),
         BinaryOp::Or => Ok(Value::Bool(
             matches!(a, Value::Bool(true)) || matches!(b, Value::Bool(true)),
         )),
-        BinaryOp::Coalesce => Ok(if a.is_null() { b } else { a }),
+        BinaryOp::Coalesce => Ok(if a.is_null() { b.clone() } else { a.clone() }),
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
-            arith(op, &a, &b)
+            arith(op, a, b)
         }
     }
 }
@@ -145,47 +146,36 @@ pub fn arith(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
         }
     };
     match (x, y) {
-        (Num::Int(x), Num::Int(y)) => {
-            let r = match op {
-                BinaryOp::Add => x.checked_add(y),
-                BinaryOp::Sub => x.checked_sub(y),
-                BinaryOp::Mul => x.checked_mul(y),
-                BinaryOp::Div if y == 0 => return Err(div_zero()),
-                BinaryOp::Div => x.checked_div(y),
-                BinaryOp::Rem if y == 0 => return Err(div_zero()),
-                _ => x.checked_rem(y),
-            };
-            r.map(Value::Int).ok_or_else(overflow)
+        (Num::Int(x), Num::Int(y)) => match op {
+            BinaryOp::Add => nops::int_add(x, y),
+            BinaryOp::Sub => nops::int_sub(x, y),
+            BinaryOp::Mul => nops::int_mul(x, y),
+            BinaryOp::Div => nops::int_div(x, y),
+            _ => nops::int_rem(x, y),
         }
+        .map(Value::Int),
         (Num::Float(_), _) | (_, Num::Float(_)) => {
             let (x, y) = (x.to_f64(), y.to_f64());
-            if matches!(op, BinaryOp::Div | BinaryOp::Rem) && y == 0.0 {
-                return Err(div_zero());
-            }
             Ok(Value::Float(match op {
                 BinaryOp::Add => x + y,
                 BinaryOp::Sub => x - y,
                 BinaryOp::Mul => x * y,
-                BinaryOp::Div => x / y,
-                _ => x % y,
+                BinaryOp::Div => nops::float_div(x, y)?,
+                _ => nops::float_rem(x, y)?,
             }))
         }
         (x, y) => {
             let (Some(x), Some(y)) = (x.to_decimal(), y.to_decimal()) else {
                 return Err(EvalError::new("number out of decimal range"));
             };
-            if matches!(op, BinaryOp::Div | BinaryOp::Rem) && y.is_zero() {
-                return Err(div_zero());
+            match op {
+                BinaryOp::Add => nops::dec_add(x, y),
+                BinaryOp::Sub => nops::dec_sub(x, y),
+                BinaryOp::Mul => nops::dec_mul(x, y),
+                BinaryOp::Div => nops::dec_div(x, y),
+                _ => nops::dec_rem(x, y),
             }
-            let r = match op {
-                BinaryOp::Add => x.checked_add(y),
-                BinaryOp::Sub => x.checked_sub(y),
-                BinaryOp::Mul => x.checked_mul(y),
-                BinaryOp::Div => x.checked_div(y),
-                _ => x.checked_rem(y),
-            };
-            r.map(Value::Decimal)
-                .ok_or_else(|| EvalError::new("decimal overflow"))
+            .map(Value::Decimal)
         }
     }
 }

@@ -15,6 +15,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod seed;
+
 /// A conversion failure: where (a field path, innermost last) and what.
 #[derive(Debug, Clone)]
 pub struct ConvError {
@@ -74,6 +76,14 @@ pub fn json_value(json: &serde_json::Value) -> Value {
     } else {
         Value::Json(Arc::new(json.clone()))
     }
+}
+
+/// Decodes JSON text straight into a value of type `ty` (records by field
+/// name into slots, no intermediate document). `None` when the text is not
+/// a valid document of that type: parse it and use [`from_json`] for the
+/// error, which names the field and the expected type.
+pub fn from_json_str(text: &str, ty: &Type, schemas: &Schemas) -> Option<Value> {
+    seed::decode(text, ty, schemas)
 }
 
 /// Decodes `json` as a value of type `ty`.
@@ -244,38 +254,111 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
-fn write_str(s: &str, out: &mut String) {
-    out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+/// Where JSON text goes: a `String` or a byte buffer.
+trait Sink {
+    fn text(&mut self, s: &str);
+    fn display(&mut self, d: impl fmt::Display);
+}
+
+impl Sink for String {
+    fn text(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    fn display(&mut self, d: impl fmt::Display) {
+        use std::fmt::Write as _;
+        let _ = write!(self, "{d}");
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn text(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+    fn display(&mut self, d: impl fmt::Display) {
+        use std::io::Write as _;
+        let _ = write!(self, "{d}");
+    }
+}
+
+/// A JSON string literal, escaped the way `serde_json` escapes (quotes,
+/// backslashes and control characters; everything else as UTF-8).
+fn write_str<S: Sink>(s: &str, out: &mut S) {
+    out.text("\"");
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        if start < i {
+            out.text(&s[start..i]);
+        }
+        if esc.is_empty() {
+            out.display(format_args!("\\u{:04x}", b));
+        } else {
+            out.text(esc);
+        }
+        start = i + 1;
+    }
+    if start < bytes.len() {
+        out.text(&s[start..]);
+    }
+    out.text("\"");
 }
 
 /// Writes compact JSON text, keeping record field order and exact decimals.
 pub fn write_json(value: &Value, out: &mut String) {
+    write_to(value, out);
+}
+
+/// [`write_json`] into a byte buffer (what line-based writers append to).
+pub fn write_json_bytes(value: &Value, out: &mut Vec<u8>) {
+    write_to(value, out);
+}
+
+fn write_to<S: Sink>(value: &Value, out: &mut S) {
     match value {
-        Value::Decimal(d) => out.push_str(&d.to_string()),
+        Value::Null => out.text("null"),
+        Value::Bool(b) => out.text(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.display(i),
+        Value::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => out.display(n),
+            None => out.text("null"),
+        },
+        Value::Decimal(d) => out.display(d),
         Value::List(items) => {
-            out.push('[');
+            out.text("[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.text(",");
                 }
-                write_json(item, out);
+                write_to(item, out);
             }
-            out.push(']');
+            out.text("]");
         }
         Value::Record(r) => {
-            out.push('{');
+            out.text("{");
             for (i, (f, v)) in r.layout.fields.iter().zip(&r.slots).enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.text(",");
                 }
                 write_str(&f.name, out);
-                out.push(':');
-                write_json(v, out);
+                out.text(":");
+                write_to(v, out);
             }
-            out.push('}');
+            out.text("}");
         }
         Value::String(s) => write_str(s, out),
-        other => out.push_str(&to_json(other).to_string()),
+        Value::Json(j) => out.display(j),
+        other => out.display(to_json(other)),
     }
 }
 

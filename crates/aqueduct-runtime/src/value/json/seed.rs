@@ -1,0 +1,211 @@
+//! JSON text straight into typed values: a serde `DeserializeSeed` driven by
+//! the checked type, filling record slots by field name without building an
+//! intermediate `serde_json::Value` document.
+//!
+//! It accepts exactly what [`super::from_json`] accepts and produces the same
+//! values. Anything it does not take (a type mismatch, a missing field,
+//! malformed text) is left to the slower path, which has the precise error
+//! messages: the fast path only ever says "not me".
+
+use super::{json_value, parse_date, parse_decimal, parse_timestamp};
+use crate::value::{Record, Schemas, Value};
+use aqueduct_graph::{FieldType, Type};
+use base64::Engine as _;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::sync::Arc;
+
+/// Decodes `text` (one JSON document) as a value of type `ty`; `None` when
+/// it is not a valid document of that type.
+pub(super) fn decode(text: &str, ty: &Type, schemas: &Schemas) -> Option<Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = TypeSeed { ty, schemas }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(value)
+}
+
+/// "Not me": the slow path decides (and words the error).
+fn no<E: de::Error>() -> E {
+    E::custom("")
+}
+
+#[derive(Clone, Copy)]
+struct TypeSeed<'a> {
+    ty: &'a Type,
+    schemas: &'a Schemas,
+}
+
+impl<'de> DeserializeSeed<'de> for TypeSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if matches!(self.ty.required(), Type::Json) {
+            // untyped: keep the JSON as it is (null is null)
+            let j = serde_json::Value::deserialize(d)?;
+            return Ok(json_value(&j));
+        }
+        d.deserialize_any(self)
+    }
+}
+
+use serde::Deserialize as _;
+
+impl<'de> Visitor<'de> for TypeSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.ty)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        match self.ty {
+            Type::Optional(_) | Type::Null => Ok(Value::Null),
+            _ => Err(no()),
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        match self.ty.required() {
+            Type::Bool => Ok(Value::Bool(b)),
+            _ => Err(no()),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
+        match self.ty.required() {
+            Type::Int | Type::Duration => Ok(Value::Int(i)),
+            Type::Float => Ok(Value::Float(i as f64)),
+            Type::Decimal => decimal(serde_json::Number::from(i)),
+            _ => Err(no()),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+        match self.ty.required() {
+            Type::Int | Type::Duration => i64::try_from(u).map(Value::Int).map_err(|_| no()),
+            Type::Float => Ok(Value::Float(u as f64)),
+            Type::Decimal => decimal(serde_json::Number::from(u)),
+            _ => Err(no()),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
+        match self.ty.required() {
+            Type::Int | Type::Duration if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Ok(Value::Int(f as i64))
+            }
+            Type::Float => Ok(Value::Float(f)),
+            Type::Decimal => decimal(serde_json::Number::from_f64(f).ok_or_else(no)?),
+            _ => Err(no()),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        match self.ty.required() {
+            Type::String => Ok(Value::String(Arc::from(s))),
+            Type::Decimal => parse_decimal(s).map(Value::Decimal).map_err(|_| no()),
+            Type::Timestamp => parse_timestamp(s).map(Value::Timestamp).map_err(|_| no()),
+            Type::Date => parse_date(s).map(Value::Date).map_err(|_| no()),
+            Type::Bytes => base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map(|b| Value::Bytes(b.into()))
+                .map_err(|_| no()),
+            _ => Err(no()),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let Type::List(elem) = self.ty.required() else {
+            return Err(no());
+        };
+        let seed = TypeSeed {
+            ty: elem,
+            schemas: self.schemas,
+        };
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(seed)? {
+            out.push(v);
+        }
+        Ok(Value::List(Arc::new(out)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let Type::Record(name) = self.ty.required() else {
+            return Err(no());
+        };
+        let layout = self.schemas.layout(name).ok_or_else(no)?;
+        let fields = &layout.fields[..];
+        if fields.len() > 64 {
+            return Err(no());
+        }
+        let mut slots = vec![Value::Null; fields.len()];
+        let mut seen = 0u64;
+        let mut hint = 0usize;
+        while let Some(slot) = map.next_key_seed(KeySeed { fields, hint })? {
+            match slot {
+                Some(i) => {
+                    slots[i] = map.next_value_seed(TypeSeed {
+                        ty: &fields[i].ty,
+                        schemas: self.schemas,
+                    })?;
+                    seen |= 1 << i;
+                    hint = i + 1;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        for (i, f) in fields.iter().enumerate() {
+            if seen & (1 << i) == 0 && !f.ty.is_optional() {
+                return Err(no());
+            }
+        }
+        Ok(Value::Record(Arc::new(Record {
+            layout: layout.clone(),
+            slots,
+        })))
+    }
+}
+
+fn decimal<E: de::Error>(n: serde_json::Number) -> Result<Value, E> {
+    parse_decimal(&n.to_string())
+        .map(Value::Decimal)
+        .map_err(|_| no())
+}
+
+/// A record key: its slot, or `None` for a field the type does not declare.
+struct KeySeed<'a> {
+    fields: &'a [FieldType],
+    /// Where the next key most likely is (fields usually come in order).
+    hint: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        if let Some(f) = self.fields.get(self.hint)
+            && f.name == key
+        {
+            return Ok(Some(self.hint));
+        }
+        Ok(self.fields.iter().position(|f| f.name == key))
+    }
+}
