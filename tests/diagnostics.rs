@@ -9,19 +9,26 @@ use std::path::Path;
 
 /// Codes raised before checking (by the CLI reading files); their golden
 /// tests are CLI tests in `crates/aqueduct-cli/tests/`.
-const CLI_LEVEL: &[&str] = &["AQ0106", "AQ0108", "AQ0904",
+const CLI_LEVEL: &[&str] = &[
+    "AQ0106", "AQ0108", "AQ0904",
     // `aqueduct build`: tested in crates/aqueduct-codegen/tests/bad_input.rs
-    "AQ0501", "AQ0502"];
+    "AQ0501", "AQ0502",
+];
 
 fn cases() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
-    let mut cases: Vec<_> = std::fs::read_dir(dir).expect("tests/cases exists").map(|e| e.expect("entry").path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(dir)
+        .expect("tests/cases exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
     cases.sort();
     cases
 }
 
 fn code_of(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().chars().take(6).collect()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().chars().take(6).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -31,7 +38,10 @@ fn every_case_reports_its_code() {
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         for case in cases() {
-            let name = case.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = case
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let code = code_of(&case);
             let loaded = load(&case).expect("case loads");
             let result = check(&loaded);
@@ -44,7 +54,10 @@ fn every_case_reports_its_code() {
             for (_, file) in loaded.sources.iter() {
                 source.push_str(&format!("//// {}\n{}", file.name, file.text));
             }
-            insta::assert_snapshot!(name, format!("----- SOURCE\n{source}\n----- DIAGNOSTICS\n{report}"));
+            insta::assert_snapshot!(
+                name,
+                format!("----- SOURCE\n{source}\n----- DIAGNOSTICS\n{report}")
+            );
         }
     });
 }

@@ -12,13 +12,97 @@ fn check_text(text: &str) {
 }
 
 const VOCABULARY: &[&str] = &[
-    "system", "type", "channel", "flow", "test", "for", "mode", "sync", "async", "batch", "schedule", "every",
-    "chunk", "from", "as", "where", "map", "let", "enrich", "split", "dedupe", "by", "within", "tap", "route",
-    "when", "else", "to", "reply", "retry", "backoff", "exponential", "fixed", "timeout", "dead_letter",
-    "rate_limit", "per", "concurrency", "circuit_breaker", "given", "stub", "expect", "nothing", "error", "if",
-    "and", "or", "not", "in", "null", "true", "false", "{", "}", "(", ")", "[", "]", ",", ":", "=", "=>", ".",
-    "...", "$x", "??", "+", "-", "*", "/", "%", "==", "!=", "<", ">=", "\"s\"", "\"a{.b}c\"", "\"\"\"q\"\"\"",
-    "10", "1.5", "30s", "5m", "64KiB", "x", "Order", ".id", "file", "inbox.read(\"a\")", "///", "//c\n", "\n",
+    "system",
+    "type",
+    "channel",
+    "flow",
+    "test",
+    "for",
+    "mode",
+    "sync",
+    "async",
+    "batch",
+    "schedule",
+    "every",
+    "chunk",
+    "from",
+    "as",
+    "where",
+    "map",
+    "let",
+    "enrich",
+    "split",
+    "dedupe",
+    "by",
+    "within",
+    "tap",
+    "route",
+    "when",
+    "else",
+    "to",
+    "reply",
+    "retry",
+    "backoff",
+    "exponential",
+    "fixed",
+    "timeout",
+    "dead_letter",
+    "rate_limit",
+    "per",
+    "concurrency",
+    "circuit_breaker",
+    "given",
+    "stub",
+    "expect",
+    "nothing",
+    "error",
+    "if",
+    "and",
+    "or",
+    "not",
+    "in",
+    "null",
+    "true",
+    "false",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    "=",
+    "=>",
+    ".",
+    "...",
+    "$x",
+    "??",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "==",
+    "!=",
+    "<",
+    ">=",
+    "\"s\"",
+    "\"a{.b}c\"",
+    "\"\"\"q\"\"\"",
+    "10",
+    "1.5",
+    "30s",
+    "5m",
+    "64KiB",
+    "x",
+    "Order",
+    ".id",
+    "file",
+    "inbox.read(\"a\")",
+    "///",
+    "//c\n",
+    "\n",
 ];
 
 fn example_texts() -> Vec<String> {
@@ -26,15 +110,17 @@ fn example_texts() -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "aq") {
-                if let Ok(t) = std::fs::read_to_string(&p) {
-                    out.push(t);
-                }
+            } else if p.extension().is_some_and(|x| x == "aq")
+                && let Ok(t) = std::fs::read_to_string(&p)
+            {
+                out.push(t);
             }
         }
     }

@@ -242,8 +242,16 @@ fn main() {
                 .split('\t')
                 .map(|x| x.parse().unwrap_or(f64::NAN))
                 .collect();
-            let &[lines, bytes, scan, parse, check, rss_sources, peak_check, _peak_all] =
-                f.as_slice()
+            let &[
+                lines,
+                bytes,
+                scan,
+                parse,
+                check,
+                rss_sources,
+                peak_check,
+                _peak_all,
+            ] = f.as_slice()
             else {
                 panic!("unexpected child output: {text}");
             };

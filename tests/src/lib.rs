@@ -3,7 +3,7 @@
 //! checking it, the way the CLI does but without touching the terminal.
 
 use aqueduct_check::CheckResult;
-use aqueduct_diagnostics::{render, SourceMap};
+use aqueduct_diagnostics::{SourceMap, render};
 use std::path::Path;
 
 /// A loaded project: its sources and which one is the manifest.
@@ -19,7 +19,10 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
     let mut sources = SourceMap::default();
     let mut manifest = None;
     if path.is_file() {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         sources.add(name, std::fs::read_to_string(path)?);
         return Ok(Loaded { sources, manifest });
     }
@@ -31,7 +34,11 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
         manifest = Some(sources.add("aqueduct.yaml", std::fs::read_to_string(&yaml)?));
     }
     for file in files {
-        let name = file.strip_prefix(path).unwrap_or(&file).to_string_lossy().replace('\\', "/");
+        let name = file
+            .strip_prefix(path)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .replace('\\', "/");
         sources.add(name, std::fs::read_to_string(&file)?);
     }
     Ok(Loaded { sources, manifest })
@@ -56,5 +63,9 @@ pub fn check(loaded: &Loaded) -> CheckResult {
 
 /// The diagnostics as plain text (no colours, width 80): stable for golden files.
 pub fn render_plain(result: &CheckResult, loaded: &Loaded) -> String {
-    render::render_human(&result.diagnostics, &loaded.sources, render::HumanStyle::Plain)
+    render::render_human(
+        &result.diagnostics,
+        &loaded.sources,
+        render::HumanStyle::Plain,
+    )
 }
