@@ -267,16 +267,16 @@ fn connectors_kind_shows_options_and_operations() {
 }
 
 #[test]
-fn build_is_not_built_yet() {
+fn build_checks_the_project_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let args = ["build", ".", "--out", out.to_str().expect("utf-8 path")];
     let r = run(aqueduct().current_dir(dir.path()).args(args));
-    assert_eq!(r.code, 2);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(format!("{}{}", r.stdout, r.stderr).contains("AQ0904"));
     assert!(
-        r.stderr.contains("`aqueduct build` is not built yet: "),
-        "{}",
-        r.stderr
+        !out.exists(),
+        "nothing is written for a project with errors"
     );
 }
 

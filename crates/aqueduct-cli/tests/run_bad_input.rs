@@ -195,7 +195,6 @@ flow averages {
 }
 
 #[test]
-#[ignore = "bug: a JSON number read into a `decimal` goes through f64: 12345678901234567.89 becomes 12345678901234568"]
 fn decimals_read_from_json_numbers_stay_exact() {
     let p = Project::new();
     p.file(

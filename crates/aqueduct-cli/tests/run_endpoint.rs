@@ -189,9 +189,9 @@ flow echo {{
 }
 
 #[test]
-#[ignore = "bug: route segments written `:name` (as the catalogue documents) are matched literally: /orders/A-1 answers 404"]
 fn path_segments_written_with_a_colon_become_fields() {
-    // connectors.md, endpoint: `"/orders/:id"` (:id becomes a string field).
+    // connectors.md, endpoint: `"/orders/:id"` (:id becomes a field,
+    // converted to its type).
     let port = support::free_port();
     let p = Project::new();
     p.file(
@@ -199,22 +199,26 @@ fn path_segments_written_with_a_colon_become_fields() {
         format!(
             r#"
 system api: endpoint {{ listen = "127.0.0.1:{port}" }}
-type Lookup {{ id: string }}
+type Lookup {{ id: string, line: int }}
 
 flow order {{
   mode sync
-  from api.get("/orders/:id") as Lookup
-  reply {{ id = .id }}
+  from api.get("/orders/:id/lines/:line") as Lookup
+  reply {{ id = .id, next = .line + 1 }}
 }}
 "#
         ),
     );
     let mut running = p.spawn(&[]);
     running.wait_listening(port);
+    let path = "/orders/A%2D1/lines/7";
     let answered = support::wait_until(Duration::from_secs(10), || {
-        try_http(port, "GET", "/orders/A-1", "", &[]).is_ok_and(|r| r.status == 200)
+        try_http(port, "GET", path, "", &[]).is_ok_and(|r| r.status == 200)
     });
-    let r = http(port, "GET", "/orders/A-1", "");
-    assert!(answered, "GET /orders/A-1 answered {} {}", r.status, r.body);
-    assert_eq!(r.body, r#"{"id":"A-1"}"#);
+    let r = http(port, "GET", path, "");
+    assert!(answered, "GET {path} answered {} {}", r.status, r.body);
+    assert_eq!(r.body, r#"{"id":"A-1","next":8}"#);
+    // a segment that does not fit the field's type is refused
+    let r = http(port, "GET", "/orders/A-1/lines/seven", "");
+    assert_eq!(r.status, 422, "{}", r.body);
 }

@@ -167,7 +167,6 @@ fn rate_limit_makes_the_run_take_at_least_the_expected_time() {
 }
 
 #[test]
-#[ignore = "bug: `rate_limit` delays intake but records taken as a group reach the target in one burst (12 requests within ~10 ms)"]
 fn rate_limit_spaces_the_requests_a_target_receives() {
     let server = TestServer::start(vec![Rule::new("/orders")]);
     let rows: String = (1..=12)

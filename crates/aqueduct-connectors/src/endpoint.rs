@@ -4,7 +4,8 @@
 //!
 //! Sources `post/put/get(path)`: a request becomes a record: the JSON body
 //! (an object) for POST and PUT, the query-string parameters for GET, plus
-//! the `{name}` path segments (converted to the field's type). A body that
+//! the path segments written `:name` or `{name}` (converted to the field's
+//! type). A body that
 //! is not JSON gets 400 (`{"error": "malformed JSON: … at line 1 column
 //! 12"}`), a record that does not fit the type 422 naming the field, a body
 //! over `max_body` 413, a failed auth check 401.
@@ -188,6 +189,15 @@ fn request_record(
             );
         }
     } else if !body.iter().all(u8::is_ascii_whitespace) {
+        // no path fields: the body is the record, decoded straight into its
+        // type (decimals exact); the slow path below words the errors
+        if params.is_empty()
+            && let Ok(text) = std::str::from_utf8(body)
+            && let Some(value) =
+                aqueduct_runtime::value::json::from_json_str(text, &route.ty, &route.schemas)
+        {
+            return Ok(value);
+        }
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(serde_json::Value::Object(map)) => object = map,
             Ok(other) if params.is_empty() => {

@@ -2,8 +2,8 @@
 //! `timeout` (default 30 s), `headers`).
 //!
 //! Targets `post/put/patch/delete(path)` send each record as a JSON body (a
-//! batch as one JSON array per distinct path; `delete` sends no body and
-//! accepts 404); calls `get/post(path)` answer with the JSON response as the
+//! batch group as one JSON array per distinct path, even a group of one;
+//! `delete` sends no body and accepts 404); calls `get/post(path)` answer with the JSON response as the
 //! enrich type (`get` answers null on 404); `poll(path, every)` GETs a path
 //! at an interval. Paths are templates relative to `base_url`; interpolated
 //! values are percent-encoded so they stay one path segment.

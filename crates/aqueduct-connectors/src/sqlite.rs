@@ -102,6 +102,9 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// One database connection on its own thread, shared by every operation on the same file.
 pub(crate) struct Db {
     tx: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// A batch chunk's open transaction was rolled back by SQLite (a severe
+    /// error): writes that joined it were lost, so its commit must fail.
+    pub(crate) chunk_lost: std::sync::atomic::AtomicBool,
 }
 
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Db>>> {
@@ -131,7 +134,10 @@ impl Db {
             .map_err(|e| {
                 ConnectorError::Config(format!("cannot start the database thread: {e}"))
             })?;
-        let db = Arc::new(Db { tx: Mutex::new(tx) });
+        let db = Arc::new(Db {
+            tx: Mutex::new(tx),
+            chunk_lost: std::sync::atomic::AtomicBool::new(false),
+        });
         dbs.retain(|_, w| w.strong_count() > 0);
         dbs.insert(key, Arc::downgrade(&db));
         Ok(db)
@@ -157,6 +163,23 @@ impl Db {
         }))?;
         rx.await
             .map_err(|_| ConnectorError::Transient("the database thread stopped".to_string()))?
+    }
+
+    /// Queues `f` now (jobs run in the order they are queued) and returns
+    /// the wait for its result, which does not borrow the handle.
+    pub(crate) fn queue<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, ConnectorError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, ConnectorError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let queued = self.submit(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        }));
+        async move {
+            queued?;
+            rx.await
+                .map_err(|_| ConnectorError::Transient("the database thread stopped".to_string()))?
+        }
     }
 
     /// Runs `f` on the connection's thread and waits (start-up only).

@@ -1,5 +1,6 @@
 //! `file`: read with checkpoint resume, tail across appends and rotation,
-//! atomic write, append with a csv header once.
+//! atomic write (going on from an interrupted run's file), append with a csv
+//! header once.
 
 mod common;
 
@@ -240,6 +241,67 @@ async fn write_replaces_atomically_on_flush() {
         1,
         "temporary files are removed: {leftovers:?}"
     );
+}
+
+#[tokio::test]
+async fn write_goes_on_from_the_file_of_an_interrupted_run_and_afresh_after_a_complete_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schemas = item_schemas();
+    let state = Arc::new(aqueduct_runtime::state::MemoryStore::default());
+    let final_path = dir.path().join("out/items.json");
+    let target = || {
+        let ctx = builder("file", "write", "Item", &schemas)
+            .option("root", opt_str(dir.path().to_str().expect("utf8")))
+            .arg("path", lit("out/items.json"))
+            .mode(ModeKind::Batch)
+            .state(&state)
+            .build();
+        FileConnector.target(&ctx.cx).expect("target")
+    };
+    let item = |id: i64| {
+        record(
+            &schemas,
+            "Item",
+            json!({"id": id, "name": format!("n{id}")}),
+        )
+    };
+    let ids = || -> Vec<i64> {
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&final_path).expect("read"))
+                .expect("valid json");
+        doc.as_array()
+            .expect("array")
+            .iter()
+            .map(|v| v["id"].as_i64().expect("id"))
+            .collect()
+    };
+    // a run commits two chunks, buffers a third, and is killed (no finish)
+    let first = target();
+    first.write(&[item(1), item(2)]).await.expect("write");
+    first.flush().await.expect("flush");
+    first.write(&[item(3)]).await.expect("write");
+    first.flush().await.expect("flush");
+    first.write(&[item(4)]).await.expect("write");
+    drop(first);
+    assert_eq!(ids(), vec![1, 2, 3]);
+    // the resumed run goes on from what was committed
+    let resumed = target();
+    resumed.write(&[item(4), item(5)]).await.expect("write");
+    resumed.flush().await.expect("flush");
+    assert_eq!(ids(), vec![1, 2, 3, 4, 5]);
+    // and is interrupted too: the next one still goes on
+    drop(resumed);
+    let again = target();
+    again.write(&[item(6)]).await.expect("write");
+    again.flush().await.expect("flush");
+    assert_eq!(ids(), vec![1, 2, 3, 4, 5, 6]);
+    again.finish().await.expect("finish");
+    drop(again);
+    // complete: the next run starts afresh
+    let fresh = target();
+    fresh.write(&[item(7)]).await.expect("write");
+    fresh.flush().await.expect("flush");
+    assert_eq!(ids(), vec![7]);
 }
 
 #[tokio::test]

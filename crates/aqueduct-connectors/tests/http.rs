@@ -154,6 +154,35 @@ async fn server_errors_are_transient_until_the_server_recovers() {
 }
 
 #[tokio::test]
+async fn after_a_batch_step_a_group_of_one_is_still_an_array() {
+    let seen = Arc::new(Seen::default());
+    seen.posts.store(2, Ordering::SeqCst); // `/flaky` accepts from now on
+    let base = serve(test_router(seen.clone())).await;
+    let schemas = item_schemas();
+    let item = record(&schemas, "Item", json!({"id": "1", "name": "a"}));
+    for batched in [false, true] {
+        let mut b = builder("http", "post", "Item", &schemas)
+            .option("base_url", opt_str(&base))
+            .arg("path", lit("/flaky"));
+        if batched {
+            b = b.batched();
+        }
+        let target = HttpConnector.target(&b.build().cx).expect("target");
+        target
+            .write(std::slice::from_ref(&item))
+            .await
+            .expect("accepted");
+    }
+    assert_eq!(
+        *seen.bodies.lock().expect("lock"),
+        vec![
+            r#"{"id":"1","name":"a"}"#.to_string(),
+            r#"[{"id":"1","name":"a"}]"#.to_string()
+        ]
+    );
+}
+
+#[tokio::test]
 async fn statuses_map_to_retry_after_and_permanent_errors_without_secrets() {
     let base = serve(test_router(Arc::default())).await;
     let schemas = item_schemas();

@@ -120,9 +120,60 @@ async fn a_batch_is_one_transaction() {
     );
     assert_eq!(
         count(&dir, "select count(*) from events"),
-        2,
-        "the failed batch left nothing behind"
+        0,
+        "a batch flow's chunk is committed by flush()"
     );
+    target.flush().await.expect("commits");
+    assert_eq!(
+        count(&dir, "select count(*) from events"),
+        2,
+        "the failed batch left nothing behind, the rest of the chunk is there"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_chunk_is_one_transaction_committed_where_it_was_started() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+    let conn = rusqlite::Connection::open(dir.path().join("data/app.db")).expect("open");
+    conn.execute_batch("create table events (id integer primary key, kind text not null)")
+        .expect("create");
+    drop(conn);
+    let schemas = customer_schemas();
+    let ctx = builder("sqlite", "insert", "Event", &schemas)
+        .option("path", db_option(&dir))
+        .arg("table", lit("events"))
+        .mode(ModeKind::Batch)
+        .build();
+    let target = SqliteConnector.target(&ctx.cx).expect("target");
+    let e = |id: i64| record(&schemas, "Event", json!({"id": id, "kind": "k"}));
+    for id in 1..=3 {
+        target.write(&[e(id)]).await.expect("insert");
+    }
+    assert_eq!(count(&dir, "select count(*) from events"), 0);
+    // the end of a chunk: the commit covers what was written before it,
+    // not what the next chunk writes while it runs
+    let commit = target
+        .start_flush()
+        .expect("a sqlite target starts flushes");
+    target.write(&[e(4)]).await.expect("insert");
+    commit.await.expect("commits");
+    assert_eq!(count(&dir, "select count(*) from events"), 3);
+    target.flush().await.expect("commits");
+    assert_eq!(count(&dir, "select count(*) from events"), 4);
+    target.flush().await.expect("nothing to commit");
+
+    // sync and async flows: each write is committed before it returns
+    let ctx = builder("sqlite", "insert", "Event", &schemas)
+        .option("path", db_option(&dir))
+        .arg("table", lit("events"))
+        .build();
+    let each = SqliteConnector.target(&ctx.cx).expect("target");
+    assert!(each.start_flush().is_none());
+    each.write(&[e(5)]).await.expect("insert");
+    assert_eq!(count(&dir, "select count(*) from events"), 5);
+    each.write(&[e(6), e(5)]).await.expect_err("duplicate key");
+    assert_eq!(count(&dir, "select count(*) from events"), 5);
 }
 
 #[tokio::test]

@@ -74,6 +74,11 @@ pub struct OpContext {
     pub config: Arc<dyn ConfigResolver>,
     /// Flips to `true` when the process is asked to stop.
     pub shutdown: watch::Receiver<bool>,
+    /// Targets: a `batch` step precedes this target, so every
+    /// [`Target::write`] is one whole group (even a group of one), to be
+    /// written as one unit (an HTTP target sends a JSON array). `false`:
+    /// each write is one record (or, for a dead letter, the entries at hand).
+    pub batched: bool,
 }
 
 /// Resolves option values: `env("X")`, `secret("X")`, literals.
@@ -173,6 +178,28 @@ pub trait Target: Send + Sync {
 
     /// Flushes buffered output (end of a chunk, end of input, shutdown).
     fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// A flush started now, for the end of a batch chunk: what it commits is
+    /// fixed by this call (everything written before it; later writes are
+    /// left to the next flush), and the returned future, which does not
+    /// borrow the target, finishes it. The executor awaits it in the
+    /// background while the next chunk is written, so a target that commits
+    /// a chunk as one transaction (`sqlite`) commits exactly that chunk.
+    /// `None` (the default): no such split; the executor awaits
+    /// [`Target::flush`] in the background instead.
+    fn start_flush(&self) -> Option<BoxFuture<'static, Result<(), ConnectorError>>> {
+        None
+    }
+
+    /// The flow's input ended by itself (a bounded source read all of it:
+    /// not stopped by a shutdown, and the flow did not fail) and every record
+    /// was flushed: the run is complete, and the next one starts anew. A
+    /// target keeping state across the runs of a flow (`file.write`, which
+    /// continues its file when a run resumes an interrupted one) closes it
+    /// here. Not called when a run was stopped or failed.
+    fn finish(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(async { Ok(()) })
     }
 }

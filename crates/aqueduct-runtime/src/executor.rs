@@ -207,6 +207,7 @@ async fn run_flow(
     shutdown: watch::Receiver<bool>,
     readiness: Arc<Readiness>,
 ) -> Result<(), String> {
+    let stopping = shutdown.clone();
     let (rx, source) = match input {
         Input::Channel(rx) | Input::Fed(rx) => {
             readiness.source_started();
@@ -235,7 +236,19 @@ async fn run_flow(
         },
         None => Ok(()),
     };
-    let result = processed.and(sourced);
+    let mut result = processed.and(sourced);
+    if result.is_ok() && !*stopping.borrow() {
+        // the input ended by itself: the run is complete
+        for t in &rt.targets {
+            if let Err(e) = t.finish().await {
+                result = Err(format!(
+                    "finishing a target failed: {}",
+                    crate::secrets::redact(&e.to_string())
+                ));
+                break;
+            }
+        }
+    }
     match &result {
         Ok(()) => tracing::info!(flow = %rt.name, "Flow ended."),
         Err(error) => tracing::error!(flow = %rt.name, %error, "Flow failed."),
@@ -350,7 +363,7 @@ pub struct FlowReport {
     pub received: u64,
     /// Records accepted by targets (once per target).
     pub delivered: u64,
-    /// Records dropped by `where`/`dedupe`.
+    /// Records dropped by `where`/`dedupe` (and records no `route` arm takes).
     pub filtered: u64,
     /// Records that failed.
     pub failed: u64,
@@ -527,6 +540,16 @@ impl Wiring for RegistryWiring<'_> {
     }
 
     fn target(&mut self, flow: &Flow, ep: &Endpoint, ty: &Type) -> Result<TargetRef, String> {
+        self.target_for(flow, ep, ty, false)
+    }
+
+    fn target_for(
+        &mut self,
+        flow: &Flow,
+        ep: &Endpoint,
+        ty: &Type,
+        batched: bool,
+    ) -> Result<TargetRef, String> {
         let op = match ep {
             Endpoint::Op(op) => op,
             Endpoint::Channel(name) => {
@@ -552,7 +575,8 @@ impl Wiring for RegistryWiring<'_> {
             }
         };
         let factory = self.factory(flow, op)?;
-        let cx = self.cx(flow, op, ty)?;
+        let mut cx = self.cx(flow, op, ty)?;
+        cx.batched = batched;
         let label = format!("{}.{}", op.system, op.operation);
         let target = factory
             .target(&cx)

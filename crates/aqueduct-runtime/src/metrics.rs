@@ -25,7 +25,7 @@ pub struct StepMetrics {
     pub records_in: AtomicU64,
     /// Records passed on or delivered.
     pub records_out: AtomicU64,
-    /// Records dropped by `where`/`dedupe`.
+    /// Records dropped by `where`/`dedupe` (and records no `route` arm takes).
     pub filtered: AtomicU64,
     /// Records that failed here.
     pub failed: AtomicU64,

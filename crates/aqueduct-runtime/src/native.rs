@@ -31,9 +31,9 @@ pub mod conv;
 pub mod funcs;
 pub mod ops;
 
-pub use conv::NativeValue;
 /// The graph IR, for generated code (the embedded `graph.json`, functions, operators, types).
 pub use aqueduct_graph as graph;
+pub use conv::NativeValue;
 
 use crate::expr::{Bindings, EvalError};
 use crate::value::Value;
@@ -97,7 +97,8 @@ impl Natives {
 
     /// Registers `f` for `slot` of step `step` of flow `flow`.
     pub fn insert(&mut self, flow: &str, step: &str, slot: Slot, f: NativeFn) {
-        self.fns.insert((flow.to_string(), step.to_string(), slot), f);
+        self.fns
+            .insert((flow.to_string(), step.to_string(), slot), f);
     }
 
     /// [`Natives::insert`], by value (for building a table in one expression).

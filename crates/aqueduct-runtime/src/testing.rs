@@ -160,11 +160,17 @@ pub async fn capture_tests(
             ..CapturedRun::default()
         };
         match graph.flow(&test.flow) {
-            None => run.errors.push(format!("there is no flow named `{}`", test.flow)),
+            None => run
+                .errors
+                .push(format!("there is no flow named `{}`", test.flow)),
             Some(flow) => match execute(flow, test, &schemas, options).await {
                 Ok((cap, _)) => {
                     let json = |v: &Vec<Value>| v.iter().map(Value::to_json_string).collect();
-                    run.targets = cap.targets.iter().map(|(l, v)| (l.clone(), json(v))).collect();
+                    run.targets = cap
+                        .targets
+                        .iter()
+                        .map(|(l, v)| (l.clone(), json(v)))
+                        .collect();
                     run.replies = json(&cap.replies);
                     run.errors = cap.errors;
                 }

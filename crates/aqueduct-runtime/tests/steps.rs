@@ -342,3 +342,70 @@ async fn missing_connectors_are_all_reported_at_build() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_failing_tap_is_counted_and_a_record_no_route_arm_takes_is_filtered() {
+    // both with a group of records (batch mode) and one record at a time (async)
+    for mode in [ModeKind::Batch, ModeKind::Async] {
+        let route = StepKind::Route(vec![RouteArm {
+            condition: Some(bin(
+                BinaryOp::Gt,
+                order_field("amount"),
+                dec("100"),
+                Type::Bool,
+            )),
+            steps: vec![step("s2.0.0", StepKind::To(ep("m", "big")), rec("Order"))],
+        }]);
+        let steps = vec![
+            step("s1", StepKind::Tap(ep("m", "audit")), rec("Order")),
+            step("s2", route, rec("Order")),
+        ];
+        let g = graph(vec![flow("f", mode, ep("m", "read"), rec("Order"), steps)]);
+        let (source, acked) = VecSource::new(orders(&g, &[("a", "500"), ("b", "1"), ("c", "101")]));
+        let audit = Arc::new(FailingTarget::with_error(
+            u32::MAX,
+            aqueduct_runtime::connector::ConnectorError::Permanent("audit is down".into()),
+        ));
+        let big = CollectTarget::default();
+        let factory = MockFactory::new("mock")
+            .source("read", once(source))
+            .target("audit", audit.clone())
+            .target("big", Arc::new(big.clone()));
+        let opts = RunOptions::default();
+        let metrics = opts.metrics.clone();
+        let report = build(&g, &registry(factory), opts)
+            .expect("builds")
+            .spawn()
+            .wait()
+            .await;
+        assert!(report.ok(), "{mode:?}: {report}");
+        assert_eq!(audit.attempts.load(Ordering::SeqCst), 3, "{mode:?}");
+        let ids: Vec<String> = big
+            .records
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|r| r.field("id").to_text())
+            .collect();
+        assert_eq!(
+            ids,
+            ["a", "c"],
+            "{mode:?}: the records went on after the tap"
+        );
+        assert_eq!(acked.load(Ordering::SeqCst), 3, "{mode:?}");
+        let f = report.flow("f").expect("f");
+        assert_eq!(
+            (f.delivered, f.filtered, f.failed, f.dead_lettered),
+            (2, 1, 0, 0),
+            "{mode:?}"
+        );
+        let text = metrics.render();
+        for series in [
+            "aqueduct_records_failed_total{flow=\"f\",step=\"s1\"} 3",
+            "aqueduct_records_out_total{flow=\"f\",step=\"s1\"} 3",
+            "aqueduct_records_filtered_total{flow=\"f\",step=\"s2\"} 1",
+        ] {
+            assert!(text.contains(series), "{mode:?}: no `{series}` in\n{text}");
+        }
+    }
+}

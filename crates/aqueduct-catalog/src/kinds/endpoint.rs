@@ -32,7 +32,7 @@ const HMAC: BlockSpec = BlockSpec {
 const PATH: ParamSpec = arg(
     "path",
     ValueType::String,
-    "Route, e.g. \"/orders\" or \"/orders/:id\" (:id becomes a string field).",
+    "Route, e.g. \"/orders\" or \"/orders/:id\" (:id fills the field `id`, converted to its type).",
 );
 
 /// A source taking requests with the HTTP method `name`.

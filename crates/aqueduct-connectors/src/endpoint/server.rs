@@ -2,7 +2,8 @@
 //! every `endpoint` system) using that address, with a route table that
 //! operations add to and remove from while it runs.
 //!
-//! A request is matched by method and path (`{name}` segments capture),
+//! A request is matched by method and path (`:name` and `{name}` segments
+//! capture),
 //! its body is read up to the route's `max_body` (413 beyond), then checked
 //! by the route's auth (401), then handed to the route's handler. A server
 //! stops when the last operation using it is dropped.
@@ -26,20 +27,24 @@ pub(crate) enum Segment {
     Param(String),
 }
 
-/// Parses `/orders/{id}`.
+/// Parses `/orders/:id` (as the catalogue documents) or `/orders/{id}`
+/// (axum's spelling): both capture the segment as the field `id`.
 pub(crate) fn parse_pattern(path: &str) -> Result<Vec<Segment>, String> {
     if !path.starts_with('/') {
         return Err(format!("the route `{path}` must start with /"));
     }
     path.split('/')
         .filter(|s| !s.is_empty())
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+        .map(|s| {
+            let name = s
+                .strip_prefix(':')
+                .or_else(|| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')));
+            match name {
                 Some(name) if !name.is_empty() => Ok(Segment::Param(name.to_string())),
-                Some(_) => Err(format!("the route `{path}` has an empty {{}}")),
+                Some(_) => Err(format!("the route `{path}` has a segment without a name")),
                 None => Ok(Segment::Literal(s.to_string())),
-            },
-        )
+            }
+        })
         .collect()
 }
 
@@ -355,6 +360,9 @@ mod tests {
                 Segment::Param("id".into())
             ])
         );
+        assert_eq!(parse_pattern("/orders/:id"), parse_pattern("/orders/{id}"));
+        assert!(parse_pattern("/orders/:").is_err());
+        assert!(parse_pattern("/orders/{}").is_err());
         assert!(parse_pattern("orders").is_err());
         assert_eq!(percent_decode("a%2Fb+c%", true), "a/b c%");
         assert_eq!(percent_decode("a+b", false), "a+b");

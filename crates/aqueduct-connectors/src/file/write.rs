@@ -4,7 +4,10 @@
 //! file next to it (`.NAME.aq-tmp`), and each commit copies that to a
 //! staging file, adds the format's closing text (`]` for json, `</records>`
 //! for xml), syncs it and renames it over the target, so readers only ever
-//! see a complete document. The first write of a run starts the file afresh.
+//! see a complete document. The first write of a run starts the file afresh,
+//! unless the run resumes an interrupted one (batch flows): then it goes on
+//! from the file as the interrupted run last committed it, so a killed and
+//! resumed run's file holds the records of both (see [`RunState`]).
 //! `append` appends to the file (creating it and its directory), writing
 //! the csv header only into an empty file; json and xml cannot be appended
 //! to and are refused.
@@ -20,12 +23,12 @@ use crate::support::args::label;
 use crate::support::io_error;
 use crate::support::template::Template;
 use aqueduct_graph::ModeKind;
-use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
+use aqueduct_runtime::connector::{ConnectorError, OpContext, StateStore, Target};
 use aqueduct_runtime::value::Value;
 use futures::future::BoxFuture;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +55,27 @@ struct Inner {
     mode: WriteMode,
     commit_each_write: bool,
     files: Mutex<HashMap<PathBuf, OpenFile>>,
+    /// `write` in batch flows: whether this run resumes an interrupted one.
+    run: Option<RunState>,
+}
+
+/// Whether a batch flow's `write` run is complete, kept in the state store
+/// under `file-write:{flow}:{path}`: `{"open": true, "files": […]}` from the
+/// first write of a run (stored before anything is committed) until the
+/// executor reports the run complete ([`Target::finish`]), then
+/// `{"open": false}`. A run that finds it open resumes an interrupted run
+/// (killed, stopped or failed, whose source resumes from its checkpoint):
+/// the files that run wrote are continued from their committed content
+/// instead of started afresh.
+struct RunState {
+    state: Arc<dyn StateStore>,
+    key: String,
+    /// Files the interrupted run wrote: continued, not started afresh (set
+    /// once the stored state was read, before any file is opened).
+    resumed: std::sync::OnceLock<BTreeSet<PathBuf>>,
+    /// Files this run writes (stored, with `resumed`, as the open run's
+    /// files); `None` until the stored state was read.
+    written: tokio::sync::Mutex<Option<BTreeSet<PathBuf>>>,
 }
 
 /// Encoded bytes a file buffers before they are written out (batch flows).
@@ -124,6 +148,12 @@ impl FileTarget {
                 mode,
                 commit_each_write: cx.mode != ModeKind::Batch,
                 files: Mutex::new(HashMap::new()),
+                run: (mode == WriteMode::Replace && cx.mode == ModeKind::Batch).then(|| RunState {
+                    state: cx.state.clone(),
+                    key: format!("file-write:{}:{hint}", cx.flow),
+                    resumed: std::sync::OnceLock::new(),
+                    written: tokio::sync::Mutex::new(None),
+                }),
             }),
         })
     }
@@ -171,14 +201,29 @@ impl Inner {
                 let temp = sibling(path, "aq-tmp");
                 let mut file = File::create(&temp).map_err(|e| io_error(&what, &e))?;
                 let prefix = encoder.prefix();
-                file.write_all(&prefix).map_err(|e| io_error(&what, &e))?;
+                let kept = match self.resumes(path) {
+                    true => self.kept(path, &encoder, &mut file)?,
+                    false => None,
+                };
+                let len = match kept {
+                    Some(len) => {
+                        if len > prefix.len() as u64 {
+                            encoder.continue_after(1);
+                        }
+                        len
+                    }
+                    None => {
+                        file.write_all(&prefix).map_err(|e| io_error(&what, &e))?;
+                        prefix.len() as u64
+                    }
+                };
                 Ok(OpenFile {
                     file,
                     temp: Some(temp),
                     encoder,
                     dirty: true,
                     buf: Vec::new(),
-                    len: prefix.len() as u64,
+                    len,
                 })
             }
             WriteMode::Append => {
@@ -204,6 +249,54 @@ impl Inner {
                 })
             }
         }
+    }
+
+    /// True when `path` was written by the interrupted run this run resumes.
+    fn resumes(&self, path: &Path) -> bool {
+        self.run
+            .as_ref()
+            .and_then(|run| run.resumed.get())
+            .is_some_and(|files| files.contains(path))
+    }
+
+    /// Copies the committed content of `path` without its closing text into
+    /// `temp` (a resumed run goes on from it); its length, or `None` when
+    /// there is no such file or it does not end as this format's files do
+    /// (then the run starts it afresh, with a warning).
+    fn kept(
+        &self,
+        path: &Path,
+        encoder: &crate::formats::Encoder,
+        temp: &mut File,
+    ) -> Result<Option<u64>, ConnectorError> {
+        let what = format!("cannot continue {}", path.display());
+        let mut from = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&what, &e)),
+        };
+        let size = from.metadata().map_err(|e| io_error(&what, &e))?.len();
+        let suffix = encoder.suffix();
+        let keep = size.checked_sub(suffix.len() as u64);
+        let mut tail = vec![0; suffix.len()];
+        let ends_well = match keep {
+            Some(keep) => {
+                from.seek(SeekFrom::Start(keep))
+                    .and_then(|_| from.read_exact(&mut tail))
+                    .map_err(|e| io_error(&what, &e))?;
+                tail == suffix
+            }
+            None => false,
+        };
+        let Some(keep) = keep.filter(|_| ends_well) else {
+            tracing::warn!(file = %path.display(), "The file an interrupted run wrote does not end as a complete document; the resumed run starts it afresh.");
+            return Ok(None);
+        };
+        from.seek(SeekFrom::Start(0))
+            .map_err(|e| io_error(&what, &e))?;
+        let copied = std::io::copy(&mut from.take(keep), temp).map_err(|e| io_error(&what, &e))?;
+        tracing::info!(file = %path.display(), bytes = copied, "Resuming an interrupted run: the file keeps the records it committed.");
+        Ok(Some(copied))
     }
 
     /// Writes the buffered records out to the file (no sync).
@@ -458,11 +551,74 @@ impl Target for FileTarget {
             }
         }
         let records = records.to_vec();
-        Box::pin(blocking(move || inner.write(&records)))
+        Box::pin(async move {
+            if inner.run.is_some() {
+                inner.begin(&records).await?;
+            }
+            blocking(move || inner.write(&records)).await
+        })
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
         let inner = self.inner.clone();
         Box::pin(blocking(move || inner.flush()))
+    }
+
+    fn finish(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let Some(run) = &self.inner.run else {
+                return Ok(());
+            };
+            // complete (even if it wrote nothing): the next run starts afresh
+            run.state.put(&run.key, r#"{"open":false}"#).await
+        })
+    }
+}
+
+impl Inner {
+    /// Before files are opened (batch `write`): reads whether this run
+    /// resumes an interrupted one, then records the files this run writes
+    /// as the open run's, before anything is committed to them.
+    async fn begin(&self, records: &[Value]) -> Result<(), ConnectorError> {
+        let Some(run) = &self.run else {
+            return Ok(());
+        };
+        let mut guard = run.written.lock().await;
+        if guard.is_none() {
+            let mut resumed = BTreeSet::new();
+            if let Some(text) = run.state.get(&run.key).await?
+                && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+                && json["open"] == serde_json::Value::Bool(true)
+                && let Some(list) = json["files"].as_array()
+            {
+                resumed = list
+                    .iter()
+                    .filter_map(|p| p.as_str().map(PathBuf::from))
+                    .collect();
+            }
+            let _ = run.resumed.set(resumed);
+            *guard = Some(BTreeSet::new());
+        }
+        let Some(written) = guard.as_mut() else {
+            return Ok(());
+        };
+        let mut added = false;
+        for record in records {
+            let path = self.path_of(record)?;
+            if !written.contains(&path) {
+                written.insert(path);
+                added = true;
+            }
+        }
+        if added {
+            let resumed = run.resumed.get().into_iter().flatten();
+            let all: BTreeSet<&PathBuf> = resumed.chain(written.iter()).collect();
+            let value = serde_json::json!({
+                "open": true,
+                "files": all.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
+            });
+            run.state.put(&run.key, &value.to_string()).await?;
+        }
+        Ok(())
     }
 }

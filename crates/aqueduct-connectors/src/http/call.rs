@@ -56,6 +56,13 @@ impl Call for HttpCall {
             {
                 return Ok(Value::Null);
             }
+            // straight into the type (decimals exact); the slow path words the errors
+            if let Ok(text) = std::str::from_utf8(&reply.body)
+                && let Some(value) =
+                    aqueduct_runtime::value::json::from_json_str(text, &self.ty, &self.schemas)
+            {
+                return Ok(value);
+            }
             let json: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| {
                 ConnectorError::Permanent(format!(
                     "{} {path}: the answer is not JSON: {e}",

@@ -14,6 +14,8 @@ pub(crate) struct HttpTarget {
     client: Arc<Client>,
     method: Method,
     path: Template,
+    /// After a `batch` step: every group is a JSON array, even of one.
+    batched: bool,
 }
 
 impl HttpTarget {
@@ -31,6 +33,7 @@ impl HttpTarget {
             client,
             method,
             path,
+            batched: cx.batched,
         })
     }
 
@@ -58,7 +61,7 @@ impl Target for HttpTarget {
             for (path, group) in groups {
                 let body = match (self.method == Method::DELETE, group.as_slice()) {
                     (true, _) => None,
-                    (false, [one]) => Some(one.to_json_string()),
+                    (false, [one]) if !self.batched => Some(one.to_json_string()),
                     (false, many) => Some(format!(
                         "[{}]",
                         many.iter()

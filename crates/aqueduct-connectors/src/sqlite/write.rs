@@ -1,7 +1,16 @@
 //! `sqlite.insert(table)`, `upsert(table, key)`, `delete(table, key)`.
 //!
-//! Columns are the fields of the record type. Each `write` (one record, or
-//! a batch) runs in one transaction. `insert` and `upsert` create the table
+//! Columns are the fields of the record type. In `sync` and `async` flows
+//! each `write` (one record, or a `batch` group) is one transaction. In
+//! `batch` flows a chunk is one transaction: the first write opens it, every
+//! write of the chunk runs inside it, and `flush()` (which the executor calls
+//! at the end of the chunk, before acknowledging its records) commits it, so
+//! readers see whole chunks and a killed run leaves none half-written. A
+//! write is whole or not at all either way (a savepoint undoes a group that
+//! fails half-way; the record or group fails alone). Every operation on a
+//! file shares one connection ([`super::Db`]): another flow writing the same
+//! file meanwhile commits the open chunk early, which is safe (its records
+//! are acknowledged only after their own flush). `insert` and `upsert` create the table
 //! when it is missing (`CREATE TABLE IF NOT EXISTS`, one column per field,
 //! `NOT NULL` for required fields, and `PRIMARY KEY (key…)` for `upsert`);
 //! an existing table is used as it is, so an upsert key needs a primary key
@@ -11,10 +20,14 @@
 use super::{Db, column_type, quote_ident, sql_error, to_sql};
 use crate::formats::layout;
 use crate::support::args::{arg_fields, label, req_str};
+use aqueduct_graph::ModeKind;
 use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
 use aqueduct_runtime::value::Value;
 use futures::future::BoxFuture;
+use rusqlite::Connection;
+use rusqlite::types::Value as SqlValue;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// Writes rows.
 pub(crate) struct SqliteTarget {
@@ -22,6 +35,8 @@ pub(crate) struct SqliteTarget {
     sql: Arc<str>,
     /// Field names bound in order.
     columns: Arc<Vec<String>>,
+    /// Batch flows: writes join the chunk's transaction, `flush()` commits it.
+    chunked: bool,
 }
 
 impl SqliteTarget {
@@ -132,27 +147,99 @@ impl SqliteTarget {
             db,
             sql: Arc::from(sql),
             columns: Arc::new(columns),
+            chunked: cx.mode == ModeKind::Batch,
         })
     }
 }
 
 impl Target for SqliteTarget {
     fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
-        let rows: Vec<Vec<rusqlite::types::Value>> = records
+        let rows: Vec<Vec<SqlValue>> = records
             .iter()
             .map(|r| self.columns.iter().map(|c| to_sql(&r.field(c))).collect())
             .collect();
         let sql = self.sql.clone();
-        Box::pin(self.db.run(move |conn| {
-            let tx = conn.transaction().map_err(sql_error)?;
-            {
-                let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
-                for row in &rows {
-                    stmt.execute(rusqlite::params_from_iter(row.iter()))
-                        .map_err(sql_error)?;
-                }
-            }
-            tx.commit().map_err(sql_error)
-        }))
+        let commit = !self.chunked;
+        let db = self.db.clone();
+        Box::pin(
+            self.db
+                .run(move |conn| write_rows(conn, &db, &sql, &rows, commit)),
+        )
     }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        match self.start_flush() {
+            Some(commit) => commit,
+            None => Box::pin(async { Ok(()) }),
+        }
+    }
+
+    fn start_flush(&self) -> Option<BoxFuture<'static, Result<(), ConnectorError>>> {
+        // queued now: it commits exactly the writes queued before it
+        let db = self.db.clone();
+        self.chunked.then(|| {
+            Box::pin(self.db.queue(move |conn| commit_open(conn, &db))) as BoxFuture<'static, _>
+        })
+    }
+}
+
+/// Runs `rows` through `sql` as one unit: inside the open transaction (a
+/// batch chunk's), or a new one; `commit` ends the transaction afterwards.
+fn write_rows(
+    conn: &mut Connection,
+    db: &Db,
+    sql: &str,
+    rows: &[Vec<SqlValue>],
+    commit: bool,
+) -> Result<(), ConnectorError> {
+    let began = conn.is_autocommit();
+    if began {
+        conn.execute_batch("BEGIN").map_err(sql_error)?;
+    }
+    let written = conn
+        .execute_batch("SAVEPOINT aq_write")
+        .and_then(|()| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            for row in rows {
+                stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+            }
+            Ok(())
+        })
+        .and_then(|()| conn.execute_batch("RELEASE aq_write"));
+    if let Err(e) = written {
+        // undo this write only; the rest of an open chunk stays
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (a severe error)
+            if !began {
+                db.chunk_lost.store(true, Ordering::SeqCst);
+            }
+        } else if began && commit {
+            let _ = conn.execute_batch("ROLLBACK");
+        } else {
+            let _ = conn.execute_batch("ROLLBACK TO aq_write; RELEASE aq_write");
+        }
+        return Err(sql_error(e));
+    }
+    if commit && let Err(e) = conn.execute_batch("COMMIT") {
+        if began && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        } else if !began && conn.is_autocommit() {
+            db.chunk_lost.store(true, Ordering::SeqCst);
+        }
+        return Err(sql_error(e));
+    }
+    Ok(())
+}
+
+/// Commits the open transaction, if any (a batch chunk's).
+fn commit_open(conn: &mut Connection, db: &Db) -> Result<(), ConnectorError> {
+    if db.chunk_lost.swap(false, Ordering::SeqCst) {
+        return Err(ConnectorError::Transient(
+            "sqlite rolled back the chunk's transaction after an error; its records are written again on the next run".to_string(),
+        ));
+    }
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    conn.execute_batch("COMMIT").map_err(sql_error)
 }

@@ -174,6 +174,7 @@ pub struct Builder {
     pub chunk: usize,
     pub state: Arc<MemoryStore>,
     pub flow: String,
+    pub batched: bool,
 }
 
 pub fn builder(kind: &str, op: &str, ty: &str, schemas: &Arc<Schemas>) -> Builder {
@@ -188,6 +189,7 @@ pub fn builder(kind: &str, op: &str, ty: &str, schemas: &Arc<Schemas>) -> Builde
         chunk: 1000,
         state: Arc::new(MemoryStore::default()),
         flow: "test_flow".to_string(),
+        batched: false,
     }
 }
 
@@ -209,6 +211,12 @@ impl Builder {
 
     pub fn chunk(mut self, chunk: usize) -> Self {
         self.chunk = chunk;
+        self
+    }
+
+    /// A target after a `batch` step.
+    pub fn batched(mut self) -> Self {
+        self.batched = true;
         self
     }
 
@@ -249,6 +257,7 @@ impl Builder {
             state,
             config: Arc::new(EnvConfig),
             shutdown,
+            batched: self.batched,
         };
         Ctx {
             cx,

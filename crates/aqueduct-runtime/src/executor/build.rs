@@ -44,6 +44,19 @@ pub trait Wiring {
     fn input(&mut self, flow: &Flow) -> Result<Input, String>;
     /// A target for `ep` accepting records of type `ty`.
     fn target(&mut self, flow: &Flow, ep: &Endpoint, ty: &Type) -> Result<TargetRef, String>;
+    /// [`Wiring::target`] for a step that `batched` tells whether a `batch`
+    /// step precedes on its path (its writes are whole groups: see
+    /// [`OpContext::batched`](crate::connector::OpContext::batched)).
+    fn target_for(
+        &mut self,
+        flow: &Flow,
+        ep: &Endpoint,
+        ty: &Type,
+        batched: bool,
+    ) -> Result<TargetRef, String> {
+        let _ = batched;
+        self.target(flow, ep, ty)
+    }
     /// A call for `op` answering with type `ty`.
     fn call(
         &mut self,
@@ -83,6 +96,8 @@ struct StepBuilder<'a, W: Wiring> {
     targets: Vec<Arc<dyn crate::connector::Target>>,
     batchers: Vec<Arc<Batcher>>,
     systems: BTreeSet<String>,
+    /// A `batch` step precedes on the path being built.
+    batched: bool,
 }
 
 impl<W: Wiring> StepBuilder<'_, W> {
@@ -126,7 +141,7 @@ impl<W: Wiring> StepBuilder<'_, W> {
     }
 
     fn target(&mut self, ep: &Endpoint, ty: &Type, origin: &Origin) -> Option<TargetRef> {
-        match self.wiring.target(self.flow, ep, ty) {
+        match self.wiring.target_for(self.flow, ep, ty, self.batched) {
             Ok(t) => {
                 self.targets.push(t.target.clone());
                 if let Some(s) = &t.system {
@@ -142,6 +157,8 @@ impl<W: Wiring> StepBuilder<'_, W> {
     }
 
     fn steps(&mut self, steps: &[Step]) -> Arc<[CStep]> {
+        // route arms inherit the path's `batch`; a `batch` in an arm ends with it
+        let batched = self.batched;
         let mut out = Vec::with_capacity(steps.len());
         for step in steps {
             if let Some(kind) = self.step(step) {
@@ -155,6 +172,7 @@ impl<W: Wiring> StepBuilder<'_, W> {
                 });
             }
         }
+        self.batched = batched;
         out.into()
     }
 
@@ -167,7 +185,10 @@ impl<W: Wiring> StepBuilder<'_, W> {
                     return None;
                 };
                 if let Some(f) = self.native(step, Slot::Map) {
-                    return Some(CKind::MapRecord(Compiled::native(Type::Record(ty.clone()), f)));
+                    return Some(CKind::MapRecord(Compiled::native(
+                        Type::Record(ty.clone()),
+                        f,
+                    )));
                 }
                 CKind::Map(layout, fields.iter().map(|f| self.compile(f)).collect())
             }
@@ -189,19 +210,18 @@ impl<W: Wiring> StepBuilder<'_, W> {
                     return None;
                 }
             },
-            StepKind::Split { list, ty } => {
-                CKind::Split(
+            StepKind::Split { list, ty } => CKind::Split(
                 self.expr(step, Slot::Split, list),
                 ty.clone(),
                 self.schemas.clone(),
-            )
-            }
+            ),
             StepKind::Batch { size, within_ms } => {
                 let b = Arc::new(Batcher::new(
                     usize::try_from(*size).unwrap_or(usize::MAX),
                     within_ms.map(Duration::from_millis),
                 ));
                 self.batchers.push(b.clone());
+                self.batched = true;
                 CKind::Batch(b)
             }
             StepKind::Dedupe { key, within_ms } => CKind::Dedupe(Arc::new(Dedupe::new(
@@ -246,6 +266,7 @@ pub fn build_flow<W: Wiring>(
         targets: Vec::new(),
         batchers: Vec::new(),
         systems: BTreeSet::new(),
+        batched: false,
     };
     let input = match b.wiring.input(flow) {
         Ok(i) => Some(i),
@@ -360,5 +381,6 @@ pub fn op_context(
         state: opts.state.clone(),
         config: opts.config.clone(),
         shutdown: shutdown.clone(),
+        batched: false,
     })
 }

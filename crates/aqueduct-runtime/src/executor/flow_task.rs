@@ -40,7 +40,7 @@ pub struct FlowStats {
     pub received: AtomicU64,
     /// Records accepted by targets (a record delivered to two targets counts twice).
     pub delivered: AtomicU64,
-    /// Records dropped by `where`/`dedupe`.
+    /// Records dropped by `where`/`dedupe` (and records no `route` arm takes).
     pub filtered: AtomicU64,
     /// Records that failed (dead-lettered, answered with an error, or fatal).
     pub failed: AtomicU64,
@@ -475,6 +475,27 @@ impl FlowRt {
         Ok(())
     }
 
+    /// Finishes the flushes started at a chunk's end ([`Target::start_flush`]),
+    /// flushing the targets that started none.
+    async fn finish_flushes(
+        &self,
+        started: Vec<Option<futures::future::BoxFuture<'static, Result<(), ConnectorError>>>>,
+    ) -> Result<(), String> {
+        for (t, flush) in self.targets.iter().zip(started) {
+            let result = match flush {
+                Some(flush) => flush.await,
+                None => t.flush().await,
+            };
+            result.map_err(|e| {
+                format!(
+                    "flushing a target failed: {}",
+                    crate::secrets::redact(&e.to_string())
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     fn next_deadline(&self) -> Option<std::time::Instant> {
         self.batchers.iter().filter_map(|b| b.deadline()).min()
     }
@@ -527,8 +548,13 @@ impl FlowRt {
                             let mut envs = vec![env];
                             // One record at a time anyway: take what is already
                             // queued along (never waiting for more), so the steps
-                            // run once per group, not once per record.
-                            if self.concurrency == 1 && self.mode != ModeKind::Sync {
+                            // run once per group, not once per record. Not under
+                            // `rate_limit`: each record takes its token right
+                            // before it is processed, so deliveries are spaced.
+                            if self.concurrency == 1
+                                && self.mode != ModeKind::Sync
+                                && self.rate.is_none()
+                            {
                                 let limit = if self.mode == ModeKind::Batch {
                                     self.chunk.saturating_sub(since_flush).clamp(1, GROUP)
                                 } else {
@@ -536,9 +562,6 @@ impl FlowRt {
                                 };
                                 while envs.len() < limit {
                                     let Ok(env) = rx.try_recv() else { break };
-                                    if let Some(rate) = &self.rate {
-                                        rate.acquire().await;
-                                    }
                                     envs.push(env);
                                 }
                             }
@@ -579,9 +602,12 @@ impl FlowRt {
                     }
                     if committing.is_none() {
                         let acks = std::mem::take(&mut waiting);
+                        // started here, so each commit covers whole chunks only
+                        let started: Vec<_> =
+                            self.targets.iter().map(|t| t.start_flush()).collect();
                         let rt = self.clone();
                         committing = Some(tokio::spawn(async move {
-                            rt.flush_targets().await?;
+                            rt.finish_flushes(started).await?;
                             acks.into_iter().for_each(Ack::done);
                             Ok(())
                         }));

@@ -261,8 +261,19 @@ impl FlowRt {
                                 }
                                 match chosen {
                                     Ok(Some(a)) => groups[a].push(item),
-                                    // no arm matched: the record is done (acked), like `where`
-                                    Ok(None) => {}
+                                    // no arm matched and no `else`: the record is
+                                    // filtered (and acked), like `where`
+                                    Ok(None) => {
+                                        StepMetrics::add(&step.metrics.filtered, 1);
+                                        StepMetrics::add(&self.stats.filtered, 1);
+                                        item.pending.reply(ReplyMsg::Err {
+                                            status: 422,
+                                            message: format!(
+                                                "request taken by no `route` arm ({})",
+                                                step.at
+                                            ),
+                                        });
+                                    }
                                     Err(e) => {
                                         self.fail(step, vec![item], &e.message, 1, 500).await?
                                     }
@@ -515,6 +526,10 @@ impl FlowRt {
                     StepMetrics::add(&self.stats.delivered, 1);
                     out.push(item);
                 }
+                Err((e, attempts)) if is_tap(step) => {
+                    self.tap_failed(step, t, &e, attempts, 1);
+                    out.push(item);
+                }
                 Err((e, attempts)) => {
                     let msg = format!("{}: {e}", t.label);
                     self.fail(step, vec![item], &msg, attempts, status_of(&e))
@@ -525,7 +540,24 @@ impl FlowRt {
         Ok(out)
     }
 
-    /// Delivers a group to a target; failed groups go to the dead letter.
+    /// A `tap` failed (after its retries): it is best-effort, so the failure
+    /// is logged and counted on the tap step, and the records go on.
+    fn tap_failed(&self, step: &CStep, t: &TargetRef, e: &ConnectorError, attempts: u32, n: u64) {
+        StepMetrics::add(&step.metrics.failed, n);
+        tracing::warn!(
+            flow = %self.name,
+            step = %step.id,
+            at = %step.at,
+            target = %t.label,
+            attempts,
+            records = n,
+            error = %crate::secrets::redact(&e.to_string()),
+            "A tap failed; the records go on without it."
+        );
+    }
+
+    /// Delivers a group to a target; failed groups go to the dead letter
+    /// (a failed `tap` group goes on: see [`FlowRt::tap_failed`]).
     async fn deliver_group(
         self: &Arc<Self>,
         step: &CStep,
@@ -541,6 +573,10 @@ impl FlowRt {
                 StepMetrics::add(&self.stats.delivered, values.len() as u64);
                 Ok(items)
             }
+            Err((e, attempts)) if is_tap(step) => {
+                self.tap_failed(step, t, &e, attempts, values.len() as u64);
+                Ok(items)
+            }
             Err((e, attempts)) => {
                 let msg = format!("{}: {e}", t.label);
                 self.fail(step, items, &msg, attempts, status_of(&e))
@@ -549,6 +585,11 @@ impl FlowRt {
             }
         }
     }
+}
+
+/// True for a `tap` step (best-effort delivery).
+fn is_tap(step: &CStep) -> bool {
+    matches!(step.kind, CKind::Tap(_))
 }
 
 /// The HTTP status a sync caller gets for a connector failure.

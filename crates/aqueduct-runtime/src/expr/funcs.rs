@@ -5,14 +5,14 @@
 //! `concat` (skipped).
 
 use super::{Clock, EvalCx, EvalError, Fun, ops};
-use crate::value::compare::{Num, compare};
 use crate::native::funcs as nf;
+use crate::value::compare::{Num, compare};
 use crate::value::json::{json_value, parse_decimal};
 use crate::value::{Schemas, Value};
 use aqueduct_graph::{Func, Type};
 use chrono::Utc;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use std::sync::Arc;
 
 /// Compiles a call: arguments are evaluated in order, then the function applied.

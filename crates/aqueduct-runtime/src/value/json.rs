@@ -565,6 +565,30 @@ mod tests {
     }
 
     #[test]
+    fn json_numbers_read_as_decimals_keep_their_text() {
+        let s = schemas();
+        let ty = Type::Record("Order".into());
+        for (amount, written) in [
+            ("12345678901234567.89", "12345678901234567.89"),
+            ("0.10", "0.10"),
+            ("-3", "-3"),
+            ("1.5e2", "150"),
+            ("\"7.250\"", "7.250"),
+        ] {
+            let text = format!(r#"{{"id":"a","amount":{amount},"lines":[]}}"#);
+            let v = from_json_str(&text, &ty, &s).unwrap_or_else(|| panic!("decodes {text}"));
+            assert_eq!(v.field("amount").to_json_string(), written, "{text}");
+        }
+        let list = Type::parse("[decimal?]").expect("type");
+        let v = from_json_str("[0.30, null, \"1.00\"]", &list, &s).expect("decodes");
+        assert_eq!(v.to_json_string(), "[0.30,null,1.00]");
+        // not decimals: left to the slow path (which words the error)
+        for bad in ["true", "{}", "[1]", "\"x\"", "null"] {
+            assert_eq!(from_json_str(bad, &Type::Decimal, &s), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn timestamps_round_trip() {
         let s = schemas();
         let v = Value::from_json(

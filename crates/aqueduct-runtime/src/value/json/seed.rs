@@ -3,9 +3,12 @@
 //! intermediate `serde_json::Value` document.
 //!
 //! It accepts exactly what [`super::from_json`] accepts and produces the same
-//! values. Anything it does not take (a type mismatch, a missing field,
-//! malformed text) is left to the slower path, which has the precise error
-//! messages: the fast path only ever says "not me".
+//! values, but for one thing: a JSON number read as a `decimal` is taken
+//! from its text (`12345678901234567.89` and `0.10` stay exact, scale
+//! included), where a parsed `serde_json::Value` only has its f64. Anything
+//! it does not take (a type mismatch, a missing field, malformed text) is
+//! left to the slower path, which has the precise error messages: the fast
+//! path only ever says "not me".
 
 use super::{json_value, parse_date, parse_decimal, parse_timestamp};
 use crate::value::{Record, Schemas, Value};
@@ -39,13 +42,35 @@ impl<'de> DeserializeSeed<'de> for TypeSeed<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        if matches!(self.ty.required(), Type::Json) {
-            // untyped: keep the JSON as it is (null is null)
-            let j = serde_json::Value::deserialize(d)?;
-            return Ok(json_value(&j));
+        match self.ty.required() {
+            Type::Json => {
+                // untyped: keep the JSON as it is (null is null)
+                let j = serde_json::Value::deserialize(d)?;
+                Ok(json_value(&j))
+            }
+            Type::Decimal => {
+                // the number's own text, never through f64
+                let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+                decimal(raw.get(), self.ty)
+            }
+            _ => d.deserialize_any(self),
         }
-        d.deserialize_any(self)
     }
+}
+
+/// A `decimal` (or `decimal?`) from the raw JSON text of its value: a
+/// number as written, a string holding a decimal, or null when optional.
+fn decimal<E: de::Error>(raw: &str, ty: &Type) -> Result<Value, E> {
+    let text = match raw.as_bytes().first() {
+        Some(b'"') => match raw.get(1..raw.len() - 1) {
+            Some(inner) if !inner.contains('\\') => inner,
+            _ => return Err(no()),
+        },
+        Some(b'-' | b'0'..=b'9') => raw,
+        Some(b'n') if raw == "null" && matches!(ty, Type::Optional(_)) => return Ok(Value::Null),
+        _ => return Err(no()),
+    };
+    parse_decimal(text).map(Value::Decimal).map_err(|_| no())
 }
 
 use serde::Deserialize as _;
@@ -79,7 +104,6 @@ impl<'de> Visitor<'de> for TypeSeed<'_> {
         match self.ty.required() {
             Type::Int | Type::Duration => Ok(Value::Int(i)),
             Type::Float => Ok(Value::Float(i as f64)),
-            Type::Decimal => decimal(serde_json::Number::from(i)),
             _ => Err(no()),
         }
     }
@@ -88,7 +112,6 @@ impl<'de> Visitor<'de> for TypeSeed<'_> {
         match self.ty.required() {
             Type::Int | Type::Duration => i64::try_from(u).map(Value::Int).map_err(|_| no()),
             Type::Float => Ok(Value::Float(u as f64)),
-            Type::Decimal => decimal(serde_json::Number::from(u)),
             _ => Err(no()),
         }
     }
@@ -99,7 +122,6 @@ impl<'de> Visitor<'de> for TypeSeed<'_> {
                 Ok(Value::Int(f as i64))
             }
             Type::Float => Ok(Value::Float(f)),
-            Type::Decimal => decimal(serde_json::Number::from_f64(f).ok_or_else(no)?),
             _ => Err(no()),
         }
     }
@@ -107,7 +129,6 @@ impl<'de> Visitor<'de> for TypeSeed<'_> {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
         match self.ty.required() {
             Type::String => Ok(Value::String(Arc::from(s))),
-            Type::Decimal => parse_decimal(s).map(Value::Decimal).map_err(|_| no()),
             Type::Timestamp => parse_timestamp(s).map(Value::Timestamp).map_err(|_| no()),
             Type::Date => parse_date(s).map(Value::Date).map_err(|_| no()),
             Type::Bytes => base64::engine::general_purpose::STANDARD
@@ -170,12 +191,6 @@ impl<'de> Visitor<'de> for TypeSeed<'_> {
             slots,
         })))
     }
-}
-
-fn decimal<E: de::Error>(n: serde_json::Number) -> Result<Value, E> {
-    parse_decimal(&n.to_string())
-        .map(Value::Decimal)
-        .map_err(|_| no())
 }
 
 /// A record key: its slot, or `None` for a field the type does not declare.
