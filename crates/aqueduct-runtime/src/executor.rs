@@ -222,7 +222,13 @@ async fn run_flow(
             let name = rt.name.clone();
             readiness.source_started();
             let task = tokio::spawn(crate::schedule::drive(
-                name, first, remake, schedule, tx, shutdown,
+                name,
+                first,
+                remake,
+                schedule,
+                tx,
+                shutdown,
+                rt.stats.clone(),
             ));
             (rx, Some(task))
         }
@@ -250,7 +256,18 @@ async fn run_flow(
         }
     }
     match &result {
-        Ok(()) => tracing::info!(flow = %rt.name, "Flow ended."),
+        Ok(()) => {
+            let [received, delivered, filtered, failed, dead_lettered] = rt.stats.snapshot();
+            tracing::info!(
+                flow = %rt.name,
+                received,
+                delivered,
+                filtered,
+                failed,
+                dead_lettered,
+                "Flow ended."
+            )
+        }
         Err(error) => tracing::error!(flow = %rt.name, %error, "Flow failed."),
     }
     result

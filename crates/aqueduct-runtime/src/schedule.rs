@@ -41,6 +41,7 @@ pub async fn drive(
     schedule: Option<Schedule>,
     tx: mpsc::Sender<Envelope>,
     mut shutdown: watch::Receiver<bool>,
+    stats: std::sync::Arc<crate::executor::FlowStats>,
 ) -> Result<(), String> {
     let Some(schedule) = schedule else {
         return first.run(tx).await.map_err(|e| {
@@ -63,6 +64,7 @@ pub async fn drive(
         }
         let start = Instant::now();
         last_start = Some(start);
+        let before = stats.snapshot();
         let source = match first.take() {
             Some(s) => s,
             None => match remake() {
@@ -75,7 +77,19 @@ pub async fn drive(
         };
         match source.run(tx.clone()).await {
             Ok(()) => {
-                tracing::info!(flow = %flow, took_ms = start.elapsed().as_millis() as u64, "Scheduled run finished.")
+                // The one-line summary of this run (counts of records the
+                // flow took in while it ran; the last ones may still drain).
+                let now = stats.snapshot();
+                tracing::info!(
+                    flow = %flow,
+                    took_ms = start.elapsed().as_millis() as u64,
+                    received = now[0] - before[0],
+                    delivered = now[1] - before[1],
+                    filtered = now[2] - before[2],
+                    failed = now[3] - before[3],
+                    dead_lettered = now[4] - before[4],
+                    "Scheduled run finished."
+                )
             }
             Err(e) => {
                 tracing::error!(flow = %flow, error = %crate::secrets::redact(&e.to_string()), "Scheduled run failed.")

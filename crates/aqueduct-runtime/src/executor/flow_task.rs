@@ -48,11 +48,26 @@ pub struct FlowStats {
     pub dead_lettered: AtomicU64,
 }
 
+impl FlowStats {
+    /// The counters now: received, delivered, filtered, failed, dead-lettered.
+    pub fn snapshot(&self) -> [u64; 5] {
+        [
+            self.received.load(Ordering::Relaxed),
+            self.delivered.load(Ordering::Relaxed),
+            self.filtered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            self.dead_lettered.load(Ordering::Relaxed),
+        ]
+    }
+}
+
 /// The ack and reply of one envelope, shared by every record derived from it.
 pub struct Pending {
     ack: Mutex<Option<Ack>>,
     reply: Mutex<Option<oneshot::Sender<ReplyMsg>>>,
     failed: AtomicBool,
+    /// Some target accepted a record of this envelope.
+    delivered: AtomicBool,
     deferred: Option<Arc<Mutex<Vec<Ack>>>>,
 }
 
@@ -66,8 +81,19 @@ impl Pending {
             ack: Mutex::new(Some(ack)),
             reply: Mutex::new(reply),
             failed: AtomicBool::new(false),
+            delivered: AtomicBool::new(false),
             deferred,
         }
+    }
+
+    /// Notes that a target accepted a record of this envelope.
+    pub fn mark_delivered(&self) {
+        self.delivered.store(true, Ordering::Relaxed);
+    }
+
+    /// True when a target accepted a record of this envelope.
+    pub fn was_delivered(&self) -> bool {
+        self.delivered.load(Ordering::Relaxed)
     }
 
     /// Answers the caller (first answer wins; no-op without a caller).

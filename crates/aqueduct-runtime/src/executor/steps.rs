@@ -265,7 +265,11 @@ impl FlowRt {
                                     // filtered (and acked), like `where`
                                     Ok(None) => {
                                         StepMetrics::add(&step.metrics.filtered, 1);
-                                        StepMetrics::add(&self.stats.filtered, 1);
+                                        // A record already delivered before the route
+                                        // was not dropped by the flow, only by the route.
+                                        if !item.pending.was_delivered() {
+                                            StepMetrics::add(&self.stats.filtered, 1);
+                                        }
                                         item.pending.reply(ReplyMsg::Err {
                                             status: 422,
                                             message: format!(
@@ -524,6 +528,7 @@ impl FlowRt {
             match res {
                 Ok(()) => {
                     StepMetrics::add(&self.stats.delivered, 1);
+                    item.pending.mark_delivered();
                     out.push(item);
                 }
                 Err((e, attempts)) if is_tap(step) => {
@@ -571,6 +576,7 @@ impl FlowRt {
         {
             Ok(()) => {
                 StepMetrics::add(&self.stats.delivered, values.len() as u64);
+                items.iter().for_each(|i| i.pending.mark_delivered());
                 Ok(items)
             }
             Err((e, attempts)) if is_tap(step) => {
