@@ -113,6 +113,34 @@ impl Project {
     }
 }
 
+impl Checked {
+    /// Prints the diagnostics on stderr and returns the validated graph; when
+    /// the project has errors, says so ("fix them to `purpose`") and returns
+    /// `None`. The shared start of `run`, `test`, `build` and `graph`.
+    pub fn graph_or_report(
+        &self,
+        out: &crate::output::Output,
+        purpose: &str,
+    ) -> Result<Option<&aqueduct_graph::Graph>, Failure> {
+        out.diagnostics(
+            crate::output::DiagFormat::Human,
+            &self.result.diagnostics,
+            &self.sources,
+            "",
+            crate::output::Stream::Stderr,
+        )?;
+        let graph = self
+            .result
+            .graph
+            .as_ref()
+            .filter(|_| !self.result.has_errors());
+        if graph.is_none() {
+            out.note(&format!("the project has errors; fix them to {purpose}"));
+        }
+        Ok(graph)
+    }
+}
+
 /// Reads the project at `path`.
 pub fn load(path: &Path) -> Result<Project, Failure> {
     let meta = std::fs::metadata(path).map_err(|e| Failure::io("read", path, &e))?;

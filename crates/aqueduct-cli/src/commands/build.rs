@@ -6,7 +6,7 @@
 //! (a generated crate that does not compile is a bug in aqueduct).
 
 use crate::exit::{CmdResult, Exit, Failure};
-use crate::output::{DiagFormat, Output, Stream};
+use crate::output::Output;
 use crate::project;
 use aqueduct_codegen::{GenerateOptions, GeneratedWorkspace, RuntimeSource};
 use std::path::{Component, Path, PathBuf};
@@ -41,20 +41,7 @@ const MARKER: &str = ".aqueduct-build";
 /// Checks the project and writes the services; exit 1 when it has errors.
 pub fn run(args: &Args, out: &Output) -> CmdResult {
     let checked = project::load(&args.path)?.check();
-    out.diagnostics(
-        DiagFormat::Human,
-        &checked.result.diagnostics,
-        &checked.sources,
-        "",
-        Stream::Stderr,
-    )?;
-    let Some(graph) = checked
-        .result
-        .graph
-        .as_ref()
-        .filter(|_| !checked.result.has_errors())
-    else {
-        out.note("the project has errors; fix them to build it");
+    let Some(graph) = checked.graph_or_report(out, "build it")? else {
         return Ok(Exit::Findings);
     };
     check_out_dir(&args.out)?;

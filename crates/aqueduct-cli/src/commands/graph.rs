@@ -5,7 +5,7 @@
 //! `aqueduct_graph::render`; JSON and YAML are the whole serialized graph.
 
 use crate::exit::{CmdResult, Exit, Failure};
-use crate::output::{DiagFormat, Output, Stream};
+use crate::output::Output;
 use crate::project;
 use aqueduct_graph::{Graph, render};
 use clap::ValueEnum;
@@ -44,20 +44,7 @@ pub struct Args {
 /// Checks the project, then writes the graph.
 pub fn run(args: &Args, out: &Output) -> CmdResult {
     let checked = project::load(&args.path)?.check();
-    let diags = &checked.result.diagnostics;
-    out.diagnostics(
-        DiagFormat::Human,
-        diags,
-        &checked.sources,
-        "",
-        Stream::Stderr,
-    )?;
-    if checked.result.has_errors() {
-        out.note("the project has errors; fix them to draw its graph");
-        return Ok(Exit::Findings);
-    }
-    let Some(graph) = &checked.result.graph else {
-        out.error("the checker returned no graph for this project");
+    let Some(graph) = checked.graph_or_report(out, "draw its graph")? else {
         return Ok(Exit::Findings);
     };
     let text = render_graph(graph, args.format)?;

@@ -3,7 +3,7 @@
 //! each flow did.
 
 use crate::exit::{CmdResult, Exit, Failure};
-use crate::output::{DiagFormat, Output, Stream};
+use crate::output::{Output, Stream};
 use crate::project;
 use aqueduct_check::manifest::StateStore;
 use aqueduct_runtime::executor::{self, RunOptions, RunReport};
@@ -48,20 +48,7 @@ pub struct Args {
 /// Checks the project and runs it; exit 1 when a flow failed.
 pub fn run(args: &Args, out: &Output) -> CmdResult {
     let checked = project::load(&args.path)?.check();
-    out.diagnostics(
-        DiagFormat::Human,
-        &checked.result.diagnostics,
-        &checked.sources,
-        "",
-        Stream::Stderr,
-    )?;
-    let Some(graph) = checked
-        .result
-        .graph
-        .as_ref()
-        .filter(|_| !checked.result.has_errors())
-    else {
-        out.note("the project has errors; fix them to run it");
+    let Some(graph) = checked.graph_or_report(out, "run it")? else {
         return Ok(Exit::Findings);
     };
     for name in &args.flows {

@@ -4,7 +4,7 @@
 //! each target.
 
 use crate::exit::{CmdResult, Exit};
-use crate::output::{DiagFormat, Output, Stream};
+use crate::output::Output;
 use crate::project;
 use clap::ValueEnum;
 use std::path::PathBuf;
@@ -38,20 +38,7 @@ pub struct Args {
 /// Checks the project, then runs its tests; exit 1 when one fails.
 pub fn run(args: &Args, out: &Output) -> CmdResult {
     let checked = project::load(&args.path)?.check();
-    out.diagnostics(
-        DiagFormat::Human,
-        &checked.result.diagnostics,
-        &checked.sources,
-        "",
-        Stream::Stderr,
-    )?;
-    let Some(graph) = checked
-        .result
-        .graph
-        .as_ref()
-        .filter(|_| !checked.result.has_errors())
-    else {
-        out.note("the project has errors; fix them to run its tests");
+    let Some(graph) = checked.graph_or_report(out, "run its tests")? else {
         return Ok(Exit::Findings);
     };
     let report = aqueduct_runtime::testing::run_tests(graph, args.filter.as_deref());
