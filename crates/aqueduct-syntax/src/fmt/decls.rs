@@ -75,7 +75,9 @@ impl Formatter<'_> {
     }
 
     fn option(&mut self, o: &OptionEntry) -> Span {
-        self.p.write(&o.name.name);
+        let mut name = String::new();
+        super::flat::option_name(&mut name, &o.name.name);
+        self.p.write(&name);
         self.p.write(" = ");
         self.p.advance(o.name.span.end);
         match &o.value {

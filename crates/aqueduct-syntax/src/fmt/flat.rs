@@ -39,6 +39,17 @@ pub(super) fn escape_into(out: &mut String, text: &str) {
     }
 }
 
+/// An option name: bare when it is an identifier, quoted otherwise.
+pub(super) fn option_name(out: &mut String, name: &str) {
+    if is_bare_ident(name) {
+        out.push_str(name);
+    } else {
+        out.push('"');
+        escape_into(out, name);
+        out.push('"');
+    }
+}
+
 /// A field name: bare when written bare and valid, quoted otherwise.
 pub(super) fn field_name(out: &mut String, name: &FieldName) {
     if name.quoted || !is_bare_ident(&name.name) {

@@ -251,7 +251,7 @@ fn option_block(out: &mut String, entries: &[OptionEntry]) {
         if i > 0 {
             out.push_str(", ");
         }
-        out.push_str(&entry.name.name);
+        flat::option_name(out, &entry.name.name);
         out.push_str(" = ");
         match &entry.value {
             OptionValue::Expr(e) => flat::expr(out, e),

@@ -185,11 +185,18 @@ impl Builder<'_> {
         } else {
             OptionValue::Expr(self.expr(value)?)
         };
-        Ok(OptionEntry {
-            name: self.ident(&name),
-            value,
-            span,
-        })
+        // A quoted name (`"X-Api-Key" = …`) is for keys that are not
+        // identifiers, such as HTTP header names; it means the same name.
+        let name = if name.as_rule() == Rule::string {
+            let quoted = self.quoted_name(name)?;
+            Ident {
+                name: quoted.name,
+                span: quoted.span,
+            }
+        } else {
+            self.ident(&name)
+        };
+        Ok(OptionEntry { name, value, span })
     }
 
     fn type_decl(&mut self, p: P<'_>) -> R<TypeDecl> {
