@@ -53,7 +53,7 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
         dir.display()
     ));
     out.note(&format!(
-        "next: cd {} && aqueduct check && aqueduct test",
+        "next: cd {} && aqueduct check && aqueduct test && aqueduct run",
         dir.display()
     ));
     Ok(Exit::Ok)
