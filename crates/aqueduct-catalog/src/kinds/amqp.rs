@@ -55,5 +55,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Feature("amqp"),
+    support: Support::Planned,
 };

@@ -72,5 +72,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Feature("mqtt"),
+    support: Support::Planned,
 };

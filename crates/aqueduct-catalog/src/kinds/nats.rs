@@ -81,5 +81,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Feature("nats"),
+    support: Support::Planned,
 };

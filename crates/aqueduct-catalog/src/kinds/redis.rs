@@ -130,5 +130,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Feature("redis"),
+    support: Support::Planned,
 };

@@ -191,7 +191,7 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
         DELETE,
         QUERY_CALL,
     ],
-    support: Support::Feature("postgres"),
+    support: Support::Planned,
 };
 
 /// The `mysql` kind.
@@ -232,5 +232,5 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
         DELETE,
         QUERY_CALL,
     ],
-    support: Support::Feature("mysql"),
+    support: Support::Planned,
 };
