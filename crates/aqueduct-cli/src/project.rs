@@ -14,8 +14,8 @@ use crate::exit::Failure;
 use aqueduct_diagnostics::{Diagnostic, FileId, SourceMap, Span, codes};
 use std::path::{Path, PathBuf};
 
-/// Largest source file read, in bytes.
-pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+/// Largest source file read, in bytes: the parser's limit.
+pub const MAX_FILE_SIZE: u64 = aqueduct_syntax::MAX_FILE_BYTES as u64;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "aqueduct.yaml";

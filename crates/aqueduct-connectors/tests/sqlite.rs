@@ -34,6 +34,24 @@ fn db_option(dir: &tempfile::TempDir) -> aqueduct_graph::ConfigValue {
     opt_str(dir.path().join("data/app.db").to_str().expect("utf8"))
 }
 
+/// A batch-mode `insert` target on a fresh `events` table in `dir`.
+fn events_batch_target(
+    dir: &tempfile::TempDir,
+    schemas: &Arc<aqueduct_runtime::value::Schemas>,
+) -> Arc<dyn aqueduct_runtime::connector::Target> {
+    std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+    let conn = rusqlite::Connection::open(dir.path().join("data/app.db")).expect("open");
+    conn.execute_batch("create table events (id integer primary key, kind text not null)")
+        .expect("create");
+    drop(conn);
+    let ctx = builder("sqlite", "insert", "Event", schemas)
+        .option("path", db_option(dir))
+        .arg("table", lit("events"))
+        .mode(ModeKind::Batch)
+        .build();
+    SqliteConnector.target(&ctx.cx).expect("target")
+}
+
 fn count(dir: &tempfile::TempDir, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(dir.path().join("data/app.db")).expect("open");
     conn.query_row(sql, [], |r| r.get(0)).expect("count")
@@ -96,18 +114,8 @@ async fn upsert_creates_the_table_and_updates_by_key_then_delete_removes() {
 #[tokio::test]
 async fn a_batch_is_one_transaction() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("data")).expect("mkdir");
-    let conn = rusqlite::Connection::open(dir.path().join("data/app.db")).expect("open");
-    conn.execute_batch("create table events (id integer primary key, kind text not null)")
-        .expect("create");
-    drop(conn);
     let schemas = customer_schemas();
-    let ctx = builder("sqlite", "insert", "Event", &schemas)
-        .option("path", db_option(&dir))
-        .arg("table", lit("events"))
-        .mode(ModeKind::Batch)
-        .build();
-    let target = SqliteConnector.target(&ctx.cx).expect("target");
+    let target = events_batch_target(&dir, &schemas);
     let e = |id: i64| record(&schemas, "Event", json!({"id": id, "kind": "k"}));
     target.write(&[e(1), e(2)]).await.expect("insert");
     let err = target
@@ -134,18 +142,8 @@ async fn a_batch_is_one_transaction() {
 #[tokio::test]
 async fn a_batch_chunk_is_one_transaction_committed_where_it_was_started() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("data")).expect("mkdir");
-    let conn = rusqlite::Connection::open(dir.path().join("data/app.db")).expect("open");
-    conn.execute_batch("create table events (id integer primary key, kind text not null)")
-        .expect("create");
-    drop(conn);
     let schemas = customer_schemas();
-    let ctx = builder("sqlite", "insert", "Event", &schemas)
-        .option("path", db_option(&dir))
-        .arg("table", lit("events"))
-        .mode(ModeKind::Batch)
-        .build();
-    let target = SqliteConnector.target(&ctx.cx).expect("target");
+    let target = events_batch_target(&dir, &schemas);
     let e = |id: i64| record(&schemas, "Event", json!({"id": id, "kind": "k"}));
     for id in 1..=3 {
         target.write(&[e(id)]).await.expect("insert");

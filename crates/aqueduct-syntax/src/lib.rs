@@ -19,7 +19,7 @@ mod fmt;
 mod parser;
 
 pub use fmt::format;
-pub use parser::{Parsed, parse, parse_bytes};
+pub use parser::{MAX_FILE_BYTES, Parsed, parse};
 
 /// Any node as JSON with every `span`-like field removed, so two nodes can be
 /// compared for structure alone (equal conditions, formatter round trips).

@@ -101,32 +101,6 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     }
 }
 
-/// Parses the raw bytes of one file: AQ0106 when they are not UTF-8 (at
-/// the first bad byte), AQ0108 when there are too many, else [`parse`].
-pub fn parse_bytes(file: FileId, bytes: &[u8]) -> Parsed {
-    if bytes.len() > MAX_FILE_BYTES {
-        return Parsed::too_large(file, bytes.len());
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => parse(file, text),
-        Err(e) => {
-            let at = u32::try_from(e.valid_up_to()).unwrap_or(u32::MAX);
-            let width = e.error_len().map_or(1, |n| u32::try_from(n).unwrap_or(1));
-            let d = Diagnostic::error(codes::AQ0106, "this file is not valid UTF-8")
-                .with_primary(
-                    file,
-                    Span::new(at, at.saturating_add(width)),
-                    "this byte does not start a UTF-8 character",
-                )
-                .with_help("save the file as UTF-8");
-            Parsed {
-                file: None,
-                diagnostics: vec![d],
-            }
-        }
-    }
-}
-
 impl Parsed {
     /// The AQ0108 result for a file of `len` bytes.
     fn too_large(file: FileId, len: usize) -> Parsed {

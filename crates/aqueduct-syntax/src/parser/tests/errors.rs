@@ -2,7 +2,7 @@
 //! primary span and help.
 
 use super::{fails, ok};
-use crate::parser::{MAX_FILE_BYTES, parse, parse_bytes};
+use crate::parser::{MAX_FILE_BYTES, parse};
 use aqueduct_diagnostics::{Diagnostic, FileId, Severity, codes};
 
 /// (code, message, primary span text, help) of each diagnostic.
@@ -235,23 +235,6 @@ fn aq0105_unknown_escapes() {
     );
     let (code, _, _, _) = one(r#"flow f { where "\u{}" }"#);
     assert_eq!(code, "AQ0105");
-}
-
-#[test]
-fn aq0106_invalid_utf8() {
-    let p = parse_bytes(FileId(3), b"flow f { where \"\xff\" }");
-    assert!(p.file.is_none());
-    assert_eq!(p.diagnostics.len(), 1);
-    assert_eq!(p.diagnostics[0].code, codes::AQ0106);
-    assert_eq!(
-        p.diagnostics[0].primary().map(|l| (l.file, l.span.range())),
-        Some((FileId(3), 16..17))
-    );
-    assert!(
-        parse_bytes(FileId(0), b"type T { a: string }")
-            .file
-            .is_some()
-    );
 }
 
 #[test]
