@@ -34,7 +34,7 @@ pub(crate) fn check_channels<'a>(
     let mut out = Vec::new();
     for (name, at) in &decls.channels {
         let ty = Typer::new(env, at.file, &mut ctx.diags).resolve_type(&at.decl.ty);
-        ctx.channel_types.push((name.clone(), ty.clone()));
+        ctx.channel_types.insert(name.clone(), ty.clone());
         out.push((name.clone(), at, ty));
     }
     let mut channels = Vec::new();

@@ -111,14 +111,7 @@ impl<'a> FlowChecker<'_, 'a> {
     }
 
     fn ctx_channel_type(&self, name: &str) -> Option<Type> {
-        self.ctx_channels()
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| t.clone())
-    }
-
-    fn ctx_channels(&self) -> &[(String, Type)] {
-        &self.ctx.channel_types
+        self.ctx.channel_types.get(name).cloned()
     }
 
     /// Checks `system.op(args)` in `role` and resolves it.
