@@ -223,17 +223,22 @@ impl ReadSource {
 
         let mut count = 0usize;
         let mut failure = None;
-        let mut stopping = false;
+        let mut stopping: Option<tokio::time::Instant> = None;
         loop {
-            let item = if stopping {
-                // the acks of records already handed to the flow still count
-                rx.try_recv().ok()
+            let item = if let Some(deadline) = stopping {
+                // The acks of records already handed to the flow still count:
+                // wait for the reader thread to hand them over as it stops
+                // (it sends them when it ends), but not past the deadline.
+                tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .ok()
+                    .flatten()
             } else {
                 tokio::select! {
                     item = rx.recv() => item,
                     _ = stopped(&mut self.shutdown) => {
                         stop.store(true, Ordering::Relaxed);
-                        stopping = true;
+                        stopping = Some(tokio::time::Instant::now() + STOP_GRACE);
                         continue;
                     }
                 }
@@ -270,6 +275,10 @@ impl ReadSource {
         failure.map_or(Ok(()), Err)
     }
 }
+
+/// How long a stopping read waits for the reader thread to hand over the
+/// acks of records it already sent into the flow.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Source for ReadSource {
     fn run(
