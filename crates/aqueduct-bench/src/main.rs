@@ -9,12 +9,16 @@
 //!   endpoint under load from this process (a closed-loop keep-alive load
 //!   generator; `wrk` too when it is installed).
 //!
+//! - `pg-load`: 1M rows JSONL → `postgres.insert` / `postgres.upsert`
+//!   side by side with `psql \copy` of the same rows.
+//!
 //! Every subcommand prints a markdown table. Build first:
 //! `cargo build --release -p aqueduct-cli -p aqueduct-bench`.
 
 mod baseline;
 mod child;
 mod load;
+mod pgload;
 mod project;
 
 use clap::{Parser, Subcommand};
@@ -47,7 +51,7 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
         /// The file operation of the flow's target: `append` or `write`
-        /// (`write` replaces the file atomically at every chunk).
+        /// (`write` builds a hidden file and replaces the target at the run's end).
         #[arg(long, default_value = "append")]
         target: String,
     },
@@ -77,6 +81,18 @@ enum Cmd {
         /// Also load the endpoint with `wrk` (when installed).
         #[arg(long)]
         wrk: bool,
+    },
+    /// JSONL → postgres insert/upsert against `psql \copy` of the same rows.
+    PgLoad {
+        /// Connection URL (default: $AQUEDUCT_TEST_POSTGRES_URL).
+        #[arg(long, env = "AQUEDUCT_TEST_POSTGRES_URL")]
+        url: String,
+        /// Rows to load.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Runs of each load.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// The hand-written baseline alone (what `throughput` runs as a child).
     #[command(hide = true)]
@@ -115,6 +131,7 @@ fn main() -> ExitCode {
                 runs.max(1),
                 wrk,
             ),
+            Cmd::PgLoad { url, rows, runs } => pgload::run(&bin, &url, rows, runs.max(1)),
             Cmd::Baseline { .. } => Ok(()),
         }),
     };

@@ -9,6 +9,7 @@ mod endpoint;
 mod file;
 mod graphql;
 mod http;
+mod kafka;
 mod mqtt;
 mod nats;
 mod redis;
@@ -32,6 +33,7 @@ pub(crate) static ALL: &[ConnectorSpec] = &[
     amqp::SPEC,
     mqtt::SPEC,
     nats::SPEC,
+    kafka::SPEC,
     salesforce::SPEC,
     soap::SPEC,
     graphql::SPEC,

@@ -49,7 +49,8 @@ impl ConnectorSpec {
 pub enum Support {
     /// Built into every `aqueduct` binary; needs no server.
     Embedded,
-    /// Implemented behind a cargo feature of `aqueduct-connectors`.
+    /// Implemented in a connector crate compiled into the CLI behind this
+    /// cargo feature of `aqueduct-cli` (on by default).
     Feature(&'static str),
     /// Checked by the compiler, but `run` refuses it at start-up.
     Planned,

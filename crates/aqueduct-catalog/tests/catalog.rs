@@ -85,6 +85,7 @@ fn the_design_table_is_complete() {
         "amqp",
         "mqtt",
         "nats",
+        "kafka",
         "salesforce",
         "soap",
         "graphql",
@@ -303,6 +304,7 @@ fn documented_required_options_exist() {
         ("amqp", "url"),
         ("mqtt", "url"),
         ("nats", "url"),
+        ("kafka", "url"),
         ("salesforce", "instance_url"),
         ("salesforce", "auth"),
         ("soap", "url"),
@@ -512,21 +514,22 @@ fn support_matches_the_runtime_plan() {
     for kind in ["file", "stdio", "http", "endpoint", "sqlite"] {
         assert_eq!(support(kind), Support::Embedded, "{kind}");
     }
-    // Checked by the compiler, refused by `run` until their connectors land
-    // (crates/aqueduct-connectors/tests/registry.rs keeps this honest).
-    for kind in [
-        "postgres",
-        "mysql",
-        "redis",
-        "amqp",
-        "mqtt",
-        "nats",
-        "salesforce",
-        "soap",
-        "graphql",
-    ] {
-        assert_eq!(support(kind), Support::Planned, "{kind}");
+    // Run by the connector crate behind the CLI's `db` feature.
+    assert_eq!(support("postgres"), Support::Feature("db"));
+    assert_eq!(support("mysql"), Support::Feature("db"));
+    // Connector crates behind the CLI's `brokers` feature.
+    for kind in ["amqp", "nats", "redis", "mqtt"] {
+        assert_eq!(support(kind), Support::Feature("brokers"), "{kind}");
     }
+    // Its own feature: the client builds librdkafka from C.
+    assert_eq!(support("kafka"), Support::Feature("kafka"));
+    // Run by crates/aqueduct-web behind the CLI's `web` feature
+    // (crates/aqueduct-cli/tests/registry.rs keeps this honest).
+    for kind in ["soap", "graphql"] {
+        assert_eq!(support(kind), Support::Feature("web"), "{kind}");
+    }
+    // Runnable when the CLI is built with the cargo feature (on by default).
+    assert_eq!(support("salesforce"), Support::Feature("salesforce"));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use aqueduct_diagnostics::{Diagnostic, codes};
 use aqueduct_graph::{Channel, Type};
 use aqueduct_syntax::ast;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 /// A flow with no lines: the context for checking a channel's `via` call.
@@ -215,14 +215,40 @@ fn check_cycles(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
 
 /// Different record types delivered to the same operation of a system.
 fn check_fan_in(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
-    let mut by_key: BTreeMap<&str, Vec<(&Type, &CheckedFlow, &crate::flows::TargetUse)>> =
-        BTreeMap::new();
+    type Use<'f> = (&'f Type, &'f CheckedFlow, &'f crate::flows::TargetUse);
+    // Deliveries go to the same place when their label and arguments are
+    // equal: they are grouped by `label` plus the arguments' `Debug` text.
+    // Writing that text is costly, and only a label delivered two record
+    // types can need it, so uses are first grouped by label.
+    let mut by_label: HashMap<&str, Vec<Use<'_>>> = HashMap::new();
     for f in flows {
         for t in f.targets.iter().filter(|t| !t.channel && !t.dead_letter) {
-            by_key
-                .entry(t.key.as_str())
+            by_label
+                .entry(t.label.as_str())
                 .or_default()
                 .push((&t.ty, f, t));
+        }
+    }
+    let mut by_key: BTreeMap<String, Vec<Use<'_>>> = BTreeMap::new();
+    for uses in by_label.into_values() {
+        let mut types = uses
+            .iter()
+            .map(|(ty, _, _)| *ty)
+            .filter(|ty| **ty != Type::Json);
+        let first = types.next();
+        if types.all(|ty| Some(ty) == first) {
+            continue;
+        }
+        for u in uses {
+            let key = format!(
+                "{}{:?}",
+                u.2.label,
+                u.2.args
+                    .iter()
+                    .map(|a| (&a.name, &a.value.kind))
+                    .collect::<Vec<_>>()
+            );
+            by_key.entry(key).or_default().push(u);
         }
     }
     for uses in by_key.values() {

@@ -92,18 +92,20 @@ fn insert<'a, T>(
     decl: &'a T,
     name: &ast::Ident,
 ) -> Option<(FileId, aqueduct_diagnostics::Span)> {
-    if let Some(existing) = map.get(&name.name) {
-        return Some((existing.file, existing.name_span));
+    // One walk of the tree: the first declaration of a name stays.
+    match map.entry(name.name.clone()) {
+        std::collections::btree_map::Entry::Occupied(existing) => {
+            Some((existing.get().file, existing.get().name_span))
+        }
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(At {
+                file,
+                decl,
+                name_span: name.span,
+            });
+            None
+        }
     }
-    map.insert(
-        name.name.clone(),
-        At {
-            file,
-            decl,
-            name_span: name.span,
-        },
-    );
-    None
 }
 
 /// Resolves every `type` declaration into a record type.

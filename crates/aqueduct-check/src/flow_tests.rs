@@ -8,6 +8,7 @@ use crate::typeck::{TypeEnv, Typer};
 use aqueduct_diagnostics::{Diagnostic, codes, did_you_mean};
 use aqueduct_graph::{Expect, Expected, FlowTest, ModeKind, Stub, Type, Value};
 use aqueduct_syntax::ast;
+use std::collections::HashMap;
 
 /// Checks every test block.
 pub(crate) fn check_tests(
@@ -17,12 +18,18 @@ pub(crate) fn check_tests(
     flows: &[CheckedFlow],
 ) -> Vec<FlowTest> {
     let mut out = Vec::new();
+    // The checked flows by name, the first of a name winning (a search of
+    // all flows per test was quadratic in the size of the project).
+    let mut by_name: HashMap<&str, &CheckedFlow> = HashMap::with_capacity(flows.len());
+    for f in flows {
+        by_name.entry(f.flow.name.as_str()).or_insert(f);
+    }
     for (file, decl) in &decls.order {
         let ast::Decl::Test(test) = decl else {
             continue;
         };
         let file = *file;
-        let Some(flow) = flows.iter().find(|f| f.flow.name == test.flow.name) else {
+        let Some(&flow) = by_name.get(test.flow.name.as_str()) else {
             if !decls.flows.contains_key(&test.flow.name) {
                 let d = Diagnostic::error(
                     codes::AQ0205,
@@ -122,6 +129,27 @@ pub(crate) fn check_tests(
                         .and_then(|c| c.operation(&call.op.name, aqueduct_catalog::Role::Call))
                         .map(|op| op.positional().map(|p| p.name).collect())
                         .unwrap_or_default();
+                    // A templated argument (`{.id}`) takes its value from
+                    // each record: a stub cannot match it; leaving the
+                    // argument out matches every call.
+                    if let Some(templated) = call.args.iter().find(|a| is_template(&a.value)) {
+                        typer.diags.push(
+                            Diagnostic::error(
+                                codes::AQ0805,
+                                "a stub argument cannot be a template",
+                            )
+                            .with_primary(
+                                file,
+                                templated.value.span,
+                                "`{…}` here takes its value from each record",
+                            )
+                            .with_help(format!(
+                                "leave the arguments out: `stub {}.{}() => …` answers every `{}.{}` call of the flow",
+                                system.name, call.op.name, system.name, call.op.name
+                            )),
+                        );
+                        continue;
+                    }
                     let args: Vec<(String, Value)> = call
                         .args
                         .iter()
@@ -191,7 +219,7 @@ pub(crate) fn check_tests(
                         ast::Expectation::Record(e) => {
                             typer.constant(e, Some(&ty)).map(Expected::Record)
                         }
-                        ast::Expectation::Reply(e) => {
+                        ast::Expectation::Reply(status, e) => {
                             if flow.flow.mode.kind != ModeKind::Sync {
                                 typer.diags.push(
                                     Diagnostic::error(
@@ -209,7 +237,13 @@ pub(crate) fn check_tests(
                                 );
                                 None
                             } else {
-                                typer.constant(e, None).map(Expected::Reply)
+                                typer.constant(e, None).map(|value| match status {
+                                    Some(s) => Expected::ReplyWith {
+                                        status: s.code,
+                                        value,
+                                    },
+                                    None => Expected::Reply(value),
+                                })
                             }
                         }
                         ast::Expectation::Error(e) => match &e.kind {
@@ -247,4 +281,10 @@ pub(crate) fn check_tests(
         });
     }
     out
+}
+
+/// A string literal with `{…}` parts.
+fn is_template(expr: &ast::Expr) -> bool {
+    matches!(&expr.kind, ast::ExprKind::Str(s)
+        if s.parts.iter().any(|p| matches!(p, ast::StrPart::Expr(_))))
 }

@@ -39,8 +39,10 @@ pub(crate) struct TargetUse {
     pub label: String,
     /// The system name or channel name alone.
     pub name: String,
-    /// `label` plus the arguments: deliveries with equal keys go to the same place.
-    pub key: String,
+    /// The arguments of an operation (deliveries with the same label and
+    /// arguments go to the same place); empty for channels and dead letters,
+    /// which the fan-in check skips.
+    pub args: Vec<graph::Arg>,
     /// The record type delivered.
     pub ty: Type,
     /// Where it is written.
@@ -342,8 +344,27 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
             Resolved::Op(op, spec) => {
                 let label = format!("{}.{}", op.system, op.operation);
                 self.check_source_mode(&label, spec, from.source.span());
+                if let Some((why, fix)) = crate::delivery::at_most_once(&op) {
+                    self.report(
+                        Diagnostic::warning(
+                            codes::AQ0420,
+                            format!(
+                                "flow `{}` reads `{label}` at most once",
+                                self.flow.name.name
+                            ),
+                        )
+                        .with_primary(self.file, from.source.span(), why)
+                        .with_help(fix),
+                    );
+                }
                 let ty = match (declared, &spec.record) {
-                    (Some(t), _) => t,
+                    (Some(t), _) => {
+                        if op.operation == "changes" {
+                            let span = from.as_type.as_ref().map_or(from.span, |t| t.span);
+                            self.check_change_fields(&label, &t, span);
+                        }
+                        t
+                    }
                     (None, aqueduct_catalog::RecordShape::Fixed(fields)) => {
                         self.ctx.fixed_type(spec, &op.connector, fields)
                     }
@@ -365,6 +386,23 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                     ty,
                 ))
             }
+        }
+    }
+
+    /// The reserved fields of a change record (`_op`, `_commit_time`), if
+    /// the declared type has them, must have the types the source fills in.
+    fn check_change_fields(&mut self, label: &str, ty: &Type, span: Span) {
+        for (field, declared, expected) in crate::changes::wrong_metadata(self.env, ty) {
+            self.report(
+                Diagnostic::error(
+                    codes::AQ0411,
+                    format!("field `{field}` of a `{label}` record is `{expected}`, not `{declared}`"),
+                )
+                .with_primary(self.file, span, format!("`{ty}` declares `{field}: {declared}`"))
+                .with_help(format!(
+                    "declare `{field}: {expected}`: `changes` fills it in; or rename the field if it is a column of the table"
+                )),
+            );
         }
     }
 
@@ -444,7 +482,7 @@ pub(crate) fn check_all<'a>(
     env: &TypeEnv,
     decls: &Decls<'a>,
 ) -> Vec<CheckedFlow> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(decls.flows.len());
     for (file, decl) in &decls.order {
         if let ast::Decl::Flow(flow) = decl {
             // Only the first declaration of a name is checked (duplicates were reported).

@@ -15,9 +15,11 @@
 //! ```
 #![warn(missing_docs)]
 
+mod changes;
 mod channels;
 mod cron;
 mod decls;
+mod delivery;
 mod flow_tests;
 mod flows;
 pub mod manifest;
@@ -69,20 +71,30 @@ pub fn check(sources: &SourceMap, manifest: Option<FileId>) -> CheckResult {
             diagnostics.extend(diags);
             parsed
         });
-    let mut files = Vec::new();
+    let mut files = Vec::with_capacity(sources.len());
+    let mut unparsed = false;
     for (id, file) in sources.iter() {
         if Some(id) == manifest_file {
             continue;
         }
         let parsed = aqueduct_syntax::parse(id, &file.text);
         diagnostics.extend(parsed.diagnostics);
-        if let Some(tree) = parsed.file {
-            files.push((id, tree));
+        match parsed.file {
+            Some(tree) => files.push((id, tree)),
+            None => unparsed = true,
         }
     }
     let mut ctx = project::Ctx::new(sources);
     ctx.diags = diagnostics;
-    let graph = lower(&mut ctx, &files, manifest.as_ref());
+    // A file that did not parse leaves its declarations out: checking the
+    // rest would report every use of them as unknown ("there is no type
+    // `X`"), in other files and before the real error. Like rustc, stop
+    // after the syntax errors.
+    let graph = if unparsed {
+        None
+    } else {
+        lower(&mut ctx, &files, manifest.as_ref())
+    };
     let mut diagnostics = ctx.diags;
     diagnostics.sort_by_key(|d| d.primary().map(|l| (l.file, l.span.start, l.span.end)));
     let graph = graph.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));

@@ -12,6 +12,17 @@ use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use aqueduct_graph::{self as graph, ExprKind, ModeKind, StepKind, Type};
 use aqueduct_syntax::ast;
 
+/// `{prefix}{n}{suffix}`, the id of a step or arm (`s3`, `s3.1.`), without
+/// the formatting machinery: it runs for every step.
+fn numbered(prefix: &str, n: usize, suffix: &str) -> String {
+    let digits = n.to_string();
+    let mut id = String::with_capacity(prefix.len() + digits.len() + suffix.len());
+    id.push_str(prefix);
+    id.push_str(&digits);
+    id.push_str(suffix);
+    id
+}
+
 impl<'a> FlowChecker<'_, 'a> {
     /// Checks a sequence of steps; nested ids start with `prefix`.
     pub fn check_steps(
@@ -42,13 +53,13 @@ impl<'a> FlowChecker<'_, 'a> {
                 // Once per path: the rest of it is unreachable too.
                 break;
             }
-            let id = format!("{prefix}{}", n + 1);
+            let id = numbered(prefix, n + 1, "");
             let input = scope.current.clone().unwrap_or(Type::Json);
             let kind = self.check_step(step, &mut scope, &id);
             match &step.kind {
                 // A `reply` outside a sync flow is reported (AQ0705) and
                 // ends nothing: the steps after it are checked as usual.
-                ast::StepKind::Reply(_) if self.mode.is_none_or(|m| m == ModeKind::Sync) => {
+                ast::StepKind::Reply(..) if self.mode.is_none_or(|m| m == ModeKind::Sync) => {
                     ended_by = Some((step.span, "reply"))
                 }
                 ast::StepKind::Route(_) => ended_by = Some((step.span, "route")),
@@ -56,20 +67,47 @@ impl<'a> FlowChecker<'_, 'a> {
             }
             let Some(kind) = kind else { continue };
             let output = scope.current.clone().unwrap_or(Type::Json);
+            let status = match &step.kind {
+                ast::StepKind::Reply(Some(s), _) => Some(s.code),
+                _ => None,
+            };
             out.push(graph::Step {
                 id,
                 kind,
                 input,
                 output,
                 origin: self.ctx.origin(self.file, step.span),
+                status,
             });
         }
         out
     }
 
+    /// AQ0713 unless `s` is a status a reply with a body can have: 200–599
+    /// except 204, 205 and 304 (which have no body).
+    fn check_status(&mut self, s: &ast::ReplyStatus) {
+        if (200..=599).contains(&s.code) && ![204, 205, 304].contains(&s.code) {
+            return;
+        }
+        self.report(
+            Diagnostic::error(
+                codes::AQ0713,
+                format!("`{}` is not a status a reply can have", s.code),
+            )
+            .with_primary(self.file, s.span, "not a status for a reply with a body")
+            .with_help(
+                "use 200–599 (not 204, 205 or 304, which have no body): 201 for a create, 404 for an absent record, 409 for a conflict",
+            ),
+        );
+    }
+
     fn check_step(&mut self, step: &'a ast::Step, scope: &mut Scope, id: &str) -> Option<StepKind> {
         match &step.kind {
             ast::StepKind::Where(cond) => {
+                // the picture shows the condition on the `where` node
+                let text = self.source_text(cond.span);
+                self.route_labels
+                    .push((format!("where:{id}"), format!("where {text}")));
                 let typed = self.typer().condition(cond, scope);
                 let proven = self.typer().narrowings(cond);
                 scope.non_null.extend(proven);
@@ -177,7 +215,10 @@ impl<'a> FlowChecker<'_, 'a> {
             ast::StepKind::Tap(ep) => self.deliver(ep, scope, false).map(StepKind::Tap),
             ast::StepKind::To(ep) => self.deliver(ep, scope, false).map(StepKind::To),
             ast::StepKind::Route(arms) => Some(StepKind::Route(self.check_route(arms, scope, id))),
-            ast::StepKind::Reply(value) => {
+            ast::StepKind::Reply(status, value) => {
+                if let Some(s) = status {
+                    self.check_status(s);
+                }
                 if let Some(mode) = self.mode.filter(|m| *m != ModeKind::Sync) {
                     self.report(
                         Diagnostic::error(codes::AQ0705, format!("`reply` answers a caller, and {} flow has none", crate::ops::a_mode(mode)))
@@ -205,7 +246,7 @@ impl<'a> FlowChecker<'_, 'a> {
     ) -> Vec<graph::RouteArm> {
         let mut out = Vec::new();
         let mut else_span: Option<Span> = None;
-        let mut seen: Vec<(serde_json::Value, Span)> = Vec::new();
+        let mut seen: Vec<(&ast::Expr, Span)> = Vec::new();
         for (i, arm) in arms.iter().enumerate() {
             if let Some(else_at) = else_span {
                 self.report(
@@ -231,8 +272,10 @@ impl<'a> FlowChecker<'_, 'a> {
                             .with_help("remove the arm, or give it a real condition"),
                         );
                     }
-                    let shape = aqueduct_syntax::shape(cond);
-                    if let Some((_, first)) = seen.iter().find(|(s, _)| *s == shape) {
+                    if let Some((_, first)) = seen
+                        .iter()
+                        .find(|(earlier, _)| aqueduct_syntax::same_shape(earlier, cond))
+                    {
                         let first = *first;
                         self.report(
                             Diagnostic::error(codes::AQ0304, "this route arm can never be taken: an earlier arm has the same condition")
@@ -241,24 +284,27 @@ impl<'a> FlowChecker<'_, 'a> {
                                 .with_help("merge the two arms, or change one condition"),
                         );
                     }
-                    seen.push((shape, cond.span));
+                    seen.push((cond, cond.span));
                     let typed = self.typer().condition(cond, scope);
                     let proven = self.typer().narrowings(cond);
                     arm_scope.non_null.extend(proven);
                     let text = self.source_text(cond.span);
-                    self.route_labels
-                        .push((format!("{id}.{}", i + 1), format!("when {text}")));
+                    self.route_labels.push((
+                        numbered(&format!("{id}."), i + 1, ""),
+                        format!("when {text}"),
+                    ));
                     Some(typed)
                 }
                 None => {
                     else_span = Some(arm.span);
                     self.route_labels
-                        .push((format!("{id}.{}", i + 1), "else".to_string()));
+                        .push((numbered(&format!("{id}."), i + 1, ""), "else".to_string()));
                     None
                 }
             };
             let steps: Vec<&'a ast::Step> = arm.steps.iter().collect();
-            let steps = self.check_steps(&steps, arm_scope, &format!("{id}.{}.", i + 1));
+            let steps =
+                self.check_steps(&steps, arm_scope, &numbered(&format!("{id}."), i + 1, "."));
             out.push(graph::RouteArm { condition, steps });
         }
         out
@@ -293,7 +339,7 @@ impl<'a> FlowChecker<'_, 'a> {
                 self.targets.push(TargetUse {
                     label: name.clone(),
                     name: name.clone(),
-                    key: name.clone(),
+                    args: Vec::new(),
                     ty: current,
                     file: self.file,
                     span: ep.span(),
@@ -304,17 +350,16 @@ impl<'a> FlowChecker<'_, 'a> {
             }
             Resolved::Op(op, _) => {
                 let label = format!("{}.{}", op.system, op.operation);
-                let key = format!(
-                    "{label}{:?}",
-                    op.args
-                        .iter()
-                        .map(|a| (&a.name, &a.value.kind))
-                        .collect::<Vec<_>>()
-                );
+                // Only the fan-in check reads them, and it skips dead letters.
+                let args = if dead_letter {
+                    Vec::new()
+                } else {
+                    op.args.clone()
+                };
                 self.targets.push(TargetUse {
                     label,
                     name: op.system.clone(),
-                    key,
+                    args,
                     ty: current,
                     file: self.file,
                     span: ep.span(),
@@ -383,7 +428,7 @@ impl<'a> FlowChecker<'_, 'a> {
 /// True when some path delivers (`to`, `reply`, `tap`).
 fn delivers<'s>(steps: impl Iterator<Item = &'s ast::Step>) -> bool {
     steps.into_iter().any(|s| match &s.kind {
-        ast::StepKind::To(_) | ast::StepKind::Reply(_) | ast::StepKind::Tap(_) => true,
+        ast::StepKind::To(_) | ast::StepKind::Reply(..) | ast::StepKind::Tap(_) => true,
         ast::StepKind::Route(arms) => arms.iter().any(|a| delivers(a.steps.iter())),
         _ => false,
     })
@@ -393,7 +438,7 @@ fn delivers<'s>(steps: impl Iterator<Item = &'s ast::Step>) -> bool {
 fn replies<'s>(steps: impl Iterator<Item = &'s ast::Step>, gaps: &mut Vec<Span>) -> bool {
     for step in steps {
         match &step.kind {
-            ast::StepKind::Reply(_) => return true,
+            ast::StepKind::Reply(..) => return true,
             ast::StepKind::Route(arms) => {
                 let mut all = true;
                 for arm in arms {

@@ -43,11 +43,16 @@ pub(crate) fn build(channels: &[Channel], flows: &[CheckedFlow]) -> Topology {
             flow: &f.name,
             channels: &channel_nodes,
             labels: &labels,
+            failing: Vec::new(),
         };
         b.steps(&f.steps, source, f.source.record_type.clone(), None);
         if let Some(dl) = &f.policies.dead_letter {
             let node = b.endpoint_node(NodeKind::DeadLetter, dl, f.origin.clone());
             b.t.add_edge(source, node, Type::Json, Some("failed".to_string()));
+            // calls and deliveries that keep failing go there too
+            for from in std::mem::take(&mut b.failing) {
+                b.t.add_edge(from, node, Type::Json, Some("failed".to_string()));
+            }
         }
     }
     t
@@ -58,6 +63,8 @@ struct Builder<'t, 'f> {
     flow: &'f str,
     channels: &'f BTreeMap<&'f str, NodeId>,
     labels: &'f BTreeMap<&'f str, &'f str>,
+    /// `enrich` steps and `to` targets on systems: what fails into the dead letter.
+    failing: Vec<NodeId>,
 }
 
 impl Builder<'_, '_> {
@@ -69,6 +76,9 @@ impl Builder<'_, '_> {
                     let node = self.endpoint_node(NodeKind::Target, ep, step.origin.clone());
                     self.t
                         .add_edge(prev, node, step.input.clone(), label.take());
+                    if matches!((&step.kind, ep), (StepKind::To(_), Endpoint::Op(_))) {
+                        self.failing.push(node);
+                    }
                     if matches!(step.kind, StepKind::Tap(_)) {
                         // A tap passes the record on: the chain continues from the step before.
                         continue;
@@ -103,14 +113,21 @@ impl Builder<'_, '_> {
                     return;
                 }
                 kind => {
+                    let where_label = matches!(kind, StepKind::Where(_))
+                        .then(|| self.labels.get(format!("where:{}", step.id).as_str()))
+                        .flatten()
+                        .map(|s| (*s).to_string());
                     let node = self.t.add_node(
                         NodeKind::Step,
-                        step_label(kind),
+                        where_label.unwrap_or_else(|| step_label(kind)),
                         Some(self.flow),
                         None,
                         step.origin.clone(),
                     );
                     self.t.add_edge(prev, node, ty.clone(), label.take());
+                    if matches!(kind, StepKind::Enrich { .. }) {
+                        self.failing.push(node);
+                    }
                     prev = node;
                 }
             }
@@ -150,18 +167,15 @@ pub(crate) fn endpoint_label(ep: &Endpoint) -> String {
     match ep {
         Endpoint::Channel(name) => name.clone(),
         Endpoint::Op(op) => {
-            let args: Vec<String> = op
-                .args
-                .iter()
-                .filter_map(|a| match &a.value.kind {
-                    aqueduct_graph::ExprKind::Lit(aqueduct_graph::Value::String(s)) => {
-                        Some(format!("{s:?}"))
-                    }
-                    _ => None,
-                })
-                .take(1)
-                .collect();
-            format!("{}.{}({})", op.system, op.operation, args.join(", "))
+            // The first text argument, quoted, if any.
+            let text = op.args.iter().find_map(|a| match &a.value.kind {
+                aqueduct_graph::ExprKind::Lit(aqueduct_graph::Value::String(s)) => Some(s),
+                _ => None,
+            });
+            match text {
+                Some(s) => format!("{}.{}({s:?})", op.system, op.operation),
+                None => format!("{}.{}()", op.system, op.operation),
+            }
         }
     }
 }

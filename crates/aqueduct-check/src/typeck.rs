@@ -78,6 +78,28 @@ impl Scope {
     }
 }
 
+/// The place a value goes, as messages name it ("field `city` of
+/// `Customer`"). Written out only when a message needs it: building the
+/// text for every value checked cost more than the checking.
+pub(crate) enum Place<'a> {
+    /// field `NAME` of `RECORD`
+    FieldOf(&'a str, &'a str),
+    /// field `NAME`
+    Field(&'a str),
+    /// an element of PLACE
+    ElementOf(&'a dyn std::fmt::Display),
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::FieldOf(field, record) => write!(f, "field `{field}` of `{record}`"),
+            Place::Field(field) => write!(f, "field `{field}`"),
+            Place::ElementOf(what) => write!(f, "an element of {what}"),
+        }
+    }
+}
+
 /// Types expressions of one file, pushing diagnostics as it goes.
 pub struct Typer<'a> {
     /// The record types.
@@ -205,7 +227,7 @@ impl<'a> Typer<'a> {
     /// inserting widening conversions. `what` names the place in messages
     /// ("field `city` of `Customer`").
     pub fn expect(&mut self, expr: &ast::Expr, scope: &Scope, expected: &Type, what: &str) -> Expr {
-        self.expect_expr(expr, scope, expected, what)
+        self.expect_expr(expr, scope, expected, &what)
     }
 
     /// Types a `where`/`when`/`if` condition (AQ0602). `bool?` is accepted:
@@ -266,7 +288,7 @@ impl<'a> Typer<'a> {
     /// Evaluates a constant expression (test records, stub answers) to a
     /// value of `expected` when given; reports non-constant parts.
     pub fn constant(&mut self, expr: &ast::Expr, expected: Option<&Type>) -> Option<Value> {
-        self.const_value(expr, expected, "this value")
+        self.const_value(expr, expected, &"this value")
     }
 
     /// Types a string literal; interpolations become [`ExprKind::Interpolate`].

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod exit;
 pub mod output;
 pub mod project;
+pub mod registry;
 
 pub use exit::{CmdResult, Exit, Failure};
 
@@ -68,6 +69,8 @@ pub enum Command {
     New(commands::new::Args),
     /// List the connector kinds, or show one kind's options and operations.
     Connectors(commands::connectors::Args),
+    /// Run a local emulator of an external system (`emulate salesforce`).
+    Emulate(commands::emulate::Args),
 }
 
 /// Runs a parsed command line and returns how it ended. Failures are
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Explain(args) => commands::explain::run(args, &out),
         Command::New(args) => commands::new::run(args, &out),
         Command::Connectors(args) => commands::connectors::run(args, &out),
+        Command::Emulate(args) => commands::emulate::run(args, &out),
     };
     match result {
         Ok(exit) => exit,

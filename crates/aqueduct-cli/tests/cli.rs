@@ -280,6 +280,43 @@ fn build_checks_the_project_first() {
     );
 }
 
+/// Issue 12: `build` defaults its PATH to `.` like every other command.
+#[test]
+fn build_defaults_its_path_to_the_current_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = run(aqueduct().current_dir(dir.path()).args(["new", "proj"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let project = dir.path().join("proj");
+    let r = run(aqueduct()
+        .current_dir(&project)
+        .args(["build", "--out", "services"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(project.join("services/Cargo.toml").exists());
+}
+
+/// Issue 12: what `aqueduct new` writes holds no placeholder link, no
+/// pointer to a docs file the project does not have, and no unused
+/// environment entry: the `dev` profile's variable is used by the flows.
+#[test]
+fn a_new_project_has_no_dead_links_and_its_profile_is_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = run(aqueduct().current_dir(dir.path()).args(["new", "proj"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let project = dir.path().join("proj");
+    let read = |rel: &str| std::fs::read_to_string(project.join(rel)).expect("written");
+    let (readme, manifest) = (read("README.md"), read("aqueduct.yaml"));
+    assert!(!readme.contains("example.invalid"), "{readme}");
+    assert!(!readme.contains("](http"), "{readme}");
+    assert!(!manifest.contains("docs/"), "{manifest}");
+    assert!(!manifest.contains("LOG_LEVEL"), "{manifest}");
+    let r = run(aqueduct()
+        .current_dir(&project)
+        .args(["run", "--env", "dev"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(project.join("dev-warehouse.db").exists(), "{}", r.stderr);
+    assert!(!project.join("warehouse.db").exists());
+}
+
 #[test]
 fn run_and_test_check_the_project_first() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -423,4 +460,45 @@ fn sarif_has_the_2_1_0_shape() {
         seen.contains(&("AQ0403".into(), "warning".into())),
         "{seen:?}"
     );
+}
+
+/// Issue 12, the stub rules language.md states: `stub db.query()` without
+/// arguments answers every `db.query` call, and a sync test expects the
+/// request `where` rejects with `expect error "request rejected by `where`"`.
+#[test]
+fn a_stub_without_arguments_answers_every_call_and_where_rejections_are_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "main.aq",
+        br#"
+system api: endpoint { listen = "127.0.0.1:8080" }
+system db: sqlite { path = "x.db" }
+type Q { id: string }
+type Row { id: string, n: int }
+
+flow get_row {
+  mode sync
+  from api.get("/rows/:id") as Q
+  enrich row = db.query("select * from rows where id = {.id}") as Row?
+  where $row != null
+  reply { id = .id, n = $row.n ?? 0 }
+}
+
+test found for get_row {
+  given Q { id = "a" }
+  stub db.query() => Row { id = "a", n = 2 }
+  expect reply { id = "a", n = 2 }
+}
+
+test absent for get_row {
+  given Q { id = "b" }
+  stub db.query() => null
+  expect error "request rejected by `where`"
+}
+"#,
+    );
+    let r = run(aqueduct().current_dir(dir.path()).arg("test"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("2 passed, 0 failed"), "{}", r.stdout);
 }

@@ -245,3 +245,29 @@ fn async_endpoint_answers_202_and_the_record_is_in_the_target() {
         "track: 2 in, 2 delivered, 0 filtered, 0 failed, 0 dead-lettered"
     );
 }
+
+/// `-q` leaves only warnings and errors on stderr: no INFO log lines and no
+/// summary, even with `RUST_LOG=info` in the environment (the support sets it).
+#[test]
+fn quiet_run_prints_only_warnings_and_errors() {
+    let p = Project::new();
+    p.file("in/rows.csv", "id,name\n1,a\n2,b\n").file(
+        "main.aq",
+        r#"
+type Row { id: int, name: string }
+
+flow copy {
+  mode batch
+  from file("in").read("rows.csv", format: csv) as Row
+  to file("out").append("rows.jsonl")
+}
+"#,
+    );
+    let loud = p.run(&[]);
+    assert_eq!(loud.code, 0, "{}", loud.stderr);
+    assert!(loud.stderr.contains(" INFO "), "{}", loud.stderr);
+    let quiet = p.run(&["-q"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains(" INFO "), "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("copy: "), "{}", quiet.stderr);
+}

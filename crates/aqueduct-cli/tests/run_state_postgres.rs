@@ -11,17 +11,7 @@ mod support;
 use support::Project;
 
 fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("AQUEDUCT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("AQUEDUCT_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "AQUEDUCT_REQUIRE_SERVICES=1 but AQUEDUCT_TEST_POSTGRES_URL is not set"
-            );
-            println!("SKIP: {test} (set AQUEDUCT_TEST_POSTGRES_URL)");
-            None
-        }
-    }
+    aqueduct_test_support::service_url("AQUEDUCT_TEST_POSTGRES_URL", test)
 }
 
 /// The stored value of `key`, read through the runtime's own PostgreSQL store.

@@ -13,9 +13,12 @@
 //!   registered in the runtime's `Natives` table, so the service never
 //!   interprets an expression;
 //! - `src/main.rs`: wiring only: the embedded `graph.json` (configuration),
-//!   the embedded connectors, the admin port, signals;
+//!   the embedded connectors and the connector crates its systems need
+//!   ([`connectors`]), the admin port, signals;
 //! - `tests/flow_tests.rs`: the project's flow tests, on the native steps;
-//! - a multi-stage `Dockerfile`, Kubernetes manifests under `k8s/` and a README.
+//! - a multi-stage `Dockerfile`, Kubernetes manifests under `k8s/` (with a
+//!   HorizontalPodAutoscaler when its replicas share a broker's messages,
+//!   [`scaling`]) and a README.
 //!
 //! Templates are handlebars files under `templates/` ([`render`]). Output is
 //! deterministic: the same graph and options give the same bytes. Rust
@@ -30,10 +33,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod connectors;
 pub mod expr;
 pub mod model;
 pub mod names;
 pub mod render;
+pub mod scaling;
 pub mod services;
 pub mod steps;
 
@@ -45,8 +50,9 @@ use std::collections::BTreeMap;
 /// Where generated crates get the aqueduct runtime from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeSource {
-    /// A directory holding `aqueduct-runtime/` and `aqueduct-connectors/`,
-    /// relative to the output directory (never an absolute path).
+    /// A directory holding `aqueduct-runtime/`, `aqueduct-connectors/` and
+    /// the connector crates the flows use, relative to the output directory
+    /// (never an absolute path).
     Path(String),
     /// A published version.
     Version(String),
@@ -76,6 +82,10 @@ pub struct GeneratedWorkspace {
     pub files: BTreeMap<String, String>,
     /// The services, in order.
     pub services: Vec<ServiceSummary>,
+    /// The aqueduct library crates the services depend on directly:
+    /// `aqueduct-runtime`, `aqueduct-connectors` and the connector crates
+    /// their systems need, sorted.
+    pub libraries: Vec<String>,
 }
 
 /// One generated service.
@@ -142,7 +152,9 @@ pub fn generate(
         return Err(unknown);
     }
     let renderer = Renderer::new().map_err(|e| vec![e])?;
-    let groups: Vec<Vec<String>> = services::group(graph)
+    let all_groups = services::group(graph);
+    let groups: Vec<Vec<String>> = all_groups
+        .clone()
         .into_iter()
         .filter(|g| options.flows.is_empty() || g.iter().any(|f| options.flows.contains(f)))
         .collect();
@@ -154,9 +166,20 @@ pub fn generate(
             .map(|g| names::kebab(g.first().map(String::as_str).unwrap_or("service")))
             .collect(),
     );
+    let mut crates_used = std::collections::BTreeSet::new();
     for (flows, dir) in groups.iter().zip(dirs) {
         let service = services::service(graph, flows);
-        let data = service_data(&service, graph, &dir, options);
+        crates_used.extend(
+            connectors::needed(&service.graph)
+                .into_iter()
+                .map(|c| c.name),
+        );
+        // each service of the project gets its own default admin port, so
+        // two of them started on one host do not collide (9090, 9091, …,
+        // by the service's place in the whole project, whatever `--flow` says)
+        let place = all_groups.iter().position(|g| g == flows).unwrap_or(0);
+        let admin_port = 9090 + u16::try_from(place).unwrap_or(0);
+        let data = service_data(&service, graph, &dir, options, admin_port);
         emit_service(&renderer, &service, &data, &dir, options, &mut out.files)
             .map_err(|e| vec![e])?;
         summaries.push(data);
@@ -166,21 +189,44 @@ pub fn generate(
             flows: flows.clone(),
         });
     }
-    let (runtime, connectors) = match &options.runtime {
-        RuntimeSource::Path(p) => {
-            let p = p.trim_end_matches('/');
-            (
-                format!("{{ path = \"{p}/aqueduct-runtime\" }}"),
-                format!("{{ path = \"{p}/aqueduct-connectors\" }}"),
-            )
+    let dependency = |name: &str, no_defaults: bool| {
+        let extra = if no_defaults {
+            ", default-features = false"
+        } else {
+            ""
+        };
+        match &options.runtime {
+            RuntimeSource::Path(p) => {
+                format!("{{ path = \"{}/{name}\"{extra} }}", p.trim_end_matches('/'))
+            }
+            RuntimeSource::Version(v) if no_defaults => format!("{{ version = \"{v}\"{extra} }}"),
+            RuntimeSource::Version(v) => format!("\"{v}\""),
         }
-        RuntimeSource::Version(v) => (format!("\"{v}\""), format!("\"{v}\"")),
     };
+    // every connector crate some service uses; each service turns on the
+    // features it needs, so none is on by default here
+    let used: Vec<String> = crates_used.iter().cloned().collect();
+    out.libraries = ["aqueduct-connectors", "aqueduct-runtime"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(crates_used)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let connector_crates: Vec<serde_json::Value> = used
+        .iter()
+        .map(|name| json!({"name": name, "dependency": dependency(name, true)}))
+        .collect();
+    let any_scalable = summaries
+        .iter()
+        .any(|d| d["scalable"].as_bool() == Some(true));
     let ws = json!({
+        "any_scalable": any_scalable,
         "project": graph.project,
         "services": summaries,
-        "runtime": runtime,
-        "connectors": connectors,
+        "runtime": dependency("aqueduct-runtime", false),
+        "connectors": dependency("aqueduct-connectors", false),
+        "connector_crates": connector_crates,
     });
     let e = |e: CodegenError| vec![e];
     out.files.insert(
@@ -220,6 +266,7 @@ fn service_data(
     graph: &Graph,
     dir: &str,
     options: &GenerateOptions,
+    admin_port: u16,
 ) -> serde_json::Value {
     let krate = crate_name(graph, dir);
     let lib = krate.replace('-', "_");
@@ -285,7 +332,37 @@ fn service_data(
         m
     };
     let _ = options;
+    let connector_crates: Vec<serde_json::Value> = connectors::needed(&service.graph)
+        .into_iter()
+        .map(|c| {
+            let features = c
+                .features
+                .iter()
+                .map(|f| format!("\"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let dependency = if features.is_empty() {
+                format!("{}.workspace = true", c.name)
+            } else {
+                format!(
+                    "{} = {{ workspace = true, features = [{features}] }}",
+                    c.name
+                )
+            };
+            json!({"name": c.name, "lib": c.lib, "dependency": dependency})
+        })
+        .collect();
+    // only long-running services scale out (a Job or CronJob runs once)
+    let (scaled, single) = match scaling::of(service) {
+        _ if workload != services::Workload::Deployment => (Vec::new(), None),
+        scaling::Scaling::Shared(how) => (how, None),
+        scaling::Scaling::Single(why) => (Vec::new(), Some(why)),
+    };
     json!({
+        "connector_crates": connector_crates,
+        "scalable": !scaled.is_empty(),
+        "scaled": scaled,
+        "single": single,
         "crate": krate,
         "lib": lib,
         "dir": dir,
@@ -307,6 +384,7 @@ fn service_data(
         "is_cronjob": workload == services::Workload::CronJob,
         "is_job": workload == services::Workload::Job,
         "has_sync": service.graph.flows.iter().any(|f| f.mode.kind == ModeKind::Sync),
+        "admin_port": admin_port,
     })
 }
 
@@ -387,6 +465,9 @@ fn emit_service(
         &format!("k8s/{workload}.yaml"),
         renderer.render(&format!("k8s/{workload}.yaml"), data)?,
     );
+    if data["scalable"].as_bool() == Some(true) {
+        put("k8s/hpa.yaml", renderer.render("k8s/hpa.yaml", data)?);
+    }
     if workload == "deployment" && !service.ports().is_empty() {
         put(
             "k8s/service.yaml",

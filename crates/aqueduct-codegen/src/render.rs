@@ -54,6 +54,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/k8s/job.yaml.hbs"),
     ),
     (
+        "k8s/hpa.yaml",
+        include_str!("../templates/k8s/hpa.yaml.hbs"),
+    ),
+    (
         "k8s/service.yaml",
         include_str!("../templates/k8s/service.yaml.hbs"),
     ),

@@ -65,6 +65,9 @@ fn build_all() -> Built {
         let mut members = Vec::new();
         let mut services = Vec::new();
         let mut workspace = String::new();
+        // dependency lines of every project's workspace manifest (the
+        // connector crates differ from project to project)
+        let mut dependencies: Vec<String> = Vec::new();
         for (name, dir) in common::projects() {
             let (graph, sources) = common::load(&dir);
             let mut options = common::options(sources);
@@ -75,6 +78,18 @@ fn build_all() -> Built {
                     put(&root.join(&name).join(path), text);
                 } else if path == "Cargo.toml" {
                     workspace = text.clone();
+                    let lines = text
+                        .split("[workspace.dependencies]\n")
+                        .nth(1)
+                        .unwrap_or_default()
+                        .lines()
+                        .take_while(|l| !l.starts_with('['))
+                        .filter(|l| l.contains(" = ") && !l.starts_with('#'));
+                    for line in lines {
+                        if !dependencies.iter().any(|d| d == line) {
+                            dependencies.push(line.to_string());
+                        }
+                    }
                 }
             }
             for s in &ws.services {
@@ -90,6 +105,18 @@ fn build_all() -> Built {
             &workspace[..start],
             members.concat(),
             &workspace[end..]
+        );
+        let (head, tail) = workspace
+            .split_once("[workspace.dependencies]\n")
+            .expect("a dependencies table");
+        let rest: String = tail
+            .lines()
+            .skip_while(|l| !l.starts_with('['))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let workspace = format!(
+            "{head}[workspace.dependencies]\n{}\n\n{rest}",
+            dependencies.join("\n")
         );
         put(&root.join("Cargo.toml"), &workspace);
         let lock = std::fs::read_to_string(common::repo().join("Cargo.lock")).expect("Cargo.lock");
@@ -279,4 +306,32 @@ proptest! {
         let (native, interpreted) = (outputs(&native_out), outputs(&interp_out));
         prop_assert_eq!(native, interpreted);
     }
+}
+
+/// Issue 12: a generated service writing its logs to a pipe (or a file)
+/// writes no ANSI colour codes.
+#[test]
+fn logs_to_a_pipe_carry_no_ansi_codes() {
+    let _ = built();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    for d in [&input, &output] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    std::fs::write(input.join("items.jsonl"), "{\"id\": 1}\n").expect("input");
+    let out = Command::new(binary("differential-lines"))
+        .env("DIFF_IN", &input)
+        .env("DIFF_OUT", &output)
+        .env("AQUEDUCT_STATE", "memory:")
+        .env("AQUEDUCT_ADMIN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("service runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI codes in a pipe:\n{stderr}"
+    );
 }

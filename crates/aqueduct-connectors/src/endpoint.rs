@@ -1,6 +1,8 @@
-//! `endpoint`: an inbound HTTP server (options `listen`, `auth`, `max_body`
-//! (default 1 MiB)); routes of every flow using the same `listen` address
-//! share one server ([`server`]).
+//! `endpoint`: an inbound HTTP/1.1 server (options `listen`, `auth`,
+//! `max_body` (default 1 MiB), and the server-wide limits `header_timeout`
+//! (10s), `body_timeout` (30s), `max_connections` (512) and
+//! `max_unverified_bodies` (16), see [`listener`]); routes of every flow
+//! using the same `listen` address share one server ([`server`]).
 //!
 //! Sources `post/put/get(path)`: a request becomes a record: the JSON body
 //! (an object) for POST and PUT, the query-string parameters for GET, plus
@@ -23,6 +25,7 @@
 
 mod auth;
 mod events;
+mod listener;
 mod server;
 
 pub use auth::hmac_sha256_hex;
@@ -38,7 +41,8 @@ use aqueduct_runtime::value::Value;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use futures::future::BoxFuture;
-use server::{Handler, Route, RouteGuard, SourceRoute, error_response, json_response};
+use listener::ServerLimits;
+use server::{Handler, Route, RouteGuard, SourceRoute, error_response, json_response, unavailable};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -62,6 +66,7 @@ struct Common {
     auth: auth::InboundAuth,
     max_body: usize,
     pattern: Vec<server::Segment>,
+    limits: ServerLimits,
 }
 
 fn common(cx: &OpContext) -> Result<Common, ConnectorError> {
@@ -71,7 +76,33 @@ fn common(cx: &OpContext) -> Result<Common, ConnectorError> {
         ConnectorError::Config(format!("`{}.{}`: {e}", cx.op.system, cx.op.operation))
     })?;
     let max_body = options.size("max_body")?.unwrap_or(DEFAULT_MAX_BODY);
+    let defaults = ServerLimits::default();
+    let count = |name: &str, default: usize| -> Result<usize, ConnectorError> {
+        match options.string(name)? {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ConnectorError::Config(format!(
+                        "endpoint: `{name}` must be a whole number above 0, not `{text}`"
+                    ))
+                }),
+        }
+    };
+    let limits = ServerLimits {
+        header_timeout: options
+            .duration("header_timeout")?
+            .unwrap_or(defaults.header_timeout),
+        body_timeout: options
+            .duration("body_timeout")?
+            .unwrap_or(defaults.body_timeout),
+        max_connections: count("max_connections", defaults.max_connections)?,
+        max_unverified_bodies: count("max_unverified_bodies", defaults.max_unverified_bodies)?,
+    };
     Ok(Common {
+        limits,
         listen: options.required("listen")?,
         auth: auth::InboundAuth::build(options.block("auth")?)?,
         max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
@@ -96,6 +127,9 @@ impl ConnectorFactory for EndpointConnector {
             }
         };
         let c = common(cx)?;
+        let path = req_str(cx, "path")?;
+        let listen = c.listen.clone();
+        let method_name = method.to_string();
         let route = Arc::new(SourceRoute {
             sender: Mutex::new(None),
             sync: cx.mode == ModeKind::Sync,
@@ -111,12 +145,18 @@ impl ConnectorFactory for EndpointConnector {
                 auth: c.auth,
                 max_body: c.max_body,
             },
+            c.limits,
             cx.shutdown.clone(),
         )?;
+        // the address really bound (`listen` may say port 0)
+        let addr = server::bound_addr(&listen).map_or(listen, |a| a.to_string());
         Ok(Box::new(EndpointSource {
             route,
             guard,
             shutdown: cx.shutdown.clone(),
+            flow: cx.flow.clone(),
+            method: method_name,
+            url: format!("http://{addr}{path}"),
         }))
     }
 
@@ -133,6 +173,7 @@ impl ConnectorFactory for EndpointConnector {
             c.pattern,
             c.auth,
             c.max_body,
+            c.limits,
             cx.shutdown.clone(),
         )?))
     }
@@ -143,6 +184,10 @@ struct EndpointSource {
     route: Arc<SourceRoute>,
     guard: RouteGuard,
     shutdown: watch::Receiver<bool>,
+    /// For the log line saying where the flow listens, once it runs.
+    flow: String,
+    method: String,
+    url: String,
 }
 
 impl Source for EndpointSource {
@@ -155,6 +200,12 @@ impl Source for EndpointSource {
                 *sender = Some(out.clone());
             }
             tracing::debug!(addr = %self.guard.addr(), "endpoint route open");
+            tracing::info!(
+                flow = %self.flow,
+                method = %self.method,
+                url = %self.url,
+                "Endpoint listening."
+            );
             tokio::select! {
                 _ = stopped(&mut self.shutdown) => {}
                 _ = out.closed() => {}
@@ -236,6 +287,47 @@ fn request_record(
     .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e))
 }
 
+/// The answer to `reply STATUS VALUE`: the value as JSON with that status;
+/// a 201 whose record has a string field `location` also sends it as the
+/// `Location` header (REST: where the created resource lives).
+fn status_response(status: u16, value: &Value) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = json_response(code, value.to_json_string());
+    if status == 201
+        && let Some(location) = value.field("location").as_str()
+        && let Ok(header) = axum::http::HeaderValue::from_str(location)
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, header);
+    }
+    response
+}
+
+/// A sync request the endpoint cannot turn into a record (a bad path
+/// parameter, a missing field): the flow is told, as a record that could
+/// not be decoded, so its summary and metrics count the request as received
+/// and failed; the caller gets the endpoint's own status and message.
+async fn rejected_sync(
+    sender: &tokio::sync::mpsc::Sender<Envelope>,
+    status: StatusCode,
+    message: &str,
+    body: &[u8],
+) -> Response {
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let raw = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
+    let envelope = Envelope {
+        record: Err(aqueduct_runtime::connector::DecodeError::text(raw, message)),
+        ack: Ack::none(),
+        reply: Some(reply_tx),
+    };
+    // the answer does not wait for a busy flow: counting is best-effort
+    if sender.try_send(envelope).is_ok() {
+        let _ = tokio::time::timeout(SYNC_WAIT, reply_rx).await;
+    }
+    error_response(status, message)
+}
+
 /// Hands a request to the flow and answers it.
 async fn source_request(
     route: &SourceRoute,
@@ -246,10 +338,13 @@ async fn source_request(
 ) -> Response {
     let sender = route.sender.lock().ok().and_then(|s| s.clone());
     let Some(sender) = sender else {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "the flow is not running");
+        return unavailable("the flow is not running");
     };
     let record = match request_record(route, method, params, query, body) {
         Ok(record) => record,
+        Err((status, message)) if route.sync => {
+            return rejected_sync(&sender, status, &message, body).await;
+        }
         Err((status, message)) => return error_response(status, &message),
     };
     let (ack, ack_rx) = Ack::new();
@@ -269,20 +364,24 @@ async fn source_request(
     {
         Ok(Ok(())) => {}
         Ok(Err(_)) => {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, "the flow is not running");
+            return unavailable("the flow is not running");
         }
         Err(_) => {
-            return error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the flow is busy; try again",
-            );
+            return unavailable("the flow is busy; try again");
         }
     }
     if route.sync {
         match tokio::time::timeout_at(deadline, reply_rx).await {
             Ok(Ok(ReplyMsg::Ok(value))) => json_response(StatusCode::OK, value.to_json_string()),
-            Ok(Ok(ReplyMsg::Err { status, message })) => error_response(
+            Ok(Ok(ReplyMsg::Status { status, value })) => status_response(status, &value),
+            Ok(Ok(ReplyMsg::Err {
+                status,
+                code,
+                message,
+                ..
+            })) => server::coded_error_response(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                code,
                 &message,
             ),
             Ok(Err(_)) => error_response(
@@ -297,10 +396,7 @@ async fn source_request(
     } else {
         match tokio::time::timeout_at(deadline, ack_rx).await {
             Ok(Ok(())) => json_response(StatusCode::ACCEPTED, r#"{"accepted":true}"#.to_string()),
-            Ok(Err(_)) => error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the record could not be delivered; try again",
-            ),
+            Ok(Err(_)) => unavailable("the record could not be delivered; try again"),
             Err(_) => error_response(
                 StatusCode::GATEWAY_TIMEOUT,
                 "timed out waiting for the record to be accepted",

@@ -9,6 +9,7 @@
 mod read;
 mod tail;
 mod write;
+mod write_run;
 
 use crate::support::args::Options;
 use aqueduct_runtime::connector::{ConnectorError, ConnectorFactory, OpContext, Source, Target};

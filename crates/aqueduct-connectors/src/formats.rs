@@ -10,19 +10,27 @@
 //! | `text` | one line without its line ending: `{ line: string }` | byte offset |
 //! | `bytes` | the whole input: `{ bytes: bytes }` | record index |
 //!
-//! Line-based formats (`jsonl`, `csv`, `text`) decode one logical line at a
-//! time through a [`StreamDecoder`], so a malformed line becomes one
-//! [`DecodeError`] and the rest still reads. Document formats decode the
-//! whole input with [`Codec::decode_all`].
+//! Line-based formats (`jsonl`, `csv`, `text`) are split into records by a
+//! [`LineSplitter`] (input that is not UTF-8, a record over
+//! `max_record_size`, an unclosed csv quote: each one error, see
+//! [`lines`]) and decoded one logical line at a time through a
+//! [`StreamDecoder`], so a malformed line becomes one [`DecodeError`] and
+//! the rest still reads. Document formats decode the whole input with
+//! [`Codec::decode_all`]; `bytes` input over `max_record_size` is one error.
 
 mod csv;
 mod json;
 mod jsonl;
+pub mod lines;
 mod record;
 mod text;
 mod xml;
 
+pub use lines::{DEFAULT_MAX_RECORD_SIZE, LineSplitter, Logical};
 pub(crate) use record::{build_record, cell_text, fields_of, layout, parse_cell};
+/// XML trees for connectors that speak XML (`soap`): parse a document,
+/// read an element as a typed value.
+pub use xml::{Element as XmlElement, element_value as xml_value, parse_tree as parse_xml};
 
 use crate::support::{args, decode_error};
 use aqueduct_graph::Type;
@@ -99,6 +107,8 @@ pub struct Codec {
     pub delimiter: u8,
     /// xml: the element holding one record.
     pub record: Option<String>,
+    /// Largest record (line-based formats, `bytes`): larger ones are errors.
+    pub max_record_size: usize,
     /// The record type.
     pub ty: Type,
     /// Record layouts.
@@ -113,6 +123,7 @@ impl Codec {
             header: true,
             delimiter: b',',
             record: None,
+            max_record_size: DEFAULT_MAX_RECORD_SIZE,
             ty,
             schemas,
         }
@@ -148,6 +159,9 @@ impl Codec {
             }
         }
         codec.record = args::arg_str(cx, "record")?;
+        if let Some(max) = args::arg_size(cx, "max_record_size")? {
+            codec.max_record_size = usize::try_from(max).unwrap_or(usize::MAX);
+        }
         Ok(codec)
     }
 
@@ -159,17 +173,34 @@ impl Codec {
         }
     }
 
+    /// A splitter for line-based input starting at byte `offset` on line `line`.
+    pub fn splitter(&self, offset: u64, line: u64) -> LineSplitter {
+        LineSplitter::new(self.format, self.max_record_size, offset, line)
+    }
+
     /// Decodes a whole input: every record, or why it failed.
     pub fn decode_all(&self, input: &[u8]) -> Vec<Result<Value, DecodeError>> {
         match self.format {
             Format::Json => json::decode_document(self, input),
             Format::Xml => xml::decode_document(self, input),
+            Format::Bytes if input.len() > self.max_record_size => vec![Err(decode_error(
+                "",
+                format!(
+                    "the input is {} bytes, more than max_record_size ({} bytes)",
+                    input.len(),
+                    self.max_record_size
+                ),
+            ))],
             Format::Bytes => vec![text::decode_bytes(self, input)],
             Format::Jsonl | Format::Csv | Format::Text => {
                 let mut decoder = self.stream();
-                split_records(self.format, input)
+                let mut splitter = self.splitter(0, 1);
+                let mut logical = Vec::new();
+                splitter.feed(input, &mut logical);
+                splitter.finish(&mut logical);
+                logical
                     .into_iter()
-                    .filter_map(|line| decoder.line(&line))
+                    .filter_map(|l| decoder.logical(l.text))
                     .collect()
             }
         }
@@ -198,38 +229,6 @@ impl Codec {
     pub(crate) fn layout(&self) -> Option<Arc<Layout>> {
         layout(&self.ty, &self.schemas)
     }
-}
-
-/// Splits line-based input into logical lines (a csv record may span lines
-/// inside quotes); line endings are removed.
-pub(crate) fn split_records(format: Format, input: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut acc = String::new();
-    for raw in input.split_inclusive(|b| *b == b'\n') {
-        push_line(format, &mut acc, raw, &mut out);
-    }
-    if !acc.is_empty() {
-        out.push(std::mem::take(&mut acc));
-    }
-    out
-}
-
-/// Adds one physical line (with or without its `\n`) to `acc`; pushes the
-/// logical line to `out` once complete.
-pub(crate) fn push_line(format: Format, acc: &mut String, raw: &[u8], out: &mut Vec<String>) {
-    let line = String::from_utf8_lossy(raw);
-    acc.push_str(&line);
-    if format == Format::Csv && !csv::is_complete(acc) {
-        return;
-    }
-    let mut logical = std::mem::take(acc);
-    if logical.ends_with('\n') {
-        logical.pop();
-        if logical.ends_with('\r') {
-            logical.pop();
-        }
-    }
-    out.push(logical);
 }
 
 /// Decodes line-based input one logical line at a time.
@@ -267,6 +266,17 @@ impl StreamDecoder {
                     Some(all.remove(0))
                 }
             }
+        }
+    }
+
+    /// Decodes what a [`LineSplitter`] gave: a logical line, or its error.
+    pub fn logical(
+        &mut self,
+        text: Result<String, DecodeError>,
+    ) -> Option<Result<Value, DecodeError>> {
+        match text {
+            Ok(line) => self.line(&line),
+            Err(e) => Some(Err(e)),
         }
     }
 

@@ -4,8 +4,10 @@
 //! Targets `post/put/patch/delete(path)` send each record as a JSON body (a
 //! batch group as one JSON array per distinct path, even a group of one;
 //! `delete` sends no body and accepts 404); calls `get/post(path)` answer with the JSON response as the
-//! enrich type (`get` answers null on 404); `poll(path, every)` GETs a path
-//! at an interval. Paths are templates relative to `base_url`; interpolated
+//! enrich type (`get` answers null on 404); `poll(path, every, watermark)` GETs a path
+//! at an interval (with `watermark`, only records whose field passed the
+//! saved watermark); `get(path, …)` as a source fetches a list once,
+//! following pages (link header, cursor or page number). Paths are templates relative to `base_url`; interpolated
 //! values are percent-encoded so they stay one path segment.
 //!
 //! Statuses: 2xx accepts; 429 and 503 with `Retry-After` are
@@ -15,7 +17,8 @@
 
 mod auth;
 mod call;
-mod client;
+pub mod client;
+mod get;
 mod poll;
 mod target;
 
@@ -36,6 +39,10 @@ impl ConnectorFactory for HttpConnector {
     fn source(&self, cx: &OpContext) -> Result<Box<dyn Source>, ConnectorError> {
         match cx.op.operation.as_str() {
             "poll" => Ok(Box::new(poll::HttpPoll::build(
+                cx,
+                client::Client::build(cx)?,
+            )?)),
+            "get" => Ok(Box::new(get::HttpGet::build(
                 cx,
                 client::Client::build(cx)?,
             )?)),

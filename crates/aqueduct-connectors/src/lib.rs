@@ -11,7 +11,7 @@ pub mod formats;
 pub mod http;
 pub mod sqlite;
 pub mod stdio;
-mod support;
+pub mod support;
 
 use aqueduct_runtime::connector::{ConnectorFactory, Registry};
 use std::sync::Arc;

@@ -60,6 +60,13 @@ impl ConnectorFactory for SqliteConnector {
         )?))
     }
 
+    fn prepare(&self, cx: &OpContext) -> Result<(), ConnectorError> {
+        match cx.op.operation.as_str() {
+            "insert" | "upsert" => write::create_table(cx, &*Db::open(&db_path(cx)?)?),
+            _ => Ok(()),
+        }
+    }
+
     fn call(&self, cx: &OpContext) -> Result<Arc<dyn Call>, ConnectorError> {
         match cx.op.operation.as_str() {
             "query" => Ok(Arc::new(lookup::Lookup::build(

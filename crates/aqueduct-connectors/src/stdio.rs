@@ -7,7 +7,7 @@
 //! element; `csv` writes its header before the first row. Standard input
 //! has no position to keep: records are not checkpointed.
 
-use crate::formats::{Codec, Encoder, Format, push_line};
+use crate::formats::{Codec, Encoder, Format};
 use crate::support::{io_error, stopped};
 use aqueduct_runtime::connector::{
     Ack, ConnectorError, ConnectorFactory, DecodeError, Envelope, OpContext, Source, Target,
@@ -80,33 +80,33 @@ fn read_stdin(codec: Codec, tx: mpsc::Sender<Result<Result<Value, DecodeError>, 
         return;
     }
     let mut decoder = codec.stream();
-    let mut acc = String::new();
-    let mut buf = Vec::new();
+    let mut splitter = codec.splitter(0, 1);
+    let mut out = Vec::new();
     loop {
-        buf.clear();
-        let n = match input.read_until(b'\n', &mut buf) {
-            Ok(n) => n,
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 let _ = tx.blocking_send(Err(io_error("cannot read standard input", &e)));
                 return;
             }
         };
-        let mut lines = Vec::new();
-        if n == 0 {
-            if !acc.is_empty() {
-                lines.push(std::mem::take(&mut acc));
-            }
+        let done = buf.is_empty();
+        if done {
+            splitter.finish(&mut out);
         } else {
-            push_line(codec.format, &mut acc, &buf, &mut lines);
+            let n = buf.len();
+            splitter.feed(buf, &mut out);
+            input.consume(n);
         }
-        for line in lines {
-            if let Some(record) = decoder.line(&line)
+        for logical in out.drain(..) {
+            if let Some(record) = decoder.logical(logical.text)
                 && tx.blocking_send(Ok(record)).is_err()
             {
                 return;
             }
         }
-        if n == 0 {
+        if done {
             return;
         }
     }

@@ -1,17 +1,18 @@
 //! Helpers shared by every connector: reading arguments and options,
 //! per-record templates, and committing source positions after acks.
 
-pub(crate) mod args;
-pub(crate) mod commit;
-pub(crate) mod template;
+pub mod args;
+pub mod commit;
+pub mod startup;
+pub mod template;
 
 use aqueduct_runtime::connector::{ConnectorError, DecodeError};
 
 /// Most bytes of raw input kept in a [`DecodeError`].
-pub(crate) const RAW_LIMIT: usize = 4096;
+pub const RAW_LIMIT: usize = 4096;
 
 /// `text` cut to at most `max` bytes on a character boundary, marked with `…`.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
+pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
@@ -23,16 +24,13 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 }
 
 /// A decode error for `raw` input.
-pub(crate) fn decode_error(raw: &str, reason: impl Into<String>) -> DecodeError {
-    DecodeError {
-        raw: truncate(raw, RAW_LIMIT),
-        reason: reason.into(),
-    }
+pub fn decode_error(raw: &str, reason: impl Into<String>) -> DecodeError {
+    DecodeError::text(truncate(raw, RAW_LIMIT), reason)
 }
 
 /// An I/O error as a connector error: interruptions and timeouts may pass,
 /// anything else (missing file, permission) will not.
-pub(crate) fn io_error(what: &str, err: &std::io::Error) -> ConnectorError {
+pub fn io_error(what: &str, err: &std::io::Error) -> ConnectorError {
     use std::io::ErrorKind::*;
     let message = format!("{what}: {err}");
     match err.kind() {
@@ -45,14 +43,14 @@ pub(crate) fn io_error(what: &str, err: &std::io::Error) -> ConnectorError {
 
 /// Resolves once shutdown is signalled (never, if the sender is gone
 /// without signalling).
-pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     if shutdown.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
     }
 }
 
 /// Constant-time equality of two byte strings (length may leak, content not).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

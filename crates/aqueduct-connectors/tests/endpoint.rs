@@ -71,10 +71,7 @@ async fn sync_requests_get_the_flow_reply() {
         while let Some(env) = rx.recv().await {
             let order = env.record.expect("record");
             let reply = if order.field("id").as_str() == Some("bad") {
-                ReplyMsg::Err {
-                    status: 502,
-                    message: "upstream failed".to_string(),
-                }
+                ReplyMsg::error(502, "upstream_failed", "upstream failed")
             } else {
                 ReplyMsg::Ok(record(
                     &reply_schemas,
@@ -110,7 +107,7 @@ async fn sync_requests_get_the_flow_reply() {
     assert_eq!(response.status(), 502);
     assert_eq!(
         response.json::<serde_json::Value>().await.expect("json"),
-        json!({"error": "upstream failed"})
+        json!({"error": "upstream failed", "code": "upstream_failed"})
     );
     let response = client().get(&url).send().await.expect("request");
     assert_eq!(response.status(), 405);

@@ -197,11 +197,15 @@ async fn tail_follows_appends_and_rotation() {
 }
 
 #[tokio::test]
-async fn write_replaces_atomically_on_flush() {
+async fn batch_write_replaces_the_file_once_when_the_run_is_complete() {
+    // docs/connectors.md, file: in a batch flow the target is replaced when
+    // the run completes; chunk commits only sync the hidden temporary file,
+    // so a run costs time linear in its output
     let dir = tempfile::tempdir().expect("tempdir");
     let schemas = item_schemas();
     std::fs::create_dir(dir.path().join("out")).expect("mkdir");
     let final_path = dir.path().join("out/items.json");
+    let temp_path = dir.path().join("out/.items.json.aq-tmp");
     std::fs::write(&final_path, "previous").expect("write");
     let ctx = builder("file", "write", "Item", &schemas)
         .option("root", opt_str(dir.path().to_str().expect("utf8")))
@@ -212,18 +216,20 @@ async fn write_replaces_atomically_on_flush() {
     let a = record(&schemas, "Item", json!({"id": 1, "name": "a"}));
     let b = record(&schemas, "Item", json!({"id": 2, "name": "b"}));
     target.write(std::slice::from_ref(&a)).await.expect("write");
+    target.flush().await.expect("flush");
+    target.write(&[b]).await.expect("write");
+    target.flush().await.expect("flush");
     assert_eq!(
         std::fs::read_to_string(&final_path).expect("read"),
         "previous",
-        "nothing visible before flush"
+        "the previous run's document stays until this run is complete"
     );
-    target.flush().await.expect("flush");
-    let first: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&final_path).expect("read"))
-            .expect("valid json");
-    assert_eq!(first, json!([{"id": 1, "name": "a"}]));
-    target.write(&[b]).await.expect("write");
-    target.flush().await.expect("flush");
+    let committed = std::fs::read_to_string(&temp_path).expect("temporary file");
+    assert!(
+        committed.contains("\"id\":2"),
+        "chunks are committed: {committed}"
+    );
+    target.finish().await.expect("finish");
     let both: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&final_path).expect("read"))
             .expect("valid json");
@@ -239,8 +245,27 @@ async fn write_replaces_atomically_on_flush() {
     assert_eq!(
         leftovers.len(),
         1,
-        "temporary files are removed: {leftovers:?}"
+        "temporary files are gone: {leftovers:?}"
     );
+}
+
+#[tokio::test]
+async fn async_write_replaces_atomically_at_each_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schemas = item_schemas();
+    let final_path = dir.path().join("out/items.json");
+    let ctx = builder("file", "write", "Item", &schemas)
+        .option("root", opt_str(dir.path().to_str().expect("utf8")))
+        .arg("path", lit("out/items.json"))
+        .mode(ModeKind::Async)
+        .build();
+    let target = FileConnector.target(&ctx.cx).expect("target");
+    let a = record(&schemas, "Item", json!({"id": 1, "name": "a"}));
+    target.write(std::slice::from_ref(&a)).await.expect("write");
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&final_path).expect("read"))
+            .expect("valid json");
+    assert_eq!(first, json!([{"id": 1, "name": "a"}]));
 }
 
 #[tokio::test]
@@ -275,7 +300,8 @@ async fn write_goes_on_from_the_file_of_an_interrupted_run_and_afresh_after_a_co
             .map(|v| v["id"].as_i64().expect("id"))
             .collect()
     };
-    // a run commits two chunks, buffers a third, and is killed (no finish)
+    // a run commits two chunks, buffers and spills part of a third, and is
+    // killed (no finish)
     let first = target();
     first.write(&[item(1), item(2)]).await.expect("write");
     first.flush().await.expect("flush");
@@ -283,24 +309,24 @@ async fn write_goes_on_from_the_file_of_an_interrupted_run_and_afresh_after_a_co
     first.flush().await.expect("flush");
     first.write(&[item(4)]).await.expect("write");
     drop(first);
-    assert_eq!(ids(), vec![1, 2, 3]);
-    // the resumed run goes on from what was committed
+    assert!(!final_path.exists(), "no document before a run is complete");
+    // the resumed run goes on from what was committed, and is interrupted too
     let resumed = target();
     resumed.write(&[item(4), item(5)]).await.expect("write");
     resumed.flush().await.expect("flush");
-    assert_eq!(ids(), vec![1, 2, 3, 4, 5]);
-    // and is interrupted too: the next one still goes on
     drop(resumed);
+    // the next one still goes on, and completes
     let again = target();
     again.write(&[item(6)]).await.expect("write");
     again.flush().await.expect("flush");
-    assert_eq!(ids(), vec![1, 2, 3, 4, 5, 6]);
     again.finish().await.expect("finish");
     drop(again);
+    assert_eq!(ids(), vec![1, 2, 3, 4, 5, 6]);
     // complete: the next run starts afresh
     let fresh = target();
     fresh.write(&[item(7)]).await.expect("write");
     fresh.flush().await.expect("flush");
+    fresh.finish().await.expect("finish");
     assert_eq!(ids(), vec![7]);
 }
 

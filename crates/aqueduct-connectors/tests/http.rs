@@ -343,3 +343,120 @@ async fn poll_turns_array_answers_into_records() {
     ctx.stop.send(true).expect("stop");
     run.await.expect("join").expect("run");
 }
+
+/// An error body that echoes a secret right where the 200-byte excerpt is
+/// cut, and a token endpoint that echoes the form body it got: neither may
+/// leak the secret (or a prefix of it) in any encoding.
+#[tokio::test]
+async fn error_excerpts_never_leak_a_secret_or_its_prefix_in_any_encoding() {
+    let token = "tok-Straddle-9f8e7d6c5b4a";
+    let client_secret = "cs/With+Special chars&=ü";
+    aqueduct_runtime::secrets::Secret::new(token.to_string());
+    aqueduct_runtime::secrets::Secret::new(client_secret.to_string());
+    let router = Router::new()
+        .route(
+            "/echo",
+            post(|headers: HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                // "Bearer " + token straddles byte 200 of the body
+                let body = format!("{}{auth} trailing text", "x".repeat(200 - 12));
+                (StatusCode::BAD_REQUEST, body).into_response()
+            }),
+        )
+        .route(
+            "/basic",
+            post(|headers: HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                (StatusCode::BAD_REQUEST, format!("bad credentials {auth}")).into_response()
+            }),
+        )
+        .route(
+            "/token",
+            post(|body: String| async move {
+                let json = serde_json::to_string(&body).unwrap_or_default();
+                (
+                    StatusCode::UNAUTHORIZED,
+                    format!("invalid_client for {body} (as json: {json})"),
+                )
+                    .into_response()
+            }),
+        );
+    let base = serve(router).await;
+    let schemas = item_schemas();
+    let item = record(&schemas, "Item", json!({"id": "1", "name": "a"}));
+    let leaks = |text: &str, secret: &str| -> Option<String> {
+        // any four-character piece of the secret is too much
+        let chars: Vec<char> = secret.chars().collect();
+        chars
+            .windows(4)
+            .map(|w| w.iter().collect::<String>())
+            .find(|piece| text.contains(piece.as_str()))
+    };
+
+    let bearer = builder("http", "post", "Item", &schemas)
+        .option("base_url", opt_str(&base))
+        .option("auth", block("bearer", &[("token", token)]))
+        .arg("path", lit("/echo"))
+        .build();
+    let err = HttpConnector
+        .target(&bearer.cx)
+        .expect("target")
+        .write(std::slice::from_ref(&item))
+        .await
+        .expect_err("400");
+    // what a dead letter or a 502 reply would carry
+    let text = aqueduct_runtime::secrets::redact(&err.to_string());
+    assert!(text.contains("HTTP 400"), "{text}");
+    assert_eq!(leaks(&text, token), None, "{text}");
+
+    let basic = builder("http", "post", "Item", &schemas)
+        .option("base_url", opt_str(&base))
+        .option(
+            "auth",
+            block("basic", &[("username", "svc"), ("password", client_secret)]),
+        )
+        .arg("path", lit("/basic"))
+        .build();
+    let err = HttpConnector
+        .target(&basic.cx)
+        .expect("target")
+        .write(std::slice::from_ref(&item))
+        .await
+        .expect_err("400");
+    let text = aqueduct_runtime::secrets::redact(&err.to_string());
+    assert!(text.contains("bad credentials Basic ***"), "{text}");
+
+    let oauth = builder("http", "post", "Item", &schemas)
+        .option("base_url", opt_str(&base))
+        .option(
+            "auth",
+            block(
+                "oauth2_client_credentials",
+                &[
+                    ("token_url", &format!("{base}/token")),
+                    ("client_id", "me"),
+                    ("client_secret", client_secret),
+                ],
+            ),
+        )
+        .arg("path", lit("/echo"))
+        .build();
+    let err = HttpConnector
+        .target(&oauth.cx)
+        .expect("target")
+        .write(std::slice::from_ref(&item))
+        .await
+        .expect_err("401 from the token endpoint");
+    let text = aqueduct_runtime::secrets::redact(&err.to_string());
+    assert!(text.contains("client_secret=***"), "{text}");
+    assert_eq!(leaks(&text, client_secret), None, "{text}");
+    assert!(!text.contains("%2F"), "{text}");
+}

@@ -133,6 +133,12 @@ pub const AQ0407: Code = Code("AQ0407");
 pub const AQ0408: Code = Code("AQ0408");
 /// Source type needed: A source whose records have no known shape needs `as Type`.
 pub const AQ0409: Code = Code("AQ0409");
+/// Connector cannot start: Reaching a system at start-up (`run`, `check --connect`) found a problem, such as a table that does not match the record type.
+pub const AQ0410: Code = Code("AQ0410");
+/// Change record field of the wrong type: A `changes` source's record type declares `_op` or `_commit_time` with another type than the source fills in.
+pub const AQ0411: Code = Code("AQ0411");
+/// At-most-once source: A flow reads a source that delivers each message at most once (core NATS, Redis pub/sub, MQTT QoS 0).
+pub const AQ0420: Code = Code("AQ0420");
 /// Unknown flow to build: `aqueduct build --flow NAME` names no flow of the project.
 pub const AQ0501: Code = Code("AQ0501");
 /// Code generation failed: The code generator could not produce a service (a bug in aqueduct).
@@ -183,6 +189,8 @@ pub const AQ0710: Code = Code("AQ0710");
 pub const AQ0711: Code = Code("AQ0711");
 /// Invalid policy value: A policy has a value that cannot work (zero retries, base above max).
 pub const AQ0712: Code = Code("AQ0712");
+/// Invalid reply status: A `reply` status is not an HTTP status a reply with a body can have.
+pub const AQ0713: Code = Code("AQ0713");
 /// Unknown expect target: An `expect` line names a target the flow does not deliver to.
 pub const AQ0801: Code = Code("AQ0801");
 /// Given record of the wrong type: A `given` record does not match the flow's source type.
@@ -191,6 +199,8 @@ pub const AQ0802: Code = Code("AQ0802");
 pub const AQ0803: Code = Code("AQ0803");
 /// Reply expected from a flow that does not reply: `expect reply` is used for a flow that is not `sync`.
 pub const AQ0804: Code = Code("AQ0804");
+/// Test value not a constant: a `given`, `stub` or `expect` value, or a stub argument, is computed.
+pub const AQ0805: Code = Code("AQ0805");
 /// Invalid manifest: `aqueduct.yaml` is not valid YAML or does not have the expected shape.
 pub const AQ0901: Code = Code("AQ0901");
 /// Unknown manifest key: `aqueduct.yaml` contains a key aqueduct does not know.
@@ -449,6 +459,24 @@ pub static REGISTRY: &[CodeInfo] = &[
         page: include_str!("../../../docs/diagnostics/AQ0409.md"),
     },
     CodeInfo {
+        code: AQ0410,
+        title: "connector cannot start",
+        summary: "Reaching a system at start-up (`run`, `check --connect`) found a problem, such as a table that does not match the record type.",
+        page: include_str!("../../../docs/diagnostics/AQ0410.md"),
+    },
+    CodeInfo {
+        code: AQ0411,
+        title: "change record field of the wrong type",
+        summary: "A `changes` source's record type declares `_op` or `_commit_time` with another type than the source fills in.",
+        page: include_str!("../../../docs/diagnostics/AQ0411.md"),
+    },
+    CodeInfo {
+        code: AQ0420,
+        title: "at-most-once source",
+        summary: "A flow reads a source that delivers each message at most once (core NATS, Redis pub/sub, MQTT QoS 0).",
+        page: include_str!("../../../docs/diagnostics/AQ0420.md"),
+    },
+    CodeInfo {
         code: AQ0501,
         title: "unknown flow to build",
         summary: "`aqueduct build --flow NAME` names no flow of the project.",
@@ -599,6 +627,12 @@ pub static REGISTRY: &[CodeInfo] = &[
         page: include_str!("../../../docs/diagnostics/AQ0712.md"),
     },
     CodeInfo {
+        code: AQ0713,
+        title: "invalid reply status",
+        summary: "A `reply` status is not an HTTP status a reply with a body can have.",
+        page: include_str!("../../../docs/diagnostics/AQ0713.md"),
+    },
+    CodeInfo {
         code: AQ0801,
         title: "unknown expect target",
         summary: "An `expect` line names a target the flow does not deliver to.",
@@ -621,6 +655,12 @@ pub static REGISTRY: &[CodeInfo] = &[
         title: "reply expected from a flow that does not reply",
         summary: "`expect reply` is used for a flow that is not `sync`.",
         page: include_str!("../../../docs/diagnostics/AQ0804.md"),
+    },
+    CodeInfo {
+        code: AQ0805,
+        title: "test value not a constant",
+        summary: "A `given`, `stub` or `expect` value, or a stub argument, is computed.",
+        page: include_str!("../../../docs/diagnostics/AQ0805.md"),
     },
     CodeInfo {
         code: AQ0901,

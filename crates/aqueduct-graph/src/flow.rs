@@ -144,6 +144,9 @@ pub struct Step {
     pub output: Type,
     /// The step as written.
     pub origin: Origin,
+    /// The HTTP status of a `reply 404 …` (`None`: 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// The steps.
@@ -329,8 +332,15 @@ pub enum Expected {
     Record(Value),
     /// No record at all.
     Nothing,
-    /// This reply.
+    /// This reply, with status 200.
     Reply(Value),
+    /// `expect reply STATUS …`: this reply with this status.
+    ReplyWith {
+        /// The HTTP status.
+        status: u16,
+        /// The reply.
+        value: Value,
+    },
     /// A failure whose message contains this text.
     Error(String),
 }

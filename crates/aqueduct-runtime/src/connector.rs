@@ -95,6 +95,60 @@ pub trait StateStore: Send + Sync {
     /// Writes a value durably before returning.
     fn put<'a>(&'a self, key: &'a str, value: &'a str)
     -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    /// Removes every key that starts with `prefix` and whose value sorts
+    /// (byte-wise) before `below`; returns how many were removed. Expiring
+    /// dedupe windows use it (their values are fixed-width times). The
+    /// default removes nothing: a store without it keeps every key.
+    fn remove_prefix_below<'a>(
+        &'a self,
+        prefix: &'a str,
+        below: &'a str,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
+        let _ = (prefix, below);
+        Box::pin(async { Ok(0) })
+    }
+
+    /// Whether several processes share this store, so that a batch flow
+    /// must hold its lease to run ([`crate::lease`]). The default (a store
+    /// of one process: SQLite, memory) says no, and leases are never asked.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes, or renews, lease `name` for `holder` until `ttl` from now,
+    /// when it is free, expired or already `holder`'s; `None` when another
+    /// holder has it. Atomic across every process of a shared store.
+    fn lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<LeaseGrant>, ConnectorError>> {
+        let _ = (name, holder, ttl);
+        Box::pin(async { Ok(Some(LeaseGrant::default())) })
+    }
+
+    /// Gives lease `name` up, if `holder` has it, so another process can
+    /// take it at once; `completed` records that the holder's run ended
+    /// complete (a batch run once needs no second run).
+    fn release_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        completed: bool,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        let _ = (name, holder, completed);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A lease granted by [`StateStore::lease`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaseGrant {
+    /// The lease was last given up by another holder whose run ended
+    /// complete.
+    pub completed_by_other: bool,
 }
 
 /// Acknowledgement of one record. The executor calls [`Ack::done`] when the
@@ -127,13 +181,43 @@ impl Ack {
 pub enum ReplyMsg {
     /// The reply record: HTTP 200 with its JSON.
     Ok(Value),
-    /// A failure: HTTP status and a message (sent as `{"error": …}`).
+    /// `reply STATUS VALUE`: the reply with another status (201, 404, …).
+    /// A 201 whose record has a string field `location` also sends it as
+    /// the `Location` header.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The reply.
+        value: Value,
+    },
+    /// A failure: HTTP status, a stable code and a message (sent as
+    /// `{"error": message, "code": code}`).
     Err {
         /// HTTP status (400, 422, 500, 502, 504, …).
         status: u16,
-        /// What went wrong, safe to show the caller (no secrets).
+        /// A stable, machine-readable code (`rejected`, `internal`, …):
+        /// callers may depend on it.
+        code: &'static str,
+        /// What went wrong, safe to show the caller: no secrets, no project
+        /// file names or lines, no remote system's error text.
         message: String,
+        /// The internal detail (the expression or connector error, where in
+        /// the project), logged and shown by flow tests, never sent to the
+        /// caller.
+        detail: Option<String>,
     },
+}
+
+impl ReplyMsg {
+    /// A failure whose message is all there is to say.
+    pub fn error(status: u16, code: &'static str, message: impl Into<String>) -> ReplyMsg {
+        ReplyMsg::Err {
+            status,
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
 }
 
 /// One record handed from a source to the executor.
@@ -151,10 +235,35 @@ pub struct Envelope {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}")]
 pub struct DecodeError {
-    /// The raw input (a line, a body), truncated to a few KiB.
+    /// The raw input (a line, a body), truncated to a few KiB; the base64
+    /// of its bytes when `raw_base64` is set.
     pub raw: String,
     /// What was wrong, naming the field where known.
     pub reason: String,
+    /// `raw` is the base64 of the input bytes, which were not valid UTF-8
+    /// (the dead letter carries it as `raw_base64`).
+    pub raw_base64: bool,
+}
+
+impl DecodeError {
+    /// An error for input text.
+    pub fn text(raw: impl Into<String>, reason: impl Into<String>) -> DecodeError {
+        DecodeError {
+            raw: raw.into(),
+            reason: reason.into(),
+            raw_base64: false,
+        }
+    }
+
+    /// An error for input bytes that are not text: they travel as base64.
+    pub fn bytes(raw: &[u8], reason: impl Into<String>) -> DecodeError {
+        use base64::Engine;
+        DecodeError {
+            raw: base64::engine::general_purpose::STANDARD.encode(raw),
+            reason: reason.into(),
+            raw_base64: true,
+        }
+    }
 }
 
 /// Produces records until its input ends (bounded sources) or shutdown.
@@ -169,12 +278,35 @@ pub trait Source: Send {
     ) -> BoxFuture<'static, Result<(), ConnectorError>>;
 }
 
+/// A record of a group that the system refused while it took the others
+/// (Salesforce collections with `allOrNone=false`): it goes to the dead
+/// letter on its own.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    /// Its position in the group handed to [`Target::write_partial`].
+    pub index: usize,
+    /// Why (permanent: retrying the record alone would fail the same way).
+    pub error: ConnectorError,
+}
+
 /// Accepts records.
 pub trait Target: Send + Sync {
     /// Writes a group of records (one record unless the flow batches), in one
     /// transaction or request where the system allows. Returns only when the
     /// records are durably accepted.
     fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    /// [`Target::write`] for a system that accepts or refuses each record of
+    /// a group on its own: `Ok` lists the refused records (every other one
+    /// is durably accepted); `Err` means none was. The executor uses it for
+    /// `batch` groups, so one bad record does not fail its group. The
+    /// default is `write`: all or nothing.
+    fn write_partial<'a>(
+        &'a self,
+        records: &'a [Value],
+    ) -> BoxFuture<'a, Result<Vec<Rejected>, ConnectorError>> {
+        Box::pin(async move { self.write(records).await.map(|()| Vec::new()) })
+    }
 
     /// Flushes buffered output (end of a chunk, end of input, shutdown).
     fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
@@ -232,6 +364,17 @@ pub trait ConnectorFactory: Send + Sync {
             self.kind(),
             cx.op.operation
         )))
+    }
+
+    /// Prepares what a target of `cx.op` needs to exist before any flow
+    /// starts: the executor calls it for every target of the project before
+    /// it builds sources, calls and targets, so a lookup in one flow can read
+    /// a table that another flow's target creates, whatever order the flows
+    /// start in (`sqlite` creates the tables of `insert`/`upsert` here). The
+    /// default prepares nothing.
+    fn prepare(&self, cx: &OpContext) -> Result<(), ConnectorError> {
+        let _ = cx;
+        Ok(())
     }
 
     /// Builds a call for `cx.op`.

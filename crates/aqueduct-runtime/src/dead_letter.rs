@@ -4,7 +4,8 @@
 //! record whose JSON form is
 //! `{"record": …, "error": "…", "flow": "…", "step": "s3", "attempts": 3, "at": "RFC 3339"}`;
 //! a record that could not be decoded carries `"raw": "…"` (the input text)
-//! instead of `"record"`. Error texts pass through [`crate::secrets::redact`].
+//! instead of `"record"`, or `"raw_base64": "…"` (the input bytes in
+//! base64) when the input was not valid UTF-8. Error texts pass through [`crate::secrets::redact`].
 
 use crate::value::{Layout, Record, Value};
 use aqueduct_graph::{FieldType, Type};
@@ -38,6 +39,11 @@ fn record_layout() -> Arc<Layout> {
 fn raw_layout() -> Arc<Layout> {
     static L: OnceLock<Arc<Layout>> = OnceLock::new();
     L.get_or_init(|| layout("raw", Type::String)).clone()
+}
+
+fn raw_bytes_layout() -> Arc<Layout> {
+    static L: OnceLock<Arc<Layout>> = OnceLock::new();
+    L.get_or_init(|| layout("raw_base64", Type::String)).clone()
 }
 
 /// What went wrong with a record, for its dead-letter entry.
@@ -87,6 +93,11 @@ pub fn for_record(record: &Value, failure: &Failure<'_>) -> Value {
 /// The entry for input that could not be decoded.
 pub fn for_raw(raw: &str, failure: &Failure<'_>) -> Value {
     entry(raw_layout(), Value::string(raw), failure)
+}
+
+/// The entry for input bytes that are not text (`base64`: their base64).
+pub fn for_raw_bytes(base64: &str, failure: &Failure<'_>) -> Value {
+    entry(raw_bytes_layout(), Value::string(base64), failure)
 }
 
 #[cfg(test)]

@@ -20,12 +20,21 @@
 //! ```
 
 mod build;
+mod dedupe;
 mod flow_task;
+mod inbox;
 mod steps;
 
 pub use build::{Input, SourceMaker, Wiring, location};
+pub use dedupe::Dedupe;
 pub use flow_task::FlowStats;
+use inbox::Inbox;
 pub use steps::TargetRef;
+
+/// A flow input that is one channel (the flow-test runner feeds flows so).
+pub(crate) fn inbox_of(rx: tokio::sync::mpsc::Receiver<Envelope>) -> Inbox {
+    Inbox::single(rx)
+}
 
 pub(crate) use build::build_flow;
 pub(crate) use flow_task::FlowRt;
@@ -69,6 +78,10 @@ pub struct RunOptions {
     /// Refuse to start when a step expression has no native implementation
     /// (a generated service never interprets an expression).
     pub require_natives: bool,
+    /// How long a batch flow's lease lasts without renewal, with a shared
+    /// state store ([`crate::lease`]): the longest a dead holder keeps the
+    /// others waiting.
+    pub lease_ttl: Duration,
 }
 
 impl Default for RunOptions {
@@ -84,6 +97,7 @@ impl Default for RunOptions {
             sources: BTreeMap::new(),
             natives: None,
             require_natives: false,
+            lease_ttl: crate::lease::DEFAULT_TTL,
         }
     }
 }
@@ -131,7 +145,7 @@ pub fn build(
         for n in names.iter().filter(|n| graph.flow(n).is_none()) {
             errors.push(BuildError {
                 flow: n.clone(),
-                message: format!("there is no flow named `{n}`"),
+                message: "there is no flow of that name".to_string(),
                 origin: Origin::default(),
             });
         }
@@ -144,6 +158,7 @@ pub fn build(
         shutdown.receiver(),
         &selected,
     );
+    errors.extend(wiring.prepare_targets(&selected));
     let mut flows = Vec::new();
     for flow in &selected {
         match build_flow(flow, &mut wiring, &opts, &schemas) {
@@ -154,7 +169,7 @@ pub fn build(
     drop(wiring);
     // the same missing connector used twice is one problem
     let mut seen = std::collections::BTreeSet::new();
-    errors.retain(|e| seen.insert(e.message.clone()));
+    errors.retain(|e| seen.insert((e.flow.clone(), e.message.clone())));
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -184,6 +199,7 @@ impl Pieces {
                 rt,
                 input,
                 opts.channel_capacity,
+                opts.lease_ttl,
                 shutdown.receiver(),
                 readiness.clone(),
             ));
@@ -204,45 +220,92 @@ async fn run_flow(
     rt: Arc<FlowRt>,
     input: Input,
     capacity: usize,
-    shutdown: watch::Receiver<bool>,
+    lease_ttl: Duration,
+    mut shutdown: watch::Receiver<bool>,
     readiness: Arc<Readiness>,
 ) -> Result<(), String> {
     let stopping = shutdown.clone();
+    // with a shared state store, batch flows run in one process at a time
+    let lease = match (&input, rt.mode) {
+        (Input::Source { .. }, aqueduct_graph::ModeKind::Batch) => {
+            crate::lease::FlowLease::for_flow(&rt.state, &rt.name, lease_ttl)
+        }
+        _ => None,
+    };
+    // a batch flow run once holds its lease for the whole run, processing
+    // and the targets' finish included (a scheduled one: see `drive`)
+    let mut held = None;
+    // a process waiting for the lease is ready (it is healthy, not stuck)
+    let waits_for_lease = matches!(
+        (&lease, &input),
+        (Some(_), Input::Source { schedule: None, .. })
+    );
+    if let (Some(lease), true) = (&lease, waits_for_lease) {
+        readiness.source_started();
+        match lease.acquire(&mut shutdown).await {
+            crate::lease::Acquired::Stopped => return Ok(()),
+            crate::lease::Acquired::Held {
+                after_complete_run: true,
+            } => {
+                tracing::info!(flow = %rt.name, "Another process ran this batch flow to completion; this one does not run it again.");
+                lease.release(true).await;
+                return Ok(());
+            }
+            crate::lease::Acquired::Held { .. } => held = Some(lease.hold()),
+        }
+    }
     let (rx, source) = match input {
         Input::Channel(rx) | Input::Fed(rx) => {
             readiness.source_started();
-            (rx, None)
+            (Inbox::single(rx), None)
         }
         Input::Source {
             first,
             remake,
             schedule,
         } => {
-            let (tx, rx) = mpsc::channel(capacity.max(1));
+            let (runs, rx) = mpsc::channel(1);
             let name = rt.name.clone();
-            readiness.source_started();
+            if !waits_for_lease {
+                readiness.source_started();
+            }
+            let scheduled_lease = if schedule.is_some() {
+                lease.clone()
+            } else {
+                None
+            };
             let task = tokio::spawn(crate::schedule::drive(
                 name,
                 first,
                 remake,
                 schedule,
-                tx,
+                crate::schedule::Feed::Runs { runs, capacity },
                 shutdown,
                 rt.stats.clone(),
+                scheduled_lease,
             ));
-            (rx, Some(task))
+            (Inbox::runs(rx), Some(task))
         }
     };
     tracing::info!(flow = %rt.name, "Flow started.");
-    let processed = rt.clone().process(rx).await;
-    let sourced = match source {
-        Some(task) => match task.await {
-            Ok(r) => r,
-            Err(e) => Err(format!("the source task stopped: {e}")),
-        },
-        None => Ok(()),
+    let work = async {
+        let processed = rt.clone().process(rx).await;
+        let sourced = match source {
+            Some(task) => match task.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("the source task stopped: {e}")),
+            },
+            None => Ok(()),
+        };
+        processed.and(sourced)
     };
-    let mut result = processed.and(sourced);
+    let mut result = match held.as_mut() {
+        None => work.await,
+        Some(h) => tokio::select! {
+            result = work => result,
+            _ = h.lost() => Err("this process lost the flow's lease mid-run (another process may run it now); stopped".to_string()),
+        },
+    };
     if result.is_ok() && !*stopping.borrow() {
         // the input ended by itself: the run is complete
         for t in &rt.targets {
@@ -254,6 +317,10 @@ async fn run_flow(
                 break;
             }
         }
+    }
+    if let (Some(lease), Some(held)) = (&lease, held) {
+        drop(held);
+        lease.release(result.is_ok() && !*stopping.borrow()).await;
     }
     match &result {
         Ok(()) => {
@@ -378,7 +445,7 @@ pub struct FlowReport {
     pub name: String,
     /// Records taken from the source.
     pub received: u64,
-    /// Records accepted by targets (once per target).
+    /// Records accepted by targets (once per target), and replies sent.
     pub delivered: u64,
     /// Records dropped by `where`/`dedupe` (and records no `route` arm takes).
     pub filtered: u64,
@@ -475,15 +542,11 @@ impl<'a> RegistryWiring<'a> {
         }
     }
 
-    fn factory(
-        &self,
-        flow: &Flow,
-        op: &OpRef,
-    ) -> Result<Arc<dyn crate::connector::ConnectorFactory>, String> {
+    fn factory(&self, op: &OpRef) -> Result<Arc<dyn crate::connector::ConnectorFactory>, String> {
         self.registry.get(&op.connector).cloned().ok_or_else(|| {
             format!(
-                "flow `{}` uses connector `{}`, which this build of aqueduct cannot run yet",
-                flow.name, op.connector
+                "connector `{}` cannot run in this build of aqueduct yet",
+                op.connector
             )
         })
     }
@@ -505,17 +568,62 @@ impl<'a> RegistryWiring<'a> {
         )
     }
 
+    /// Lets each connector prepare the targets of the project on the
+    /// systems the selected flows use (`sqlite` creates tables), before
+    /// anything is built: a flow reading what another flow's target creates
+    /// does not depend on which flow starts first, nor on that flow being
+    /// selected. A target's own build reports its errors again; only
+    /// targets of unselected flows report theirs here.
+    fn prepare_targets(&self, selected: &[&Flow]) -> Vec<BuildError> {
+        let mut used = std::collections::BTreeSet::new();
+        for flow in selected {
+            flow_ops(self.graph, flow, &mut |op, _| {
+                used.insert(op.system.clone());
+            });
+        }
+        let mut errors = Vec::new();
+        for flow in &self.graph.flows {
+            let is_selected = selected.iter().any(|f| f.name == flow.name);
+            let mut targets = Vec::new();
+            flow_ops(self.graph, flow, &mut |op, ty| {
+                if let Some(ty) = ty
+                    && used.contains(&op.system)
+                {
+                    targets.push((op.clone(), ty.clone()));
+                }
+            });
+            for (op, ty) in targets {
+                let Ok(factory) = self.factory(&op) else {
+                    continue;
+                };
+                let prepared = self.cx(flow, &op, &ty).and_then(|cx| {
+                    factory
+                        .prepare(&cx)
+                        .map_err(|e| op_error(&format!("{}.{}", op.system, op.operation), &e))
+                });
+                if let Err(message) = prepared
+                    && !is_selected
+                {
+                    errors.push(BuildError {
+                        flow: flow.name.clone(),
+                        message,
+                        origin: op.origin.clone(),
+                    });
+                }
+            }
+        }
+        errors
+    }
+
     fn source_op(&self, flow: &Flow, op: &OpRef, ty: &Type) -> Result<Input, String> {
-        let factory = self.factory(flow, op)?;
+        let factory = self.factory(op)?;
         let cx = self.cx(flow, op, ty)?;
         let label = format!("{}.{}", op.system, op.operation);
-        let first = factory
-            .source(&cx)
-            .map_err(|e| op_error(flow, &label, &e))?;
+        let first = factory.source(&cx).map_err(|e| op_error(&label, &e))?;
         let remake: SourceMaker = Box::new(move || factory.source(&cx));
         let schedule = flow.mode.schedule.clone();
         if let Some(aqueduct_graph::Schedule::Cron(expr)) = &schedule {
-            crate::schedule::parse_cron(expr).map_err(|e| format!("flow `{}`: {e}", flow.name))?;
+            crate::schedule::parse_cron(expr).map_err(|e| e.to_string())?;
         }
         Ok(Input::Source {
             first,
@@ -525,12 +633,57 @@ impl<'a> RegistryWiring<'a> {
     }
 }
 
-fn op_error(flow: &Flow, label: &str, e: &ConnectorError) -> String {
-    format!(
-        "flow `{}`, `{label}`: {}",
-        flow.name,
-        crate::secrets::redact(&e.to_string())
-    )
+/// A connector's start-up error; the flow is named once, by whoever shows
+/// the [`BuildError`] (`flow `x`: …`).
+fn op_error(label: &str, e: &ConnectorError) -> String {
+    format!("`{label}`: {}", crate::secrets::redact(&e.to_string()))
+}
+
+/// Calls `f` for every operation `flow` uses: its source, enrich calls and
+/// dead letter with `None`, its targets (`to`, `tap`, in every route arm)
+/// with the type of the records they get. Channels count by their `via`.
+fn flow_ops(graph: &Graph, flow: &Flow, f: &mut dyn FnMut(&OpRef, Option<&Type>)) {
+    let op_of = |ep: &Endpoint| -> Option<OpRef> {
+        match ep {
+            Endpoint::Op(op) => Some(op.clone()),
+            Endpoint::Channel(name) => graph.channel(name).and_then(|c| c.via.clone()),
+        }
+    };
+    if let Some(op) = op_of(&flow.source.endpoint) {
+        f(&op, None);
+    }
+    if let Some(op) = flow.policies.dead_letter.as_ref().and_then(op_of) {
+        f(&op, None);
+    }
+    fn walk(
+        steps: &[aqueduct_graph::Step],
+        op_of: &dyn Fn(&Endpoint) -> Option<OpRef>,
+        f: &mut dyn FnMut(&OpRef, Option<&Type>),
+    ) {
+        use aqueduct_graph::StepKind;
+        for step in steps {
+            match &step.kind {
+                StepKind::Enrich { call, .. } => f(call, None),
+                StepKind::To(ep) => {
+                    if let Some(op) = op_of(ep) {
+                        f(&op, Some(&step.output));
+                    }
+                }
+                StepKind::Tap(ep) => {
+                    if let Some(op) = op_of(ep) {
+                        f(&op, Some(&step.input));
+                    }
+                }
+                StepKind::Route(arms) => {
+                    for arm in arms {
+                        walk(&arm.steps, op_of, f);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(&flow.steps, &op_of, f);
 }
 
 impl Wiring for RegistryWiring<'_> {
@@ -548,9 +701,7 @@ impl Wiring for RegistryWiring<'_> {
                         .channel_inputs
                         .remove(&flow.name)
                         .map(Input::Channel)
-                        .ok_or_else(|| {
-                            format!("flow `{}` reads channel `{name}` twice", flow.name)
-                        }),
+                        .ok_or_else(|| format!("reads channel `{name}` twice")),
                 }
             }
         }
@@ -591,13 +742,11 @@ impl Wiring for RegistryWiring<'_> {
                 }
             }
         };
-        let factory = self.factory(flow, op)?;
+        let factory = self.factory(op)?;
         let mut cx = self.cx(flow, op, ty)?;
         cx.batched = batched;
         let label = format!("{}.{}", op.system, op.operation);
-        let target = factory
-            .target(&cx)
-            .map_err(|e| op_error(flow, &label, &e))?;
+        let target = factory.target(&cx).map_err(|e| op_error(&label, &e))?;
         Ok(TargetRef {
             label,
             system: Some(op.system.clone()),
@@ -611,10 +760,10 @@ impl Wiring for RegistryWiring<'_> {
         op: &OpRef,
         ty: &Type,
     ) -> Result<Arc<dyn crate::connector::Call>, String> {
-        let factory = self.factory(flow, op)?;
+        let factory = self.factory(op)?;
         let cx = self.cx(flow, op, ty)?;
         factory
             .call(&cx)
-            .map_err(|e| op_error(flow, &format!("{}.{}", op.system, op.operation), &e))
+            .map_err(|e| op_error(&format!("{}.{}", op.system, op.operation), &e))
     }
 }

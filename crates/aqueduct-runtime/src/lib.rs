@@ -31,6 +31,7 @@ pub mod connector;
 pub mod dead_letter;
 pub mod executor;
 pub mod expr;
+pub mod lease;
 pub mod metrics;
 pub mod native;
 pub mod policy;

@@ -5,12 +5,16 @@
 //!
 //! Series: `aqueduct_records_{in,out,filtered,failed,retried,dead_lettered}_total{flow,step}`,
 //! `aqueduct_step_duration_seconds{flow,step}` (histogram) and
-//! `aqueduct_circuit_breaker_state{flow,system}` (0 closed, 1 half-open, 2 open).
+//! `aqueduct_circuit_breaker_state{flow,system}` (0 closed, 1 half-open, 2 open),
+//! plus the gauges connectors report with [`set_system_gauge`] (a connector
+//! holds no handle on the run's [`Metrics`], so they live process-wide):
+//! `aqueduct_salesforce_api_requests{system}` and
+//! `aqueduct_salesforce_api_requests_limit{system}` from `Sforce-Limit-Info`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -189,7 +193,41 @@ impl Metrics {
                 );
             }
         }
+        render_system_gauges(&mut out);
         out
+    }
+}
+
+/// Gauges connectors set: metric name → (help, system → value).
+type SystemGauges = BTreeMap<&'static str, (&'static str, BTreeMap<String, f64>)>;
+
+fn system_gauges() -> &'static RwLock<SystemGauges> {
+    static GAUGES: OnceLock<RwLock<SystemGauges>> = OnceLock::new();
+    GAUGES.get_or_init(RwLock::default)
+}
+
+/// Sets the gauge `name{system="…"}` a connector reports (the last value
+/// wins); every [`Metrics::render`] shows it from then on.
+pub fn set_system_gauge(name: &'static str, help: &'static str, system: &str, value: f64) {
+    if let Ok(mut gauges) = system_gauges().write() {
+        gauges
+            .entry(name)
+            .or_insert_with(|| (help, BTreeMap::new()))
+            .1
+            .insert(system.to_string(), value);
+    }
+}
+
+fn render_system_gauges(out: &mut String) {
+    let Ok(gauges) = system_gauges().read() else {
+        return;
+    };
+    for (name, (help, values)) in gauges.iter() {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (system, value) in values {
+            let _ = writeln!(out, "{name}{{system=\"{}\"}} {value}", esc(system));
+        }
     }
 }
 
@@ -206,6 +244,19 @@ fn esc(label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_the_gauges_connectors_set() {
+        set_system_gauge("aqueduct_test_gauge", "A test gauge.", "crm\"x", 18.0);
+        set_system_gauge("aqueduct_test_gauge", "A test gauge.", "crm\"x", 19.0);
+        let text = Metrics::new().render();
+        assert!(
+            text.contains(
+                "# HELP aqueduct_test_gauge A test gauge.\n# TYPE aqueduct_test_gauge gauge\naqueduct_test_gauge{system=\"crm\\\"x\"} 19\n"
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn renders_prometheus_text() {

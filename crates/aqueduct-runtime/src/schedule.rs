@@ -1,9 +1,11 @@
 //! Driving a flow's source: once, or on a schedule (`schedule "CRON"`,
 //! `every D`) until shutdown. A scheduled batch flow builds a fresh source
 //! for each run; a failed run is logged and the next run happens on time.
+//! With a shared state store only the holder of the flow's lease runs it.
 
 use crate::connector::{Envelope, Source};
 use crate::executor::SourceMaker;
+use crate::lease::{Acquired, FlowLease, Held};
 use aqueduct_graph::Schedule;
 use chrono::Utc;
 use std::str::FromStr;
@@ -33,34 +35,78 @@ pub fn next_wait(schedule: &Schedule, last_start: Option<Instant>) -> Result<Dur
     }
 }
 
-/// Runs the source once, or on its schedule until shutdown.
+/// Where a driven source sends its records.
+pub enum Feed {
+    /// One channel for the source's whole life (never rescheduled).
+    Once(mpsc::Sender<Envelope>),
+    /// A channel per run, each handed over on `runs` before the run starts.
+    Runs {
+        /// Receives each run's channel.
+        runs: mpsc::Sender<mpsc::Receiver<Envelope>>,
+        /// Capacity of each run's channel.
+        capacity: usize,
+    },
+}
+
+/// Runs the source once, or on its schedule until shutdown. A scheduled
+/// flow with a `lease` (a shared state store) runs only while this process
+/// holds it: it waits to take it, keeps it between runs, and stops a run
+/// when it loses it ([`crate::lease`]).
+#[allow(clippy::too_many_arguments)] // one call site, each argument a different piece
 pub async fn drive(
     flow: String,
     first: Box<dyn Source>,
     remake: SourceMaker,
     schedule: Option<Schedule>,
-    tx: mpsc::Sender<Envelope>,
+    feed: Feed,
     mut shutdown: watch::Receiver<bool>,
     stats: std::sync::Arc<crate::executor::FlowStats>,
+    lease: Option<FlowLease>,
 ) -> Result<(), String> {
-    let Some(schedule) = schedule else {
-        return first.run(tx).await.map_err(|e| {
-            format!(
-                "the source failed: {}",
-                crate::secrets::redact(&e.to_string())
-            )
-        });
+    let (schedule, runs, capacity) = match (schedule, feed) {
+        (Some(schedule), Feed::Runs { runs, capacity }) => (schedule, runs, capacity),
+        (_, Feed::Runs { runs, capacity }) => {
+            let (tx, rx) = mpsc::channel(capacity.max(1));
+            if runs.send(rx).await.is_err() {
+                return Ok(());
+            }
+            return first.run(tx).await.map_err(|e| {
+                format!(
+                    "the source failed: {}",
+                    crate::secrets::redact(&e.to_string())
+                )
+            });
+        }
+        (_, Feed::Once(tx)) => {
+            return first.run(tx).await.map_err(|e| {
+                format!(
+                    "the source failed: {}",
+                    crate::secrets::redact(&e.to_string())
+                )
+            });
+        }
     };
     let mut first = Some(first);
     let mut last_start = None;
-    loop {
+    let mut held: Option<Held> = None;
+    let result = loop {
+        if let Some(lease) = &lease
+            && held.as_ref().is_none_or(Held::is_lost)
+        {
+            held = None;
+            match lease.acquire(&mut shutdown).await {
+                Acquired::Stopped => break Ok(()),
+                Acquired::Held { .. } => held = Some(lease.hold()),
+            }
+        }
         let wait = next_wait(&schedule, last_start)?;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            _ = shutdown.wait_for(|stop| *stop) => break Ok(()),
+            _ = lost(&mut held) => continue,
         }
         if *shutdown.borrow() {
-            return Ok(());
+            break Ok(());
         }
         let start = Instant::now();
         last_start = Some(start);
@@ -75,7 +121,20 @@ pub async fn drive(
                 }
             },
         };
-        match source.run(tx.clone()).await {
+        // Each run on a channel of its own: the flow sees where a run ends
+        // (a batch flow commits the rest of its chunk there).
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        if runs.send(rx).await.is_err() {
+            break Ok(());
+        }
+        let ran = tokio::select! {
+            ran = source.run(tx) => ran,
+            _ = lost(&mut held) => {
+                tracing::error!(flow = %flow, "Scheduled run stopped: this process no longer holds the flow's lease.");
+                continue;
+            }
+        };
+        match ran {
             Ok(()) => {
                 // The one-line summary of this run (counts of records the
                 // flow took in while it ran; the last ones may still drain).
@@ -95,9 +154,22 @@ pub async fn drive(
                 tracing::error!(flow = %flow, error = %crate::secrets::redact(&e.to_string()), "Scheduled run failed.")
             }
         }
-        if tx.is_closed() {
-            return Ok(());
+        if runs.is_closed() {
+            break Ok(());
         }
+    };
+    if let (Some(lease), Some(_)) = (&lease, held.take()) {
+        // on shutdown another process takes the schedule over at once
+        lease.release(false).await;
+    }
+    result
+}
+
+/// Resolves when the held lease is lost; never without a lease.
+async fn lost(held: &mut Option<Held>) {
+    match held {
+        Some(held) => held.lost().await,
+        None => std::future::pending().await,
     }
 }
 

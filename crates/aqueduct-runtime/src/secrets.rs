@@ -12,7 +12,11 @@ use crate::connector::{ConfigResolver, ConnectorError};
 use aqueduct_graph::{ConfigValue, System, Value as Lit};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{OnceLock, RwLock};
+
+mod redaction;
+
+use redaction::remember;
+pub use redaction::{excerpt, redact, remember_derived};
 
 /// A secret value: prints as `***` in `Debug` and `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,38 +45,6 @@ impl std::fmt::Display for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("***")
     }
-}
-
-fn known() -> &'static RwLock<Vec<String>> {
-    static KNOWN: OnceLock<RwLock<Vec<String>>> = OnceLock::new();
-    KNOWN.get_or_init(|| RwLock::new(Vec::new()))
-}
-
-fn remember(value: &str) {
-    // very short values would blank out ordinary words
-    if value.chars().count() < 4 {
-        return;
-    }
-    if let Ok(mut k) = known().write()
-        && !k.iter().any(|v| v == value)
-    {
-        k.push(value.to_string());
-        k.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    }
-}
-
-/// `text` with every secret resolved so far replaced by `***`.
-pub fn redact(text: &str) -> String {
-    let Ok(k) = known().read() else {
-        return text.to_string();
-    };
-    let mut out = text.to_string();
-    for secret in k.iter() {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "***");
-        }
-    }
-    out
 }
 
 /// Resolves options from the environment and the secrets directory.

@@ -85,4 +85,45 @@ mod tests {
         let again = open(&url).await.expect("reconnects");
         assert_eq!(again.get(&key).await.expect("get"), Some("2".into()));
     }
+
+    /// One holder at a time; given up after a complete run, or expired.
+    #[tokio::test]
+    async fn postgres_leases_have_one_holder() {
+        let Ok(url) = std::env::var("AQUEDUCT_TEST_POSTGRES_URL") else {
+            if std::env::var("AQUEDUCT_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("AQUEDUCT_REQUIRE_SERVICES=1 but AQUEDUCT_TEST_POSTGRES_URL is not set");
+            }
+            println!("SKIP: postgres leases (set AQUEDUCT_TEST_POSTGRES_URL)");
+            return;
+        };
+        use crate::connector::LeaseGrant;
+        use std::time::Duration;
+        let store = open(&url).await.expect("connects");
+        assert!(store.shared());
+        let name = format!(
+            "test/lease/{}/{:?}",
+            std::process::id(),
+            std::time::Instant::now()
+        );
+        let long = Duration::from_secs(30);
+        let fresh = Some(LeaseGrant::default());
+        assert_eq!(store.lease(&name, "a", long).await.expect("take"), fresh);
+        assert_eq!(store.lease(&name, "b", long).await.expect("refused"), None);
+        assert_eq!(store.lease(&name, "a", long).await.expect("renew"), fresh);
+        store
+            .release_lease(&name, "a", true)
+            .await
+            .expect("release");
+        let after_a = store.lease(&name, "b", Duration::from_millis(300)).await;
+        assert_eq!(
+            after_a.expect("take over"),
+            Some(LeaseGrant {
+                completed_by_other: true
+            })
+        );
+        assert_eq!(store.lease(&name, "a", long).await.expect("held"), None);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // b's lease expired without a complete run
+        assert_eq!(store.lease(&name, "a", long).await.expect("expired"), fresh);
+    }
 }

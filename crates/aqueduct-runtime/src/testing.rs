@@ -224,6 +224,8 @@ struct Captured {
     targets: BTreeMap<String, Vec<Value>>,
     order: Vec<String>,
     replies: Vec<Value>,
+    /// The status of each reply, in order.
+    statuses: Vec<u16>,
     errors: Vec<String>,
 }
 
@@ -298,7 +300,11 @@ async fn execute(
         }
     }
     drop(tx);
-    let processed = tokio::time::timeout(Duration::from_secs(30), rt.process(rx)).await;
+    let processed = tokio::time::timeout(
+        Duration::from_secs(30),
+        rt.process(crate::executor::inbox_of(rx)),
+    )
+    .await;
     let mut cap = Captured::default();
     match processed {
         Ok(Ok(())) => {}
@@ -311,10 +317,23 @@ async fn execute(
     }
     for r in replies {
         match r.await {
-            Ok(ReplyMsg::Ok(v)) => cap.replies.push(v),
-            Ok(ReplyMsg::Err { status, message }) => {
-                cap.errors.push(format!("{status}: {message}"))
+            Ok(ReplyMsg::Ok(v)) => {
+                cap.replies.push(v);
+                cap.statuses.push(200);
             }
+            Ok(ReplyMsg::Status { status, value }) => {
+                cap.replies.push(value);
+                cap.statuses.push(status);
+            }
+            Ok(ReplyMsg::Err {
+                status,
+                message,
+                detail,
+                ..
+            }) => cap.errors.push(match detail {
+                Some(detail) => format!("{status}: {message}: {detail}"),
+                None => format!("{status}: {message}"),
+            }),
             Err(_) => {}
         }
     }
@@ -348,6 +367,7 @@ async fn execute(
 fn compare(test: &FlowTest, cap: &Captured, schemas: &Schemas, flow: &Flow) -> Outcome {
     let mut expected: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut expected_replies = Vec::new();
+    let mut expected_statuses: Vec<u16> = Vec::new();
     let mut expected_errors = Vec::new();
     let mut nothing: Vec<Option<String>> = Vec::new();
     for e in &test.expects {
@@ -369,14 +389,22 @@ fn compare(test: &FlowTest, cap: &Captured, schemas: &Schemas, flow: &Flow) -> O
                 }
             }
             Expected::Nothing => nothing.push(e.target.clone()),
-            Expected::Reply(v) => match Value::from_constant(v, &constant_type(v, flow), schemas) {
-                Ok(v) => expected_replies.push(v),
-                Err(err) => {
-                    return Outcome::Error {
-                        message: format!("expected reply: {err}"),
-                    };
+            Expected::Reply(v) | Expected::ReplyWith { value: v, .. } => {
+                match Value::from_constant(v, &constant_type(v, flow), schemas) {
+                    Ok(v) => {
+                        expected_replies.push(v);
+                        expected_statuses.push(match &e.what {
+                            Expected::ReplyWith { status, .. } => *status,
+                            _ => 200,
+                        });
+                    }
+                    Err(err) => {
+                        return Outcome::Error {
+                            message: format!("expected reply: {err}"),
+                        };
+                    }
                 }
-            },
+            }
             Expected::Error(text) => expected_errors.push(text.clone()),
         }
     }
@@ -401,6 +429,17 @@ fn compare(test: &FlowTest, cap: &Captured, schemas: &Schemas, flow: &Flow) -> O
     }
     if !expected_replies.is_empty() && !same(&expected_replies, &cap.replies) {
         return mismatch("the reply differs", &expected_replies, &cap.replies);
+    }
+    if !expected_statuses.is_empty() && expected_statuses != cap.statuses {
+        let list = |s: &[u16]| s.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+        return Outcome::Failed {
+            message: format!(
+                "the reply status differs: expected {}, got {}",
+                list(&expected_statuses),
+                list(&cap.statuses)
+            ),
+            diff: String::new(),
+        };
     }
     for text in &expected_errors {
         if !cap.errors.iter().any(|e| e.contains(text.as_str())) {

@@ -274,10 +274,10 @@ async fn bad_records_go_to_the_dead_letter_and_the_flow_continues() {
     f.policies.dead_letter = Some(ep("m", "dlq"));
     let g = graph(vec![f]);
     let mut source = VecSource::new(orders(&g, &[("a", "1")])).0;
-    source.records.push(Err(DecodeError {
-        raw: "{not json".into(),
-        reason: "expected value at line 1".into(),
-    }));
+    source.records.push(Err(DecodeError::text(
+        "{not json",
+        "expected value at line 1",
+    )));
     let dl = CollectTarget::default();
     let (report, _) = run_with(
         &g,
@@ -323,7 +323,15 @@ impl Source for SyncSource {
                     .await;
                 let answer = match rx.await {
                     Ok(ReplyMsg::Ok(v)) => format!("200 {}", v.to_json_string()),
-                    Ok(ReplyMsg::Err { status, message }) => format!("{status} {message}"),
+                    Ok(ReplyMsg::Status { status, value }) => {
+                        format!("{status} {}", value.to_json_string())
+                    }
+                    Ok(ReplyMsg::Err {
+                        status,
+                        code,
+                        message,
+                        ..
+                    }) => format!("{status} {code}: {message}"),
                     Err(_) => "dropped".into(),
                 };
                 self.replies.lock().expect("lock").push(answer);
@@ -396,8 +404,9 @@ async fn sync_flows_reply_reject_and_time_out() {
         *replies.lock().expect("lock"),
         [
             "200 \"ok\"",
-            "422 request rejected by `where` (flows.aq:2)",
-            "504 the flow did not answer within 100ms"
+            // no project file or line goes to the caller
+            "422 rejected: request rejected by `where`",
+            "504 timeout: the flow did not answer within 100ms"
         ]
     );
 }

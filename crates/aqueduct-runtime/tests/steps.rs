@@ -337,8 +337,8 @@ async fn missing_connectors_are_all_reported_at_build() {
     assert_eq!(
         messages,
         [
-            "flow `x` uses connector `salesforce`, which this build of aqueduct cannot run yet",
-            "flow `x` uses connector `mock`, which this build of aqueduct cannot run yet"
+            "connector `salesforce` cannot run in this build of aqueduct yet",
+            "connector `mock` cannot run in this build of aqueduct yet"
         ]
     );
 }

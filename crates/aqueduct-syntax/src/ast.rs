@@ -409,8 +409,17 @@ pub enum StepKind {
     Route(Vec<RouteArm>),
     /// `to TARGET`
     To(Endpoint),
-    /// `reply EXPR` or `reply Type { … }`
-    Reply(Expr),
+    /// `reply EXPR`, `reply Type { … }`, or with a status: `reply 404 { … }`
+    Reply(Option<ReplyStatus>, Expr),
+}
+
+/// The HTTP status of `reply 404 …` (and `expect reply 404 …`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ReplyStatus {
+    /// The three digits as a number.
+    pub code: u16,
+    /// Where they are.
+    pub span: Span,
 }
 
 /// One arm of a `route`.
@@ -546,8 +555,9 @@ pub enum Expectation {
     Record(Expr),
     /// `expect nothing`: no record reaches the target(s).
     Nothing,
-    /// `expect reply EXPR`: the answer of a sync flow.
-    Reply(Expr),
+    /// `expect reply [STATUS] EXPR`: the answer of a sync flow (status 200
+    /// when none is written).
+    Reply(Option<ReplyStatus>, Expr),
     /// `expect error "text"`: the flow fails with a message containing the text.
     Error(Expr),
 }
@@ -660,6 +670,10 @@ pub struct StrLit {
 impl StrLit {
     /// The text when the string has no interpolation.
     pub fn as_plain(&self) -> Option<String> {
+        // Most strings are one piece of text: one exact allocation.
+        if let [StrPart::Text(t)] = self.parts.as_slice() {
+            return Some(t.clone());
+        }
         let mut out = String::new();
         for part in &self.parts {
             match part {

@@ -46,7 +46,7 @@ pub fn format(file: &ast::File, text: &str) -> String {
         if i > 0 {
             f.p.blank();
         }
-        f.p.item(decl.span().start);
+        f.p.doc_item(decl.span().start);
         f.decl(decl);
         f.p.finish_item(decl.span().end);
     }

@@ -5,10 +5,14 @@
 //!    finds unterminated strings and over-deep nesting (which pest reports
 //!    badly or, for nesting, could overflow on), and notes where each
 //!    declaration starts.
-//! 2. pest ([`grammar`], `grammar/aqueduct.pest`) over the whole text.
-//! 3. The builder ([`build`], [`expr`], [`primary`], [`flow`], [`lit`]) turns pairs into
+//! 2. The fast path ([`fast`]): a hand-written parser that builds the same
+//!    tree as steps 3 and 4 for every text pest accepts and gives up on
+//!    anything else (syntax errors, literal errors, depth limits); when it
+//!    gives up, steps 3 and 4 run, so every diagnostic comes from them.
+//! 3. pest ([`grammar`], `grammar/aqueduct.pest`) over the whole text.
+//! 4. The builder ([`build`], [`expr`], [`primary`], [`flow`], [`lit`]) turns pairs into
 //!    the tree, checking literals on the way (AQ0103–AQ0105).
-//! 4. [`attach_docs`] attaches doc comments (AQ0107 for the dangling ones).
+//! 5. [`attach_docs`] attaches doc comments (AQ0107 for the dangling ones).
 //!
 //! pest stops at the first syntax error. When the whole text does not
 //! parse, each declaration (a chunk starting at a column-0 `system`, `type`,
@@ -17,7 +21,9 @@
 //! when no error was found.
 
 mod build;
+mod delims;
 mod expr;
+mod fast;
 mod flow;
 mod grammar;
 mod lit;
@@ -51,19 +57,54 @@ pub struct Parsed {
 /// The tree is `Some` when no error was found (warnings such as a dangling
 /// doc comment may still be present). Spans are byte offsets into `text`.
 pub fn parse(file: FileId, text: &str) -> Parsed {
+    parse_with(file, text, true)
+}
+
+/// [`parse`] without the fast path: pest and the builder for every text.
+/// The oracle the fast path is tested against.
+pub fn parse_pest(file: FileId, text: &str) -> Parsed {
+    parse_with(file, text, false)
+}
+
+/// The fast path alone: the declarations of `text` (doc comments not yet
+/// attached), or `None` when it gives up (and [`parse`] would run pest).
+pub fn parse_fast_only(text: &str) -> Option<Vec<Decl>> {
+    if text.len() > MAX_FILE_BYTES {
+        return None;
+    }
+    let scan = scan::scan(FileId(0), text);
+    if !scan.errors.is_empty() {
+        return None;
+    }
+    fast::parse_decls(text, scan.decl_starts.len())
+}
+
+fn parse_with(file: FileId, text: &str, use_fast: bool) -> Parsed {
     if text.len() > MAX_FILE_BYTES {
         return Parsed::too_large(file, text.len());
     }
     let scan = scan::scan(file, text);
     let mut diagnostics = Vec::new();
     let mut tree = None;
-    let whole_error = if scan.errors.is_empty() {
+    let fast = if use_fast && scan.errors.is_empty() {
+        fast::parse_decls(text, scan.decl_starts.len())
+    } else {
+        None
+    };
+    let whole_error = if let Some(decls) = fast {
+        tree = Some(ast::File {
+            decls,
+            comments: Vec::new(),
+            span: Span::new(0, u32::try_from(text.len()).unwrap_or(u32::MAX)),
+        });
+        None
+    } else if scan.errors.is_empty() {
         match AqParser::parse(Rule::file, text) {
             Ok(mut pairs) => {
                 tree = build_file(file, text, pairs.next(), 0, &mut diagnostics);
                 None
             }
-            Err(e) => Some(syntax_error::syntax_error(file, text, 0, &e)),
+            Err(e) => Some(syntax_error::syntax_error(file, text, 0, text.len(), &e)),
         }
     } else {
         None
@@ -170,7 +211,7 @@ fn recover(file: FileId, text: &str, scan: &scan::Scan, diags: &mut Vec<Diagnost
             Ok(mut pairs) => {
                 let _ = build_file(file, text, pairs.next(), start, diags);
             }
-            Err(e) => diags.push(syntax_error::syntax_error(file, text, start, &e)),
+            Err(e) => diags.push(syntax_error::syntax_error(file, text, start, end, &e)),
         }
     }
 }

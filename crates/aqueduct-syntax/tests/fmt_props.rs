@@ -548,7 +548,7 @@ fn step_kind(depth: u32) -> BoxedStrategy<StepKind> {
             .prop_map(|(by, within)| StepKind::Dedupe { by, within }),
         endpoint().prop_map(StepKind::Tap),
         endpoint().prop_map(StepKind::To),
-        expr().prop_map(StepKind::Reply),
+        expr().prop_map(|e| StepKind::Reply(None, e)),
     ];
     if depth == 0 {
         return simple.boxed();
@@ -659,7 +659,7 @@ fn test_item() -> impl Strategy<Value = TestItem> {
     let what = prop_oneof![
         expr().prop_map(Expectation::Record),
         Just(Expectation::Nothing),
-        expr().prop_map(Expectation::Reply),
+        expr().prop_map(|e| Expectation::Reply(None, e)),
         expr().prop_map(Expectation::Error),
     ];
     prop_oneof![

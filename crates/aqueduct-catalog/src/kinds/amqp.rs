@@ -55,5 +55,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Planned,
+    support: Support::Feature("brokers"),
 };

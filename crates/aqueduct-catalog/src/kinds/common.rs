@@ -166,6 +166,13 @@ pub(crate) const RECORD: ParamSpec = named(
     "xml: the element holding one record (default: each child of the root element).",
 );
 
+/// `max_record_size` of a reading source.
+pub(crate) const MAX_RECORD_SIZE: ParamSpec = named(
+    "max_record_size",
+    ValueType::Size,
+    "Largest record (a jsonl/csv/text line, a bytes input); a larger one goes to the dead letter without being held in memory (default: 16MiB).",
+);
+
 /// `format` of a message payload (named).
 pub(crate) const MESSAGE_FORMAT: ParamSpec = named(
     "format",

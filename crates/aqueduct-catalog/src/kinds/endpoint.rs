@@ -69,6 +69,26 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             ValueType::Size,
             "Largest request body accepted; larger ones get 413 (default: 1MiB).",
         ),
+        option(
+            "header_timeout",
+            ValueType::Duration,
+            "A client must send a request's headers within this time of connecting or of its previous request, else the connection is closed (default: 10s).",
+        ),
+        option(
+            "body_timeout",
+            ValueType::Duration,
+            "A request's whole body must arrive within this time, else 408 (default: 30s).",
+        ),
+        option(
+            "max_connections",
+            ValueType::Int,
+            "Most connections open at once; more wait to be accepted (default: 512).",
+        ),
+        option(
+            "max_unverified_bodies",
+            ValueType::Int,
+            "hmac auth: most request bodies read at once before their signature is checked; more wait, then get 503 (default: 16).",
+        ),
     ],
     inline_positional: &["listen"],
     operations: &[

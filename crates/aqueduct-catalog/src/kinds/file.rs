@@ -1,6 +1,8 @@
 //! `file`: files under a root directory, read whole, tailed or written.
 
-use super::common::{BOUNDED_SOURCE, DELIMITER, EVENTS, FORMAT, HEADER, RECORD, arg, option};
+use super::common::{
+    BOUNDED_SOURCE, DELIMITER, EVENTS, FORMAT, HEADER, MAX_RECORD_SIZE, RECORD, arg, option,
+};
 use crate::{ALL_MODES, ConnectorSpec, OperationSpec, RecordShape, Role, Support, ValueType};
 
 /// The `file` kind.
@@ -31,6 +33,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                 HEADER,
                 DELIMITER,
                 RECORD,
+                MAX_RECORD_SIZE,
             ],
             record: RecordShape::Declared,
         },
@@ -47,6 +50,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                 HEADER,
                 DELIMITER,
                 RECORD,
+                MAX_RECORD_SIZE,
             ],
             record: RecordShape::Declared,
         },

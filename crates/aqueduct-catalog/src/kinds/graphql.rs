@@ -26,6 +26,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             "The GraphQL endpoint, e.g. https://api.example.com/graphql.",
         ),
         option(
+            "timeout",
+            ValueType::Duration,
+            "Time limit for one request, including the answer (default: 30s).",
+        ),
+        option(
             "auth",
             OUTBOUND_AUTH,
             "How requests authenticate (default: not at all).",
@@ -54,5 +59,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Planned,
+    support: Support::Feature("web"),
 };

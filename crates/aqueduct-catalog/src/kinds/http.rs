@@ -2,9 +2,9 @@
 //!
 //! Request and response bodies are JSON: a target sends the record as the
 //! body, a call answers with the response body. A response that is a JSON
-//! array gives one record per element when polled.
+//! array gives one record per element when polled or fetched with `get`.
 
-use super::common::{EVENTS, OUTBOUND_AUTH, arg, option, required};
+use super::common::{BOUNDED_SOURCE, EVENTS, OUTBOUND_AUTH, arg, named, option, required};
 use crate::{
     ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
 };
@@ -61,7 +61,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "poll",
             role: Role::Source,
-            summary: "GET a path at a fixed interval; each response (or each element of an array response) is a record.",
+            summary: "GET a path at a fixed interval; each response (or each element of an array response) is a record, with a watermark only those not delivered yet.",
             modes: EVENTS,
             bounded: false,
             request_reply: false,
@@ -71,6 +71,62 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                     "every",
                     ValueType::Duration,
                     "Time between two requests, e.g. 30s.",
+                ),
+                named(
+                    "watermark",
+                    ValueType::String,
+                    "Field that grows with each new element (an id or a timestamp, a dotted path); only elements whose field is greater than the greatest delivered are delivered, and that value is saved as the position once acknowledged (default: none, every response is delivered whole).",
+                ),
+                named(
+                    "watermark_param",
+                    ValueType::String,
+                    "Query parameter the saved watermark is sent in, e.g. \"since\", so the API can answer only newer elements (default: none, the watermark only filters the answers).",
+                ),
+            ],
+            record: RecordShape::Declared,
+        },
+        OperationSpec {
+            name: "get",
+            role: Role::Source,
+            summary: "GET a path once, following its pages; each element of the body (or of its `items` field) is a record.",
+            modes: BOUNDED_SOURCE,
+            bounded: true,
+            request_reply: false,
+            params: &[
+                arg(
+                    "path",
+                    ValueType::String,
+                    "Path relative to base_url, may carry a query, e.g. \"/orders?per_page=100\".",
+                ),
+                named(
+                    "items",
+                    ValueType::String,
+                    "Field of each page holding the array of records, a dotted path such as \"data\" (default: the body itself).",
+                ),
+                named(
+                    "paginate",
+                    ValueType::Enum(&["none", "link", "cursor", "page"]),
+                    "How the next page is found: the `Link: <…>; rel=\"next\"` header, a cursor in the body, or a page number (default: none, one request).",
+                ),
+                named(
+                    "cursor",
+                    ValueType::String,
+                    "With paginate: cursor, the field of the body holding the next page's cursor, a dotted path (default: \"next_cursor\"); missing, null or empty ends the run.",
+                ),
+                named(
+                    "cursor_param",
+                    ValueType::String,
+                    "With paginate: cursor, the query parameter the cursor is sent in (default: \"cursor\").",
+                ),
+                named(
+                    "page_param",
+                    ValueType::String,
+                    "With paginate: page, the query parameter holding the page number (default: \"page\"); an empty page ends the run.",
+                ),
+                named(
+                    "first_page",
+                    ValueType::Int,
+                    "With paginate: page, the number of the first page (default: 1).",
                 ),
             ],
             record: RecordShape::Declared,

@@ -33,6 +33,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                     "JetStream durable consumer name; its position survives restarts (default: none, core NATS).",
                 ),
                 named(
+                    "ack_wait",
+                    ValueType::Duration,
+                    "With `durable`: how long JetStream waits for an ack before redelivering (default: 30s).",
+                ),
+                named(
                     "group",
                     ValueType::String,
                     "Queue group: replicas sharing it split the messages (default: none).",
@@ -44,7 +49,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "publish",
             role: Role::Target,
-            summary: "Publish each record on a subject (acknowledged by JetStream when a stream captures it).",
+            summary: "Publish each record to JetStream; accepted once the stream capturing the subject stored it.",
             modes: ALL_MODES,
             bounded: false,
             request_reply: false,
@@ -81,5 +86,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Planned,
+    support: Support::Feature("brokers"),
 };

@@ -36,6 +36,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                     ValueType::String,
                     "Consumer name within the group (default: the flow name, a dash and the host name).",
                 ),
+                named(
+                    "claim_after",
+                    ValueType::Duration,
+                    "Take over entries another consumer left unacknowledged this long (XAUTOCLAIM; default: 60s).",
+                ),
             ],
             record: RecordShape::Declared,
         },
@@ -130,5 +135,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Planned,
+    support: Support::Feature("brokers"),
 };

@@ -34,6 +34,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             "XML namespace of the operation elements (default: none).",
         ),
         option(
+            "timeout",
+            ValueType::Duration,
+            "Time limit for one request, including the answer (default: 30s).",
+        ),
+        option(
             "auth",
             ValueType::Block(&[BASIC]),
             "How requests authenticate (default: not at all).",
@@ -62,5 +67,5 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             record: RecordShape::Declared,
         },
     ],
-    support: Support::Planned,
+    support: Support::Feature("web"),
 };

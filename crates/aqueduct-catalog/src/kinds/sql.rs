@@ -167,7 +167,7 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "changes",
             role: Role::Source,
-            summary: "Stream each inserted or updated row of a table as it commits (logical replication); deletes are skipped.",
+            summary: "Stream each inserted, updated or deleted row of a table as it commits (logical replication); `_op` and `_commit_time` in the record type receive the operation and the commit time (without `_op`, deletes are skipped).",
             modes: EVENTS,
             bounded: false,
             request_reply: false,
@@ -176,12 +176,12 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
                 named(
                     "publication",
                     ValueType::String,
-                    "Publication to read (default: aqueduct_ plus the table name, created if missing).",
+                    "Publication to read (default: aqueduct_ plus the table name, lower-cased, created if missing).",
                 ),
                 named(
                     "slot",
                     ValueType::String,
-                    "Replication slot holding the position (default: aqueduct_ plus the flow name, created if missing).",
+                    "Replication slot holding the position (default: aqueduct_ plus the flow name, lower-cased, created if missing; drop it with pg_drop_replication_slot when the flow is retired).",
                 ),
             ],
             record: RecordShape::Declared,
@@ -191,7 +191,7 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
         DELETE,
         QUERY_CALL,
     ],
-    support: Support::Planned,
+    support: Support::Feature("db"),
 };
 
 /// The `mysql` kind.
@@ -213,7 +213,7 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "changes",
             role: Role::Source,
-            summary: "Stream each inserted or updated row of a table as it commits (row-based binlog); deletes are skipped.",
+            summary: "Stream each inserted, updated or deleted row of a table as it commits (row-based binlog); `_op` and `_commit_time` in the record type receive the operation and the commit time (without `_op`, deletes are skipped).",
             modes: EVENTS,
             bounded: false,
             request_reply: false,
@@ -222,7 +222,7 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
                 named(
                     "server_id",
                     ValueType::Int,
-                    "Replica server id, unique among the server's replicas (default: derived from the flow name).",
+                    "Replica server id, unique among the server's replicas and among flows reading the same server (default: derived from the flow name).",
                 ),
             ],
             record: RecordShape::Declared,
@@ -232,5 +232,5 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
         DELETE,
         QUERY_CALL,
     ],
-    support: Support::Planned,
+    support: Support::Feature("db"),
 };

@@ -1,6 +1,8 @@
 //! `stdio`: the process's standard input and output.
 
-use super::common::{BOUNDED_SOURCE, DELIMITER, FILE_FORMATS, HEADER, RECORD, opt_arg};
+use super::common::{
+    BOUNDED_SOURCE, DELIMITER, FILE_FORMATS, HEADER, MAX_RECORD_SIZE, RECORD, opt_arg,
+};
 use crate::{
     ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
 };
@@ -26,7 +28,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: BOUNDED_SOURCE,
             bounded: true,
             request_reply: false,
-            params: &[FORMAT, HEADER, DELIMITER, RECORD],
+            params: &[FORMAT, HEADER, DELIMITER, RECORD, MAX_RECORD_SIZE],
             record: RecordShape::Declared,
         },
         OperationSpec {

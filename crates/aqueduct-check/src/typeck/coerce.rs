@@ -3,10 +3,11 @@
 //! `timestamp`/`date`), unification of two types (`if` branches, lists,
 //! `??`), and the mismatch diagnostics AQ0601, AQ0602 and AQ0603.
 
-use super::{Scope, Typer, paths, time};
+use super::{Place, Scope, Typer, paths, time};
 use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use aqueduct_graph::{Expr, ExprKind, Type, Value};
 use aqueduct_syntax::ast;
+use std::fmt;
 
 /// How a value of one type fits a place of another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +187,7 @@ impl Typer<'_> {
         expr: &ast::Expr,
         scope: &Scope,
         expected: &Type,
-        what: &str,
+        what: &dyn fmt::Display,
     ) -> Expr {
         match (&expr.kind, expected.required()) {
             (ast::ExprKind::Paren(inner), _) => self.expect_expr(inner, scope, expected, what),
@@ -199,7 +200,7 @@ impl Typer<'_> {
                 self.coerce(typed, expr, expected, what)
             }
             (ast::ExprKind::List(items), Type::List(elem)) => {
-                let what = format!("an element of {what}");
+                let what = Place::ElementOf(what);
                 let fields = items
                     .iter()
                     .map(|e| self.expect_expr(e, scope, elem, &what))
@@ -224,7 +225,7 @@ impl Typer<'_> {
         value: Expr,
         expr: &ast::Expr,
         expected: &Type,
-        what: &str,
+        what: &dyn fmt::Display,
     ) -> Expr {
         if Typer::is_error(&value) {
             return value;
@@ -255,7 +256,7 @@ impl Typer<'_> {
         value: &Expr,
         span: Span,
         expected: &Type,
-        what: &str,
+        what: &dyn fmt::Display,
     ) -> Option<Expr> {
         let ExprKind::Lit(Value::String(text)) = &value.kind else {
             return None;
@@ -286,7 +287,13 @@ impl Typer<'_> {
     }
 
     /// AQ0601: `found` where `expected` is needed.
-    pub(super) fn mismatch(&mut self, span: Span, expected: &Type, found: &Type, what: &str) {
+    pub(super) fn mismatch(
+        &mut self,
+        span: Span,
+        expected: &Type,
+        found: &Type,
+        what: &dyn fmt::Display,
+    ) {
         let help = conversion_help(found, expected)
             .unwrap_or_else(|| format!("write a value of type `{expected}` here"));
         self.diags.push(
@@ -306,7 +313,7 @@ impl Typer<'_> {
         span: Span,
         expected: &Type,
         found: &Type,
-        what: &str,
+        what: &dyn fmt::Display,
     ) {
         self.diags.push(
             Diagnostic::error(
@@ -328,7 +335,7 @@ impl Typer<'_> {
         expr: &ast::Expr,
         found: &Type,
         expected: &Type,
-        what: &str,
+        what: &dyn fmt::Display,
     ) {
         let shown = paths::show(expr);
         let subject = shown

@@ -111,7 +111,7 @@ impl Typer<'_> {
     ) -> Option<(Operand<'e>, Operand<'e>)> {
         let convert = |this: &mut Self, side: Operand<'e>, other: &Type| -> Option<Operand<'e>> {
             let target = other.required().clone();
-            match this.time_literal(&side.typed, side.ast.span, &target, "this comparison") {
+            match this.time_literal(&side.typed, side.ast.span, &target, &"this comparison") {
                 Some(e) if Typer::is_error(&e) => None,
                 Some(e) => Some(Operand {
                     ast: side.ast,

@@ -8,10 +8,11 @@
 //! fields left out are null when optional (AQ0605 when required).
 
 use super::records::Wording;
-use super::{Typer, coerce, literal_value};
+use super::{Place, Typer, coerce, literal_value};
 use aqueduct_diagnostics::{Diagnostic, codes};
 use aqueduct_graph::{Expr, ExprKind, Type, Value};
 use aqueduct_syntax::ast;
+use std::fmt;
 
 impl Typer<'_> {
     /// [`Typer::constant`]; `what` names the place in messages.
@@ -19,7 +20,7 @@ impl Typer<'_> {
         &mut self,
         expr: &ast::Expr,
         expected: Option<&Type>,
-        what: &str,
+        what: &dyn fmt::Display,
     ) -> Option<Value> {
         match &expr.kind {
             ast::ExprKind::Paren(inner) => self.const_value(inner, expected, what),
@@ -48,7 +49,7 @@ impl Typer<'_> {
                     Some(Type::Json) => Some(&Type::Json),
                     Some(other) => return self.shape_mismatch(expr, other, what, "a list"),
                 };
-                let what = format!("an element of {what}");
+                let what = Place::ElementOf(what);
                 let values: Vec<Option<Value>> = items
                     .iter()
                     .map(|e| self.const_value(e, elem, &what))
@@ -69,7 +70,7 @@ impl Typer<'_> {
         lit: &ast::RecordLit,
         expr: &ast::Expr,
         expected: Option<&Type>,
-        what: &str,
+        what: &dyn fmt::Display,
     ) -> Option<Value> {
         let expected_name = match expected.map(Type::required) {
             None | Some(Type::Json) => None,
@@ -82,7 +83,7 @@ impl Typer<'_> {
         }) {
             self.diags.push(
                 Diagnostic::error(
-                    codes::AQ0601,
+                    codes::AQ0805,
                     "test values must be constants, and `...` copies from a record",
                 )
                 .with_primary(self.file, span, "not a constant")
@@ -106,7 +107,7 @@ impl Typer<'_> {
         for (field, value) in rt.fields.iter().zip(&slots.values) {
             let value = match value {
                 Some(value) => {
-                    let what = format!("field `{}` of `{}`", field.name, rt.name);
+                    let what = Place::FieldOf(&field.name, &rt.name);
                     self.const_value(value, Some(&field.ty), &what)
                 }
                 None if field.ty.is_optional() => Some(Value::Null),
@@ -129,7 +130,7 @@ impl Typer<'_> {
         let mut ok = true;
         for entry in &lit.entries {
             if let ast::RecordEntry::Field { name, value, .. } = entry {
-                let value = self.const_value(value, None, &format!("field `{}`", name.name));
+                let value = self.const_value(value, None, &Place::Field(&name.name));
                 if let Some((_, earlier)) = seen.iter().find(|(n, _)| *n == name.name) {
                     self.duplicate(&name.name, name.span, *earlier);
                     ok = false;
@@ -150,7 +151,7 @@ impl Typer<'_> {
         ty: &Type,
         expr: &ast::Expr,
         expected: Option<&Type>,
-        what: &str,
+        what: &dyn fmt::Display,
     ) -> Option<Value> {
         let Some(expected) = expected else {
             return Some(value);
@@ -201,7 +202,7 @@ impl Typer<'_> {
         &mut self,
         expr: &ast::Expr,
         expected: &Type,
-        what: &str,
+        what: &dyn fmt::Display,
         found: &str,
     ) -> Option<Value> {
         self.diags.push(
@@ -218,10 +219,10 @@ impl Typer<'_> {
         None
     }
 
-    /// AQ0601 for a part of a test value that is computed.
+    /// AQ0805 for a part of a test value that is computed.
     fn not_constant(&mut self, expr: &ast::Expr) -> Option<Value> {
         self.diags.push(
-            Diagnostic::error(codes::AQ0601, "test values must be constants")
+            Diagnostic::error(codes::AQ0805, "test values must be constants")
                 .with_primary(self.file, expr.span, "computed, not a constant")
                 .with_help(
                     "write the value itself, e.g. `\"2026-01-01T00:00:00Z\"`, `12.50` or `[1, 2]`",

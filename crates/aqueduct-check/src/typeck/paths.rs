@@ -13,16 +13,20 @@ use aqueduct_syntax::ast;
 /// A field name as written in a path: `name`, or `("odd name")` when it is
 /// not an identifier.
 pub(super) fn field_text(name: &str) -> String {
-    let mut chars = name.chars();
-    let ident = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ident {
+    if is_ident(name) {
         name.to_string()
     } else {
         format!("({name:?})")
     }
+}
+
+/// True when `name` can be written bare in a path.
+fn is_ident(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The narrowing key of a path (`.a.b`, `$x.y`, `.` alone); `None` when it
@@ -48,7 +52,12 @@ fn root_text(root: &ast::PathRoot) -> String {
 
 fn push_field(text: &mut String, name: &str) {
     text.push('.');
-    text.push_str(&field_text(name));
+    if is_ident(name) {
+        text.push_str(name);
+    } else {
+        use std::fmt::Write as _;
+        let _ = write!(text, "({name:?})");
+    }
 }
 
 fn shown_key(text: String) -> String {
@@ -103,28 +112,24 @@ impl Typer<'_> {
                 None => return self.unknown_binding(name, scope),
             },
         };
-        // `key` is `None` once an index made the path a non-fixed place.
+        // The path as written so far, for messages; it is also the
+        // narrowing key until an index makes the path a non-fixed place.
         let mut text = root_text(&path.root);
-        let mut key = Some(text.clone());
+        let mut fixed = true;
         if Typer::mentions_unknown(&current.ty) {
             return Typer::error_expr();
         }
-        narrow(&mut current, key.as_deref(), scope);
+        narrow(&mut current, Some(&text), scope);
         for segment in &path.segments {
             current = match segment {
                 ast::PathSegment::Field(name) => self.field(current, name, &text),
                 ast::PathSegment::Index(index) => {
-                    key = None;
+                    fixed = false;
                     self.index(current, index, &text, scope)
                 }
             };
             match segment {
-                ast::PathSegment::Field(name) => {
-                    push_field(&mut text, &name.name);
-                    if let Some(k) = key.as_mut() {
-                        push_field(k, &name.name);
-                    }
-                }
+                ast::PathSegment::Field(name) => push_field(&mut text, &name.name),
                 ast::PathSegment::Index(_) => text.push_str("[…]"),
             }
             if Typer::is_error(&current) {
@@ -133,7 +138,7 @@ impl Typer<'_> {
             if Typer::mentions_unknown(&current.ty) {
                 return Typer::error_expr();
             }
-            narrow(&mut current, key.as_deref(), scope);
+            narrow(&mut current, fixed.then_some(text.as_str()), scope);
         }
         current
     }
@@ -189,7 +194,13 @@ impl Typer<'_> {
         let Some(rt) = self.env.records.get(&record) else {
             return Typer::error_expr();
         };
-        let (Some(slot), Some(field)) = (rt.slot(&name.name), rt.field(&name.name)) else {
+        let Some((slot, field)) = rt
+            .fields
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.name == name.name)
+            .and_then(|(i, f)| Some((u32::try_from(i).ok()?, f)))
+        else {
             self.unknown_field(&record, name);
             return Typer::error_expr();
         };
@@ -240,7 +251,7 @@ impl Typer<'_> {
     /// `base[index]`.
     fn index(&mut self, base: Expr, index: &ast::Expr, base_text: &str, scope: &Scope) -> Expr {
         let index_span = index.span;
-        let index = self.expect_expr(index, scope, &Type::Int, "a list index");
+        let index = self.expect_expr(index, scope, &Type::Int, &"a list index");
         if Typer::is_error(&base) {
             return base;
         }
@@ -347,7 +358,9 @@ impl Typer<'_> {
 /// Strips the optional marker of `expr` when `key` is proven non-null.
 fn narrow(expr: &mut Expr, key: Option<&str>, scope: &Scope) {
     if let (Some(key), Type::Optional(inner)) = (key, &expr.ty)
-        && scope.non_null.contains(&shown_key(key.to_string()))
+        && scope
+            .non_null
+            .contains(if key.is_empty() { "." } else { key })
     {
         expr.ty = inner.as_ref().clone();
     }

@@ -7,7 +7,7 @@
 //! and that is not assigned explicitly (AQ0607 when it copies nothing). An
 //! untyped `{ a = 1 }` is a json object.
 
-use super::{Scope, Typer, coerce, paths};
+use super::{Place, Scope, Typer, coerce, paths};
 use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use aqueduct_graph::{Expr, ExprKind, FieldType, RecordType, Type, Value};
 use aqueduct_syntax::ast;
@@ -158,7 +158,7 @@ impl Typer<'_> {
         let mut notes = Vec::new();
         for (field, value) in rt.fields.iter().zip(&slots.values) {
             if let Some(value) = value {
-                let what = format!("field `{}` of `{}`", field.name, rt.name);
+                let what = Place::FieldOf(&field.name, &rt.name);
                 fields.push(self.expect_expr(value, scope, &field.ty, &what));
             } else if let Some(copy) = slots
                 .spread

@@ -1,6 +1,8 @@
-//! `aqueduct build PATH --out DIR`: check a project, then write one Rust
+//! `aqueduct build [PATH] --out DIR`: check a project, then write one Rust
 //! service crate per flow (or per group of flows joined by in-process
 //! channels), a workspace over them, Dockerfiles and Kubernetes manifests.
+//! By default the output is self-contained: the aqueduct library crates the
+//! services use are written into it with a `Cargo.lock` ([`vendor`]).
 //! The generated `.rs` files are formatted with `rustfmt`; `--compile` also
 //! builds them with cargo, and reports any error against its flow and step
 //! (a generated crate that does not compile is a bug in aqueduct).
@@ -16,6 +18,7 @@ use std::process::Command;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Project directory, or a single `.aq` file.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Directory the generated crates are written to.
     #[arg(long, value_name = "DIR")]
@@ -34,6 +37,8 @@ pub struct Args {
     #[arg(long)]
     pub compile: bool,
 }
+
+mod vendor;
 
 /// Marks a directory `build` wrote, so building again may replace it.
 const MARKER: &str = ".aqueduct-build";
@@ -56,13 +61,16 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
         runtime,
         sources,
     };
-    let generated = aqueduct_codegen::generate(graph, &options).map_err(|errors| {
+    let mut generated = aqueduct_codegen::generate(graph, &options).map_err(|errors| {
         let lines: Vec<String> = errors
             .iter()
             .map(|e| format!("{e} [{}]", e.code()))
             .collect();
         Failure::Usage(lines.join("\n"))
     })?;
+    if args.runtime_path.is_none() && args.runtime_version.is_none() {
+        vendor::add(&mut generated).map_err(Failure::Runtime)?;
+    }
     write(&args.out, &generated)?;
     format_rust(&args.out, &generated, out);
     for s in &generated.services {
@@ -101,23 +109,14 @@ fn check_out_dir(dir: &Path) -> Result<(), Failure> {
     )))
 }
 
-/// `--runtime-version`, `--runtime-path`, or this checkout's `crates/` when
-/// it still exists (else the published version of this aqueduct).
+/// `--runtime-version`, `--runtime-path`, or (the default) the library
+/// sources written into the output ([`vendor`]).
 fn runtime_source(args: &Args) -> Result<RuntimeSource, Failure> {
     if let Some(v) = &args.runtime_version {
         return Ok(RuntimeSource::Version(v.clone()));
     }
-    let target = match &args.runtime_path {
-        Some(p) => p.clone(),
-        None => {
-            let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            if !here.join("aqueduct-runtime").is_dir() {
-                return Ok(RuntimeSource::Version(
-                    env!("CARGO_PKG_VERSION").to_string(),
-                ));
-            }
-            here
-        }
+    let Some(target) = args.runtime_path.clone() else {
+        return Ok(RuntimeSource::Path(vendor::crates_path()));
     };
     let target = std::fs::canonicalize(&target)
         .map_err(|e| Failure::io("find the runtime at", &target, &e))?;
@@ -192,7 +191,7 @@ fn format_rust(dir: &Path, generated: &GeneratedWorkspace, out: &Output) {
     let files: Vec<PathBuf> = generated
         .files
         .keys()
-        .filter(|k| k.ends_with(".rs"))
+        .filter(|k| k.ends_with(".rs") && !k.starts_with(&format!("{}/", vendor::DIR)))
         .map(|k| dir.join(k))
         .collect();
     let ran = Command::new("rustfmt")

@@ -17,11 +17,35 @@ pub struct Args {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also reach every system the way `run` does before its first record
+    /// (databases: connect, prepare statements, compare each table with its
+    /// record type; Salesforce: describe each sObject and compare its
+    /// fields) and report what would stop `run` (AQ0410).
+    #[arg(long)]
+    pub connect: bool,
 }
 
 /// Checks the project; exit 1 on errors (or warnings with `--deny-warnings`).
 pub fn run(args: &Args, out: &Output) -> CmdResult {
-    let checked = project::load(&args.path)?.check();
+    let mut checked = project::load(&args.path)?.check();
+    if args.connect
+        && let Some(graph) = &checked.result.graph
+        && !checked.result.diagnostics.iter().any(|d| d.is_error())
+    {
+        let sources = checked
+            .sources
+            .iter()
+            .map(|(_, f)| (f.name.clone(), std::sync::Arc::<str>::from(f.text.as_str())))
+            .collect();
+        let config = std::sync::Arc::new(aqueduct_runtime::secrets::EnvConfig {
+            overrides: Default::default(),
+            secrets_dir: None,
+        });
+        let errors = super::preflight::connect(graph, config, sources)
+            .map_err(crate::exit::Failure::Runtime)?;
+        let mut found = super::preflight::diagnostics(&errors, &checked.sources);
+        checked.result.diagnostics.append(&mut found);
+    }
     let diags = &checked.result.diagnostics;
     out.diagnostics(
         args.format,

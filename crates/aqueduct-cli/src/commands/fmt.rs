@@ -2,11 +2,14 @@
 //!
 //! Only the syntax stage runs: a file with a type error is still formatted,
 //! a file with a syntax error is reported and left untouched. Files are
-//! written only when their text changes.
+//! written only when their text changes. A file whose formatted text would
+//! be larger than `check` accepts (16 MiB, AQ0108) is left untouched too:
+//! `fmt` never writes a file the other commands refuse.
 
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::output::{DiagFormat, Output, Stream, plural};
 use crate::project;
+use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use std::path::PathBuf;
 
 /// Arguments of `fmt`.
@@ -42,6 +45,23 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
             }
         };
         let formatted = aqueduct_syntax::format(&tree, &file.text);
+        if formatted.len() as u64 > project::MAX_FILE_SIZE {
+            let mib = project::MAX_FILE_SIZE / 1024 / 1024;
+            diags.push(
+                Diagnostic::error(
+                    codes::AQ0108,
+                    format!(
+                        "formatted, `{}` would be larger than {mib} MiB ({} bytes)",
+                        file.name,
+                        formatted.len()
+                    ),
+                )
+                .with_primary(*id, Span::new(0, 0), "this file is left as it is")
+                .with_help("split the flows into several smaller `.aq` files"),
+            );
+            broken += 1;
+            continue;
+        }
         if formatted == file.text {
             unchanged += 1;
             continue;

@@ -87,9 +87,9 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
     if !root.as_os_str().is_empty() {
         std::env::set_current_dir(&root).map_err(|e| Failure::io("enter", &root, &e))?;
     }
-    init_logs(args.log_format, out.colored(Stream::Stderr));
+    init_logs(args.log_format, out.colored(Stream::Stderr), out.quiet);
     aqueduct_connectors::install_crypto();
-    let sources = checked
+    let sources: BTreeMap<String, Arc<str>> = checked
         .sources
         .iter()
         .map(|(_, f)| (f.name.clone(), Arc::<str>::from(f.text.as_str())))
@@ -102,6 +102,8 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
     let flows = (!args.flows.is_empty()).then(|| args.flows.clone());
+    let selected = args.flows.clone();
+    let located = sources.clone();
     let report = runtime.block_on(async move {
         let state = aqueduct_runtime::state::open(&state_url)
             .await
@@ -110,23 +112,34 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
             overrides,
             secrets_dir: None,
         });
+        let lease_ttl = aqueduct_runtime::lease::ttl_from_env().map_err(Failure::Usage)?;
         let opts = RunOptions {
             flows,
             state,
             config,
             sources,
+            lease_ttl,
             ..RunOptions::default()
         };
-        let pieces = executor::build(graph, &aqueduct_connectors::embedded_registry(), opts)
-            .map_err(|errors| {
+        let pieces =
+            executor::build(graph, &crate::registry::full_registry(), opts).map_err(|errors| {
                 let lines: Vec<String> = errors
                     .iter()
-                    .map(|e| format!("  flow `{}`: {e}", e.flow))
+                    .map(|e| {
+                        format!(
+                            "  {}: flow `{}`: {e}",
+                            executor::location(&e.origin, &located),
+                            e.flow
+                        )
+                    })
                     .collect();
                 Failure::Runtime(format!("the project cannot start:\n{}", lines.join("\n")))
             })?;
         let running = pieces.spawn();
         aqueduct_runtime::shutdown::on_signals(running.shutdown_handle());
+        if let Some(line) = serving_note(graph, &selected) {
+            out.note(&line);
+        }
         if let Some(addr) = admin {
             let bound =
                 aqueduct_runtime::admin::serve(addr, running.metrics(), running.readiness())
@@ -149,10 +162,35 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
     })
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default `info`).
-fn init_logs(format: LogFormat, ansi: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Says that the run keeps going, when a selected flow waits for input
+/// (`sync` and `async` flows: endpoints, event sources): `run` then ends
+/// on Ctrl-C or SIGTERM, not by itself. Where each endpoint listens is
+/// logged by the endpoint (`Endpoint listening.`).
+fn serving_note(graph: &aqueduct_graph::Graph, selected: &[String]) -> Option<String> {
+    let waiting: Vec<String> = graph
+        .flows
+        .iter()
+        .filter(|f| selected.is_empty() || selected.contains(&f.name))
+        .filter(|f| f.mode.kind != aqueduct_graph::ModeKind::Batch)
+        .map(|f| format!("`{}`", f.name))
+        .collect();
+    (!waiting.is_empty()).then(|| {
+        format!(
+            "running until Ctrl-C (or SIGTERM): {} wait for input; use a second terminal to send requests",
+            waiting.join(", ")
+        )
+    })
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (default `info`). Quiet
+/// (`-q`) means warnings and errors only, whatever `RUST_LOG` says.
+fn init_logs(format: LogFormat, ansi: bool, quiet: bool) {
+    let filter = if quiet {
+        tracing_subscriber::EnvFilter::new("warn")
+    } else {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -9,6 +9,9 @@
 
 #![allow(dead_code)]
 
+pub mod cdc;
+pub mod drain;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,8 +19,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The longest a run to completion may take before the test fails.
-pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// The longest a run to completion may take before the test fails: a guard
+/// against hangs, not a timing assertion, so generous enough for a loaded
+/// two-core machine (`.ci/loaded` runs these tests beside busy loops).
+pub const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// Polls `check` every 20 ms until it is true or `limit` passed; true when it became true.
 pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
@@ -189,6 +194,22 @@ pub fn sqlite_rows(path: &Path, sql: &str) -> Vec<Vec<serde_json::Value>> {
         })
         .unwrap_or_else(|e| panic!("runs `{sql}`: {e}"));
     rows.map(|r| r.expect("reads a row")).collect()
+}
+
+/// The distinct ids in the `items` tables of `dbs` together.
+pub fn union_of_ids(dbs: &[std::path::PathBuf]) -> std::collections::BTreeSet<i64> {
+    let mut ids = std::collections::BTreeSet::new();
+    for db in dbs {
+        if !db.exists() {
+            continue;
+        }
+        for row in sqlite_rows(db, "select id from items") {
+            if let Some(id) = row[0].as_i64() {
+                ids.insert(id);
+            }
+        }
+    }
+    ids
 }
 
 /// A count query on a SQLite file: `None` while the file or table is missing.

@@ -1,6 +1,12 @@
 //! Inbound authentication: `api_key { header, value }`, `bearer { token }`
 //! and `hmac { header, secret, algorithm }` (a hex HMAC-SHA256 of the raw
 //! body, optionally prefixed `sha256=`). Every comparison is constant-time.
+//!
+//! `api_key` and `bearer` are decided on the headers alone, before a byte
+//! of the body is read ([`InboundAuth::check_headers`]), so an
+//! unauthenticated client never makes the server hold its body. `hmac`
+//! needs the body: the server reads it under a bound ([`HeaderCheck::NeedsBody`]).
+//! The `Bearer` scheme name is matched case-insensitively (RFC 7235).
 
 use crate::support::args::Options;
 use crate::support::constant_time_eq;
@@ -81,24 +87,48 @@ impl InboundAuth {
         })
     }
 
-    /// True when the request may pass.
-    pub(crate) fn check(&self, headers: &HeaderMap, body: &[u8]) -> bool {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+    /// What the headers alone say about a request.
+    pub(crate) fn check_headers(&self, headers: &HeaderMap) -> HeaderCheck {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let verdict = |ok: bool| {
+            if ok {
+                HeaderCheck::Passed
+            } else {
+                HeaderCheck::Denied
+            }
         };
         match self {
-            InboundAuth::None => true,
+            InboundAuth::None => HeaderCheck::Passed,
             InboundAuth::ApiKey {
                 header: name,
                 value,
-            } => header(name)
-                .is_some_and(|given| constant_time_eq(given.as_bytes(), value.as_bytes())),
-            InboundAuth::Bearer { token } => header("authorization")
-                .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
-                .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
+            } => verdict(
+                header(name)
+                    .is_some_and(|given| constant_time_eq(given.as_bytes(), value.as_bytes())),
+            ),
+            InboundAuth::Bearer { token } => verdict(
+                header("authorization")
+                    .and_then(bearer_credentials)
+                    .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes())),
+            ),
+            // without the signature header the body need not be read
+            InboundAuth::Hmac { header: name, .. } => match header(name) {
+                Some(_) => HeaderCheck::NeedsBody,
+                None => HeaderCheck::Denied,
+            },
+        }
+    }
+
+    /// True when the request may pass (headers and the whole body).
+    pub(crate) fn check(&self, headers: &HeaderMap, body: &[u8]) -> bool {
+        match self.check_headers(headers) {
+            HeaderCheck::Passed => return true,
+            HeaderCheck::Denied => return false,
+            HeaderCheck::NeedsBody => {}
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        match self {
+            InboundAuth::None | InboundAuth::ApiKey { .. } | InboundAuth::Bearer { .. } => false,
             InboundAuth::Hmac {
                 header: name,
                 secret,
@@ -125,6 +155,24 @@ impl InboundAuth {
     pub(crate) fn challenge(&self) -> Option<&'static str> {
         matches!(self, InboundAuth::Bearer { .. }).then_some("Bearer")
     }
+}
+
+/// What the headers of a request decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderCheck {
+    /// The request may pass; its body is read only now.
+    Passed,
+    /// 401 at once, without reading the body.
+    Denied,
+    /// The decision needs the body (`hmac`).
+    NeedsBody,
+}
+
+/// The credentials of an `Authorization: Bearer …` header; the scheme name
+/// is case-insensitive (RFC 7235).
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
 /// The lowercase hex HMAC-SHA256 of `body` with `secret` (what a sender puts in the header).
@@ -160,5 +208,33 @@ mod tests {
         assert!(!auth.check(&headers, b"{\"a\":2}"));
         headers.insert("x-signature", "zz".parse().expect("header"));
         assert!(!auth.check(&headers, body));
+        assert_eq!(auth.check_headers(&headers), HeaderCheck::NeedsBody);
+        assert_eq!(auth.check_headers(&HeaderMap::new()), HeaderCheck::Denied);
+    }
+
+    #[test]
+    fn bearer_scheme_names_are_case_insensitive() {
+        let auth = InboundAuth::Bearer {
+            token: "t0ken".into(),
+        };
+        for (value, ok) in [
+            ("Bearer t0ken", true),
+            ("bearer t0ken", true),
+            ("BEARER t0ken", true),
+            ("bEaReR   t0ken ", true),
+            ("Basic t0ken", false),
+            ("Bearer", false),
+            ("Bearer other", false),
+            ("Bearert0ken", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("authorization", value.parse().expect("header"));
+            let expected = if ok {
+                HeaderCheck::Passed
+            } else {
+                HeaderCheck::Denied
+            };
+            assert_eq!(auth.check_headers(&headers), expected, "{value}");
+        }
     }
 }

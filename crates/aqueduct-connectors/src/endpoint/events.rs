@@ -34,6 +34,7 @@ impl EventsTarget {
         pattern: Vec<super::server::Segment>,
         auth: super::auth::InboundAuth,
         max_body: usize,
+        limits: super::listener::ServerLimits,
         shutdown: watch::Receiver<bool>,
     ) -> Result<EventsTarget, ConnectorError> {
         let (tx, _) = broadcast::channel(BUFFER);
@@ -44,7 +45,7 @@ impl EventsTarget {
             auth,
             max_body,
         };
-        let guard = register(listen, route, shutdown)?;
+        let guard = register(listen, route, limits, shutdown)?;
         Ok(EventsTarget { tx, _guard: guard })
     }
 }

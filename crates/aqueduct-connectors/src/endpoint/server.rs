@@ -3,12 +3,19 @@
 //! operations add to and remove from while it runs.
 //!
 //! A request is matched by method and path (`:name` and `{name}` segments
-//! capture),
-//! its body is read up to the route's `max_body` (413 beyond), then checked
-//! by the route's auth (401), then handed to the route's handler. A server
-//! stops when the last operation using it is dropped.
+//! capture), its headers are checked by the route's auth (401) before any
+//! of the body is read, then its body is read up to the route's `max_body`
+//! (413 beyond) within the server's `body_timeout` (408), then handed to the
+//! route's handler. An `hmac` route needs the body to decide: such bodies
+//! are read at most `max_unverified_bodies` at a time per server (503 with
+//! `Retry-After` when none frees up within `body_timeout`). While the
+//! process drains after SIGTERM, a request whose route is already gone gets
+//! 503 with `Retry-After`, not 404. A server stops when the last operation
+//! using it is dropped; its accept loop and connection limits are in
+//! [`super::listener`].
 
-use super::auth::InboundAuth;
+use super::auth::{HeaderCheck, InboundAuth};
+use super::listener::ServerLimits;
 use aqueduct_graph::Type;
 use aqueduct_runtime::connector::{ConnectorError, Envelope};
 use aqueduct_runtime::value::Schemas;
@@ -18,7 +25,12 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+
+/// Seconds a client is told to wait (`Retry-After`) when the server cannot
+/// take its request now (draining, a flow not running, too many unverified
+/// bodies).
+pub(crate) const RETRY_AFTER_SECS: u64 = 5;
 
 /// A path pattern segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,12 +118,16 @@ pub(crate) struct Route {
 struct Shared {
     routes: RwLock<Vec<(u64, Arc<Route>)>>,
     shutdown: watch::Receiver<bool>,
+    limits: ServerLimits,
+    /// Permits to read a body before its `hmac` signature is checked.
+    unverified: Semaphore,
 }
 
 /// A running server.
 pub(crate) struct Server {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    limits: ServerLimits,
     stop: Mutex<Option<oneshot::Sender<()>>>,
 }
 
@@ -161,7 +177,11 @@ pub fn bound_addr(listen: &str) -> Option<SocketAddr> {
         .map(|s| s.addr)
 }
 
-fn start(listen: &str, shutdown: watch::Receiver<bool>) -> Result<Arc<Server>, ConnectorError> {
+fn start(
+    listen: &str,
+    limits: ServerLimits,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Arc<Server>, ConnectorError> {
     let config = |m: String| ConnectorError::Config(format!("endpoint {listen}: {m}"));
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| config("must be started inside the tokio runtime".into()))?;
@@ -181,23 +201,19 @@ fn start(listen: &str, shutdown: watch::Receiver<bool>) -> Result<Arc<Server>, C
     let shared = Arc::new(Shared {
         routes: RwLock::new(Vec::new()),
         shutdown,
+        limits,
+        unverified: Semaphore::new(limits.max_unverified_bodies.max(1)),
     });
     let router = axum::Router::new()
         .fallback(handle)
         .with_state(shared.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    runtime.spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "endpoint server stopped");
-        }
-    });
-    tracing::info!(%addr, "endpoint listening");
+    runtime.spawn(super::listener::serve(listener, router, limits, stop_rx));
+    tracing::debug!(%addr, "endpoint listening");
     Ok(Arc::new(Server {
         shared,
         addr,
+        limits,
         stop: Mutex::new(Some(stop_tx)),
     }))
 }
@@ -206,6 +222,7 @@ fn start(listen: &str, shutdown: watch::Receiver<bool>) -> Result<Arc<Server>, C
 pub(crate) fn register(
     listen: &str,
     route: Route,
+    limits: ServerLimits,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RouteGuard, ConnectorError> {
     static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -213,9 +230,15 @@ pub(crate) fn register(
     let server = {
         let mut map = servers().lock().map_err(|_| poisoned())?;
         match map.get(listen).and_then(Weak::upgrade) {
+            Some(server) if server.limits != limits => {
+                return Err(ConnectorError::Config(format!(
+                    "endpoint {listen}: systems sharing this address must agree on \
+                     header_timeout, body_timeout, max_connections and max_unverified_bodies"
+                )));
+            }
             Some(server) => server,
             None => {
-                let server = start(listen, shutdown)?;
+                let server = start(listen, limits, shutdown)?;
                 map.retain(|_, w| w.strong_count() > 0);
                 map.insert(listen.to_string(), Arc::downgrade(&server));
                 server
@@ -245,7 +268,45 @@ pub(crate) fn register(
 
 /// A JSON error answer: `{"error": message}`.
 pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    json_response(status, serde_json::json!({ "error": message }).to_string())
+    coded_error_response(status, default_code(status), message)
+}
+
+/// `{"error": message, "code": code}` with `status`: the code is stable,
+/// for callers to branch on; the message is for people.
+pub(crate) fn coded_error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    // written out, not through a map: `error` comes first in every body
+    let body = format!(
+        r#"{{"error":{},"code":{}}}"#,
+        serde_json::Value::from(message),
+        serde_json::Value::from(code)
+    );
+    json_response(status, body)
+}
+
+/// The code of an error the endpoint answers itself (before the flow).
+fn default_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_request",
+        503 => "unavailable",
+        504 => "timeout",
+        _ => "internal",
+    }
+}
+
+/// 503 with `Retry-After`: the client should send again shortly.
+pub(crate) fn unavailable(message: &str) -> Response {
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
 }
 
 /// A JSON answer.
@@ -308,8 +369,30 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Found::WrongMethod => {
             return error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
+        // draining after SIGTERM: the route may be gone while the listener
+        // still takes requests; the client should try again (elsewhere)
+        Found::Nothing if *shared.shutdown.borrow() => {
+            return unavailable("the service is shutting down; try again");
+        }
         Found::Nothing => return error_response(StatusCode::NOT_FOUND, "not found"),
     };
+    let headers = request.headers().clone();
+    let unauthorized = || {
+        let mut response = error_response(StatusCode::UNAUTHORIZED, "unauthorized");
+        if let Some(challenge) = route.auth.challenge() {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    };
+    // Authentication on the headers first: no body of a client without
+    // credentials is ever read.
+    let check = route.auth.check_headers(&headers);
+    if check == HeaderCheck::Denied {
+        return unauthorized();
+    }
     let too_large = || {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -324,21 +407,39 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     if declared.is_some_and(|len| len > route.max_body as u64) {
         return too_large();
     }
-    let headers = request.headers().clone();
-    let body = match axum::body::to_bytes(request.into_body(), route.max_body).await {
-        Ok(body) => body,
-        Err(_) => return too_large(),
+    let limits = shared.limits;
+    let deadline = tokio::time::Instant::now() + limits.body_timeout;
+    // An hmac body is read before it is verified: a bounded number at once.
+    let permit = if check == HeaderCheck::NeedsBody {
+        match tokio::time::timeout_at(deadline, shared.unverified.acquire()).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => return unavailable("too many requests are being verified; try again"),
+        }
+    } else {
+        None
     };
-    if !route.auth.check(&headers, &body) {
-        let mut response = error_response(StatusCode::UNAUTHORIZED, "unauthorized");
-        if let Some(challenge) = route.auth.challenge() {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
+    let body = match tokio::time::timeout_at(
+        deadline,
+        axum::body::to_bytes(request.into_body(), route.max_body),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the body did not arrive within {}s",
+                    limits.body_timeout.as_secs()
+                ),
             );
         }
-        return response;
+    };
+    if check == HeaderCheck::NeedsBody && !route.auth.check(&headers, &body) {
+        return unauthorized();
     }
+    drop(permit);
     match &route.handler {
         Handler::Source(source) => {
             super::source_request(source, &method, params, query.as_deref(), &body).await

@@ -11,7 +11,7 @@
 //! and modification time, so a later run skips it unless it changed; a
 //! file that changed is read again from its start.
 
-use crate::formats::{self, Codec, Format};
+use crate::formats::{Codec, Format};
 use crate::support::args::{label, req_str};
 use crate::support::commit::Committer;
 use crate::support::{io_error, stopped};
@@ -427,77 +427,85 @@ fn read_lines(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorErro
         && codec.format == Format::Csv
         && codec.header
         && let Some(header) =
-            first_logical_line(&job.path, codec.format).map_err(|e| io_error(&what, &e))?
+            first_logical_line(&job.path, codec).map_err(|e| io_error(&what, &e))?
     {
         decoder
             .set_header_line(&header)
             .map_err(ConnectorError::Permanent)?;
     }
+    // line numbers in errors count from the start of the file
+    let line = if job.start > 0 {
+        lines_before(&job.path, job.start).map_err(|e| io_error(&what, &e))? + 1
+    } else {
+        1
+    };
     file.seek(SeekFrom::Start(job.start))
         .map_err(|e| io_error(&what, &e))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut offset = job.start;
-    let mut acc = String::new();
-    let mut buf = Vec::new();
+    let mut splitter = codec.splitter(job.start, line);
     let mut batch = Batch::new(tx, &job.rel);
-    // a jsonl line is one record: decode it in place when it is valid UTF-8
-    let direct = codec.format == Format::Jsonl;
+    let mut out = Vec::new();
     loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| io_error(&what, &e))?;
-        if n == 0 {
-            break;
+        let buf = reader.fill_buf().map_err(|e| io_error(&what, &e))?;
+        let done = buf.is_empty();
+        if done {
+            splitter.finish(&mut out);
+        } else {
+            let n = buf.len();
+            splitter.feed(buf, &mut out);
+            reader.consume(n);
         }
-        offset += n as u64;
-        if direct
-            && acc.is_empty()
-            && buf.ends_with(b"\n")
-            && let Ok(text) = std::str::from_utf8(&buf)
-        {
-            let line = text.strip_suffix('\n').unwrap_or(text);
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if let Some(record) = decoder.line(line)
-                && !batch.push(record, offset)
-            {
-                return Ok(false);
-            }
-            continue;
-        }
-        let mut lines = Vec::new();
-        formats::push_line(codec.format, &mut acc, &buf, &mut lines);
-        for line in lines {
-            if let Some(record) = decoder.line(&line)
-                && !batch.push(record, offset)
+        for logical in out.drain(..) {
+            if let Some(record) = decoder.logical(logical.text)
+                && !batch.push(record, logical.end)
             {
                 return Ok(false);
             }
         }
+        if done {
+            return Ok(batch.finish());
+        }
     }
-    if !acc.is_empty()
-        && let Some(record) = decoder.line(&acc)
-        && !batch.push(record, offset)
-    {
-        return Ok(false);
+}
+
+/// How many lines end before byte `offset` of a file.
+fn lines_before(path: &Path, offset: u64) -> std::io::Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 16, std::fs::File::open(path)?.take(offset));
+    let mut lines = 0;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(lines);
+        }
+        lines += buf.iter().filter(|b| **b == b'\n').count() as u64;
+        let n = buf.len();
+        reader.consume(n);
     }
-    Ok(batch.finish())
 }
 
 /// The first logical line of a file (a csv header).
-fn first_logical_line(path: &Path, format: Format) -> std::io::Result<Option<String>> {
+fn first_logical_line(path: &Path, codec: &Codec) -> std::io::Result<Option<String>> {
     let mut reader = BufReader::new(std::fs::File::open(path)?);
-    let mut acc = String::new();
-    let mut buf = Vec::new();
+    let mut splitter = codec.splitter(0, 1);
+    let mut out = Vec::new();
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok((!acc.is_empty()).then_some(acc));
+        let buf = reader.fill_buf()?;
+        let done = buf.is_empty();
+        if done {
+            splitter.finish(&mut out);
+        } else {
+            let n = buf.len();
+            splitter.feed(buf, &mut out);
+            reader.consume(n);
         }
-        let mut lines = Vec::new();
-        formats::push_line(format, &mut acc, &buf, &mut lines);
-        if let Some(line) = lines.into_iter().find(|l| !l.trim().is_empty()) {
+        if let Some(line) = out
+            .drain(..)
+            .find_map(|l| l.text.ok().filter(|t| !t.trim().is_empty()))
+        {
             return Ok(Some(line));
+        }
+        if done {
+            return Ok(None);
         }
     }
 }

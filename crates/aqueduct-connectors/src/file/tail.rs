@@ -11,7 +11,7 @@
 //! [`POLL`].
 
 use super::inode;
-use crate::formats::{self, Codec, Format, StreamDecoder};
+use crate::formats::{Codec, Format, LineSplitter, StreamDecoder};
 use crate::support::args::{label, req_str};
 use crate::support::commit::Committer;
 use crate::support::{io_error, stopped};
@@ -159,8 +159,7 @@ struct Open {
     ino: u64,
     offset: u64,
     decoder: StreamDecoder,
-    acc: String,
-    buf: Vec<u8>,
+    splitter: LineSplitter,
 }
 
 impl Follower {
@@ -208,41 +207,38 @@ impl Follower {
         reader
             .seek(SeekFrom::Start(offset))
             .map_err(|e| io_error(&what, &e))?;
+        // line numbers in errors count from where following started
+        let splitter = self.codec.splitter(offset, 1);
         Ok(Some(Open {
             reader,
             ino,
             offset,
             decoder,
-            acc: String::new(),
-            buf: Vec::new(),
+            splitter,
         }))
     }
 
     /// Reads every complete line available; false when the source is gone.
+    /// A partial last line waits for the rest, unless `final_read` (the file
+    /// was rotated away), when it is a record of its own.
     fn drain(&self, open: &mut Open, final_read: bool) -> Result<bool, ConnectorError> {
         let what = format!("cannot read {}", self.path.display());
+        let mut out = Vec::new();
         loop {
-            let n = open
-                .reader
-                .read_until(b'\n', &mut open.buf)
-                .map_err(|e| io_error(&what, &e))?;
-            let complete = open.buf.ends_with(b"\n");
-            if n == 0 && (!final_read || open.buf.is_empty()) {
-                return Ok(true);
+            let buf = open.reader.fill_buf().map_err(|e| io_error(&what, &e))?;
+            let done = buf.is_empty();
+            if done {
+                if final_read {
+                    open.splitter.finish(&mut out);
+                }
+            } else {
+                let n = buf.len();
+                open.splitter.feed(buf, &mut out);
+                open.reader.consume(n);
             }
-            if !complete && !final_read {
-                // A partial line: wait for the rest (it stays in `buf`).
-                return Ok(true);
-            }
-            open.offset += open.buf.len() as u64;
-            let mut lines = Vec::new();
-            formats::push_line(self.codec.format, &mut open.acc, &open.buf, &mut lines);
-            open.buf.clear();
-            if final_read && !complete && !open.acc.is_empty() {
-                lines.push(std::mem::take(&mut open.acc));
-            }
-            for line in lines {
-                if let Some(record) = open.decoder.line(&line) {
+            for logical in out.drain(..) {
+                open.offset = logical.end;
+                if let Some(record) = open.decoder.logical(logical.text) {
                     let item = Item::Record {
                         record,
                         ino: open.ino,
@@ -253,7 +249,7 @@ impl Follower {
                     }
                 }
             }
-            if n == 0 {
+            if done {
                 return Ok(true);
             }
         }
@@ -292,8 +288,7 @@ impl Follower {
                         .seek(SeekFrom::Start(0))
                         .map_err(|e| io_error("cannot rewind", &e))?;
                     open.offset = 0;
-                    open.acc.clear();
-                    open.buf.clear();
+                    open.splitter = self.codec.splitter(0, 1);
                 }
                 _ => {}
             }

@@ -1,13 +1,15 @@
 //! `file.write(path, format)` and `file.append(path, format)` targets.
 //!
 //! `write` replaces its file atomically: records go to a hidden temporary
-//! file next to it (`.NAME.aq-tmp`), and each commit copies that to a
-//! staging file, adds the format's closing text (`]` for json, `</records>`
-//! for xml), syncs it and renames it over the target, so readers only ever
-//! see a complete document. The first write of a run starts the file afresh,
-//! unless the run resumes an interrupted one (batch flows): then it goes on
-//! from the file as the interrupted run last committed it, so a killed and
-//! resumed run's file holds the records of both (see [`RunState`]).
+//! file next to it (`.NAME.aq-tmp`). In a batch flow each chunk commit syncs
+//! that file and stores its committed length, and the run's end adds the
+//! format's closing text (`]` for json, `</records>` for xml) and renames it
+//! over the target once, so a run costs time linear in its output and
+//! readers only ever see a whole run's document. A run resuming an
+//! interrupted one goes on from the temporary file as the interrupted run
+//! committed it ([`write_run`]). In sync and async flows each commit copies
+//! the temporary file to a staging file, closes it and renames that over the
+//! target, so an accepted record is in the target at once.
 //! `append` appends to the file (creating it and its directory), writing
 //! the csv header only into an empty file; json and xml cannot be appended
 //! to and are refused.
@@ -18,17 +20,18 @@
 //! one file per value; interpolated values cannot leave the directory (`/`,
 //! `\` and `..` are replaced by `_`).
 
+use super::write_run::RunState;
 use crate::formats::{Codec, Encoder, Format};
 use crate::support::args::label;
 use crate::support::io_error;
 use crate::support::template::Template;
 use aqueduct_graph::ModeKind;
-use aqueduct_runtime::connector::{ConnectorError, OpContext, StateStore, Target};
+use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
 use aqueduct_runtime::value::Value;
 use futures::future::BoxFuture;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -59,25 +62,6 @@ struct Inner {
     run: Option<RunState>,
 }
 
-/// Whether a batch flow's `write` run is complete, kept in the state store
-/// under `file-write:{flow}:{path}`: `{"open": true, "files": […]}` from the
-/// first write of a run (stored before anything is committed) until the
-/// executor reports the run complete ([`Target::finish`]), then
-/// `{"open": false}`. A run that finds it open resumes an interrupted run
-/// (killed, stopped or failed, whose source resumes from its checkpoint):
-/// the files that run wrote are continued from their committed content
-/// instead of started afresh.
-struct RunState {
-    state: Arc<dyn StateStore>,
-    key: String,
-    /// Files the interrupted run wrote: continued, not started afresh (set
-    /// once the stored state was read, before any file is opened).
-    resumed: std::sync::OnceLock<BTreeSet<PathBuf>>,
-    /// Files this run writes (stored, with `resumed`, as the open run's
-    /// files); `None` until the stored state was read.
-    written: tokio::sync::Mutex<Option<BTreeSet<PathBuf>>>,
-}
-
 /// Encoded bytes a file buffers before they are written out (batch flows).
 const SPILL: usize = 256 * 1024;
 
@@ -103,6 +87,9 @@ struct Commit {
     /// Bytes of the temporary file that belong to this commit.
     len: u64,
     suffix: Vec<u8>,
+    /// Sync and async flows: the target is replaced at each commit (batch
+    /// flows replace it once, at the run's end).
+    replace_now: bool,
 }
 
 /// What buffering a group of records in memory did.
@@ -148,11 +135,8 @@ impl FileTarget {
                 mode,
                 commit_each_write: cx.mode != ModeKind::Batch,
                 files: Mutex::new(HashMap::new()),
-                run: (mode == WriteMode::Replace && cx.mode == ModeKind::Batch).then(|| RunState {
-                    state: cx.state.clone(),
-                    key: format!("file-write:{}:{hint}", cx.flow),
-                    resumed: std::sync::OnceLock::new(),
-                    written: tokio::sync::Mutex::new(None),
+                run: (mode == WriteMode::Replace && cx.mode == ModeKind::Batch).then(|| {
+                    RunState::new(cx.state.clone(), format!("file-write:{}:{hint}", cx.flow))
                 }),
             }),
         })
@@ -199,11 +183,11 @@ impl Inner {
         match self.mode {
             WriteMode::Replace => {
                 let temp = sibling(path, "aq-tmp");
-                let mut file = File::create(&temp).map_err(|e| io_error(&what, &e))?;
                 let prefix = encoder.prefix();
-                let kept = match self.resumes(path) {
-                    true => self.kept(path, &encoder, &mut file)?,
-                    false => None,
+                let resumed = self.run.as_ref().and_then(|run| run.resumes(path));
+                let (mut file, kept) = match resumed {
+                    Some(committed) => kept(path, &temp, committed)?,
+                    None => (File::create(&temp).map_err(|e| io_error(&what, &e))?, None),
                 };
                 let len = match kept {
                     Some(len) => {
@@ -251,54 +235,6 @@ impl Inner {
         }
     }
 
-    /// True when `path` was written by the interrupted run this run resumes.
-    fn resumes(&self, path: &Path) -> bool {
-        self.run
-            .as_ref()
-            .and_then(|run| run.resumed.get())
-            .is_some_and(|files| files.contains(path))
-    }
-
-    /// Copies the committed content of `path` without its closing text into
-    /// `temp` (a resumed run goes on from it); its length, or `None` when
-    /// there is no such file or it does not end as this format's files do
-    /// (then the run starts it afresh, with a warning).
-    fn kept(
-        &self,
-        path: &Path,
-        encoder: &crate::formats::Encoder,
-        temp: &mut File,
-    ) -> Result<Option<u64>, ConnectorError> {
-        let what = format!("cannot continue {}", path.display());
-        let mut from = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&what, &e)),
-        };
-        let size = from.metadata().map_err(|e| io_error(&what, &e))?.len();
-        let suffix = encoder.suffix();
-        let keep = size.checked_sub(suffix.len() as u64);
-        let mut tail = vec![0; suffix.len()];
-        let ends_well = match keep {
-            Some(keep) => {
-                from.seek(SeekFrom::Start(keep))
-                    .and_then(|_| from.read_exact(&mut tail))
-                    .map_err(|e| io_error(&what, &e))?;
-                tail == suffix
-            }
-            None => false,
-        };
-        let Some(keep) = keep.filter(|_| ends_well) else {
-            tracing::warn!(file = %path.display(), "The file an interrupted run wrote does not end as a complete document; the resumed run starts it afresh.");
-            return Ok(None);
-        };
-        from.seek(SeekFrom::Start(0))
-            .map_err(|e| io_error(&what, &e))?;
-        let copied = std::io::copy(&mut from.take(keep), temp).map_err(|e| io_error(&what, &e))?;
-        tracing::info!(file = %path.display(), bytes = copied, "Resuming an interrupted run: the file keeps the records it committed.");
-        Ok(Some(copied))
-    }
-
     /// Writes the buffered records out to the file (no sync).
     fn spill(path: &Path, open: &mut OpenFile) -> Result<(), ConnectorError> {
         if !open.buf.is_empty() {
@@ -311,14 +247,14 @@ impl Inner {
         Ok(())
     }
 
-    fn commit(path: &Path, open: &mut OpenFile) -> Result<(), ConnectorError> {
-        Self::prepare(path, open)?.run()?;
+    fn commit(&self, path: &Path, open: &mut OpenFile) -> Result<(), ConnectorError> {
+        self.prepare(path, open)?.run()?;
         open.dirty = false;
         Ok(())
     }
 
     /// Writes out the buffer and notes what the commit covers.
-    fn prepare(path: &Path, open: &mut OpenFile) -> Result<Commit, ConnectorError> {
+    fn prepare(&self, path: &Path, open: &mut OpenFile) -> Result<Commit, ConnectorError> {
         Self::spill(path, open)?;
         let what = format!("cannot write {}", path.display());
         open.file.flush().map_err(|e| io_error(&what, &e))?;
@@ -328,6 +264,7 @@ impl Inner {
             temp: open.temp.clone(),
             len: open.len,
             suffix: open.encoder.suffix(),
+            replace_now: open.temp.is_some() && self.run.is_none(),
         })
     }
     /// The file `record` goes to.
@@ -443,7 +380,7 @@ impl Inner {
             };
             open.dirty = true;
             if self.commit_each_write {
-                Self::commit(path, open)?;
+                self.commit(path, open)?;
             } else if open.buf.len() >= SPILL {
                 Self::spill(path, open)?;
             }
@@ -451,7 +388,9 @@ impl Inner {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), ConnectorError> {
+    /// Commits every file written to since the last commit; the committed
+    /// length of each (batch `write` stores them for a resumed run).
+    fn flush(&self) -> Result<Vec<(PathBuf, u64)>, ConnectorError> {
         let lock = || {
             self.files
                 .lock()
@@ -462,7 +401,7 @@ impl Inner {
             let mut files = lock()?;
             for (path, open) in files.iter_mut() {
                 if open.dirty {
-                    commits.push(Self::prepare(path, open)?);
+                    commits.push(self.prepare(path, open)?);
                     open.dirty = false;
                 }
             }
@@ -480,8 +419,90 @@ impl Inner {
                 return Err(e);
             }
         }
+        Ok(commits.into_iter().map(|c| (c.path, c.len)).collect())
+    }
+
+    /// The end of a complete batch run: each temporary file (this run's and
+    /// those of the interrupted run it resumed that it did not write again)
+    /// gets its closing text, is synced and renamed over its target.
+    fn complete(&self) -> Result<(), ConnectorError> {
+        let mut files = self
+            .files
+            .lock()
+            .map_err(|_| ConnectorError::Permanent("file target lock poisoned".to_string()))?;
+        let suffix = self.codec.encoder().suffix();
+        for (path, mut open) in files.drain() {
+            let what = format!("cannot write {}", path.display());
+            Self::spill(&path, &mut open)?;
+            open.file
+                .write_all(&open.encoder.suffix())
+                .map_err(|e| io_error(&what, &e))?;
+            replace_with(&path, &open.file, open.temp.as_deref())?;
+        }
+        let resumed = self
+            .run
+            .as_ref()
+            .map(|r| r.resumed_files())
+            .unwrap_or_default();
+        for (path, committed) in resumed {
+            let temp = sibling(&path, "aq-tmp");
+            if !temp.exists() {
+                continue;
+            }
+            let (mut file, kept) = kept(&path, &temp, committed)?;
+            if kept.is_none() {
+                continue;
+            }
+            file.write_all(&suffix)
+                .map_err(|e| io_error(&format!("cannot write {}", path.display()), &e))?;
+            replace_with(&path, &file, Some(&temp))?;
+        }
         Ok(())
     }
+}
+
+/// Syncs `file` (the temporary file `temp`) and renames it over `path`.
+fn replace_with(path: &Path, file: &File, temp: Option<&Path>) -> Result<(), ConnectorError> {
+    let what = format!("cannot write {}", path.display());
+    file.sync_all().map_err(|e| io_error(&what, &e))?;
+    if let Some(temp) = temp {
+        std::fs::rename(temp, path).map_err(|e| io_error(&what, &e))?;
+        sync_dir(path);
+    }
+    Ok(())
+}
+
+/// Reopens the temporary file of an interrupted run, cut back to what it
+/// committed (`committed` bytes), to go on after it; `None` (with the file
+/// started afresh, and a warning) when that length is unknown or the file
+/// is shorter.
+fn kept(
+    path: &Path,
+    temp: &Path,
+    committed: Option<u64>,
+) -> Result<(File, Option<u64>), ConnectorError> {
+    let what = format!("cannot continue {}", path.display());
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(temp)
+        .map_err(|e| io_error(&what, &e))?;
+    let size = file.metadata().map_err(|e| io_error(&what, &e))?.len();
+    let keep = committed.filter(|len| *len <= size);
+    let Some(keep) = keep else {
+        if committed.is_some() || size > 0 {
+            tracing::warn!(file = %path.display(), "The file an interrupted run wrote has no committed content to go on from; the resumed run starts it afresh.");
+        }
+        file.set_len(0).map_err(|e| io_error(&what, &e))?;
+        return Ok((file, None));
+    };
+    file.set_len(keep).map_err(|e| io_error(&what, &e))?;
+    file.seek(SeekFrom::Start(keep))
+        .map_err(|e| io_error(&what, &e))?;
+    tracing::info!(file = %path.display(), bytes = keep, "Resuming an interrupted run: the file keeps the records it committed.");
+    Ok((file, Some(keep)))
 }
 
 impl Commit {
@@ -491,7 +512,7 @@ impl Commit {
         let path = &self.path;
         let what = format!("cannot write {}", path.display());
         self.file.sync_data().map_err(|e| io_error(&what, &e))?;
-        if let Some(temp) = &self.temp {
+        if let Some(temp) = self.temp.as_ref().filter(|_| self.replace_now) {
             let staging = sibling(path, "aq-stage");
             let mut stage = File::create(&staging).map_err(|e| io_error(&what, &e))?;
             let mut from = File::open(temp).map_err(|e| io_error(&what, &e))?;
@@ -519,6 +540,10 @@ fn unwind(files: &mut HashMap<PathBuf, OpenFile>, marks: &[(&PathBuf, usize)]) {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // A batch run's temporary files are what a resumed run goes on from.
+        if self.run.is_some() {
+            return;
+        }
         if let Ok(files) = self.files.get_mut() {
             for open in files.values() {
                 if let Some(temp) = &open.temp {
@@ -561,7 +586,16 @@ impl Target for FileTarget {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
         let inner = self.inner.clone();
-        Box::pin(blocking(move || inner.flush()))
+        Box::pin(async move {
+            let task = inner.clone();
+            let lens = blocking(move || task.flush()).await?;
+            match &inner.run {
+                // stored before the chunk is acknowledged: a resumed run
+                // goes on from exactly what was committed
+                Some(run) => run.committed(lens).await,
+                None => Ok(()),
+            }
+        })
     }
 
     fn finish(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
@@ -569,56 +603,25 @@ impl Target for FileTarget {
             let Some(run) = &self.inner.run else {
                 return Ok(());
             };
+            let inner = self.inner.clone();
+            blocking(move || inner.complete()).await?;
             // complete (even if it wrote nothing): the next run starts afresh
-            run.state.put(&run.key, r#"{"open":false}"#).await
+            run.complete().await
         })
     }
 }
 
 impl Inner {
-    /// Before files are opened (batch `write`): reads whether this run
-    /// resumes an interrupted one, then records the files this run writes
-    /// as the open run's, before anything is committed to them.
+    /// Before files are opened (batch `write`): the run state learns which
+    /// files this run writes.
     async fn begin(&self, records: &[Value]) -> Result<(), ConnectorError> {
         let Some(run) = &self.run else {
             return Ok(());
         };
-        let mut guard = run.written.lock().await;
-        if guard.is_none() {
-            let mut resumed = BTreeSet::new();
-            if let Some(text) = run.state.get(&run.key).await?
-                && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
-                && json["open"] == serde_json::Value::Bool(true)
-                && let Some(list) = json["files"].as_array()
-            {
-                resumed = list
-                    .iter()
-                    .filter_map(|p| p.as_str().map(PathBuf::from))
-                    .collect();
-            }
-            let _ = run.resumed.set(resumed);
-            *guard = Some(BTreeSet::new());
-        }
-        let Some(written) = guard.as_mut() else {
-            return Ok(());
-        };
-        let mut added = false;
-        for record in records {
-            let path = self.path_of(record)?;
-            if !written.contains(&path) {
-                written.insert(path);
-                added = true;
-            }
-        }
-        if added {
-            let resumed = run.resumed.get().into_iter().flatten();
-            let all: BTreeSet<&PathBuf> = resumed.chain(written.iter()).collect();
-            let value = serde_json::json!({
-                "open": true,
-                "files": all.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
-            });
-            run.state.put(&run.key, &value.to_string()).await?;
-        }
-        Ok(())
+        let paths = records
+            .iter()
+            .map(|r| self.path_of(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        run.begin(paths).await
     }
 }

@@ -9,11 +9,6 @@ use aqueduct_runtime::connector::{ConnectorError, DecodeError};
 use aqueduct_runtime::value::Value;
 use std::sync::Arc;
 
-/// True when the quotes of `text` are balanced (a quoted cell does not continue on the next line).
-pub(super) fn is_complete(text: &str) -> bool {
-    text.bytes().filter(|b| *b == b'"').count() % 2 == 0
-}
-
 /// The cells of one logical row.
 pub(super) fn split_row(codec: &Codec, line: &str) -> Result<Vec<String>, String> {
     let mut reader = ::csv::ReaderBuilder::new()

@@ -14,13 +14,17 @@ use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use std::sync::Arc;
 
-/// An element of a parsed document.
+/// An element of a parsed document; names are local (prefixes dropped).
 #[derive(Debug, Default)]
-struct Element {
-    name: String,
-    attrs: Vec<(String, String)>,
-    children: Vec<Element>,
-    text: String,
+pub struct Element {
+    /// The local name.
+    pub name: String,
+    /// Attributes by local name, values normalised.
+    pub attrs: Vec<(String, String)>,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+    /// The text directly inside the element (entities resolved).
+    pub text: String,
 }
 
 fn start(e: &BytesStart<'_>) -> Result<Element, String> {
@@ -50,7 +54,8 @@ fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) -> Res
     Ok(())
 }
 
-fn parse_tree(text: &str) -> Result<Element, String> {
+/// Parses a whole document into its root element.
+pub fn parse_tree(text: &str) -> Result<Element, String> {
     let mut reader = quick_xml::Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root = None;
@@ -192,7 +197,9 @@ fn element_json(el: &Element) -> serde_json::Value {
     serde_json::Value::Object(map)
 }
 
-fn element_value(el: &Element, ty: &Type, schemas: &Schemas) -> Result<Value, String> {
+/// Reads an element as a value of `ty`: a record from its attributes and
+/// child elements by field name, a scalar from its text.
+pub fn element_value(el: &Element, ty: &Type, schemas: &Schemas) -> Result<Value, String> {
     match ty.required() {
         Type::Record(name) => {
             let layout =

@@ -9,8 +9,8 @@
 
 use super::client::transport_error;
 use crate::support::args::Options;
-use crate::support::truncate;
 use aqueduct_runtime::connector::ConnectorError;
+use aqueduct_runtime::secrets::{excerpt, remember_derived};
 use reqwest::RequestBuilder;
 use reqwest::header::{HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
@@ -59,10 +59,16 @@ impl Auth {
             Some("bearer") => {
                 Auth::Bearer(sensitive(&format!("Bearer {}", block.required("token")?))?)
             }
-            Some("basic") => Auth::Basic {
-                username: block.required("username")?,
-                password: block.required("password")?,
-            },
+            Some("basic") => {
+                let username = block.required("username")?;
+                let password = block.required("password")?;
+                // the header value is a secret too: a server may echo it
+                remember_derived(&base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("{username}:{password}"),
+                ));
+                Auth::Basic { username, password }
+            }
             Some("api_key") => {
                 let header = block.required("header")?;
                 let name = HeaderName::from_bytes(header.as_bytes())
@@ -148,7 +154,8 @@ impl OAuth2 {
             .await
             .map_err(|e| transport_error("token request", e))?;
         if !status.is_success() {
-            let excerpt = truncate(
+            // redacted before the cut: the endpoint may echo the form body
+            let excerpt = excerpt(
                 &String::from_utf8_lossy(&body).replace(['\n', '\r'], " "),
                 200,
             );

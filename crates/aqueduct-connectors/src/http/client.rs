@@ -1,9 +1,11 @@
 //! The shared request machinery: URL building, headers, auth, sending with
 //! one re-authentication on 401, and status classification.
+//!
+//! Public so that other HTTP-based connector kinds (`soap`, `graphql` in
+//! `aqueduct-web`) share one timeout, auth and status policy with `http`.
 
 use super::auth::Auth;
 use crate::support::args::{Options, label};
-use crate::support::truncate;
 use aqueduct_runtime::connector::{ConnectorError, OpContext};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -13,19 +15,79 @@ use std::time::Duration;
 /// Default time limit of one request.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A configured client for one `http` system.
-pub(crate) struct Client {
+/// A configured client for one `http` system (or another kind over HTTP).
+pub struct Client {
     http: reqwest::Client,
     base: String,
     headers: HeaderMap,
     auth: Auth,
 }
 
-/// A response: status, `Retry-After`, body.
-pub(crate) struct Reply {
+/// A response: status, `Retry-After`, the `rel="next"` link, body.
+pub struct Reply {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The wait a 429/503 asked for.
     pub retry_after: Option<Duration>,
+    /// The target of a `Link: <…>; rel="next"` header (RFC 8288), as written.
+    pub next_link: Option<String>,
+    /// The whole body.
     pub body: bytes::Bytes,
+}
+
+/// A request body with its content type, and headers of this request only
+/// (a SOAPAction).
+pub struct Payload {
+    /// The `Content-Type` header.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+    /// Extra headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Payload {
+    /// A JSON body.
+    pub fn json(body: String) -> Payload {
+        Payload {
+            content_type: "application/json",
+            body,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// The target of the first `rel="next"` link among `Link` header values.
+pub(crate) fn parse_next_link<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    for value in values {
+        let mut rest = value;
+        // each link is `<target>` followed by `; param=value` pairs, links separated by commas
+        while let Some(open) = rest.find('<') {
+            let after = &rest[open + 1..];
+            let close = after.find('>')?;
+            let target = &after[..close];
+            let params_end = after[close..].find('<').map_or(after.len(), |i| close + i);
+            let params = &after[close + 1..params_end];
+            let is_next = params.split(';').any(|param| {
+                let Some((name, value)) = param.split_once('=') else {
+                    return false;
+                };
+                name.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_end_matches(',')
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            });
+            if is_next {
+                return Some(target.trim().to_string());
+            }
+            rest = &after[params_end..];
+        }
+    }
+    None
 }
 
 /// Parses a `Retry-After` value: delay seconds or an HTTP date.
@@ -40,7 +102,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// A request failure (no response) as a connector error, without the URL.
-pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> ConnectorError {
+pub fn transport_error(what: &str, err: reqwest::Error) -> ConnectorError {
     let permanent = err.is_builder();
     let message = format!("{what}: {}", err.without_url());
     if permanent {
@@ -53,15 +115,22 @@ pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> ConnectorError
 impl Client {
     /// The client of the context's system.
     pub(crate) fn build(cx: &OpContext) -> Result<Arc<Client>, ConnectorError> {
+        Client::build_for(cx, "base_url")
+    }
+
+    /// The client of the context's system, its URL in option `url_option`
+    /// (`base_url` for `http`, `url` for an endpoint URL); `timeout`
+    /// (default 30 s), `headers` and `auth` are read when the kind has them.
+    pub fn build_for(cx: &OpContext, url_option: &str) -> Result<Arc<Client>, ConnectorError> {
         crate::install_crypto();
         let options = Options::of(cx);
         let base = options
-            .required("base_url")?
+            .required(url_option)?
             .trim_end_matches('/')
             .to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ConnectorError::Config(format!(
-                "`{}`: base_url must start with http:// or https://",
+                "`{}`: {url_option} must start with http:// or https://",
                 label(cx)
             )));
         }
@@ -105,6 +174,11 @@ impl Client {
         }))
     }
 
+    /// `base_url` as written (without a trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The full URL of `path`.
     pub(crate) fn url(&self, path: &str) -> String {
         let path = path.trim_start_matches('/');
@@ -122,18 +196,46 @@ impl Client {
         path: &str,
         body: Option<String>,
     ) -> Result<Reply, ConnectorError> {
+        self.send_to(method, &self.url(path), path, body).await
+    }
+
+    /// [`Client::send`] to a full URL; `path` names it in messages.
+    pub(crate) async fn send_to(
+        &self,
+        method: Method,
+        url: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<Reply, ConnectorError> {
+        self.send_payload(method, url, path, body.map(Payload::json))
+            .await
+    }
+
+    /// Sends a request with any body to a full URL (`path` names it in
+    /// messages); on 401 with a refreshable token, refreshes it and tries
+    /// once more.
+    pub async fn send_payload(
+        &self,
+        method: Method,
+        url: &str,
+        path: &str,
+        body: Option<Payload>,
+    ) -> Result<Reply, ConnectorError> {
         let what = format!("{method} {path}");
         let mut refreshed = false;
         loop {
             let mut request = self
                 .http
-                .request(method.clone(), self.url(path))
+                .request(method.clone(), url)
                 .headers(self.headers.clone());
             request = self.auth.apply(request).await?;
-            if let Some(body) = &body {
+            if let Some(payload) = &body {
                 request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
+                    .header(reqwest::header::CONTENT_TYPE, payload.content_type)
+                    .body(payload.body.clone());
+                for (name, value) in &payload.headers {
+                    request = request.header(name.clone(), value.clone());
+                }
             }
             let response = request
                 .send()
@@ -149,6 +251,13 @@ impl Client {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
+            let next_link = parse_next_link(
+                response
+                    .headers()
+                    .get_all(reqwest::header::LINK)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
             let body = response
                 .bytes()
                 .await
@@ -156,13 +265,14 @@ impl Client {
             return Ok(Reply {
                 status,
                 retry_after,
+                next_link,
                 body,
             });
         }
     }
 
     /// Ok for 2xx (and 404 when `accept_404`), else the classified error.
-    pub(crate) fn check(
+    pub fn check(
         method: &Method,
         path: &str,
         reply: &Reply,
@@ -172,7 +282,8 @@ impl Client {
         if status.is_success() || (accept_404 && status == StatusCode::NOT_FOUND) {
             return Ok(());
         }
-        let excerpt = truncate(
+        // redacted before the cut, so no cut leaves a secret's prefix behind
+        let excerpt = aqueduct_runtime::secrets::excerpt(
             &String::from_utf8_lossy(&reply.body).replace(['\n', '\r'], " "),
             200,
         );
@@ -183,5 +294,34 @@ impl Client {
             (s, _) if s >= 500 => ConnectorError::Transient(message),
             _ => ConnectorError::Permanent(message),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_next_link;
+
+    #[test]
+    fn finds_the_next_link_among_others() {
+        let header = r#"<https://x/a?page=1>; rel="prev", <https://x/a?page=3>; rel="next last""#;
+        assert_eq!(
+            parse_next_link([header].into_iter()).as_deref(),
+            Some("https://x/a?page=3")
+        );
+        assert_eq!(
+            parse_next_link(["</b?c=1>; rel=next"].into_iter()).as_deref(),
+            Some("/b?c=1")
+        );
+        assert_eq!(
+            parse_next_link([r#"<https://x/a>; rel="prev""#].into_iter()),
+            None
+        );
+        assert_eq!(
+            parse_next_link(
+                ["<https://x/p>; rel=\"prev\"", "<https://x/n>; rel=\"next\""].into_iter()
+            )
+            .as_deref(),
+            Some("https://x/n")
+        );
     }
 }

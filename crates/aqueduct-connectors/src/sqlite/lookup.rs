@@ -7,7 +7,7 @@
 //! list (`[Row]`), every row.
 
 use super::{Db, row_value, sql_error, to_sql};
-use crate::support::args::label;
+use crate::support::args::{Options, label};
 use crate::support::template::Template;
 use aqueduct_graph::Type;
 use aqueduct_runtime::connector::{Call, ConnectorError, OpContext};
@@ -35,10 +35,11 @@ impl Lookup {
         let sql = Template::new(expr, &cx.schemas)
             .map_err(|e| ConnectorError::Config(format!("`{}`: {e}", label(cx))))?;
         let check = sql.shape(placeholder);
+        let path = Options::of(cx).required("path")?;
         db.run_sync(move |conn| {
             conn.prepare(&check)
                 .map(|_| ())
-                .map_err(|e| ConnectorError::Config(format!("sqlite: {e}")))
+                .map_err(|e| ConnectorError::Config(missing_table(&e.to_string(), &path)))
         })?;
         Ok(Lookup {
             db,
@@ -46,6 +47,21 @@ impl Lookup {
             ty: cx.record_type.clone(),
             schemas: cx.schemas.clone(),
         })
+    }
+}
+
+/// The error of a lookup whose SQL does not prepare; a missing table names
+/// its cause and the fix. Tables that `insert`/`upsert` targets of the same
+/// run create exist before any flow starts, so a table still missing is
+/// written by no flow of this run (or of this generated service).
+fn missing_table(error: &str, path: &str) -> String {
+    match error.strip_prefix("no such table: ") {
+        Some(table) => format!(
+            "table `{table}` does not exist in `{path}`, and no flow started here writes it; \
+             the flow that writes it with `insert` or `upsert` creates it when it starts: \
+             run that flow first (or in the same run), or create the table"
+        ),
+        None => format!("sqlite: {error}"),
     }
 }
 

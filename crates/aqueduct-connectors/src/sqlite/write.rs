@@ -117,25 +117,7 @@ impl SqliteTarget {
             }
         };
         if op != "delete" {
-            let mut defs: Vec<String> = layout
-                .fields
-                .iter()
-                .map(|f| {
-                    let null = if f.ty.is_optional() { "" } else { " NOT NULL" };
-                    format!("{} {}{null}", quote_ident(&f.name), column_type(&f.ty))
-                })
-                .collect();
-            if op == "upsert" {
-                defs.push(format!(
-                    "PRIMARY KEY ({})",
-                    key.iter()
-                        .map(|k| quote_ident(k))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            let create = format!("CREATE TABLE IF NOT EXISTS {t} ({})", defs.join(", "));
-            db.run_sync(move |conn| conn.execute_batch(&create).map_err(sql_error))?;
+            create_table(cx, &db)?;
         }
         let check = sql.clone();
         db.run_sync(move |conn| {
@@ -181,6 +163,50 @@ impl Target for SqliteTarget {
             Box::pin(self.db.queue(move |conn| commit_open(conn, &db))) as BoxFuture<'static, _>
         })
     }
+}
+
+/// Creates the table of an `insert`/`upsert` target when it is missing:
+/// one column per field of the record type (typed by [`column_type`]),
+/// `NOT NULL` for required fields, `PRIMARY KEY (key…)` for `upsert`.
+/// Called before any flow starts ([`super::SqliteConnector`]'s `prepare`)
+/// and again when the target is built; `delete` creates nothing.
+pub(crate) fn create_table(cx: &OpContext, db: &Db) -> Result<(), ConnectorError> {
+    let op = cx.op.operation.as_str();
+    if !matches!(op, "insert" | "upsert") {
+        return Ok(());
+    }
+    let table = req_str(cx, "table")?;
+    let Some(layout) = layout(&cx.record_type, &cx.schemas) else {
+        // the target's own build names this problem
+        return Ok(());
+    };
+    let mut defs: Vec<String> = layout
+        .fields
+        .iter()
+        .map(|f| {
+            let null = if f.ty.is_optional() { "" } else { " NOT NULL" };
+            format!("{} {}{null}", quote_ident(&f.name), column_type(&f.ty))
+        })
+        .collect();
+    if op == "upsert" {
+        let key = arg_fields(cx, "key")?;
+        if key.is_empty() {
+            return Ok(());
+        }
+        defs.push(format!(
+            "PRIMARY KEY ({})",
+            key.iter()
+                .map(|k| quote_ident(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let create = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        quote_ident(&table),
+        defs.join(", ")
+    );
+    db.run_sync(move |conn| conn.execute_batch(&create).map_err(sql_error))
 }
 
 /// Runs `rows` through `sql` as one unit: inside the open transaction (a

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `kind.op` of the context, for messages.
-pub(crate) fn label(cx: &OpContext) -> String {
+pub fn label(cx: &OpContext) -> String {
     format!("{}.{}", cx.op.system, cx.op.operation)
 }
 
@@ -22,7 +22,7 @@ fn config_error(cx: &OpContext, message: impl std::fmt::Display) -> ConnectorErr
 }
 
 /// The constant an argument expression holds, when it is one.
-pub(crate) fn constant(expr: &Expr) -> Option<&GValue> {
+pub fn constant(expr: &Expr) -> Option<&GValue> {
     match &expr.kind {
         ExprKind::Lit(v) => Some(v),
         ExprKind::Convert { expr, .. } => constant(expr),
@@ -31,7 +31,7 @@ pub(crate) fn constant(expr: &Expr) -> Option<&GValue> {
 }
 
 /// A constant string: a literal, or an interpolation of literals only.
-pub(crate) fn constant_string(expr: &Expr) -> Option<String> {
+pub fn constant_string(expr: &Expr) -> Option<String> {
     match &expr.kind {
         ExprKind::Interpolate(parts) => {
             let mut out = String::new();
@@ -48,7 +48,7 @@ pub(crate) fn constant_string(expr: &Expr) -> Option<String> {
 }
 
 /// The constant string argument `name`, if given.
-pub(crate) fn arg_str(cx: &OpContext, name: &str) -> Result<Option<String>, ConnectorError> {
+pub fn arg_str(cx: &OpContext, name: &str) -> Result<Option<String>, ConnectorError> {
     match cx.op.arg(name) {
         None => Ok(None),
         Some(expr) => match constant(expr) {
@@ -61,12 +61,12 @@ pub(crate) fn arg_str(cx: &OpContext, name: &str) -> Result<Option<String>, Conn
 }
 
 /// The constant string argument `name`, which must be given.
-pub(crate) fn req_str(cx: &OpContext, name: &str) -> Result<String, ConnectorError> {
+pub fn req_str(cx: &OpContext, name: &str) -> Result<String, ConnectorError> {
     arg_str(cx, name)?.ok_or_else(|| config_error(cx, format!("argument `{name}` is required")))
 }
 
 /// The boolean argument `name`, if given.
-pub(crate) fn arg_bool(cx: &OpContext, name: &str) -> Result<Option<bool>, ConnectorError> {
+pub fn arg_bool(cx: &OpContext, name: &str) -> Result<Option<bool>, ConnectorError> {
     match cx.op.arg(name).map(|e| constant(e)) {
         None | Some(Some(GValue::Null)) => Ok(None),
         Some(Some(GValue::Bool(b))) => Ok(Some(*b)),
@@ -79,7 +79,7 @@ pub(crate) fn arg_bool(cx: &OpContext, name: &str) -> Result<Option<bool>, Conne
 }
 
 /// The duration argument `name`, if given.
-pub(crate) fn arg_duration(cx: &OpContext, name: &str) -> Result<Option<Duration>, ConnectorError> {
+pub fn arg_duration(cx: &OpContext, name: &str) -> Result<Option<Duration>, ConnectorError> {
     match cx.op.arg(name).map(|e| constant(e)) {
         None | Some(Some(GValue::Null)) => Ok(None),
         Some(Some(GValue::Duration(ms))) => Ok(Some(Duration::from_millis(*ms))),
@@ -94,8 +94,23 @@ pub(crate) fn arg_duration(cx: &OpContext, name: &str) -> Result<Option<Duration
     }
 }
 
+/// The size argument `name` (`max_record_size: 1MiB`), in bytes, if given.
+pub fn arg_size(cx: &OpContext, name: &str) -> Result<Option<u64>, ConnectorError> {
+    match cx.op.arg(name).map(|e| constant(e)) {
+        None | Some(Some(GValue::Null)) => Ok(None),
+        Some(Some(GValue::Int(n))) if *n > 0 => Ok(Some(*n as u64)),
+        Some(Some(GValue::String(s))) => parse_size(s)
+            .map(Some)
+            .ok_or_else(|| config_error(cx, format!("argument `{name}`: `{s}` is not a size"))),
+        Some(_) => Err(config_error(
+            cx,
+            format!("argument `{name}` must be a size above 0 such as 16MiB"),
+        )),
+    }
+}
+
 /// The field-list argument `name` (`key: [a, b]`); a single string counts as one field.
-pub(crate) fn arg_fields(cx: &OpContext, name: &str) -> Result<Vec<String>, ConnectorError> {
+pub fn arg_fields(cx: &OpContext, name: &str) -> Result<Vec<String>, ConnectorError> {
     fn strings(v: &GValue) -> Option<Vec<String>> {
         match v {
             GValue::String(s) => Some(vec![s.clone()]),
@@ -125,7 +140,7 @@ pub(crate) fn arg_fields(cx: &OpContext, name: &str) -> Result<Vec<String>, Conn
 }
 
 /// Parses `250ms`, `30s`, `5m`, `2h`, `1d` (or a bare number of seconds).
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim().replace('_', "");
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -144,7 +159,7 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Parses `512`, `64KiB`, `10MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
+pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim().replace('_', "");
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -166,7 +181,7 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
 
 /// Options of a system, or of a block nested in one, read through the resolver.
 #[derive(Clone)]
-pub(crate) struct Options {
+pub struct Options {
     /// The system (or a stand-in holding a block's options).
     pub system: Arc<System>,
     /// The block's kind (`bearer`, `hmac`, …) for blocks, else `None`.

@@ -2,26 +2,28 @@
 //!
 //! A source hands every record's ack receiver to a [`Committer`], in order,
 //! optionally with the position to store once that record (and every record
-//! before it) is safe. A background task awaits the acks in order and writes
-//! the latest safe position to the state store, coalescing bursts (at most
-//! one write per [`COALESCE`] while acks keep coming). A dropped ack means
-//! "not safe": nothing past it is ever committed in this run, so a restart
-//! re-reads from the last safe position (at-least-once).
+//! before it) is safe. A background task awaits the acks in order; after
+//! each ack it also takes every following ack that has already resolved (a
+//! target acknowledges a whole chunk at once when it commits it), then
+//! writes the latest safe position before it waits again. So a position is
+//! written as soon as the chunk holding it is durable: after a `kill -9`
+//! the saved position trails the target by at most the chunks that became
+//! durable while the previous position write was in flight (normally none,
+//! at most one under load). A dropped ack means "not safe": nothing past it
+//! is ever committed in this run, so a restart re-reads from the last safe
+//! position (at-least-once).
 
 use aqueduct_runtime::connector::{ConnectorError, StateStore};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-
-/// Longest time a safe position waits before it is written while acks keep arriving.
-pub(crate) const COALESCE: Duration = Duration::from_millis(500);
 
 type Item = (oneshot::Receiver<()>, Option<String>);
 
 /// Commits positions after acks, in order.
-pub(crate) struct Committer {
+pub struct Committer {
     tx: mpsc::UnboundedSender<Item>,
     task: JoinHandle<Result<(), ConnectorError>>,
 }
@@ -60,16 +62,8 @@ async fn run(
 ) -> Result<(), ConnectorError> {
     let mut queue: VecDeque<Item> = VecDeque::new();
     let mut pending: Option<String> = None;
-    let mut last_write = Instant::now();
     loop {
-        while let Ok(item) = rx.try_recv() {
-            queue.push_back(item);
-        }
         let Some((ack, position)) = queue.pop_front() else {
-            if let Some(p) = pending.take() {
-                state.put(&key, &p).await?;
-                last_write = Instant::now();
-            }
             match rx.recv().await {
                 Some(item) => {
                     queue.push_back(item);
@@ -78,24 +72,89 @@ async fn run(
                 None => return Ok(()),
             }
         };
-        if ack.await.is_err() {
-            // Not safe: commit what was safe before it, then nothing more.
-            if let Some(p) = pending.take() {
-                state.put(&key, &p).await?;
+        let mut safe = ack.await.is_ok();
+        if safe && position.is_some() {
+            pending = position;
+        }
+        // Every following record already acknowledged is safe too.
+        while safe {
+            while let Ok(item) = rx.try_recv() {
+                queue.push_back(item);
             }
+            let Some((next, _)) = queue.front_mut() else {
+                break;
+            };
+            match next.try_recv() {
+                Ok(()) => {
+                    if let Some((_, Some(p))) = queue.pop_front() {
+                        pending = Some(p);
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => safe = false,
+            }
+        }
+        // About to wait (or stop): what is safe is written now.
+        if let Some(p) = pending.take() {
+            state.put(&key, &p).await?;
+        }
+        if !safe {
+            // Not safe: nothing after it is committed in this run.
             tracing::warn!(key = %key, "a record was not acknowledged; its position is not committed and it will be read again on restart");
             while rx.recv().await.is_some() {}
             return Ok(());
         }
-        if position.is_some() {
-            pending = position;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aqueduct_runtime::state::MemoryStore;
+    use std::time::Duration;
+
+    async fn saved(state: &MemoryStore, key: &str) -> Option<String> {
+        StateStore::get(state, key).await.expect("get")
+    }
+
+    async fn wait_for(state: &MemoryStore, key: &str, want: &str) -> bool {
+        for _ in 0..500 {
+            if saved(state, key).await.as_deref() == Some(want) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if pending.is_some()
-            && (queue.is_empty() && rx.is_empty() || last_write.elapsed() >= COALESCE)
-            && let Some(p) = pending.take()
-        {
-            state.put(&key, &p).await?;
-            last_write = Instant::now();
+        false
+    }
+
+    /// A chunk acknowledged while later records are still in flight: its
+    /// position is written at once, not when the next ack arrives.
+    #[tokio::test]
+    async fn a_durable_chunk_is_committed_while_later_records_are_pending() {
+        let state = Arc::new(MemoryStore::default());
+        let committer = Committer::start(state.clone(), "k".into());
+        let mut senders = Vec::new();
+        for i in 1..=3000u32 {
+            let (tx, rx) = oneshot::channel();
+            committer.push(rx, Some(i.to_string()));
+            senders.push(Some(tx));
         }
+        // the target commits the first chunk of 1000
+        for tx in senders.iter_mut().take(1000) {
+            let _ = tx.take().expect("sender").send(());
+        }
+        assert!(wait_for(&state, "k", "1000").await, "chunk 1 committed");
+        // and the second
+        for tx in senders.iter_mut().skip(1000).take(1000) {
+            let _ = tx.take().expect("sender").send(());
+        }
+        assert!(wait_for(&state, "k", "2000").await, "chunk 2 committed");
+        // a record of the third chunk fails: nothing past it is committed
+        senders[2000].take();
+        for tx in senders.iter_mut().skip(2001) {
+            let _ = tx.take().expect("sender").send(());
+        }
+        committer.finish().await.expect("finish");
+        assert_eq!(saved(&state, "k").await.as_deref(), Some("2000"));
     }
 }

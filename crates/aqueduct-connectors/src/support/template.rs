@@ -18,7 +18,7 @@ fn eval(expr: &Compiled, record: &Value) -> Result<Value, String> {
 
 /// A parsed template.
 #[derive(Debug, Clone)]
-pub(crate) struct Template {
+pub struct Template {
     pieces: Vec<Piece>,
 }
 
@@ -103,7 +103,7 @@ impl Template {
 
 /// Percent-encodes everything but RFC 3986 unreserved characters: an
 /// interpolated value stays one path segment (`a/b` becomes `a%2Fb`).
-pub(crate) fn encode_path_segment(text: &str) -> String {
+pub fn encode_path_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

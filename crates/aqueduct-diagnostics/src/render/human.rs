@@ -67,29 +67,54 @@ impl Report {
                 None => notes,
             });
         }
+        let source = primary_file.and_then(|f| sources.get(f));
         let mut report = Report {
             code: diag.code.to_string(),
             message: diag.message.clone(),
             severity: diag.severity,
             help,
-            source: primary_file.and_then(|f| sources.get(f)),
-            labels: here.iter().map(|l| labeled(l)).collect(),
+            labels: Vec::new(),
+            source: source.clone(),
             related: Vec::new(),
         };
+        // Labels that cannot share the first one's snippet (far along a
+        // very long line) are drawn in snippets of their own.
+        let anchor = here.first().map(|l| l.span.start as usize);
+        for label in &here {
+            let at = label.span.start as usize;
+            let near = match (source.as_deref(), anchor) {
+                (Some(s), Some(first)) => s.shares_window(first, at),
+                _ => true,
+            };
+            if near {
+                report.labels.push(labeled(label, source.as_deref()));
+            } else {
+                report.related.push(Report {
+                    code: String::new(),
+                    message: "further along the line".to_string(),
+                    severity: diag.severity,
+                    help: None,
+                    labels: vec![labeled(label, source.as_deref())],
+                    source: source.clone(),
+                    related: Vec::new(),
+                });
+            }
+        }
         let mut files: Vec<_> = elsewhere.iter().map(|l| l.file).collect();
         files.dedup();
         for file in files {
+            let source = sources.get(file);
             report.related.push(Report {
                 code: String::new(),
                 message: "in another file".to_string(),
                 severity: diag.severity,
                 help: None,
-                source: sources.get(file),
                 labels: elsewhere
                     .iter()
                     .filter(|l| l.file == file)
-                    .map(|l| labeled(l))
+                    .map(|l| labeled(l, source.as_deref()))
                     .collect(),
+                source,
                 related: Vec::new(),
             });
         }
@@ -97,9 +122,12 @@ impl Report {
     }
 }
 
-fn labeled(label: &Label) -> LabeledSpan {
+fn labeled(label: &Label, source: Option<&FileSource>) -> LabeledSpan {
     let text = (!label.message.is_empty()).then(|| label.message.clone());
-    LabeledSpan::new_with_span(text, (label.span.start as usize, label.span.len() as usize))
+    let (offset, len) = (label.span.start as usize, label.span.len() as usize);
+    // a label far out on a very long line would overflow miette's padding
+    let span = source.map_or((offset, len), |s| s.fit(offset, len));
+    LabeledSpan::new_with_span(text, span)
 }
 
 impl fmt::Debug for Report {

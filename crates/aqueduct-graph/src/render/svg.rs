@@ -20,7 +20,7 @@ text{font-family:Helvetica,Arial,sans-serif;font-size:12px;fill:#1e293b}\
 .channel rect{fill:#ede9fe}\
 .edge path{fill:none;stroke:#475569;stroke-width:1.2}\
 .edge.route path{stroke-dasharray:5 3}\
-.edge text{font-size:10px;fill:#334155;paint-order:stroke;stroke:#ffffff;stroke-width:3px}";
+.edge text{font-size:10px;fill:#334155}.edge rect{fill:#ffffff;stroke:none}";
 
 /// The graph as an SVG document.
 pub fn svg(graph: &Graph) -> String {
@@ -92,10 +92,26 @@ pub fn svg(graph: &Graph) -> String {
             "edge"
         };
         let (lx, ly) = ((x1 + x2) / 2, (y1 + y2) / 2 - 5);
+        let text = edge_text(edge);
+        // a white box behind the label keeps it readable over the line in
+        // every renderer (SVG `paint-order` is ignored by several)
+        let backdrop = if text.is_empty() {
+            String::new()
+        } else {
+            let w = i64::try_from(text.chars().count())
+                .unwrap_or(i64::MAX / 8)
+                .saturating_mul(6)
+                .saturating_add(6);
+            format!(
+                "<rect x=\"{}\" y=\"{}\" width=\"{w}\" height=\"13\"/>",
+                lx - w / 2,
+                ly - 10
+            )
+        };
         let _ = writeln!(
             out,
-            "<g class=\"{class}\"><path d=\"{path}\" marker-end=\"url(#arrow)\"/><text x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\">{}</text></g>",
-            escape(&edge_text(edge))
+            "<g class=\"{class}\"><path d=\"{path}\" marker-end=\"url(#arrow)\"/>{backdrop}<text x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\">{}</text></g>",
+            escape(&text)
         );
     }
     for (i, node) in nodes.iter().enumerate() {

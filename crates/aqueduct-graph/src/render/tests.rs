@@ -115,6 +115,18 @@ fn svg_snapshot() {
     let out = svg(&sample());
     assert!(out.contains("&lt;ops&gt; &amp; co"), "labels are escaped");
     assert_eq!(out, svg(&sample()), "output is deterministic");
+    // issue 12: edge labels are readable without SVG `paint-order`, which
+    // several renderers ignore: each sits on a white box of its own
+    assert!(!out.contains("paint-order"), "{out}");
+    let labelled = out
+        .lines()
+        .filter(|l| l.contains("<g class=\"edge"))
+        .count();
+    let boxed = out
+        .lines()
+        .filter(|l| l.contains("<g class=\"edge") && l.contains("<rect"))
+        .count();
+    assert!(labelled > 0 && labelled == boxed, "{out}");
     insta::assert_snapshot!(out);
 }
 

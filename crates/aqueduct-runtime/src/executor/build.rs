@@ -124,8 +124,8 @@ impl<W: Wiring> StepBuilder<'_, W> {
             self.err(
                 &step.origin,
                 format!(
-                    "step `{}` ({slot}) of flow `{}` has no native implementation; regenerate the service with `aqueduct build`",
-                    step.id, self.flow.name
+                    "step `{}` ({slot}) has no native implementation; regenerate the service with `aqueduct build`",
+                    step.id
                 ),
             );
         }
@@ -245,7 +245,7 @@ impl<W: Wiring> StepBuilder<'_, W> {
                     })
                     .collect(),
             ),
-            StepKind::Reply(e) => CKind::Reply(self.expr(step, Slot::Reply, e)),
+            StepKind::Reply(e) => CKind::Reply(self.expr(step, Slot::Reply, e), step.status),
         })
     }
 }
@@ -359,12 +359,9 @@ pub fn op_context(
     schemas: &Arc<Schemas>,
     shutdown: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<OpContext, String> {
-    let system = graph.system(&op.system).ok_or_else(|| {
-        format!(
-            "flow `{}` uses system `{}`, which is not declared",
-            flow.name, op.system
-        )
-    })?;
+    let system = graph
+        .system(&op.system)
+        .ok_or_else(|| format!("uses system `{}`, which is not declared", op.system))?;
     Ok(OpContext {
         flow: flow.name.clone(),
         system: Arc::new(system.clone()),

@@ -9,6 +9,7 @@
 //! held until the flush that made the records durable, so a source commits
 //! a chunk's checkpoint only after its records are flushed.
 
+use super::inbox::{Inbound, Inbox};
 use super::steps::{Batcher, CStep, Cont};
 use crate::connector::{Ack, ConnectorError, Envelope, ReplyMsg, StateStore, Target};
 use crate::dead_letter;
@@ -27,7 +28,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Most records taken from the input at once by a flow that handles one
 /// record at a time (see [`FlowRt::handle_all`]).
@@ -38,7 +39,8 @@ const GROUP: usize = 256;
 pub struct FlowStats {
     /// Envelopes received.
     pub received: AtomicU64,
-    /// Records accepted by targets (a record delivered to two targets counts twice).
+    /// Records accepted by targets (a record delivered to two targets counts
+    /// twice), and replies sent by a sync flow.
     pub delivered: AtomicU64,
     /// Records dropped by `where`/`dedupe` (and records no `route` arm takes).
     pub filtered: AtomicU64,
@@ -113,10 +115,11 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.reply(ReplyMsg::Err {
-            status: 500,
-            message: "the flow ended without a reply".into(),
-        });
+        self.reply(ReplyMsg::error(
+            500,
+            "no_reply",
+            "the flow ended without a reply",
+        ));
         if self.failed.load(Ordering::SeqCst) {
             return;
         }
@@ -255,10 +258,24 @@ impl FlowRt {
         StepMetrics::add(&self.stats.failed, n);
         let error = crate::secrets::redact(error);
         if self.mode == ModeKind::Sync {
+            // the caller gets a stable code and message; where and why only
+            // go to the log (and to flow tests, through `detail`)
+            let (code, message) = caller_error(status);
+            tracing::warn!(
+                flow = %self.name,
+                step = %step.id,
+                at = %step.at,
+                status,
+                code,
+                error = %error,
+                "A request failed."
+            );
             for item in &items {
                 item.pending.reply(ReplyMsg::Err {
                     status,
-                    message: error.clone(),
+                    code,
+                    message: message.to_string(),
+                    detail: Some(format!("{error} ({})", step.at)),
                 });
             }
             return Ok(());
@@ -282,17 +299,18 @@ impl FlowRt {
     async fn fail_decode(
         &self,
         pending: Arc<Pending>,
-        raw: &str,
-        reason: &str,
+        decode: &crate::connector::DecodeError,
     ) -> Result<(), String> {
+        let reason = decode.reason.as_str();
         StepMetrics::add(&self.source_metrics.failed, 1);
         StepMetrics::add(&self.stats.failed, 1);
         let reason = crate::secrets::redact(reason);
         if self.mode == ModeKind::Sync {
-            pending.reply(ReplyMsg::Err {
-                status: 400,
-                message: format!("cannot decode the request: {reason}"),
-            });
+            pending.reply(ReplyMsg::error(
+                400,
+                "bad_request",
+                format!("cannot decode the request: {reason}"),
+            ));
             return Ok(());
         }
         let failure = dead_letter::Failure {
@@ -307,7 +325,11 @@ impl FlowRt {
             bindings: Bindings::new(),
             pending,
         };
-        let entry = dead_letter::for_raw(raw, &failure);
+        let entry = if decode.raw_base64 {
+            dead_letter::for_raw_bytes(&decode.raw, &failure)
+        } else {
+            dead_letter::for_raw(&decode.raw, &failure)
+        };
         match self.dead_letter_write(vec![entry]).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -388,7 +410,7 @@ impl FlowRt {
         let pending = Arc::new(Pending::new(env.ack, env.reply, deferred));
         let value = match env.record {
             Ok(v) => v,
-            Err(d) => return self.fail_decode(pending, &d.raw, &d.reason).await,
+            Err(d) => return self.fail_decode(pending, &d).await,
         };
         StepMetrics::add(&self.source_metrics.records_out, 1);
         let item = Item {
@@ -403,13 +425,11 @@ impl FlowRt {
                     Ok(r) => r,
                     Err(_) => {
                         StepMetrics::add(&self.stats.failed, 1);
-                        pending.reply(ReplyMsg::Err {
-                            status: 504,
-                            message: format!(
-                                "the flow did not answer within {}",
-                                timeout::human(limit)
-                            ),
-                        });
+                        pending.reply(ReplyMsg::error(
+                            504,
+                            "timeout",
+                            format!("the flow did not answer within {}", timeout::human(limit)),
+                        ));
                         Ok(())
                     }
                 }
@@ -462,7 +482,7 @@ impl FlowRt {
                             break;
                         }
                     }
-                    result = self.fail_decode(pending, &d.raw, &d.reason).await;
+                    result = self.fail_decode(pending, &d).await;
                     if result.is_err() {
                         break;
                     }
@@ -528,11 +548,12 @@ impl FlowRt {
 
     /// The processing loop: runs until the input closes, or a record can
     /// be neither delivered nor dead-lettered (`Err`).
-    pub(crate) async fn process(
-        self: Arc<Self>,
-        mut rx: mpsc::Receiver<Envelope>,
-    ) -> Result<(), String> {
+    pub(crate) async fn process(self: Arc<Self>, mut rx: Inbox) -> Result<(), String> {
         const IDLE: Duration = Duration::from_millis(20);
+        // A batch flow's chunk ends when it is full or its run's input ends;
+        // only a long pause (a source that waits for acknowledgements while
+        // it could still send) closes one early, never a loaded CPU's hiccup.
+        const BATCH_IDLE: Duration = Duration::from_secs(2);
         let deferred =
             (self.mode == ModeKind::Batch).then(|| Arc::new(Mutex::new(Vec::<Ack>::new())));
         let release = |d: &Option<Arc<Mutex<Vec<Ack>>>>| {
@@ -548,6 +569,7 @@ impl FlowRt {
         let mut since_flush = 0usize;
         let mut dirty = false;
         let mut open = true;
+        let mut run_ended = false;
         // Group commit: the commit of full chunks runs while the next chunks
         // are processed, one commit at a time; chunks that fill up meanwhile
         // wait (`waiting`) and share the next commit. Acks are released only
@@ -558,7 +580,9 @@ impl FlowRt {
         let result: Result<(), String> = async {
             while open || !inflight.is_empty() {
                 let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
-                let idle = (dirty && inflight.is_empty()).then(|| tokio::time::Instant::now() + IDLE);
+                let idle_after = if self.mode == ModeKind::Batch { BATCH_IDLE } else { IDLE };
+                let idle = (dirty && inflight.is_empty())
+                    .then(|| tokio::time::Instant::now() + idle_after);
                 let wake = match (deadline, idle) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -566,8 +590,8 @@ impl FlowRt {
                 tokio::select! {
                     biased;
                     Some(r) = inflight.next(), if !inflight.is_empty() => r?,
-                    env = rx.recv(), if open && inflight.len() < self.concurrency => match env {
-                        Some(env) => {
+                    event = rx.recv(), if open && inflight.len() < self.concurrency => match event {
+                        Inbound::Record(env) => {
                             if let Some(rate) = &self.rate {
                                 rate.acquire().await;
                             }
@@ -587,7 +611,7 @@ impl FlowRt {
                                     GROUP
                                 };
                                 while envs.len() < limit {
-                                    let Ok(env) = rx.try_recv() else { break };
+                                    let Some(env) = rx.try_recv() else { break };
                                     envs.push(env);
                                 }
                             }
@@ -595,13 +619,19 @@ impl FlowRt {
                             inflight.push(self.clone().handle_all(envs, deferred.clone()));
                             dirty = true;
                         }
-                        None => open = false,
+                        // A scheduled run ended: what it sent is committed
+                        // now, as at the end of the input.
+                        Inbound::RunEnded => run_ended = true,
+                        Inbound::Closed => open = false,
                     },
                     _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {
                         self.flush_batches(true).await?;
                         if idle.is_some_and(|i| i <= tokio::time::Instant::now()) && inflight.is_empty() {
                             if self.mode == ModeKind::Batch {
                                 self.flush_batches(false).await?;
+                                // what was committed closes the chunk: the
+                                // next one is a whole chunk again
+                                since_flush = 0;
                             }
                             settle(&mut committing).await?;
                             self.flush_targets().await?;
@@ -610,6 +640,19 @@ impl FlowRt {
                             dirty = false;
                         }
                     }
+                }
+                if run_ended {
+                    run_ended = false;
+                    while let Some(r) = inflight.next().await {
+                        r?;
+                    }
+                    self.flush_batches(false).await?;
+                    settle(&mut committing).await?;
+                    self.flush_targets().await?;
+                    waiting.drain(..).for_each(Ack::done);
+                    release(&deferred);
+                    since_flush = 0;
+                    dirty = false;
                 }
                 if self.mode == ModeKind::Batch && since_flush >= self.chunk {
                     while let Some(r) = inflight.next().await {
@@ -667,5 +710,52 @@ async fn settle(
         Some(task) => task
             .await
             .unwrap_or_else(|e| Err(format!("committing a chunk stopped: {e}"))),
+    }
+}
+
+/// The stable code and message a sync caller gets for a failure with
+/// `status`; the failure itself is logged, never sent.
+pub(crate) fn caller_error(status: u16) -> (&'static str, &'static str) {
+    match status {
+        502 => ("upstream_failed", "a system the flow calls failed"),
+        503 => (
+            "unavailable",
+            "a system the flow calls is unavailable; try again later",
+        ),
+        504 => (
+            "upstream_timeout",
+            "a system the flow calls did not answer in time",
+        ),
+        _ => ("internal", "the flow could not process the request"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The codes and messages language.md's sync failure table quotes.
+    #[test]
+    fn callers_get_stable_codes_and_messages() {
+        assert_eq!(
+            super::caller_error(500),
+            ("internal", "the flow could not process the request")
+        );
+        assert_eq!(
+            super::caller_error(502),
+            ("upstream_failed", "a system the flow calls failed")
+        );
+        assert_eq!(
+            super::caller_error(503),
+            (
+                "unavailable",
+                "a system the flow calls is unavailable; try again later"
+            )
+        );
+        assert_eq!(
+            super::caller_error(504),
+            (
+                "upstream_timeout",
+                "a system the flow calls did not answer in time"
+            )
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! position is an explicit stack of frames (`Cont`) rather than the Rust
 //! call stack: a batch stores the continuation with its buffered records.
 
+pub use super::dedupe::Dedupe;
 use super::flow_task::{FlowRt, Item};
 use crate::connector::{ConnectorError, ReplyMsg};
 use crate::expr::Compiled;
@@ -15,7 +16,6 @@ use crate::metrics::StepMetrics;
 use crate::value::{Layout, Record, Value};
 use aqueduct_graph::Type;
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,7 +75,7 @@ pub enum CKind {
     /// `to`
     To(TargetRef),
     /// `reply`
-    Reply(Compiled),
+    Reply(Compiled, Option<u16>),
 }
 
 /// Where to continue: frames of (steps, next index), innermost last.
@@ -143,54 +143,6 @@ impl Batcher {
     pub fn deadline(&self) -> Option<Instant> {
         let b = self.buf.lock().ok()?;
         Some(b.1? + self.within?)
-    }
-}
-
-/// The seen keys of one `dedupe` step.
-pub struct Dedupe {
-    /// The key.
-    pub key: Compiled,
-    /// The window; `None` remembers keys for the whole run.
-    pub within: Option<Duration>,
-    /// Keep keys in the state store (async and batch flows with a window).
-    pub persist: bool,
-    /// State key prefix (`dedupe/FLOW/STEP/`).
-    pub prefix: String,
-    seen: Mutex<HashMap<String, Instant>>,
-}
-
-impl Dedupe {
-    /// An empty window.
-    pub fn new(key: Compiled, within: Option<Duration>, persist: bool, prefix: String) -> Dedupe {
-        Dedupe {
-            key,
-            within,
-            persist: persist && within.is_some(),
-            prefix,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// True when `key` was seen within the window (in memory).
-    fn seen_in_memory(&self, key: &str) -> bool {
-        let Ok(mut seen) = self.seen.lock() else {
-            return false;
-        };
-        if let Some(w) = self.within
-            && seen.len() > 4096
-        {
-            seen.retain(|_, at| at.elapsed() < w);
-        }
-        match seen.get(key) {
-            Some(at) => self.within.map(|w| at.elapsed() < w).unwrap_or(true),
-            None => false,
-        }
-    }
-
-    fn remember(&self, key: String) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.insert(key, Instant::now());
-        }
     }
 }
 
@@ -270,13 +222,11 @@ impl FlowRt {
                                         if !item.pending.was_delivered() {
                                             StepMetrics::add(&self.stats.filtered, 1);
                                         }
-                                        item.pending.reply(ReplyMsg::Err {
-                                            status: 422,
-                                            message: format!(
-                                                "request taken by no `route` arm ({})",
-                                                step.at
-                                            ),
-                                        });
+                                        item.pending.reply(ReplyMsg::error(
+                                            422,
+                                            "not_routed",
+                                            "request taken by no `route` arm",
+                                        ));
                                     }
                                     Err(e) => {
                                         self.fail(step, vec![item], &e.message, 1, 500).await?
@@ -333,10 +283,11 @@ impl FlowRt {
                         Ok(false) => {
                             StepMetrics::add(&step.metrics.filtered, 1);
                             StepMetrics::add(&self.stats.filtered, 1);
-                            item.pending.reply(ReplyMsg::Err {
-                                status: 422,
-                                message: format!("request rejected by `where` ({})", step.at),
-                            });
+                            item.pending.reply(ReplyMsg::error(
+                                422,
+                                "rejected",
+                                "request rejected by `where`",
+                            ));
                         }
                         Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
                     }
@@ -461,7 +412,9 @@ impl FlowRt {
                             continue;
                         }
                     };
-                    if self.is_duplicate(d, &key).await {
+                    if d.is_duplicate(self.state.as_ref(), &self.name, &key, chrono::Utc::now())
+                        .await
+                    {
                         StepMetrics::add(&step.metrics.filtered, 1);
                         StepMetrics::add(&self.stats.filtered, 1);
                         continue;
@@ -470,11 +423,20 @@ impl FlowRt {
                 }
             }
             CKind::Tap(t) | CKind::To(t) => return self.deliver_group(step, t, items).await,
-            CKind::Reply(value) => {
+            CKind::Reply(value, status) => {
                 for item in items {
                     match value.eval(&item.value, &item.bindings) {
                         Ok(v) => {
-                            item.pending.reply(ReplyMsg::Ok(v));
+                            // a reply is a sync flow's delivery: the summary counts it
+                            StepMetrics::add(&self.stats.delivered, 1);
+                            item.pending.mark_delivered();
+                            item.pending.reply(match status {
+                                Some(status) if *status != 200 => ReplyMsg::Status {
+                                    status: *status,
+                                    value: v,
+                                },
+                                _ => ReplyMsg::Ok(v),
+                            });
                             out.push(item);
                         }
                         Err(e) => self.fail(step, vec![item], &e.message, 1, 500).await?,
@@ -484,31 +446,6 @@ impl FlowRt {
             CKind::Route(_) | CKind::Batch(_) => return Ok(items),
         }
         Ok(out)
-    }
-
-    async fn is_duplicate(&self, d: &Dedupe, key: &str) -> bool {
-        if d.seen_in_memory(key) {
-            return true;
-        }
-        if d.persist {
-            let state_key = format!("{}{}", d.prefix, key);
-            if let Ok(Some(at)) = self.state.get(&state_key).await
-                && let (Ok(at), Some(w)) = (crate::value::json::parse_timestamp(&at), d.within)
-                && (chrono::Utc::now() - at)
-                    .to_std()
-                    .map(|age| age < w)
-                    .unwrap_or(true)
-            {
-                d.remember(key.to_string());
-                return true;
-            }
-            let now = crate::value::json::format_timestamp(&chrono::Utc::now());
-            if let Err(error) = self.state.put(&state_key, &now).await {
-                tracing::warn!(flow = %self.name, %error, "Could not persist a dedupe key; it is kept in memory only.");
-            }
-        }
-        d.remember(key.to_string());
-        false
     }
 
     /// Delivers records one at a time (each with its own retries and dead letter).
@@ -571,14 +508,17 @@ impl FlowRt {
     ) -> Result<Vec<Item>, String> {
         let values: Vec<Value> = items.iter().map(|i| i.value.clone()).collect();
         match self
-            .with_policies(step, t.system.as_deref(), || t.target.write(&values))
+            .with_policies(step, t.system.as_deref(), || {
+                t.target.write_partial(&values)
+            })
             .await
         {
-            Ok(()) => {
+            Ok(rejected) if rejected.is_empty() => {
                 StepMetrics::add(&self.stats.delivered, values.len() as u64);
                 items.iter().for_each(|i| i.pending.mark_delivered());
                 Ok(items)
             }
+            Ok(rejected) => self.deliver_partly(step, t, items, rejected).await,
             Err((e, attempts)) if is_tap(step) => {
                 self.tap_failed(step, t, &e, attempts, values.len() as u64);
                 Ok(items)
@@ -593,6 +533,44 @@ impl FlowRt {
     }
 }
 
+impl FlowRt {
+    /// A group the target took except for the `rejected` records: those fail
+    /// on their own (dead letter, or a failed tap), the rest are delivered.
+    async fn deliver_partly(
+        &self,
+        step: &CStep,
+        t: &TargetRef,
+        items: Vec<Item>,
+        rejected: Vec<crate::connector::Rejected>,
+    ) -> Result<Vec<Item>, String> {
+        let mut errors: Vec<Option<ConnectorError>> = vec![None; items.len()];
+        for r in rejected {
+            if let Some(slot) = errors.get_mut(r.index) {
+                *slot = Some(r.error);
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (item, error) in items.into_iter().zip(errors) {
+            match error {
+                None => {
+                    StepMetrics::add(&self.stats.delivered, 1);
+                    item.pending.mark_delivered();
+                    out.push(item);
+                }
+                Some(e) if is_tap(step) => {
+                    self.tap_failed(step, t, &e, 1, 1);
+                    out.push(item);
+                }
+                Some(e) => {
+                    let msg = format!("{}: {e}", t.label);
+                    self.fail(step, vec![item], &msg, 1, status_of(&e)).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// True for a `tap` step (best-effort delivery).
 fn is_tap(step: &CStep) -> bool {
     matches!(step.kind, CKind::Tap(_))
@@ -602,6 +580,7 @@ fn is_tap(step: &CStep) -> bool {
 pub fn status_of(e: &ConnectorError) -> u16 {
     match e {
         ConnectorError::Transient(m) if m.starts_with("timed out") => 504,
+        ConnectorError::Transient(m) if m.starts_with("circuit breaker for") => 503,
         _ => 502,
     }
 }

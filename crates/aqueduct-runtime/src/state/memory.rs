@@ -42,4 +42,23 @@ impl StateStore for MemoryStore {
             done.map_err(|_| ConnectorError::Permanent("state store lock poisoned".into()))
         })
     }
+
+    fn remove_prefix_below<'a>(
+        &'a self,
+        prefix: &'a str,
+        below: &'a str,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
+        let removed = self
+            .map
+            .lock()
+            .map(|mut m| {
+                let before = m.len();
+                m.retain(|k, v| !(k.starts_with(prefix) && v.as_str() < below));
+                (before - m.len()) as u64
+            })
+            .map_err(|_| ());
+        Box::pin(async move {
+            removed.map_err(|_| ConnectorError::Permanent("state store lock poisoned".into()))
+        })
+    }
 }

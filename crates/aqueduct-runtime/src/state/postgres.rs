@@ -1,9 +1,26 @@
 //! The deployed state store: table `aqueduct_state(key text primary key,
-//! value text)` in PostgreSQL, shared by every replica.
+//! value text)` in PostgreSQL, shared by every replica, and the leases of
+//! batch flows in `aqueduct_lease` (see [`crate::lease`]): one row per
+//! lease, with its holder, its expiry (PostgreSQL's clock, so replicas'
+//! clocks never matter) and whether the last holder's run was complete.
 
-use crate::connector::{ConnectorError, StateStore};
+use crate::connector::{ConnectorError, LeaseGrant, StateStore};
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Takes or renews a lease in one statement: the row is inserted, or taken
+/// over when it is the caller's or expired; a concurrent taker waits on the
+/// row lock and then sees the winner's unexpired row, so it gets nothing.
+/// Returns the previous holder and whether its run was complete.
+const TAKE_LEASE: &str =
+    "WITH old AS (SELECT holder, completed FROM aqueduct_lease WHERE name = $1)
+     INSERT INTO aqueduct_lease AS l (name, holder, expires_at, completed)
+     VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3), false)
+     ON CONFLICT (name) DO UPDATE
+       SET holder = excluded.holder, expires_at = excluded.expires_at, completed = false
+       WHERE l.holder = excluded.holder OR l.expires_at < clock_timestamp()
+     RETURNING (SELECT holder FROM old), (SELECT completed FROM old)";
 
 /// State in PostgreSQL.
 #[derive(Clone)]
@@ -19,7 +36,25 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 fn err(e: tokio_postgres::Error) -> ConnectorError {
-    ConnectorError::Transient(format!("postgres state store: {e}"))
+    // the server's message ("db error" alone says nothing)
+    match e.as_db_error() {
+        Some(db) => ConnectorError::Transient(format!("postgres state store: {}", db.message())),
+        None => ConnectorError::Transient(format!("postgres state store: {e}")),
+    }
+}
+
+/// Whether `e` is another process creating the same table at the same
+/// moment (`CREATE TABLE IF NOT EXISTS` is not safe against that race).
+fn created_concurrently(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::DUPLICATE_TABLE,
+            SqlState::DUPLICATE_OBJECT,
+        ]
+        .contains(c)
+    })
 }
 
 impl PostgresStore {
@@ -35,10 +70,25 @@ impl PostgresStore {
                 tracing::warn!(%error, "The postgres state store connection ended.");
             }
         });
-        client
-            .batch_execute("CREATE TABLE IF NOT EXISTS aqueduct_state (key text PRIMARY KEY, value text NOT NULL)")
-            .await
-            .map_err(err)?;
+        let mut attempt = 0;
+        loop {
+            match client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS aqueduct_state (key text PRIMARY KEY, value text NOT NULL);
+                     CREATE TABLE IF NOT EXISTS aqueduct_lease (name text PRIMARY KEY, holder text NOT NULL,
+                       expires_at timestamptz NOT NULL, completed boolean NOT NULL DEFAULT false)",
+                )
+                .await
+            {
+                Ok(()) => break,
+                // replicas starting together: the other one made it, look again
+                Err(e) if attempt < 3 && created_concurrently(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         Ok(PostgresStore {
             client: Arc::new(client),
         })
@@ -46,6 +96,54 @@ impl PostgresStore {
 }
 
 impl StateStore for PostgresStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<LeaseGrant>, ConnectorError>> {
+        Box::pin(async move {
+            let secs = ttl.as_secs_f64();
+            let row = self
+                .client
+                .query_opt(TAKE_LEASE, &[&name, &holder, &secs])
+                .await
+                .map_err(err)?;
+            Ok(row.map(|r| {
+                let previous: Option<String> = r.get(0);
+                let completed: Option<bool> = r.get(1);
+                LeaseGrant {
+                    completed_by_other: previous.is_some_and(|p| p != holder)
+                        && completed == Some(true),
+                }
+            }))
+        })
+    }
+
+    fn release_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        completed: bool,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            // expired from now on: the next taker needs no wait
+            self.client
+                .execute(
+                    "UPDATE aqueduct_lease SET expires_at = clock_timestamp() - interval '1 millisecond', completed = $3
+                     WHERE name = $1 AND holder = $2",
+                    &[&name, &holder, &completed],
+                )
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, ConnectorError>> {
         Box::pin(async move {
             let row = self
@@ -72,6 +170,24 @@ impl StateStore for PostgresStore {
                 .await
                 .map_err(err)?;
             Ok(())
+        })
+    }
+
+    fn remove_prefix_below<'a>(
+        &'a self,
+        prefix: &'a str,
+        below: &'a str,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
+        Box::pin(async move {
+            let high = super::sqlite::prefix_end(prefix);
+            // byte-wise order, whatever the database's collation
+            self.client
+                .execute(
+                    "DELETE FROM aqueduct_state WHERE key COLLATE \"C\" >= $1 AND key COLLATE \"C\" < $2 AND value COLLATE \"C\" < $3",
+                    &[&prefix, &high, &below],
+                )
+                .await
+                .map_err(err)
         })
     }
 }

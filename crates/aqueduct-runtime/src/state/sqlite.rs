@@ -95,4 +95,24 @@ impl StateStore for SqliteStore {
             .map(|_| ())
         }))
     }
+
+    fn remove_prefix_below<'a>(
+        &'a self,
+        prefix: &'a str,
+        below: &'a str,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
+        let (low, high, below) = (prefix.to_string(), prefix_end(prefix), below.to_string());
+        Box::pin(self.with(move |c| {
+            c.execute(
+                "DELETE FROM aqueduct_state WHERE key >= ?1 AND key < ?2 AND value < ?3",
+                [&low, &high, &below],
+            )
+            .map(|n| n as u64)
+        }))
+    }
+}
+
+/// A string above every key that starts with `prefix` (byte-wise).
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}{}", char::MAX)
 }

@@ -61,6 +61,7 @@ pub fn step(id: &str, kind: StepKind, ty: Type) -> Step {
             start: 0,
             end: 0,
         },
+        status: None,
     }
 }
 

@@ -42,6 +42,19 @@ impl Formatter<'_> {
         mut entry: impl FnMut(&mut Self, &T) -> Span,
         start_of: impl Fn(&T) -> u32,
     ) {
+        self.block_of(items, span, &mut entry, start_of, false);
+    }
+
+    /// [`Formatter::block`]; `takes_doc` when the entries take doc comments
+    /// (the fields of a type).
+    pub(super) fn block_of<T>(
+        &mut self,
+        items: &[T],
+        span: Span,
+        entry: &mut impl FnMut(&mut Self, &T) -> Span,
+        start_of: impl Fn(&T) -> u32,
+        takes_doc: bool,
+    ) {
         if items.is_empty() && !self.p.has_comment_in(span) {
             self.p.write("{}");
             self.p.advance(span.end);
@@ -51,7 +64,11 @@ impl Formatter<'_> {
         self.p.advance_past('{');
         self.p.open_block();
         for item in items {
-            self.p.item(start_of(item));
+            if takes_doc {
+                self.p.doc_item(start_of(item));
+            } else {
+                self.p.item(start_of(item));
+            }
             let item_span = entry(self, item);
             self.p.finish_item(item_span.end);
         }
@@ -98,11 +115,17 @@ impl Formatter<'_> {
         self.doc(t.doc.as_ref());
         self.p.write(&format!("type {} ", t.name.name));
         self.p.advance(t.name.span.end);
-        self.block(&t.fields, t.span, Self::field, |f| {
-            f.doc
-                .as_ref()
-                .map_or(f.span.start, |d| d.span.start.min(f.span.start))
-        });
+        self.block_of(
+            &t.fields,
+            t.span,
+            &mut Self::field,
+            |f| {
+                f.doc
+                    .as_ref()
+                    .map_or(f.span.start, |d| d.span.start.min(f.span.start))
+            },
+            true,
+        );
     }
 
     fn field(&mut self, f: &FieldDecl) -> Span {
@@ -163,8 +186,11 @@ impl Formatter<'_> {
                 match what {
                     Expectation::Record(e) => self.expr(e),
                     Expectation::Nothing => self.p.write("nothing"),
-                    Expectation::Reply(e) => {
+                    Expectation::Reply(status, e) => {
                         self.p.write("reply ");
+                        if let Some(s) = status {
+                            self.p.write(&format!("{} ", s.code));
+                        }
                         self.expr(e);
                     }
                     Expectation::Error(e) => {

@@ -134,8 +134,11 @@ impl Formatter<'_> {
                 self.p.write("to ");
                 self.endpoint(ep);
             }
-            StepKind::Reply(e) => {
+            StepKind::Reply(status, e) => {
                 self.p.write("reply ");
+                if let Some(s) = status {
+                    self.p.write(&format!("{} ", s.code));
+                }
                 self.expr(e);
             }
         }

@@ -179,7 +179,9 @@ impl<'a> Printer<'a> {
     /// Only one comment fits at the end of a line; the next ones wait for
     /// the next line end or the next item.
     pub(super) fn newline(&mut self) {
-        let first = self.pending().next();
+        // a dangling doc comment at the end of a line would document the
+        // node on the next line: it waits for the end of the block
+        let first = self.pending().find(|&i| !self.is_dangling_doc(i));
         if let Some(i) = first {
             let start = self.start_of(i);
             if !self.line_empty && (start < self.pos || self.same_line(self.pos, start)) {
@@ -201,6 +203,16 @@ impl<'a> Printer<'a> {
                     .get(i)
                     .is_some_and(|c| c.span.start >= self.floor)
         })
+    }
+
+    /// A `///` line that documents nothing (kept as a comment whose text
+    /// starts with `/`). Placed anywhere but right before `}` or the end of
+    /// the file, it could come to document the node after it, so it is only
+    /// placed there ([`Printer::close_block`], [`Printer::finish`]).
+    fn is_dangling_doc(&self, i: usize) -> bool {
+        self.comments
+            .get(i)
+            .is_some_and(|c| c.text.starts_with('/'))
     }
 
     fn start_of(&self, i: usize) -> usize {
@@ -280,12 +292,20 @@ impl<'a> Printer<'a> {
     }
 
     /// Writes the comments that start before `start`, each on its own line,
-    /// keeping one blank line where the source had at least one.
-    pub(super) fn own_comments_before(&mut self, start: u32) {
-        let due: Vec<usize> = self
+    /// keeping one blank line where the source had at least one. With
+    /// `keep_docs` (the node at `start` takes a doc comment), dangling doc
+    /// comments right before it stay pending: a plain comment must follow
+    /// a dangling doc for it to be placed here.
+    fn own_comments_before(&mut self, start: u32, keep_docs: bool) {
+        let mut due: Vec<usize> = self
             .pending()
             .take_while(|&i| self.start_of(i) < start as usize)
             .collect();
+        if keep_docs {
+            while due.last().is_some_and(|&i| self.is_dangling_doc(i)) {
+                due.pop();
+            }
+        }
         for i in due {
             if !self.line_empty {
                 self.end_line();
@@ -303,7 +323,18 @@ impl<'a> Printer<'a> {
     /// that begins at `start` in the source: its leading comments, then a
     /// blank line if the source had one before it.
     pub(super) fn item(&mut self, start: u32) {
-        self.own_comments_before(start);
+        self.item_with(start, false);
+    }
+
+    /// [`Printer::item`] for a node that takes a doc comment (a declaration,
+    /// a field of a type): a dangling doc comment is never placed right
+    /// before it, where it would come to document it.
+    pub(super) fn doc_item(&mut self, start: u32) {
+        self.item_with(start, true);
+    }
+
+    fn item_with(&mut self, start: u32, takes_doc: bool) {
+        self.own_comments_before(start, takes_doc);
         if !self.block_start && self.gap_has_blank(self.last_end, start as usize) {
             self.blank();
         }
@@ -326,7 +357,7 @@ impl<'a> Printer<'a> {
 
     /// Places the comments left before `end`, dedents and writes `closer`.
     pub(super) fn close_block(&mut self, end: u32, closer: &str) {
-        self.own_comments_before(self.trim_end(end));
+        self.own_comments_before(self.trim_end(end), false);
         self.dedent();
         self.write(closer);
         self.block_start = false;
@@ -359,7 +390,7 @@ impl<'a> Printer<'a> {
     /// one newline (or empty for an empty file).
     pub(super) fn finish(mut self) -> String {
         self.floor = 0;
-        self.own_comments_before(u32::MAX);
+        self.own_comments_before(u32::MAX, false);
         while self.out.ends_with("\n\n") {
             self.out.pop();
         }

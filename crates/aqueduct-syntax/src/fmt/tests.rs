@@ -327,7 +327,7 @@ fn long_records_break_one_entry_per_line() {
     let long = "x".repeat(40);
     let r = record("T", vec![("a", text(&long)), ("b", text(&long))]);
     let got = format(
-        &flow(vec![step(StepKind::Reply(e(ExprKind::Record(r))))]),
+        &flow(vec![step(StepKind::Reply(None, e(ExprKind::Record(r))))]),
         "",
     );
     let want =

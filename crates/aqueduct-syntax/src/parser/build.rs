@@ -326,7 +326,7 @@ impl Builder<'_> {
     }
 
     /// One argument, with the depth of its value.
-    pub(super) fn arg(&mut self, p: P<'_>) -> R<(Arg, u32)> {
+    pub(super) fn arg(&mut self, p: P<'_>) -> R<(Arg, super::expr::Depth)> {
         let span = self.span(&p);
         let mut it = Self::kids(&p).peekable();
         let name = Self::take_if(&mut it, Rule::arg_name).map(|n| Ident {

@@ -3,10 +3,14 @@
 //! The grammar hands over an expression as a flat run of prefix operators,
 //! operands and infix operators; this module applies precedence with a
 //! precedence-climbing loop (left-associative binary operators, `not` looser
-//! than comparisons, unary `-` tightest). Every builder returns the depth of
-//! the tree it built so a pathological input (thousands of chained
-//! operators or `else if`s) is refused before the tree gets deep enough to
-//! overflow the stack of whoever walks or drops it.
+//! than comparisons, unary `-` tightest). Every builder returns the
+//! [`Depth`] of the tree it built, so a pathological input is refused before
+//! the tree gets deep enough to overflow the stack of whoever walks or drops
+//! it. Two limits apply (`docs/language.md`, "Limits", states them exactly):
+//! the nesting depth, where a flat chain of binary operators of one
+//! precedence (`a + b - c + …`) counts as one level, is at most
+//! [`MAX_EXPR_DEPTH`]; the depth of the tree itself, where every operator of
+//! such a chain is a level, is at most [`MAX_TREE_DEPTH`].
 
 use super::build::{Builder, P, R};
 use super::grammar::Rule;
@@ -14,9 +18,40 @@ use crate::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use aqueduct_diagnostics::{Diagnostic, Span, codes};
 use std::iter::Peekable;
 
-/// The deepest expression tree accepted. Above the bracket limit of the
-/// lexical pass, so plain nesting is reported there first.
+/// The deepest nesting accepted. Above the bracket limit of the lexical
+/// pass, so plain nesting is reported there first.
 pub(super) const MAX_EXPR_DEPTH: u32 = 256;
+
+/// The deepest expression tree accepted (a flat chain of `n` operators is a
+/// tree `n` deep): what the recursive walkers after the parser (checker,
+/// formatter, code generator, drop) handle on the CLI's stack.
+pub(super) const MAX_TREE_DEPTH: u32 = 1024;
+
+/// How deep an expression is, by the two measures the limits apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Depth {
+    /// Nesting: each bracket, call, literal, prefix operator, `if` and
+    /// operator precedence level adds one; the left operand of a binary
+    /// operator continuing a chain of the same precedence adds none.
+    pub(super) nest: u32,
+    /// The height of the tree.
+    pub(super) tree: u32,
+}
+
+impl Depth {
+    /// Nothing (an empty list, a string without interpolations).
+    pub(super) const ZERO: Depth = Depth { nest: 0, tree: 0 };
+    /// A literal, a name or a path.
+    pub(super) const LEAF: Depth = Depth { nest: 1, tree: 1 };
+
+    /// The deeper of two, by each measure.
+    pub(super) fn max(self, other: Depth) -> Depth {
+        Depth {
+            nest: self.nest.max(other.nest),
+            tree: self.tree.max(other.tree),
+        }
+    }
+}
 
 /// Binding strength of `not`: between `and` (2) and comparisons (4).
 const NOT_PRECEDENCE: u8 = 3;
@@ -27,7 +62,7 @@ const NEG_PRECEDENCE: u8 = 9;
 enum Tok {
     Prefix(UnaryOp, Span),
     Infix(BinaryOp, Span),
-    Operand(Expr, u32),
+    Operand(Expr, Depth),
 }
 
 impl Builder<'_> {
@@ -37,7 +72,7 @@ impl Builder<'_> {
     }
 
     /// Like [`Builder::expr`], also returning the depth of the tree.
-    pub(super) fn expr_d(&mut self, p: P<'_>) -> R<(Expr, u32)> {
+    pub(super) fn expr_d(&mut self, p: P<'_>) -> R<(Expr, Depth)> {
         if p.as_rule() != Rule::expr {
             return self.primary(p);
         }
@@ -89,8 +124,10 @@ impl Builder<'_> {
         min: u8,
         level: u32,
         at: Span,
-    ) -> R<(Expr, u32)> {
+    ) -> R<(Expr, Depth)> {
         let (mut lhs, mut depth) = self.unary(toks, level, at)?;
+        // the precedence of `lhs` when this loop built it (a chain so far)
+        let mut chain: Option<u8> = None;
         while let Some(Tok::Infix(op, _)) = toks.peek() {
             let prec = op.precedence();
             if prec < min {
@@ -101,7 +138,8 @@ impl Builder<'_> {
             };
             let (rhs, rd) = self.climb(toks, prec + 1, level + 1, at)?;
             let span = lhs.span.to(rhs.span);
-            depth = self.deeper(depth.max(rd), span)?;
+            depth = self.link(depth, chain == Some(prec), rd, span)?;
+            chain = Some(prec);
             lhs = Expr {
                 kind: ExprKind::Binary {
                     op,
@@ -121,7 +159,7 @@ impl Builder<'_> {
         toks: &mut Peekable<impl Iterator<Item = Tok>>,
         level: u32,
         at: Span,
-    ) -> R<(Expr, u32)> {
+    ) -> R<(Expr, Depth)> {
         match toks.next() {
             Some(Tok::Operand(e, d)) => Ok((e, d)),
             Some(Tok::Prefix(op, op_span)) => {
@@ -154,13 +192,52 @@ impl Builder<'_> {
     }
 
     /// The depth of a node whose deepest child has depth `child`; refuses
-    /// trees deeper than [`MAX_EXPR_DEPTH`].
-    pub(super) fn deeper(&mut self, child: u32, span: Span) -> R<u32> {
-        if child >= MAX_EXPR_DEPTH {
+    /// nesting deeper than [`MAX_EXPR_DEPTH`] and trees deeper than
+    /// [`MAX_TREE_DEPTH`].
+    pub(super) fn deeper(&mut self, child: Depth, span: Span) -> R<Depth> {
+        self.limit(
+            Depth {
+                nest: child.nest + 1,
+                tree: child.tree + 1,
+            },
+            span,
+        )
+    }
+
+    /// The depth of a binary node: its left operand adds no nesting when it
+    /// continues a chain of the same precedence (`same_chain`).
+    fn link(&mut self, lhs: Depth, same_chain: bool, rhs: Depth, span: Span) -> R<Depth> {
+        let lhs_nest = if same_chain { lhs.nest } else { lhs.nest + 1 };
+        self.limit(
+            Depth {
+                nest: lhs_nest.max(rhs.nest + 1),
+                tree: lhs.tree.max(rhs.tree) + 1,
+            },
+            span,
+        )
+    }
+
+    fn limit(&mut self, depth: Depth, span: Span) -> R<Depth> {
+        if depth.nest > MAX_EXPR_DEPTH {
             Err(self.too_deep(span))
+        } else if depth.tree > MAX_TREE_DEPTH {
+            Err(self.too_long(span))
         } else {
-            Ok(child + 1)
+            Ok(depth)
         }
+    }
+
+    fn too_long(&mut self, span: Span) -> super::build::Stop {
+        self.diags.push(
+            Diagnostic::error(codes::AQ0101, "this expression is too long")
+                .with_primary(
+                    self.file,
+                    span,
+                    format!("its tree is more than {MAX_TREE_DEPTH} operators deep"),
+                )
+                .with_help("split it into `let` steps"),
+        );
+        super::build::Stop
     }
 
     pub(super) fn too_deep(&mut self, span: Span) -> super::build::Stop {
@@ -169,7 +246,7 @@ impl Builder<'_> {
                 .with_primary(
                     self.file,
                     span,
-                    format!("more than {MAX_EXPR_DEPTH} levels of operators or brackets"),
+                    format!("more than {MAX_EXPR_DEPTH} levels of brackets, calls or operators"),
                 )
                 .with_help("split it into `let` steps"),
         );

@@ -176,7 +176,10 @@ impl Builder<'_> {
             }
             Rule::tap_step => StepKind::Tap(self.next_endpoint(&mut it, span, "target")?),
             Rule::to_step => StepKind::To(self.next_endpoint(&mut it, span, "target")?),
-            Rule::reply_step => StepKind::Reply(self.next_expr(&mut it, span, "reply")?),
+            Rule::reply_step => {
+                let (status, value) = self.reply_parts(&mut it, span)?;
+                StepKind::Reply(status, value)
+            }
             Rule::route_step => {
                 StepKind::Route(it.map(|arm| self.route_arm(arm)).collect::<R<_>>()?)
             }
@@ -309,6 +312,24 @@ impl Builder<'_> {
         })
     }
 
+    /// `reply_status? ~ expr` of a `reply` step or `expect reply` line.
+    fn reply_parts<'i>(
+        &mut self,
+        it: &mut impl Iterator<Item = P<'i>>,
+        span: aqueduct_diagnostics::Span,
+    ) -> R<(Option<crate::ast::ReplyStatus>, Expr)> {
+        let first = self.need(it, span, "reply")?;
+        if first.as_rule() != Rule::reply_status {
+            return Ok((None, self.expr(first)?));
+        }
+        let status = crate::ast::ReplyStatus {
+            // three ASCII digits always fit
+            code: first.as_str().parse().unwrap_or(0),
+            span: self.span(&first),
+        };
+        Ok((Some(status), self.next_expr(it, span, "reply")?))
+    }
+
     fn next_expr<'i>(
         &mut self,
         it: &mut impl Iterator<Item = P<'i>>,
@@ -345,11 +366,10 @@ impl Builder<'_> {
         let ispan = self.span(&inner);
         match inner.as_rule() {
             Rule::expect_nothing => Ok(Expectation::Nothing),
-            Rule::expect_reply => Ok(Expectation::Reply(self.next_expr(
-                &mut Self::kids(&inner),
-                ispan,
-                "reply",
-            )?)),
+            Rule::expect_reply => {
+                let (status, value) = self.reply_parts(&mut Self::kids(&inner), ispan)?;
+                Ok(Expectation::Reply(status, value))
+            }
             Rule::expect_error => Ok(Expectation::Error(self.next_expr(
                 &mut Self::kids(&inner),
                 ispan,

@@ -6,12 +6,13 @@
 //! whole is refused because an error was recorded.
 
 use super::build::{Builder, P, R};
+use super::expr::Depth;
 use super::grammar::Rule;
 use crate::ast::{FieldName, Lit, StrLit, StrPart};
 use aqueduct_diagnostics::{Diagnostic, Span, codes};
 
 /// Duration units and their length in milliseconds.
-const DURATION_UNITS: &[(&str, u64)] = &[
+pub(super) const DURATION_UNITS: &[(&str, u64)] = &[
     ("ms", 1),
     ("s", 1_000),
     ("m", 60_000),
@@ -20,7 +21,7 @@ const DURATION_UNITS: &[(&str, u64)] = &[
 ];
 
 /// Size units and their length in bytes (`KB` is 1000 bytes, `KiB` 1024).
-const SIZE_UNITS: &[(&str, u64)] = &[
+pub(super) const SIZE_UNITS: &[(&str, u64)] = &[
     ("B", 1),
     ("KB", 1_000),
     ("MB", 1_000_000),
@@ -37,7 +38,7 @@ const UNITS_HELP: &str = "durations take `ms`, `s`, `m`, `h` or `d` (`250ms`, `5
 const ESCAPES_HELP: &str = "known escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\{`, `\\}` and `\\u{1F600}`; a `\"\"\"…\"\"\"` string takes text as written";
 
 /// Splits `10_000ms` into `10_000` and `ms`.
-fn split_number(text: &str) -> (&str, &str) {
+pub(super) fn split_number(text: &str) -> (&str, &str) {
     let b = text.as_bytes();
     let mut i = 0;
     let digits = |i: &mut usize| {
@@ -153,7 +154,7 @@ impl Builder<'_> {
     }
 
     /// A `string` or `triple_string` pair, with the depth of its interpolations.
-    pub(super) fn string(&mut self, p: P<'_>) -> R<(StrLit, u32)> {
+    pub(super) fn string(&mut self, p: P<'_>) -> R<(StrLit, Depth)> {
         if p.as_rule() == Rule::triple_string {
             let body = p.clone().into_inner().next().map_or("", |b| b.as_str());
             let text = dedent(body);
@@ -167,11 +168,11 @@ impl Builder<'_> {
                     parts,
                     triple: true,
                 },
-                0,
+                Depth::ZERO,
             ));
         }
         let mut parts: Vec<StrPart> = Vec::new();
-        let mut depth = 0;
+        let mut depth = Depth::ZERO;
         for k in p.into_inner() {
             let piece = match k.as_rule() {
                 Rule::str_text => k.as_str().to_string(),
@@ -230,22 +231,7 @@ impl Builder<'_> {
     /// Decodes one `str_escape`; unknown escapes are reported and kept as written.
     fn escape(&mut self, k: &P<'_>) -> String {
         let raw = k.as_str();
-        let decoded = match raw {
-            "\\\"" => Some('"'),
-            "\\\\" => Some('\\'),
-            "\\n" => Some('\n'),
-            "\\t" => Some('\t'),
-            "\\r" => Some('\r'),
-            "\\{" => Some('{'),
-            "\\}" => Some('}'),
-            _ => raw
-                .strip_prefix("\\u{")
-                .and_then(|h| h.strip_suffix('}'))
-                .filter(|h| (1..=6).contains(&h.len()))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .and_then(char::from_u32),
-        };
-        if let Some(c) = decoded {
+        if let Some(c) = decode_escape(raw) {
             return c.to_string();
         }
         let message = if raw.starts_with("\\u") {
@@ -259,6 +245,25 @@ impl Builder<'_> {
                 .with_help(ESCAPES_HELP),
         );
         raw.to_string()
+    }
+}
+
+/// The character a `str_escape` stands for; `None` for an unknown escape.
+pub(super) fn decode_escape(raw: &str) -> Option<char> {
+    match raw {
+        "\\\"" => Some('"'),
+        "\\\\" => Some('\\'),
+        "\\n" => Some('\n'),
+        "\\t" => Some('\t'),
+        "\\r" => Some('\r'),
+        "\\{" => Some('{'),
+        "\\}" => Some('}'),
+        _ => raw
+            .strip_prefix("\\u{")
+            .and_then(|h| h.strip_suffix('}'))
+            .filter(|h| (1..=6).contains(&h.len()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32),
     }
 }
 

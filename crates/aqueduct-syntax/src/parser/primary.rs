@@ -3,6 +3,7 @@
 //! built (see `expr.rs`).
 
 use super::build::{Builder, P, R};
+use super::expr::Depth;
 use super::grammar::Rule;
 use crate::ast::{
     Expr, ExprKind, FieldName, Lit, Path, PathRoot, PathSegment, RecordEntry, RecordLit,
@@ -11,9 +12,9 @@ use aqueduct_diagnostics::Span;
 
 impl Builder<'_> {
     /// Everything but operators.
-    pub(super) fn primary(&mut self, p: P<'_>) -> R<(Expr, u32)> {
+    pub(super) fn primary(&mut self, p: P<'_>) -> R<(Expr, Depth)> {
         let span = self.span(&p);
-        let leaf = |kind| Ok((Expr { kind, span }, 1));
+        let leaf = |kind| Ok((Expr { kind, span }, Depth::LEAF));
         match p.as_rule() {
             Rule::number => {
                 let lit = self.number(&p);
@@ -47,7 +48,7 @@ impl Builder<'_> {
             }
             Rule::list => {
                 let mut items = Vec::new();
-                let mut depth = 0;
+                let mut depth = Depth::ZERO;
                 for k in Self::kids(&p) {
                     let (e, d) = self.expr_d(k)?;
                     depth = depth.max(d);
@@ -66,7 +67,7 @@ impl Builder<'_> {
                 let func = self.need(&mut it, span, "function name")?;
                 let args_pair = self.need(&mut it, span, "arguments")?;
                 let mut args = Vec::new();
-                let mut depth = 0;
+                let mut depth = Depth::ZERO;
                 for a in Self::kids(&args_pair) {
                     let (arg, d) = self.arg(a)?;
                     depth = depth.max(d);
@@ -101,9 +102,9 @@ impl Builder<'_> {
     }
 
     /// The entries of a `record_body`, with the depth of the deepest value.
-    pub(super) fn record_entries(&mut self, body: P<'_>) -> R<(Vec<RecordEntry>, u32)> {
+    pub(super) fn record_entries(&mut self, body: P<'_>) -> R<(Vec<RecordEntry>, Depth)> {
         let mut entries = Vec::new();
-        let mut depth = 0;
+        let mut depth = Depth::ZERO;
         for e in Self::kids(&body) {
             let span = self.span(&e);
             let mut it = Self::kids(&e);
@@ -122,7 +123,7 @@ impl Builder<'_> {
     }
 
     /// `.a.b[0]`, `$x.y`.
-    fn path(&mut self, p: P<'_>) -> R<(Expr, u32)> {
+    fn path(&mut self, p: P<'_>) -> R<(Expr, Depth)> {
         let span = self.span(&p);
         let mut it = Self::kids(&p).peekable();
         let root = if p.as_rule() == Rule::binding_path {
@@ -132,7 +133,7 @@ impl Builder<'_> {
             PathRoot::Record
         };
         let mut segments = Vec::new();
-        let mut depth = 0;
+        let mut depth = Depth::ZERO;
         for seg in it {
             let sspan = self.span(&seg);
             match seg.as_rule() {
@@ -164,7 +165,7 @@ impl Builder<'_> {
     }
 
     /// `if c { a } else if c2 { b } else { d }`; `else if` arms nest in `otherwise`.
-    fn if_expr(&mut self, p: P<'_>) -> R<(Expr, u32)> {
+    fn if_expr(&mut self, p: P<'_>) -> R<(Expr, Depth)> {
         let span = self.span(&p);
         let mut it = Self::kids(&p);
         let cond = self.need(&mut it, span, "condition")?;
@@ -172,7 +173,7 @@ impl Builder<'_> {
         let first = self.branch(cond, then)?;
         // (start of the `if` keyword, condition, value) for each `else if`.
         let mut arms = Vec::new();
-        let mut otherwise: Option<(Expr, u32)> = None;
+        let mut otherwise: Option<(Expr, Depth)> = None;
         for k in it {
             let kspan = self.span(&k);
             if k.as_rule() == Rule::else_if {
@@ -194,7 +195,7 @@ impl Builder<'_> {
         for (start, (c, v, d)) in arms.into_iter().rev() {
             let (rest, rd) = match otherwise.take() {
                 Some((e, d)) => (Some(Box::new(e)), d),
-                None => (None, 0),
+                None => (None, Depth::ZERO),
             };
             let espan = Span::new(start, span.end);
             let depth = self.deeper(d.max(rd), espan)?;
@@ -213,7 +214,7 @@ impl Builder<'_> {
         let (c, v, d) = first;
         let (rest, rd) = match otherwise {
             Some((e, d)) => (Some(Box::new(e)), d),
-            None => (None, 0),
+            None => (None, Depth::ZERO),
         };
         let depth = self.deeper(d.max(rd), span)?;
         Ok((
@@ -229,7 +230,7 @@ impl Builder<'_> {
         ))
     }
 
-    fn branch(&mut self, cond: P<'_>, value: P<'_>) -> R<(Expr, Expr, u32)> {
+    fn branch(&mut self, cond: P<'_>, value: P<'_>) -> R<(Expr, Expr, Depth)> {
         let (c, cd) = self.expr_d(cond)?;
         let (v, vd) = self.expr_d(value)?;
         Ok((c, v, cd.max(vd)))

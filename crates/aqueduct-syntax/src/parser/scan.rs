@@ -53,6 +53,10 @@ const DECL_KEYWORDS: [&[u8]; 5] = [b"system", b"type", b"channel", b"flow", b"te
 
 /// True when a declaration keyword, a blank and a name start at `i`.
 fn starts_decl(b: &[u8], i: usize) -> bool {
+    // Every line start asks; most lines start with a blank or `}`.
+    if !matches!(b.get(i), Some(b's' | b't' | b'c' | b'f')) {
+        return false;
+    }
     DECL_KEYWORDS.iter().any(|kw| {
         let after = i + kw.len();
         b.get(i..after) == Some(kw)
@@ -62,6 +66,35 @@ fn starts_decl(b: &[u8], i: usize) -> bool {
                 .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
     })
 }
+
+/// The number of bytes from `from` for which `plain` holds: a run the walk
+/// would step over one byte at a time, skipped at once.
+fn plain_run(b: &[u8], from: usize, plain: &[bool; 256]) -> usize {
+    b.get(from..).map_or(0, |r| {
+        r.iter()
+            .position(|&c| !plain[usize::from(c)])
+            .unwrap_or(r.len())
+    })
+}
+
+/// A table of the bytes for which `stop` is false.
+const fn plain_table(stop: &[u8]) -> [bool; 256] {
+    let mut t = [true; 256];
+    let mut i = 0;
+    while i < stop.len() {
+        t[stop[i] as usize] = false;
+        i += 1;
+    }
+    t
+}
+
+/// Bytes outside strings that the walk only steps over: not a delimiter,
+/// not the `/` of a comment, not a line break (the next byte may start a
+/// declaration).
+static CODE_PLAIN: [bool; 256] = plain_table(b"/\"([{})]\n");
+
+/// Bytes inside a string that the walk only steps over.
+static STRING_PLAIN: [bool; 256] = plain_table(b"\"\\\n{");
 
 fn span(start: usize, end: usize) -> Span {
     Span::new(
@@ -134,7 +167,8 @@ pub(super) fn scan(file: FileId, text: &str) -> Scan {
                     check_depth(&mut out, depth, &mut too_deep, i);
                     i += 1;
                 }
-                _ => i += 1,
+                // Plain string text: nothing to look at until one of these.
+                _ => i += 1 + plain_run(b, i + 1, &STRING_PLAIN),
             }
             continue;
         }
@@ -216,6 +250,9 @@ pub(super) fn scan(file: FileId, text: &str) -> Scan {
                 }
                 i += 1;
             }
+            // Nothing to look at until a delimiter, a possible comment or a line
+            // start; with a doc run pending, any non-blank byte ends it, so step.
+            _ if c != b'\n' && pending_doc.is_none() => i += 1 + plain_run(b, i + 1, &CODE_PLAIN),
             _ => i += 1,
         }
     }

@@ -187,13 +187,52 @@ fn found(text: &str, pos: usize) -> (String, Span) {
     (shown, at(pos, pos + len))
 }
 
-/// The AQ0101 diagnostic for a pest error; `base` is the offset of the parsed text in `text`.
+/// The AQ0101 diagnostic for a pest error in `text[base..end]` (the
+/// parsed part of `text`). When that part leaves an `(`, `[` or `{`
+/// unclosed, the error is reported where it opened, with pest's finding as
+/// a second label.
 pub(super) fn syntax_error(
     file: FileId,
     text: &str,
     base: usize,
+    end: usize,
     err: &pest::error::Error<Rule>,
 ) -> Diagnostic {
+    let d = pest_error(file, text, base, err);
+    let Some(open) = super::delims::unclosed(text, base, end) else {
+        return d;
+    };
+    let Some(found) = d.primary().cloned() else {
+        return d;
+    };
+    // an opener left open only because the text ends early (`where .a ==`)
+    // is not the problem unless pest, too, wanted its closer here
+    let wanted = d.message.contains(&format!("`{}`", open.close));
+    if open.at >= found.span.start as usize || !(open.certain || wanted) {
+        return d;
+    }
+    let line = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+    let at = u32::try_from(open.at).unwrap_or(u32::MAX);
+    Diagnostic::error(
+        codes::AQ0101,
+        format!("this `{}` is never closed", open.open),
+    )
+    .with_primary(file, Span::new(at, at.saturating_add(1)), "opened here")
+    .with_context(
+        file,
+        found.span,
+        format!("{}, so `{}` is missing before here", d.message, open.close),
+    )
+    .with_help(format!(
+        "add the `{}` that closes the `{}` of line {}",
+        open.close,
+        open.open,
+        line(open.at)
+    ))
+}
+
+/// The diagnostic pest's error reads as, at the place pest stopped.
+fn pest_error(file: FileId, text: &str, base: usize, err: &pest::error::Error<Rule>) -> Diagnostic {
     let local = match err.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,

@@ -190,7 +190,7 @@ test t for f {
                 )),
                 match what {
                     Expectation::Nothing => "nothing",
-                    Expectation::Reply(_) => "reply",
+                    Expectation::Reply(..) => "reply",
                     Expectation::Error(_) => "error",
                     Expectation::Record(_) => "record",
                 }

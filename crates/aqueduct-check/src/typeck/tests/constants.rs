@@ -134,7 +134,7 @@ fn computed_values_are_refused() {
         let (value, diags) = constant(text, None);
         assert_eq!(value, None);
         let d = only(&diags);
-        assert_eq!(d.code.as_str(), "AQ0601", "{text}");
+        assert_eq!(d.code.as_str(), "AQ0805", "{text}");
         assert!(
             d.message.starts_with("test values must be constants"),
             "{d:#?}"

@@ -204,6 +204,54 @@ fn long_operator_chains_are_refused_not_overflowed() {
     );
 }
 
+/// The nesting limit counts nesting, not the length of a flat chain: a chain
+/// of one precedence is one level, however long (up to the tree limit).
+#[test]
+fn flat_operator_chains_are_one_level_of_nesting() {
+    for terms in [257, 1024] {
+        for op in [" + ", " - ", " * ", " and ", " == "] {
+            let text = format!(
+                "flow f {{ where .a{} }}",
+                format!("{op}.a").repeat(terms - 1)
+            );
+            let p = parse(FileId(0), &text);
+            assert!(
+                p.file.is_some(),
+                "{terms} terms of {op}: {:?}",
+                p.diagnostics
+            );
+        }
+    }
+    // mixed precedences: each change of level nests once
+    let mixed = format!("flow f {{ where .a{} }}", " + .a * .b".repeat(500));
+    assert!(parse(FileId(0), &mixed).file.is_some());
+    // a chain inside brackets inside a chain: still shallow
+    let inner = format!("(.a{})", " + .a".repeat(300));
+    let text = format!("flow f {{ where .a{} }}", format!(" - {inner}").repeat(10));
+    assert!(parse(FileId(0), &text).file.is_some());
+    // past the tree limit a chain is refused as too long, not as too deep
+    let p = parse(
+        FileId(0),
+        &format!("flow f {{ where .a{} }}", " + .a".repeat(1024)),
+    );
+    assert!(p.file.is_none());
+    assert_eq!(p.diagnostics[0].message, "this expression is too long");
+    // real nesting still stops at 256 levels: 257 prefix operators
+    let p = parse(
+        FileId(0),
+        &format!("flow f {{ where {}.a }}", "not ".repeat(257)),
+    );
+    assert_eq!(
+        p.diagnostics.first().map(|d| d.message.as_str()),
+        Some("this expression is nested too deeply")
+    );
+    let p = parse(
+        FileId(0),
+        &format!("flow f {{ where {}.a }}", "not ".repeat(255)),
+    );
+    assert!(p.file.is_some(), "{:?}", p.diagnostics);
+}
+
 #[test]
 fn empty_and_blank_files_parse() {
     for text in [

@@ -1,0 +1,171 @@
+//! `mqtt.subscribe(filter, qos, format:)`.
+//!
+//! At QoS 1 or 2 the session is persistent (clean session off, the fixed
+//! client id) and acks are manual: each message is acknowledged only after
+//! the executor acked its record, in arrival order (MQTT wants acks in
+//! order). A record not acked (a failed target without dead letter) stops
+//! acknowledging for this run, so it and everything after it are sent again
+//! when the session resumes. The broker bounds the unacknowledged messages
+//! in flight (Mosquitto: `max_inflight_messages`, 20), so a slow flow leaves
+//! the backlog queued in the broker. The event loop reconnects with backoff
+//! and subscribes again after every connection.
+
+use super::Endpoint;
+use crate::payload::Payload;
+use aqueduct_connectors::support::args::req_str;
+use aqueduct_connectors::support::stopped;
+use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
+use futures::future::BoxFuture;
+use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub(crate) struct Subscribe {
+    endpoint: Endpoint,
+    filter: String,
+    qos: QoS,
+    payload: Payload,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Subscribe {
+    pub(crate) fn build(cx: &OpContext) -> Result<Subscribe, ConnectorError> {
+        Ok(Subscribe {
+            endpoint: Endpoint::of(cx)?,
+            filter: req_str(cx, "filter")?,
+            qos: super::qos(cx)?,
+            payload: Payload::from_args(cx)?,
+            shutdown: cx.shutdown.clone(),
+        })
+    }
+
+    async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
+        let at_least_once = self.qos != QoS::AtMostOnce;
+        let mut options = self.endpoint.options(&self.endpoint.client_id)?;
+        options
+            .set_clean_session(!at_least_once)
+            .set_manual_acks(at_least_once)
+            .set_keep_alive(Duration::from_secs(30));
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        let (tx, mut incoming) = mpsc::channel::<rumqttc::Publish>(1024);
+        let (connected_tx, connected_rx) = oneshot::channel::<Result<(), ConnectorError>>();
+        let label = self.endpoint.label.clone();
+        let (filter, qos) = (self.filter.clone(), self.qos);
+        let subscriber = client.clone();
+        // the event loop must keep running (pings, acks) while the flow is busy
+        let poller = tokio::spawn(async move {
+            let mut connected_tx = Some(connected_tx);
+            let mut delay = Duration::from_secs(1);
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        delay = Duration::from_secs(1);
+                        // every (re)connection subscribes again
+                        if let Err(e) = subscriber.try_subscribe(filter.clone(), qos) {
+                            tracing::warn!("`{label}`: cannot subscribe to `{filter}`: {e}");
+                        }
+                        if let Some(tx) = connected_tx.take() {
+                            let _ = tx.send(Ok(()));
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                        if tx.send(publish).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        let message = format!("`{label}`: the broker connection failed: {e}");
+                        if let Some(tx) = connected_tx.take() {
+                            let _ = tx.send(Err(ConnectorError::Transient(message)));
+                            return;
+                        }
+                        tracing::warn!(
+                            "{message}; reconnecting in {delay:?} (unacknowledged messages are sent again)"
+                        );
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        });
+        match connected_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(ConnectorError::Transient(format!(
+                    "`{}`: the connection ended before the broker answered",
+                    self.endpoint.label
+                )));
+            }
+        }
+        tracing::info!(filter = %self.filter, qos = ?self.qos, client_id = %self.endpoint.client_id,
+            "{}: subscribed", self.endpoint.label);
+        // acknowledgements in arrival order
+        let (ack_tx, mut ack_rx) =
+            mpsc::unbounded_channel::<(oneshot::Receiver<()>, rumqttc::Publish)>();
+        let acker_client = client.clone();
+        let acker = tokio::spawn(async move {
+            while let Some((safe, publish)) = ack_rx.recv().await {
+                if safe.await.is_err() {
+                    tracing::warn!(
+                        "an mqtt message was not acknowledged by the flow; it and the ones after it are sent again when the session resumes"
+                    );
+                    while ack_rx.recv().await.is_some() {}
+                    return;
+                }
+                if let Err(e) = acker_client.ack(&publish).await {
+                    tracing::warn!(
+                        "acknowledging an mqtt message failed (it will be sent again): {e}"
+                    );
+                }
+            }
+        });
+        loop {
+            let publish = tokio::select! {
+                p = incoming.recv() => p,
+                _ = stopped(&mut self.shutdown) => None,
+            };
+            let Some(publish) = publish else { break };
+            let record = self.payload.decode(&publish.payload);
+            let (ack, safe) = if at_least_once {
+                let (ack, safe) = Ack::new();
+                (ack, Some(safe))
+            } else {
+                (Ack::none(), None)
+            };
+            if out
+                .send(Envelope {
+                    record,
+                    ack,
+                    reply: None,
+                })
+                .await
+                .is_err()
+            {
+                break;
+            }
+            if let Some(safe) = safe {
+                let _ = ack_tx.send((safe, publish));
+            }
+        }
+        drop(out);
+        drop(ack_tx);
+        // the records handed out are still being delivered: ack them, then leave
+        let _ = acker.await;
+        let _ = client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
+        drop(incoming);
+        Ok(())
+    }
+}
+
+impl Source for Subscribe {
+    fn run(
+        self: Box<Self>,
+        out: mpsc::Sender<Envelope>,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(self.run_inner(out))
+    }
+}

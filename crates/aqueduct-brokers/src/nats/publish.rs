@@ -1,0 +1,84 @@
+//! `nats.publish(subject, format:)`: publishing through JetStream.
+//!
+//! Each message is published to JetStream and the write returns only when
+//! the stream capturing the subject acknowledged storing it. A subject that
+//! no stream captures is a permanent error (JetStream answers "no
+//! responders"), never a silent drop.
+
+use super::{Endpoint, Lazy};
+use crate::payload::Payload;
+use aqueduct_connectors::support::args::label;
+use aqueduct_connectors::support::template::Template;
+use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
+use aqueduct_runtime::value::Value;
+use async_nats::jetstream::context::PublishErrorKind;
+use futures::future::BoxFuture;
+
+pub(crate) struct Publish {
+    nats: Lazy,
+    /// Made once: each context runs its own ack task.
+    js: tokio::sync::OnceCell<async_nats::jetstream::Context>,
+    subject: Template,
+    payload: Payload,
+}
+
+impl Publish {
+    pub(crate) fn build(cx: &OpContext) -> Result<Publish, ConnectorError> {
+        let expr = cx.op.arg("subject").ok_or_else(|| {
+            ConnectorError::Config(format!("`{}`: argument `subject` is required", label(cx)))
+        })?;
+        let subject = Template::new(expr, &cx.schemas)
+            .map_err(|e| ConnectorError::Config(format!("`{}`: subject: {e}", label(cx))))?;
+        Ok(Publish {
+            nats: Lazy::new(Endpoint::of(cx)?),
+            js: tokio::sync::OnceCell::new(),
+            subject,
+            payload: Payload::from_args(cx)?,
+        })
+    }
+}
+
+impl Target for Publish {
+    fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let ep = self.nats.endpoint();
+            let client = self.nats.client().await?;
+            let js = self
+                .js
+                .get_or_init(|| async { async_nats::jetstream::new(client.clone()) })
+                .await;
+            // publish the whole group, then wait for every stream ack
+            let mut pending = Vec::with_capacity(records.len());
+            for record in records {
+                let subject = self
+                    .subject
+                    .render(record, str::to_string)
+                    .map_err(|e| ep.permanent("subject", e))?;
+                let body = self.payload.encode(record)?;
+                let ack = js
+                    .publish(subject.clone(), body.into())
+                    .await
+                    .map_err(|e| ep.transient(&format!("cannot publish on `{subject}`"), e))?;
+                pending.push((subject, ack));
+            }
+            for (subject, ack) in pending {
+                match ack.await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                        return Err(ep.permanent(
+                            &format!("no JetStream stream captures subject `{subject}`"),
+                            e,
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ep.transient(
+                            &format!("JetStream did not acknowledge the message on `{subject}`"),
+                            e,
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}

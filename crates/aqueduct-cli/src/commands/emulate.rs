@@ -1,0 +1,104 @@
+//! `aqueduct emulate salesforce [--seed FILE] [--listen ADDR]`: run the
+//! local Salesforce org emulator (`aqueduct-emulator`) until Ctrl-C or
+//! SIGTERM, after printing where it listens and the credentials it accepts.
+
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::output::Output;
+use aqueduct_emulator::{Config, Seed, ServeError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Arguments of `emulate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The system to emulate.
+    #[command(subcommand)]
+    pub system: System,
+}
+
+/// Systems `emulate` can stand in for.
+#[derive(Debug, clap::Subcommand)]
+pub enum System {
+    /// A local Salesforce org: OAuth, REST, SOQL, Bulk API 2.0, CometD streaming, outbound messages.
+    Salesforce(SalesforceArgs),
+}
+
+/// Arguments of `emulate salesforce`.
+#[derive(Debug, clap::Args)]
+pub struct SalesforceArgs {
+    /// Seed file (YAML) with the org's sObjects, records and connected apps; default: the built-in seed.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8943")]
+    pub listen: String,
+}
+
+/// Starts the emulator and serves until a signal.
+pub fn run(args: &Args, out: &Output) -> CmdResult {
+    let System::Salesforce(sf) = &args.system;
+    let listen: SocketAddr = sf.listen.parse().map_err(|_| {
+        Failure::Usage(format!(
+            "`{}` is not an address such as 127.0.0.1:8943",
+            sf.listen
+        ))
+    })?;
+    let seed = match &sf.seed {
+        None => Seed::builtin(),
+        Some(path) => match Seed::load(path) {
+            Ok(s) => s,
+            Err(e) => return Ok(seed_error(out, &e)),
+        },
+    };
+    init_logs();
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let emulator = match aqueduct_emulator::serve(Config { seed, listen }).await {
+            Ok(e) => e,
+            Err(ServeError::Seed(e)) => return Ok(seed_error(out, &e)),
+            Err(e) => return Err(Failure::Runtime(e.to_string())),
+        };
+        let url = emulator.instance_url().to_string();
+        let mut text = format!(
+            "Salesforce emulator listening on {}\n  instance URL  {url}\n  token URL     {}\n  API version   {}\n  org id        {}\n",
+            emulator.addr(),
+            emulator.token_url(),
+            emulator.api_version(),
+            emulator.org_id()
+        );
+        for c in emulator.credentials() {
+            let secret = c.client_secret.as_deref().map(|s| format!(" / client_secret {s}")).unwrap_or_default();
+            let jwt = if c.jwt { ", JWT bearer" } else { "" };
+            text.push_str(&format!("  client        client_id {}{secret} (runs as {}{jwt})\n", c.client_id, c.username));
+        }
+        text.push_str(&format!("  admin API     {url}/_emulator (faults, clock, tokens; see docs/emulator.md)\n"));
+        out.print(&text)?;
+        out.note("Press Ctrl-C to stop.");
+        aqueduct_runtime::shutdown::signals().await;
+        emulator.shutdown().await;
+        out.note("Salesforce emulator stopped.");
+        Ok(Exit::Ok)
+    })
+}
+
+/// A seed that cannot be used: the error with its place and a help line;
+/// exit 2 when the file cannot be read, 1 when it has a mistake.
+fn seed_error(out: &Output, e: &aqueduct_emulator::SeedError) -> Exit {
+    out.error(&format!("{e}\n  help: {}", e.help()));
+    if Seed::is_read_error(e) {
+        Exit::Usage
+    } else {
+        Exit::Findings
+    }
+}
+
+/// Logs (outbound delivery failures, …) go to stderr; `RUST_LOG` filters them.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,547 @@
+//! `amqp` through `aqueduct run` against the RabbitMQ server of
+//! `AQUEDUCT_TEST_AMQP_URL`, with lapin as the independent client:
+//! `consume` delivers every message into SQLite and acks it only then (the
+//! queue is empty after the run), a payload that is not JSON goes to the
+//! dead letter once with its raw text and is acked; `publish` waits for
+//! publisher confirms and an unroutable message is an error; a consumer
+//! killed with SIGKILL mid-stream and started again loses nothing.
+
+mod support;
+
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::json;
+use std::time::Duration;
+use support::{Project, drain, sqlite_count, wait_until};
+
+/// A lapin channel and the runtime it runs on.
+struct Rabbit {
+    rt: tokio::runtime::Runtime,
+    _connection: Connection,
+    channel: Channel,
+}
+
+impl Rabbit {
+    fn connect(url: &str) -> Rabbit {
+        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let (connection, channel) = rt.block_on(async {
+            let connection = Connection::connect(url, ConnectionProperties::default())
+                .await
+                .expect("connects to RabbitMQ");
+            let channel = connection.create_channel().await.expect("a channel");
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .expect("confirm mode");
+            (connection, channel)
+        });
+        Rabbit {
+            rt,
+            _connection: connection,
+            channel,
+        }
+    }
+
+    fn declare(&self, queue: &str) {
+        self.rt.block_on(async {
+            self.channel
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("declares the queue");
+        });
+    }
+
+    fn publish(&self, queue: &str, payloads: impl IntoIterator<Item = String>) {
+        self.rt.block_on(async {
+            let mut confirms = Vec::new();
+            for payload in payloads {
+                confirms.push(
+                    self.channel
+                        .basic_publish(
+                            "".into(),
+                            queue.into(),
+                            BasicPublishOptions::default(),
+                            payload.as_bytes(),
+                            BasicProperties::default().with_delivery_mode(2),
+                        )
+                        .await
+                        .expect("publishes"),
+                );
+                if confirms.len() >= 500 {
+                    for c in confirms.drain(..) {
+                        c.await.expect("confirmed");
+                    }
+                }
+            }
+            for c in confirms {
+                c.await.expect("confirmed");
+            }
+        });
+    }
+
+    /// Messages ready in the queue (not counting unacknowledged ones).
+    fn ready(&self, queue: &str) -> u32 {
+        self.rt.block_on(async {
+            self.channel
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("the queue exists")
+                .message_count()
+        })
+    }
+
+    /// Takes every message of the queue (acking each).
+    fn drain(&self, queue: &str) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            while let Some(m) = self
+                .channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get")
+            {
+                out.push(String::from_utf8_lossy(&m.delivery.data).into_owned());
+            }
+            out
+        })
+    }
+
+    fn delete(&self, queue: &str) {
+        self.rt.block_on(async {
+            let _ = self
+                .channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await;
+        });
+    }
+}
+
+fn url(test: &str) -> Option<String> {
+    aqueduct_test_support::service_url("AQUEDUCT_TEST_AMQP_URL", test)
+}
+
+fn system() -> &'static str {
+    "system broker: amqp {\n  url = secret(\"AMQP_URL\")\n}\n"
+}
+
+/// A flow draining `queue` into `out/items.db` (see `support::drain`).
+fn drain_flow(queue: &str, prefetch: u32, per_second: u32) -> String {
+    format!(
+        r#"{}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from broker.consume("{queue}", prefetch: {prefetch}) as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  dead_letter file("out").append("dead.jsonl")
+  rate_limit {per_second} per 1s
+}}
+"#,
+        system()
+    )
+}
+
+#[test]
+fn consume_delivers_acks_after_commit_and_dead_letters_bad_json_once() {
+    let Some(url) = url("consume_delivers_acks_after_commit_and_dead_letters_bad_json_once") else {
+        return;
+    };
+    let rabbit = Rabbit::connect(&url);
+    let queue = aqueduct_test_support::unique_name("aq_consume");
+    rabbit.declare(&queue);
+    rabbit.publish(
+        &queue,
+        [
+            r#"{"id":1,"name":"a"}"#.to_string(),
+            "not json".to_string(),
+            r#"{"id":2,"name":"b"}"#.to_string(),
+            r#"{"id":3}"#.to_string(),
+            r#"{"id":4,"name":"d"}"#.to_string(),
+        ],
+    );
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from broker.consume("{queue}", prefetch: 2) as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#,
+            system()
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &[("AMQP_URL", &url)]);
+    let done = wait_until(Duration::from_secs(30), || {
+        sqlite_count(&p.path("out/items.db"), "select count(*) from items") == Some(3)
+            && p.jsonl("out/dead.jsonl").len() == 2
+    });
+    assert!(done, "not all delivered; stderr:\n{}", running.stderr());
+    // acks follow the commits: wait until the broker has none left
+    let emptied = wait_until(Duration::from_secs(10), || rabbit.ready(&queue) == 0);
+    let r = running.terminate(Duration::from_secs(20));
+    assert!(emptied);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("drain"),
+        "drain: 5 in, 3 delivered, 0 filtered, 2 failed, 2 dead-lettered"
+    );
+    assert!(
+        !r.stderr.contains("guest:guest"),
+        "the URL leaked: {}",
+        r.stderr
+    );
+    // after the consumer closed, nothing came back unacknowledged
+    assert_eq!(rabbit.ready(&queue), 0, "every message was acknowledged");
+    let dead = p.jsonl("out/dead.jsonl");
+    let bad = dead
+        .iter()
+        .find(|d| d["raw"] == json!("not json"))
+        .unwrap_or_else(|| panic!("the bad payload in {dead:#?}"));
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("malformed JSON"),
+        "{bad}"
+    );
+    let missing = dead
+        .iter()
+        .find(|d| d["raw"] == json!(r#"{"id":3}"#))
+        .unwrap_or_else(|| panic!("the record without name in {dead:#?}"));
+    assert!(
+        missing["error"].as_str().unwrap_or("").contains("name"),
+        "{missing}"
+    );
+    assert_eq!(
+        p.sqlite("out/items.db", "select id, name from items order by id"),
+        vec![
+            vec![json!(1), json!("a")],
+            vec![json!(2), json!("b")],
+            vec![json!(4), json!("d")]
+        ]
+    );
+    rabbit.delete(&queue);
+}
+
+#[test]
+fn publish_waits_for_confirms_and_an_unroutable_message_is_an_error() {
+    let Some(url) = url("publish_waits_for_confirms_and_an_unroutable_message_is_an_error") else {
+        return;
+    };
+    let rabbit = Rabbit::connect(&url);
+    let queue = aqueduct_test_support::unique_name("aq_publish");
+    rabbit.declare(&queue);
+    let p = Project::new();
+    p.file(
+        "in/items.jsonl",
+        "{\"id\":1,\"name\":\"a\",\"to\":\"QUEUE\"}\n{\"id\":2,\"name\":\"b\",\"to\":\"QUEUE\"}\n{\"id\":3,\"name\":\"c\",\"to\":\"nowhere\"}\n"
+            .replace("QUEUE", &queue),
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"{}
+type Item {{ id: int, name: string, to: string }}
+
+flow send {{
+  mode batch
+  from file("in").read("items.jsonl") as Item
+  to broker.publish("", "{{.to}}")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#,
+            system()
+        ),
+    );
+    let r = p.run_with_env(&[], &[("AMQP_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("send"),
+        "send: 3 in, 2 delivered, 0 filtered, 1 failed, 1 dead-lettered"
+    );
+    let got = rabbit.drain(&queue);
+    assert_eq!(
+        got,
+        vec![
+            format!(r#"{{"id":1,"name":"a","to":"{queue}"}}"#),
+            format!(r#"{{"id":2,"name":"b","to":"{queue}"}}"#),
+        ]
+    );
+    let dead = p.jsonl("out/dead.jsonl");
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    let error = dead[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("could not route")
+            && error.contains("routing key `nowhere`")
+            && error.contains("312 NO_ROUTE"),
+        "{error}"
+    );
+    rabbit.delete(&queue);
+}
+
+#[test]
+fn consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
+    let Some(url) = url("consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart")
+    else {
+        return;
+    };
+    const N: i64 = 3000;
+    let rabbit = Rabbit::connect(&url);
+    let queue = aqueduct_test_support::unique_name("aq_kill");
+    rabbit.declare(&queue);
+    rabbit.publish(&queue, (0..N).map(drain::item_json));
+    let p = Project::new();
+    p.file("main.aq", drain_flow(&queue, 50, 1000));
+    drain::kill_and_restart(
+        &p,
+        ("AMQP_URL", &url),
+        N,
+        500,
+        |_| {},
+        || {},
+        || rabbit.ready(&queue) == 0,
+    );
+    rabbit.delete(&queue);
+}
+
+#[test]
+fn a_missing_queue_stops_the_flow_at_start_up_naming_it() {
+    let Some(url) = url("a_missing_queue_stops_the_flow_at_start_up_naming_it") else {
+        return;
+    };
+    let queue = aqueduct_test_support::unique_name("aq_missing");
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{}
+type Item {{ id: int }}
+
+flow drain {{
+  mode async
+  from broker.consume("{queue}") as Item
+  to file("out").append("items.jsonl")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#,
+            system()
+        ),
+    );
+    let r = p.run_with_env(&[], &[("AMQP_URL", &url)]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "`broker.consume`: queue `{queue}` is not available"
+        )) && r.stderr.contains("NOT_FOUND"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("guest:guest"),
+        "the URL leaked: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn consume_reconnects_after_a_cut_connection_and_loses_nothing() {
+    let Some(url) = url("consume_reconnects_after_a_cut_connection_and_loses_nothing") else {
+        return;
+    };
+    const N: i64 = 2000;
+    let rabbit = Rabbit::connect(&url);
+    let queue = aqueduct_test_support::unique_name("aq_cut");
+    rabbit.declare(&queue);
+    rabbit.publish(&queue, (0..N).map(drain::item_json));
+    let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:5672");
+    let proxied = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
+    let p = Project::new();
+    p.file("main.aq", drain_flow(&queue, 50, 1000));
+    let r = drain::cut_and_recover(
+        &p,
+        ("AMQP_URL", &proxied),
+        &proxy,
+        N,
+        300,
+        |_| {},
+        || rabbit.ready(&queue) == 0,
+    );
+    assert!(r.stderr.contains("reconnecting"), "{}", r.stderr);
+    rabbit.delete(&queue);
+}
+
+#[test]
+fn three_replicas_share_a_queue_and_one_killed_loses_nothing() {
+    let Some(url) = url("three_replicas_share_a_queue_and_one_killed_loses_nothing") else {
+        return;
+    };
+    const N: i64 = 3000;
+    let rabbit = Rabbit::connect(&url);
+    let queue = aqueduct_test_support::unique_name("aq_replicas");
+    rabbit.declare(&queue);
+    rabbit.publish(&queue, (0..N).map(drain::item_json));
+    drain::three_replicas(
+        |_| drain_flow(&queue, 20, 300),
+        ("AMQP_URL", &url),
+        N,
+        || rabbit.ready(&queue) == 0,
+    );
+    rabbit.delete(&queue);
+}
+
+#[test]
+fn a_slow_flow_leaves_the_backlog_in_the_queue() {
+    let Some(url) = url("a_slow_flow_leaves_the_backlog_in_the_queue") else {
+        return;
+    };
+    const N: u32 = 5000;
+    const PREFETCH: u32 = 20;
+    let rabbit = Rabbit::connect(&url);
+    let queue = aqueduct_test_support::unique_name("aq_backlog");
+    rabbit.declare(&queue);
+    rabbit.publish(
+        &queue,
+        (0..N).map(|i| format!(r#"{{"id":{i},"name":"n{i}"}}"#)),
+    );
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from broker.consume("{queue}", prefetch: {PREFETCH}) as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  dead_letter file("out").append("dead.jsonl")
+  rate_limit 50 per 1s
+}}
+"#,
+            system()
+        ),
+    );
+    let table = p.path("out/items.db");
+    let count = || sqlite_count(&table, "select count(*) from items").unwrap_or(0);
+    let mut running = p.spawn_with_env(&[], &[("AMQP_URL", &url)]);
+    assert!(
+        wait_until(Duration::from_secs(30), || count() >= 100),
+        "no progress; stderr:\n{}",
+        running.stderr()
+    );
+    // everything not yet delivered is still in the queue, but for at most
+    // `prefetch` messages handed to aqueduct and not yet acknowledged
+    for _ in 0..5 {
+        let before = count() as u32;
+        let ready = rabbit.ready(&queue);
+        let after = count() as u32;
+        assert!(
+            ready + PREFETCH + (after - before) + 1 >= N - before,
+            "aqueduct holds more than prefetch: ready {ready}, delivered {before}..{after} of {N}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    rabbit.delete(&queue);
+}
+
+#[test]
+fn the_work_queue_example_is_drained_by_three_replicas() {
+    let Some(url) = url("the_work_queue_example_is_drained_by_three_replicas") else {
+        return;
+    };
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/work-queue");
+    let queue = aqueduct_test_support::unique_name("work_queue_jobs");
+    let p = Project::new();
+    for rel in ["aqueduct.yaml", "queue.aq", "input/jobs.jsonl"] {
+        let text = std::fs::read_to_string(example.join(rel)).expect("reads the example");
+        p.file(rel, text.replace("work_queue_jobs", &queue));
+    }
+    let rabbit = Rabbit::connect(&url);
+    rabbit.declare(&queue);
+    let env = [("AMQP_URL", url.as_str())];
+    let r = p.run_with_env(&["--flow", "enqueue"], &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("enqueue"),
+        "enqueue: 1000 in, 1000 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    // one after another, as the README says: the replicas share one SQLite
+    // file, whose set-up at start-up takes a lock a parallel start can hit
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let replica = p.spawn_with_env(&["--flow", "work"], &env);
+        let started = wait_until(Duration::from_secs(20), || {
+            replica.stderr().contains("consuming")
+        });
+        assert!(started, "stderr:\n{}", replica.stderr());
+        replicas.push(replica);
+    }
+    let db = p.path("out/jobs.db");
+    let done = wait_until(Duration::from_secs(60), || {
+        sqlite_count(&db, "select count(*) from jobs") == Some(1000)
+    });
+    assert!(done, "stderr:\n{}", replicas[0].stderr());
+    let emptied = wait_until(Duration::from_secs(10), || rabbit.ready(&queue) == 0);
+    let mut taken = Vec::new();
+    for r in replicas.iter_mut() {
+        let out = r.terminate(Duration::from_secs(20));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let summary = out.summary("work");
+        let n: i64 = summary
+            .strip_prefix("work: ")
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a count in `{summary}`"));
+        taken.push(n);
+    }
+    assert!(emptied, "the queue still holds messages");
+    assert_eq!(
+        taken.iter().sum::<i64>(),
+        1000,
+        "each job taken once: {taken:?}"
+    );
+    assert_eq!(
+        p.sqlite(
+            "out/jobs.db",
+            "select count(distinct id), min(id), max(id) from jobs"
+        ),
+        vec![vec![json!(1000), json!(1), json!(1000)]]
+    );
+    assert_eq!(
+        p.sqlite(
+            "out/jobs.db",
+            "select id, customer, amount from jobs where id = 42"
+        ),
+        vec![vec![json!(42), json!("c8"), json!("52.42")]]
+    );
+    println!("jobs taken per replica: {taken:?}");
+    rabbit.delete(&queue);
+}

@@ -1,0 +1,401 @@
+//! `mysql.changes` end to end through `aqueduct run` against the real
+//! MariaDB (binary log on, `binlog_format = ROW`): inserts, updates and
+//! deletes routed by `_op` to an upsert and a delete target; a restart
+//! resumes from the checkpointed binlog position without loss; and under
+//! load (a separate client writing about 10k inserts, updates and deletes)
+//! a `kill -9` at a random moment and a restart leave the target equal to
+//! the source.
+//!
+//! Needs `AQUEDUCT_TEST_MYSQL_URL` (e.g. `mysql://root@127.0.0.1:3306/test`,
+//! a user allowed to read the binary log) and the `mysql` client; without
+//! the URL each test prints `SKIP: …` and passes, unless
+//! `AQUEDUCT_REQUIRE_SERVICES=1`.
+
+mod support;
+
+use aqueduct_test_support::{service_url, unique_name};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{Project, cdc, wait_until};
+
+fn mysql_url(test: &str) -> Option<String> {
+    service_url("AQUEDUCT_TEST_MYSQL_URL", test)
+}
+
+/// The `mysql` client's connection arguments for `url`.
+fn client_args(url: &str) -> (Vec<String>, String) {
+    // mysql://user[:password]@host:port/db
+    let rest = url.trim_start_matches("mysql://");
+    let (auth, rest) = rest.split_once('@').unwrap_or(("root", rest));
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    let (hostport, db) = rest.split_once('/').unwrap_or((rest, "test"));
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
+    (
+        ["-N", "-B", "-h", host, "-P", port, "-u", user, db]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        password.to_string(),
+    )
+}
+
+/// Runs `sql` through the command-line client; rows tab-separated, one per line.
+fn mysql(url: &str, sql: &str) -> String {
+    let (args, password) = client_args(url);
+    let mut cmd = std::process::Command::new("mysql");
+    cmd.args(&args).args(["-e", sql]);
+    if !password.is_empty() {
+        cmd.env("MYSQL_PWD", password);
+    }
+    let out = cmd.output().expect("runs the mysql client");
+    assert!(
+        out.status.success(),
+        "mysql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Runs `sql` through `psql`; the rows, `|`-separated, one per line.
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("runs psql");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// The source and target tables of one test, dropped when it ends. The
+/// target is in MariaDB, or in PostgreSQL when `pg` is set (its commits
+/// are faster than MariaDB's on these machines, which keeps the load test
+/// short).
+struct Fixture {
+    url: String,
+    src: String,
+    dst: String,
+    pg: Option<String>,
+}
+
+impl Fixture {
+    fn new(url: &str, prefix: &str, columns: &str, pg: Option<&str>) -> Fixture {
+        let f = Fixture {
+            url: url.to_string(),
+            src: unique_name(&format!("{prefix}_src")),
+            dst: unique_name(&format!("{prefix}_dst")),
+            pg: pg.map(str::to_string),
+        };
+        mysql(url, &format!("CREATE TABLE {} ({columns})", f.src));
+        match &f.pg {
+            Some(pg) => {
+                psql(pg, &format!("CREATE TABLE {} ({columns})", f.dst));
+            }
+            None => {
+                mysql(url, &format!("CREATE TABLE {} ({columns})", f.dst));
+            }
+        }
+        f
+    }
+
+    /// Rows of either table missing from the other.
+    fn differences(&self) -> i64 {
+        if let Some(pg) = &self.pg {
+            let source = mysql(
+                &self.url,
+                &format!(
+                    "SELECT id, COALESCE(name, '~'), COALESCE(qty, -1) FROM {} ORDER BY id",
+                    self.src
+                ),
+            )
+            .replace('\t', "|");
+            let target = psql(
+                pg,
+                &format!(
+                    "SELECT id, COALESCE(name, '~'), COALESCE(qty, -1) FROM {} ORDER BY id",
+                    self.dst
+                ),
+            );
+            let (a, b): (
+                std::collections::BTreeSet<&str>,
+                std::collections::BTreeSet<&str>,
+            ) = (source.lines().collect(), target.lines().collect());
+            return a.symmetric_difference(&b).count() as i64;
+        }
+        mysql(
+            &self.url,
+            &format!(
+                "SELECT (SELECT count(*) FROM {s} a LEFT JOIN {d} b ON a.id = b.id
+                         WHERE b.id IS NULL OR NOT (a.name <=> b.name AND a.qty <=> b.qty))
+                      + (SELECT count(*) FROM {d} b LEFT JOIN {s} a ON a.id = b.id WHERE a.id IS NULL)",
+                s = self.src,
+                d = self.dst
+            ),
+        )
+        .parse()
+        .unwrap_or(-1)
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        let text = match &self.pg {
+            Some(pg) if table == self.dst => psql(pg, &format!("SELECT count(*) FROM {table}")),
+            _ => mysql(&self.url, &format!("SELECT count(*) FROM {table}")),
+        };
+        text.parse().unwrap_or(-1)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let (args, password) = client_args(&self.url);
+        let _ = std::process::Command::new("mysql")
+            .args(&args)
+            .args([
+                "-e",
+                &format!("DROP TABLE IF EXISTS {}, {}", self.src, self.dst),
+            ])
+            .env("MYSQL_PWD", password)
+            .output();
+        if let Some(pg) = &self.pg {
+            let _ = std::process::Command::new("psql")
+                .arg(pg)
+                .args(["-qAtX", "-c", &format!("DROP TABLE IF EXISTS {}", self.dst)])
+                .output();
+        }
+    }
+}
+
+/// A flow that mirrors `src` into `dst`: deletes to `delete`, the rest to `upsert`.
+fn mirror_project(f: &Fixture) -> Project {
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system my: mysql {{ url = secret("MY_URL"), pool_size = 3 }}
+{pg_system}
+
+type Change {{ id: int, name: string?, qty: int?, _op: string, _commit_time: timestamp }}
+type Item {{ id: int, name: string?, qty: int? }}
+
+flow mirror {{
+  mode async
+  from my.changes("{src}"{server_id}) as Change
+  {tap}
+  route {{
+    when ._op == "delete" => {{
+      map Item {{ ... }}
+      to {target}.delete("{dst}", key: [id])
+    }}
+    else => {{
+      map Item {{ ... }}
+      to {target}.upsert("{dst}", key: [id])
+    }}
+  }}
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+"#,
+            src = f.src,
+            dst = f.dst,
+            target = if f.pg.is_some() { "pg" } else { "my" },
+            // the load test names its replica id; the other uses the default
+            server_id = if f.pg.is_some() {
+                ", server_id: 4242"
+            } else {
+                ""
+            },
+            // the load test keeps no copy of each change: a file append per
+            // record would be its bottleneck
+            tap = if f.pg.is_some() {
+                ""
+            } else {
+                r#"tap file("out").append("changes.jsonl")"#
+            },
+            pg_system = if f.pg.is_some() {
+                r#"system pg: postgres { url = secret("PG_URL"), pool_size = 3 }"#
+            } else {
+                ""
+            },
+        ),
+    );
+    p
+}
+
+const ITEM: &str = "id INT PRIMARY KEY, name VARCHAR(40), qty INT";
+
+/// Waits until the flow has stored its first binlog position (it reads
+/// changes made from then on).
+fn wait_started(p: &Project, running: &mut support::Running) {
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            support::sqlite_count(
+                &p.path(".aqueduct/state.db"),
+                "select count(*) from aqueduct_state where key like 'mysql:%'",
+            )
+            .unwrap_or(0)
+                > 0
+        }),
+        "the start position is stored\n{}",
+        running.stderr()
+    );
+}
+
+#[test]
+fn binlog_inserts_updates_and_deletes_reach_upsert_and_delete_targets_and_a_restart_resumes() {
+    let Some(url) = mysql_url(
+        "binlog_inserts_updates_and_deletes_reach_upsert_and_delete_targets_and_a_restart_resumes",
+    ) else {
+        return;
+    };
+    let f = Fixture::new(&url, "mycdc", ITEM, None);
+    let env = [("MY_URL", url.as_str())];
+    let p = mirror_project(&f);
+    let mut running = p.spawn_with_env(&[], &env);
+    wait_started(&p, &mut running);
+    mysql(
+        &url,
+        &format!(
+            "INSERT INTO {s} VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3);
+             UPDATE {s} SET qty = 20, name = 'B' WHERE id = 2;
+             DELETE FROM {s} WHERE id = 3;",
+            s = f.src
+        ),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || f.differences() == 0
+            && f.count(&f.dst) == 2),
+        "the target mirrors the source\n{}",
+        running.stderr()
+    );
+    // the change records carry the operation and the commit time; a delete
+    // carries the whole old row (binlog_row_image = FULL)
+    let changes = p.jsonl("out/changes.jsonl");
+    let ops: Vec<&str> = changes.iter().filter_map(|c| c["_op"].as_str()).collect();
+    assert_eq!(ops, ["insert", "insert", "insert", "update", "delete"]);
+    assert_eq!(
+        changes[4],
+        serde_json::json!({"id": 3, "name": "c", "qty": 3, "_op": "delete",
+                           "_commit_time": changes[4]["_commit_time"]})
+    );
+    assert!(
+        changes[4]["_commit_time"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{}",
+        changes[4]
+    );
+    running.terminate(Duration::from_secs(20));
+
+    // changes made while the flow is down are read after the restart, once
+    mysql(
+        &url,
+        &format!(
+            "INSERT INTO {s} VALUES (4, 'd', 4); UPDATE {s} SET name = 'A' WHERE id = 1; DELETE FROM {s} WHERE id = 2;",
+            s = f.src
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &env);
+    assert!(
+        wait_until(Duration::from_secs(20), || f.differences() == 0
+            && f.count(&f.dst) == 2),
+        "the changes made while stopped arrive\n{}\n{:?}",
+        running.stderr(),
+        p.sqlite(
+            ".aqueduct/state.db",
+            "select key, value from aqueduct_state"
+        )
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    running.terminate(Duration::from_secs(20));
+    let ops: Vec<String> = p
+        .jsonl("out/changes.jsonl")
+        .iter()
+        .filter_map(|c| c["_op"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "insert", "insert", "insert", "update", "delete", "insert", "update", "delete"
+        ],
+        "nothing read twice after a clean stop"
+    );
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+#[test]
+fn binlog_under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source() {
+    let Some(url) =
+        mysql_url("binlog_under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source")
+    else {
+        return;
+    };
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("seed {seed}");
+    // the target is a PostgreSQL table: MariaDB's commit per upsert would
+    // make 10k changes take minutes here
+    let Some(pg) = service_url(
+        "AQUEDUCT_TEST_POSTGRES_URL",
+        "binlog_under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source",
+    ) else {
+        return;
+    };
+    let f = Fixture::new(&url, "mycdcload", ITEM, Some(&pg));
+    // the target commits asynchronously: aqueduct is killed, not the
+    // server, so nothing a commit returned is lost, and a commit that does
+    // not wait for the disk keeps 10k changes within the test's time
+    let fast_pg = format!("{pg}?options=-c%20synchronous_commit%3Doff");
+    let env = [("MY_URL", url.as_str()), ("PG_URL", fast_pg.as_str())];
+    let p = mirror_project(&f);
+    p.file(
+        "workload.sql",
+        cdc::workload(&f.src, seed, "START TRANSACTION"),
+    );
+    let mut running = p.spawn_with_env(&[], &env);
+    wait_started(&p, &mut running);
+    // the separate client writes while the flow runs
+    let (args, password) = client_args(&url);
+    let writer = std::process::Command::new("mysql")
+        .args(&args)
+        .env("MYSQL_PWD", password)
+        .stdin(std::fs::File::open(p.path("workload.sql")).expect("the workload"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("runs mysql");
+    // kill -9 at a random moment once changes are flowing
+    let kill_after = Duration::from_millis(300 + seed % 2500);
+    assert!(
+        wait_until(Duration::from_secs(20), || f.count(&f.dst) > 0),
+        "changes arrive\n{}",
+        running.stderr()
+    );
+    std::thread::sleep(kill_after);
+    running.signal("KILL");
+    let status = running.wait_exit(Duration::from_secs(10)).expect("killed");
+    assert!(status.code().is_none(), "killed by a signal: {status:?}");
+    let mut running = p.spawn_with_env(&[], &env);
+    let out = writer.wait_with_output().expect("the writer ends");
+    assert!(out.status.success(), "the workload ran");
+    let started = std::time::Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(40), || f.differences() == 0),
+        "the target equals the source (seed {seed}): {} differences, {} and {} rows, {} dead letters\n{}",
+        f.differences(),
+        f.count(&f.src),
+        f.count(&f.dst),
+        std::fs::read_to_string(p.path("dlq/dead.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .count(),
+        running.stderr()
+    );
+    eprintln!("caught up {:?} after the writer ended", started.elapsed());
+    running.terminate(Duration::from_secs(20));
+    assert!(f.count(&f.src) > 100, "the workload left rows");
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}

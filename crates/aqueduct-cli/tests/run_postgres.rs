@@ -1,0 +1,511 @@
+//! `postgres` end to end through `aqueduct run` against the real server:
+//! a `query` source of every type (NULLs included) into `insert` and
+//! `upsert` targets and a JSONL file, `delete` by key, an `enrich` lookup
+//! with bound parameters, `poll` with a watermark that survives a restart,
+//! and per-record errors (a value the column cannot take, a constraint
+//! violation) in the dead letter naming the column and the reason.
+//!
+//! Needs `AQUEDUCT_TEST_POSTGRES_URL` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`) and the `psql` client; without
+//! the URL each test prints `SKIP: …` and passes, unless
+//! `AQUEDUCT_REQUIRE_SERVICES=1`.
+
+mod support;
+
+use aqueduct_test_support::{service_url, unique_name};
+use serde_json::json;
+use std::time::Duration;
+use support::{Project, wait_until};
+
+fn postgres_url(test: &str) -> Option<String> {
+    service_url("AQUEDUCT_TEST_POSTGRES_URL", test)
+}
+
+/// Runs `sql` through `psql`; the rows, `|`-separated, one per line.
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("runs psql");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+const ALL_TYPES: &str = "id integer PRIMARY KEY, small smallint, big bigint NOT NULL, \
+    ratio double precision, amount numeric(30,10), name text NOT NULL, code varchar(8), \
+    active boolean, born date, seen timestamptz, doc jsonb, raw json, blob bytea";
+
+const ROW_TYPE: &str = "type Row { id: int, small: int?, big: int, ratio: float?, amount: decimal?, \
+    name: string, code: string?, active: bool?, born: date?, seen: timestamp?, doc: json?, \
+    raw: json?, blob: bytes? }";
+
+#[test]
+fn every_type_round_trips_through_query_insert_and_upsert() {
+    let Some(url) = postgres_url("every_type_round_trips_through_query_insert_and_upsert") else {
+        return;
+    };
+    let src = unique_name("pg_src");
+    let ins = unique_name("pg_ins");
+    let ups = unique_name("pg_ups");
+    psql(
+        &url,
+        &format!(
+            "CREATE TABLE {src} ({ALL_TYPES}); CREATE TABLE {ins} ({ALL_TYPES}); CREATE TABLE {ups} ({ALL_TYPES});
+             INSERT INTO {src} VALUES
+             (1, -32768, 9223372036854775807, 0.1, 1234567890123456789.012345678, 'héllo ''quoted''', 'abc',
+              true, '2024-02-29', '2024-05-01 12:34:56.789012+02', '{{\"a\":[1,2.5,\"x\"],\"b\":null}}', '[1, 2]', '\\x00ff10'),
+             (2, NULL, -1, NULL, NULL, '', NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+             INSERT INTO {ups} (id, big, name) VALUES (1, 0, 'old'), (3, 3, 'untouched');"
+        ),
+    );
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system pg: postgres {{ url = secret("PG_URL"), pool_size = 2 }}
+
+{ROW_TYPE}
+
+flow copy {{
+  mode batch
+  from pg.query("select * from {src} order by id") as Row
+  to pg.insert("{ins}")
+  to pg.upsert("{ups}", key: [id])
+  to file("out").append("rows.jsonl")
+}}
+"#
+        ),
+    );
+    let r = p.run_with_env(&[], &[("PG_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("copy"),
+        "copy: 2 in, 6 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    // values read exactly: decimals and 64-bit ints untouched, timestamps in UTC
+    // (the exact text, scale of numeric(30,10) kept: serde_json would round it)
+    assert!(
+        p.read("out/rows.jsonl")
+            .contains(r#""amount":1234567890123456789.0123456780,"#),
+        "{}",
+        p.read("out/rows.jsonl")
+    );
+    let rows = p.jsonl("out/rows.jsonl");
+    assert_eq!(
+        rows[0],
+        json!({"id": 1, "small": -32768, "big": 9223372036854775807_i64, "ratio": 0.1,
+               "amount": 1234567890123456789.012345678_f64, "name": "héllo 'quoted'", "code": "abc",
+               "active": true, "born": "2024-02-29", "seen": "2024-05-01T10:34:56.789012Z",
+               "doc": {"a": [1, 2.5, "x"], "b": null}, "raw": [1, 2], "blob": "AP8Q"})
+    );
+    assert_eq!(
+        rows[1],
+        json!({"id": 2, "small": null, "big": -1, "ratio": null, "amount": null, "name": "",
+               "code": null, "active": null, "born": null, "seen": null, "doc": null, "raw": null, "blob": null})
+    );
+    // and written exactly: the copies equal the source, column by column
+    for table in [&ins, &ups] {
+        let diff = psql(
+            &url,
+            &format!(
+                "SELECT count(*) FROM (SELECT id, small, big, ratio, amount, name, code, active, born, seen, doc, raw::jsonb, blob FROM {src}
+                 EXCEPT SELECT id, small, big, ratio, amount, name, code, active, born, seen, doc, raw::jsonb, blob FROM {table}) d"
+            ),
+        );
+        assert_eq!(diff, "0", "{table} equals {src}");
+    }
+    assert_eq!(
+        psql(&url, &format!("SELECT id, name FROM {ups} ORDER BY id")),
+        "1|héllo 'quoted'\n2|\n3|untouched",
+        "upsert updated row 1, inserted row 2 and left row 3"
+    );
+    psql(&url, &format!("DROP TABLE {src}, {ins}, {ups}"));
+}
+
+#[test]
+fn bad_values_and_constraint_violations_go_to_the_dead_letter_by_record() {
+    let Some(url) =
+        postgres_url("bad_values_and_constraint_violations_go_to_the_dead_letter_by_record")
+    else {
+        return;
+    };
+    let t = unique_name("pg_bad");
+    psql(
+        &url,
+        &format!("CREATE TABLE {t} (id integer PRIMARY KEY, qty smallint NOT NULL, note text)"),
+    );
+    let p = Project::new();
+    p.file(
+        "in/rows.jsonl",
+        "{\"id\":1,\"qty\":5,\"note\":\"ok\"}\n{\"id\":2,\"qty\":70000,\"note\":\"too big\"}\n{\"id\":1,\"qty\":6,\"note\":\"duplicate\"}\n{\"id\":3,\"qty\":7,\"note\":null}\n",
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"
+system pg: postgres {{ url = secret("PG_URL") }}
+
+type Row {{ id: int, qty: int, note: string? }}
+
+flow load {{
+  mode async
+  from file("in").read("rows.jsonl") as Row
+  to pg.insert("{t}")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let r = p.run_with_env(&[], &[("PG_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("load"),
+        "load: 4 in, 2 delivered, 0 filtered, 2 failed, 2 dead-lettered"
+    );
+    assert_eq!(
+        psql(
+            &url,
+            &format!("SELECT id, qty, coalesce(note, 'NULL') FROM {t} ORDER BY id")
+        ),
+        "1|5|ok\n3|7|NULL"
+    );
+    let dead = p.jsonl("out/dead.jsonl");
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let errors: Vec<&str> = dead
+        .iter()
+        .map(|d| d["error"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        dead[0]["record"],
+        json!({"id": 2, "qty": 70000, "note": "too big"})
+    );
+    assert!(
+        errors[0].contains("column `qty` (int2): 70000 is out of range for int2"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(dead[1]["record"]["note"], json!("duplicate"));
+    assert!(
+        errors[1].contains("duplicate key value violates unique constraint"),
+        "the server's message: {}",
+        errors[1]
+    );
+    psql(&url, &format!("DROP TABLE {t}"));
+}
+
+#[test]
+fn delete_by_key_and_lookup_with_bound_parameters() {
+    let Some(url) = postgres_url("delete_by_key_and_lookup_with_bound_parameters") else {
+        return;
+    };
+    let customers = unique_name("pg_cust");
+    psql(
+        &url,
+        &format!(
+            "CREATE TABLE {customers} (id bigint PRIMARY KEY, name text NOT NULL, credit numeric(12,2));
+             INSERT INTO {customers} VALUES (7, 'Acme', 1000.50), (8, 'O''Brien; DROP TABLE x', NULL), (9, 'Gone', 1)"
+        ),
+    );
+    let p = Project::new();
+    p.file(
+        "in/orders.jsonl",
+        "{\"id\":\"o1\",\"customer_id\":7,\"who\":\"Acme\"}\n{\"id\":\"o2\",\"customer_id\":8,\"who\":\"O'Brien; DROP TABLE x\"}\n{\"id\":\"o3\",\"customer_id\":99,\"who\":\"nobody\"}\n",
+    )
+    .file("in/gone.jsonl", "{\"id\":9}\n{\"id\":12345}\n")
+    .file(
+        "main.aq",
+        format!(
+            r#"
+system pg: postgres {{ url = secret("PG_URL") }}
+
+type Order {{ id: string, customer_id: int, who: string }}
+type Customer {{ id: int, name: string, credit: decimal? }}
+type Out {{ id: string, name: string?, credit: decimal? }}
+type Key {{ id: int }}
+
+flow price {{
+  mode batch
+  from file("in").read("orders.jsonl") as Order
+  enrich byid = pg.query("select id, name, credit from {customers} where id = {{.customer_id}}") as Customer
+  enrich byname = pg.query("select id, name, credit from {customers} where name = :who") as Customer
+  map Out {{ id = .id, name = $byname.name, credit = $byid.credit }}
+  to file("out").append("priced.jsonl")
+}}
+
+flow purge {{
+  mode batch
+  from file("in").read("gone.jsonl") as Key
+  to pg.delete("{customers}", key: [id])
+}}
+"#
+        ),
+    );
+    let r = p.run_with_env(&["--flow", "price"], &[("PG_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("out/priced.jsonl"),
+        "{\"id\":\"o1\",\"name\":\"Acme\",\"credit\":1000.50}\n\
+         {\"id\":\"o2\",\"name\":\"O'Brien; DROP TABLE x\",\"credit\":null}\n\
+         {\"id\":\"o3\",\"name\":null,\"credit\":null}\n"
+    );
+    let r = p.run_with_env(&["--flow", "purge"], &[("PG_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("purge"),
+        "purge: 2 in, 2 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    assert_eq!(
+        psql(&url, &format!("SELECT id FROM {customers} ORDER BY id")),
+        "7\n8"
+    );
+    psql(&url, &format!("DROP TABLE {customers}"));
+}
+
+#[test]
+fn poll_emits_new_rows_after_the_watermark_and_resumes_after_a_restart() {
+    let Some(url) =
+        postgres_url("poll_emits_new_rows_after_the_watermark_and_resumes_after_a_restart")
+    else {
+        return;
+    };
+    let t = unique_name("pg_poll");
+    psql(
+        &url,
+        &format!(
+            "CREATE TABLE {t} (id bigserial PRIMARY KEY, at timestamptz NOT NULL, what text NOT NULL);
+             INSERT INTO {t} (at, what) VALUES ('2024-01-01T00:00:00Z', 'a'), ('2024-01-02T00:00:00Z', 'b')"
+        ),
+    );
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system pg: postgres {{ url = secret("PG_URL") }}
+
+type Event {{ id: int, at: timestamp, what: string }}
+
+flow events {{
+  mode async
+  from pg.poll("select id, at, what from {t} where at > :watermark order by at", every: 100ms, watermark: "at") as Event
+  to file("out").append("events.jsonl")
+}}
+"#
+        ),
+    );
+    let whats = |p: &Project| -> Vec<String> {
+        if !p.path("out/events.jsonl").exists() {
+            return Vec::new();
+        }
+        p.jsonl("out/events.jsonl")
+            .iter()
+            .map(|e| e["what"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
+    assert!(
+        wait_until(Duration::from_secs(20), || whats(&p).len() == 2),
+        "the first two rows arrive: {:?}\n{}",
+        whats(&p),
+        running.stderr()
+    );
+    psql(
+        &url,
+        &format!("INSERT INTO {t} (at, what) VALUES ('2024-01-03T00:00:00Z', 'c')"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || whats(&p).len() == 3),
+        "the new row arrives: {:?}",
+        whats(&p)
+    );
+    running.terminate(Duration::from_secs(20));
+    // rows added while stopped are read after the restart, nothing twice
+    psql(
+        &url,
+        &format!("INSERT INTO {t} (at, what) VALUES ('2024-01-04T00:00:00Z', 'd')"),
+    );
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
+    assert!(
+        wait_until(Duration::from_secs(20), || whats(&p).len() >= 4),
+        "the row added while stopped arrives: {:?}\n{}",
+        whats(&p),
+        running.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    running.terminate(Duration::from_secs(20));
+    assert_eq!(whats(&p), vec!["a", "b", "c", "d"]);
+    psql(&url, &format!("DROP TABLE {t}"));
+}
+
+#[test]
+fn a_missing_table_or_column_stops_run_before_any_record_moves() {
+    let Some(url) = postgres_url("a_missing_table_or_column_stops_run_before_any_record_moves")
+    else {
+        return;
+    };
+    let t = unique_name("pg_pre");
+    psql(
+        &url,
+        &format!("CREATE TABLE {t} (id integer PRIMARY KEY, name text)"),
+    );
+    let missing = unique_name("pg_nope");
+    let p = Project::new();
+    p.file(
+        "in/rows.jsonl",
+        "{\"id\":1,\"name\":\"x\",\"extra\":true}\n",
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"
+system pg: postgres {{ url = secret("PG_URL") }}
+
+type Row {{ id: int, name: string, extra: bool }}
+
+flow load {{
+  mode batch
+  from file("in").read("rows.jsonl") as Row
+  to pg.insert("{t}")
+  to pg.upsert("{missing}", key: [id])
+}}
+"#
+        ),
+    );
+    let r = p.run_with_env(&[], &[("PG_URL", &url)]);
+    assert_ne!(r.code, 0, "run refuses to start");
+    assert!(
+        r.stderr.contains(&format!(
+            "table `{t}` has no column `extra` (field of `Row`)"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("table `{missing}` does not exist")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(psql(&url, &format!("SELECT count(*) FROM {t}")), "0");
+    psql(&url, &format!("DROP TABLE {t}"));
+}
+
+#[test]
+fn passwords_in_the_url_never_appear_in_errors() {
+    let Some(url) = postgres_url("passwords_in_the_url_never_appear_in_errors") else {
+        return;
+    };
+    // a wrong password for a user that does not exist, on a port nobody serves
+    let _ = url;
+    let p = Project::new();
+    p.file("in/rows.jsonl", "{\"id\":1}\n").file(
+        "main.aq",
+        r#"
+system pg: postgres { url = secret("PG_URL") }
+
+type Row { id: int }
+
+flow load {
+  mode batch
+  from file("in").read("rows.jsonl") as Row
+  to pg.insert("t")
+}
+"#,
+    );
+    let port = support::free_port();
+    let bad = format!("postgres://nobody:s3cr3t-pw@127.0.0.1:{port}/test");
+    let r = p.run_with_env(&[], &[("PG_URL", &bad)]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("postgres `pg`"), "{}", r.stderr);
+    assert!(!r.stderr.contains("s3cr3t-pw"), "{}", r.stderr);
+    assert!(!r.stdout.contains("s3cr3t-pw"), "{}", r.stdout);
+}
+
+#[test]
+fn check_connect_reports_a_wrong_type_a_missing_table_and_a_missing_unique_key() {
+    let Some(url) =
+        postgres_url("check_connect_reports_a_wrong_type_a_missing_table_and_a_missing_unique_key")
+    else {
+        return;
+    };
+    let t = unique_name("pg_chk");
+    let missing = unique_name("pg_gone");
+    psql(
+        &url,
+        &format!("CREATE TABLE {t} (id integer, qty smallint NOT NULL, name text)"),
+    );
+    let p = Project::new();
+    p.file("in/rows.jsonl", "{\"id\":1,\"qty\":true,\"name\":\"x\"}\n")
+        .file(
+            "main.aq",
+            format!(
+                r#"system pg: postgres {{ url = secret("PG_URL") }}
+
+type Row {{ id: int, qty: bool, name: string }}
+
+flow load {{
+  mode batch
+  from file("in").read("rows.jsonl") as Row
+  to pg.upsert("{t}", key: [id])
+  to pg.insert("{missing}")
+}}
+"#
+            ),
+        );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+        .args(["check", "--connect"])
+        .arg(p.root())
+        .env("PG_URL", &url)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs aqueduct check");
+    let raw = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // messages are wrapped to the terminal: compare them unwrapped
+    let text = raw
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(out.status.code(), Some(1), "{raw}");
+    assert!(text.contains("AQ0410"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "column `qty` of `{t}` is int2, which cannot take field `qty: bool`"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "`{t}` has no primary key or unique index on (id), which upsert needs"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("table `{missing}` does not exist")),
+        "{text}"
+    );
+    assert!(
+        text.contains("main.aq:8"),
+        "points at the upsert line: {text}"
+    );
+    assert!(
+        text.contains("main.aq:9"),
+        "points at the insert line: {text}"
+    );
+    // `run` stops at the same problems, naming the lines, before any record moves
+    let r = p.run_with_env(&[], &[("PG_URL", &url)]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("main.aq:8: flow `load`"), "{}", r.stderr);
+    assert_eq!(psql(&url, &format!("SELECT count(*) FROM {t}")), "0");
+    psql(&url, &format!("DROP TABLE {t}"));
+}

@@ -1,0 +1,371 @@
+//! `postgres.changes` end to end through `aqueduct run` against the real
+//! server: inserts, updates and deletes routed by `_op` to an upsert and a
+//! delete target; a restart resumes from the slot without loss; and under
+//! load (a separate client writing about 10k inserts, updates and deletes)
+//! a `kill -9` at a random moment and a restart leave the target equal to
+//! the source. A record type a delete cannot fill stops `run`, and
+//! `check --connect` creates no slot.
+//!
+//! Each test creates its own replication slot and publication and drops
+//! them at the end, also when it fails (an abandoned slot keeps WAL on the
+//! shared server). Needs `AQUEDUCT_TEST_POSTGRES_URL` (a server with
+//! `wal_level = logical`) and the `psql` client; without the URL each test
+//! prints `SKIP: …` and passes, unless `AQUEDUCT_REQUIRE_SERVICES=1`.
+
+mod support;
+
+use aqueduct_test_support::{service_url, unique_name};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{Project, cdc, wait_until};
+
+fn postgres_url(test: &str) -> Option<String> {
+    service_url("AQUEDUCT_TEST_POSTGRES_URL", test)
+}
+
+/// Runs `sql` through `psql`; the rows, `|`-separated, one per line.
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("runs psql");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// The tables, slot and publication of one test, dropped when it ends
+/// (also on failure: the running `aqueduct` is killed first, so the slot
+/// is not in use).
+struct Fixture {
+    url: String,
+    src: String,
+    dst: String,
+    slot: String,
+    publication: String,
+}
+
+impl Fixture {
+    fn new(url: &str, prefix: &str, columns: &str) -> Fixture {
+        let f = Fixture {
+            url: url.to_string(),
+            src: unique_name(&format!("{prefix}_src")),
+            dst: unique_name(&format!("{prefix}_dst")),
+            slot: unique_name(&format!("{prefix}_slot")),
+            publication: unique_name(&format!("{prefix}_pub")),
+        };
+        psql(
+            url,
+            &format!(
+                "CREATE TABLE {} ({columns}); CREATE TABLE {} ({columns})",
+                f.src, f.dst
+            ),
+        );
+        f
+    }
+
+    /// Rows of `dst` missing from `src` plus rows of `src` missing from `dst`.
+    fn differences(&self) -> i64 {
+        psql(
+            &self.url,
+            &format!(
+                "SELECT count(*) FROM ((SELECT * FROM {s} EXCEPT SELECT * FROM {d})
+                 UNION ALL (SELECT * FROM {d} EXCEPT SELECT * FROM {s})) x",
+                s = self.src,
+                d = self.dst
+            ),
+        )
+        .parse()
+        .unwrap_or(-1)
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        psql(&self.url, &format!("SELECT count(*) FROM {table}"))
+            .parse()
+            .unwrap_or(-1)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let sql = format!(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active_pid IS NOT NULL;
+             SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}';
+             DROP PUBLICATION IF EXISTS {publication};
+             DROP TABLE IF EXISTS {src}, {dst}",
+            slot = self.slot,
+            publication = self.publication,
+            src = self.src,
+            dst = self.dst
+        );
+        let _ = std::process::Command::new("psql")
+            .arg(&self.url)
+            .args(["-qAtX", "-c", &sql])
+            .output();
+    }
+}
+
+/// A flow that mirrors `src` into `dst`: deletes to `delete`, the rest to `upsert`.
+fn mirror_project(f: &Fixture) -> Project {
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system pg: postgres {{ url = secret("PG_URL"), pool_size = 3 }}
+
+type Change {{ id: int, name: string?, qty: int?, _op: string, _commit_time: timestamp }}
+type Item {{ id: int, name: string?, qty: int? }}
+
+flow mirror {{
+  mode async
+  from pg.changes("{src}", publication: "{publication}", slot: "{slot}") as Change
+  tap file("out").append("changes.jsonl")
+  route {{
+    when ._op == "delete" => {{
+      map Item {{ ... }}
+      to pg.delete("{dst}", key: [id])
+    }}
+    else => {{
+      map Item {{ ... }}
+      to pg.upsert("{dst}", key: [id])
+    }}
+  }}
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+"#,
+            src = f.src,
+            dst = f.dst,
+            publication = f.publication,
+            slot = f.slot
+        ),
+    );
+    p
+}
+
+const ITEM: &str = "id integer PRIMARY KEY, name text, qty integer";
+
+#[test]
+fn inserts_updates_and_deletes_reach_upsert_and_delete_targets_and_a_restart_resumes() {
+    let Some(url) = postgres_url(
+        "inserts_updates_and_deletes_reach_upsert_and_delete_targets_and_a_restart_resumes",
+    ) else {
+        return;
+    };
+    let f = Fixture::new(&url, "cdc", ITEM);
+    let p = mirror_project(&f);
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
+    // the slot exists once the flow started; changes from then on are read
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            psql(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
+                    f.slot
+                ),
+            ) == "1"
+        }),
+        "the slot is created at start-up\n{}",
+        running.stderr()
+    );
+    psql(
+        &url,
+        &format!(
+            "INSERT INTO {s} VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3);
+             UPDATE {s} SET qty = 20, name = 'B' WHERE id = 2;
+             DELETE FROM {s} WHERE id = 3;",
+            s = f.src
+        ),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || f.differences() == 0
+            && f.count(&f.dst) == 2),
+        "the target mirrors the source\n{}",
+        running.stderr()
+    );
+    // the change records carry the operation and the commit time; a delete
+    // carries the key and null for the rest
+    let changes = p.jsonl("out/changes.jsonl");
+    let ops: Vec<&str> = changes.iter().filter_map(|c| c["_op"].as_str()).collect();
+    assert_eq!(ops, ["insert", "insert", "insert", "update", "delete"]);
+    assert_eq!(
+        changes[4],
+        serde_json::json!({"id": 3, "name": null, "qty": null, "_op": "delete",
+                           "_commit_time": changes[4]["_commit_time"]})
+    );
+    assert!(
+        changes[4]["_commit_time"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{}",
+        changes[4]
+    );
+    running.terminate(Duration::from_secs(20));
+
+    // changes made while the flow is down are read after the restart, once
+    psql(
+        &url,
+        &format!(
+            "INSERT INTO {s} VALUES (4, 'd', 4); UPDATE {s} SET name = 'A' WHERE id = 1; DELETE FROM {s} WHERE id = 2;",
+            s = f.src
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
+    assert!(
+        wait_until(Duration::from_secs(20), || f.differences() == 0
+            && f.count(&f.dst) == 2),
+        "the changes made while stopped arrive\n{}",
+        running.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    running.terminate(Duration::from_secs(20));
+    let ops: Vec<String> = p
+        .jsonl("out/changes.jsonl")
+        .iter()
+        .filter_map(|c| c["_op"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "insert", "insert", "insert", "update", "delete", "insert", "update", "delete"
+        ],
+        "nothing read twice after a clean stop"
+    );
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+#[test]
+fn under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source() {
+    let Some(url) =
+        postgres_url("under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source")
+    else {
+        return;
+    };
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("seed {seed}");
+    let f = Fixture::new(&url, "cdcload", ITEM);
+    let p = mirror_project(&f);
+    // the flow's commits do not wait for the disk: aqueduct is killed, not
+    // the server, so nothing a commit returned is lost, and 10k changes
+    // stay within the test's time on a busy machine
+    let fast = format!("{url}?options=-c%20synchronous_commit%3Doff");
+    p.file("workload.sql", cdc::workload(&f.src, seed, "BEGIN"));
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &fast)]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            psql(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
+                    f.slot
+                ),
+            ) == "1"
+        }),
+        "the slot is created at start-up\n{}",
+        running.stderr()
+    );
+    // the separate client writes while the flow runs
+    let writer = std::process::Command::new("psql")
+        .arg(&url)
+        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(p.path("workload.sql"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("runs psql");
+    // kill -9 at a random moment once changes are flowing
+    let kill_after = Duration::from_millis(300 + seed % 2500);
+    assert!(
+        wait_until(Duration::from_secs(20), || f.count(&f.dst) > 0),
+        "changes arrive\n{}",
+        running.stderr()
+    );
+    std::thread::sleep(kill_after);
+    running.signal("KILL");
+    let status = running.wait_exit(Duration::from_secs(10)).expect("killed");
+    assert!(status.code().is_none(), "killed by a signal: {status:?}");
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &fast)]);
+    let out = writer.wait_with_output().expect("the writer ends");
+    assert!(out.status.success(), "the workload ran");
+    assert!(
+        wait_until(Duration::from_secs(40), || f.differences() == 0),
+        "the target equals the source (seed {seed}): {} differences\n{}",
+        f.differences(),
+        running.stderr()
+    );
+    running.terminate(Duration::from_secs(20));
+    assert!(f.count(&f.src) > 100, "the workload left rows");
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+#[test]
+fn a_delete_that_cannot_fill_a_required_field_stops_run_and_check_connect_creates_no_slot() {
+    let Some(url) = postgres_url(
+        "a_delete_that_cannot_fill_a_required_field_stops_run_and_check_connect_creates_no_slot",
+    ) else {
+        return;
+    };
+    let f = Fixture::new(&url, "cdcreq", ITEM);
+    let p = Project::new();
+    let flow = |name_type: &str| {
+        format!(
+            r#"
+system pg: postgres {{ url = secret("PG_URL") }}
+
+type Change {{ id: int, name: {name_type}, _op: string }}
+
+flow mirror {{
+  mode async
+  from pg.changes("{src}", publication: "{publication}", slot: "{slot}") as Change
+  to file("out").append("changes.jsonl")
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+"#,
+            src = f.src,
+            publication = f.publication,
+            slot = f.slot
+        )
+    };
+    p.file("main.aq", flow("string"));
+    let r = p.run_with_env(&[], &[("PG_URL", &url)]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "a delete from `{}` carries only (id), so fields `name: string` of `Change` cannot be filled; make them optional (`?`) or set REPLICA IDENTITY FULL on the table",
+            f.src
+        )),
+        "{}",
+        r.stderr
+    );
+    // with the field optional the preflight passes, and creates nothing
+    p.file("main.aq", flow("string?"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+        .args(["check", "--connect"])
+        .arg(p.root())
+        .env("PG_URL", &url)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs aqueduct check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        psql(
+            &url,
+            &format!(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
+                f.slot
+            )
+        ),
+        "0",
+        "check --connect leaves no slot behind"
+    );
+}

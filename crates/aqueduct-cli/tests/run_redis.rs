@@ -1,0 +1,412 @@
+//! `redis` through `aqueduct run` against the Redis server of
+//! `AQUEDUCT_TEST_REDIS_URL`, with redis-rs as the independent client:
+//! `stream` delivers every entry into SQLite and XACKs it only then (an
+//! entry that does not fit the type goes to the dead letter once), a
+//! consumer killed with SIGKILL mid-stream loses nothing after restart, and
+//! entries a dead consumer left pending are claimed; `xadd`, `set` with a
+//! TTL and `get` as an enrich; pub/sub both ways.
+
+mod support;
+
+use serde_json::json;
+use std::time::Duration;
+use support::{Project, drain, sqlite_count, wait_until};
+
+fn url(test: &str) -> Option<String> {
+    aqueduct_test_support::service_url("AQUEDUCT_TEST_REDIS_URL", test)
+}
+
+fn conn(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .expect("a redis url")
+        .get_connection()
+        .expect("connects to Redis")
+}
+
+fn xadd(c: &mut redis::Connection, key: &str, fields: &[(&str, String)]) {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key).arg("*");
+    for (k, v) in fields {
+        cmd.arg(*k).arg(v);
+    }
+    cmd.query::<String>(c).expect("XADD");
+}
+
+/// Entries of `group` delivered but not acknowledged.
+fn pending(c: &mut redis::Connection, key: &str, group: &str) -> i64 {
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(key)
+        .arg(group)
+        .query(c)
+        .expect("XPENDING");
+    match reply {
+        redis::Value::Array(items) => match items.first() {
+            Some(redis::Value::Int(n)) => *n,
+            other => panic!("XPENDING answered {other:?}"),
+        },
+        other => panic!("XPENDING answered {other:?}"),
+    }
+}
+
+const SYSTEM: &str = "system cache: redis {\n  url = secret(\"REDIS_URL\")\n}\n";
+
+/// Adds `n` entries `{id, name}` to the stream `key` in one pipeline.
+fn xadd_items(c: &mut redis::Connection, key: &str, n: i64) {
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("XADD")
+            .arg(key)
+            .arg("*")
+            .arg("id")
+            .arg(i)
+            .arg("name")
+            .arg(format!("n{i}"))
+            .ignore();
+    }
+    pipe.query::<()>(c).expect("XADD all");
+}
+
+/// A flow draining the stream `key` in the group `workers` as `consumer`
+/// into `out/items.db` (see `support::drain`); `options` follow the consumer.
+fn drain_flow(key: &str, consumer: &str, per_second: u32) -> String {
+    drain_flow_with(key, consumer, "", per_second)
+}
+
+fn drain_flow_with(key: &str, consumer: &str, options: &str, per_second: u32) -> String {
+    format!(
+        r#"{SYSTEM}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from cache.stream("{key}", "workers", consumer: "{consumer}"{options}) as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  dead_letter file("out").append("dead.jsonl")
+  rate_limit {per_second} per 1s
+}}
+"#
+    )
+}
+
+#[test]
+fn stream_delivers_acks_after_commit_and_dead_letters_a_bad_entry_once() {
+    let Some(url) = url("stream_delivers_acks_after_commit_and_dead_letters_a_bad_entry_once")
+    else {
+        return;
+    };
+    let mut c = conn(&url);
+    let key = aqueduct_test_support::unique_name("aq_stream");
+    xadd(&mut c, &key, &[("id", "1".into()), ("name", "a".into())]);
+    xadd(&mut c, &key, &[("id", "x".into()), ("name", "bad".into())]);
+    xadd(&mut c, &key, &[("id", "2".into()), ("name", "b".into())]);
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from cache.stream("{key}", "workers") as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
+    let done = wait_until(Duration::from_secs(30), || {
+        sqlite_count(&p.path("out/items.db"), "select count(*) from items") == Some(2)
+            && p.jsonl("out/dead.jsonl").len() == 1
+    });
+    assert!(done, "not all delivered; stderr:\n{}", running.stderr());
+    let acked = wait_until(Duration::from_secs(10), || {
+        pending(&mut c, &key, "workers") == 0
+    });
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(acked, "entries left pending");
+    assert_eq!(
+        r.summary("drain"),
+        "drain: 3 in, 2 delivered, 0 filtered, 1 failed, 1 dead-lettered"
+    );
+    let dead = p.jsonl("out/dead.jsonl");
+    assert_eq!(dead[0]["raw"], json!(r#"{"id":"x","name":"bad"}"#));
+    assert!(
+        dead[0]["error"].as_str().unwrap_or("").contains("`id`"),
+        "{dead:?}"
+    );
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
+}
+
+#[test]
+fn stream_consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
+    let Some(url) =
+        url("stream_consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart")
+    else {
+        return;
+    };
+    const N: i64 = 3000;
+    let mut c = conn(&url);
+    let key = aqueduct_test_support::unique_name("aq_streamkill");
+    xadd_items(&mut c, &key, N);
+    let p = Project::new();
+    p.file("main.aq", drain_flow(&key, "one", 1000));
+    let watcher = std::cell::RefCell::new(conn(&url));
+    drain::kill_and_restart(
+        &p,
+        ("REDIS_URL", &url),
+        N,
+        500,
+        |_| {},
+        || {
+            assert!(
+                pending(&mut watcher.borrow_mut(), &key, "workers") > 0,
+                "the kill left entries pending"
+            )
+        },
+        || pending(&mut watcher.borrow_mut(), &key, "workers") == 0,
+    );
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
+}
+
+#[test]
+fn entries_a_dead_consumer_left_pending_are_claimed() {
+    let Some(url) = url("entries_a_dead_consumer_left_pending_are_claimed") else {
+        return;
+    };
+    let mut c = conn(&url);
+    let key = aqueduct_test_support::unique_name("aq_claim");
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("workers")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query(&mut c)
+        .expect("XGROUP CREATE");
+    for i in 1..=3 {
+        xadd(
+            &mut c,
+            &key,
+            &[("id", i.to_string()), ("name", format!("n{i}"))],
+        );
+    }
+    // a consumer that reads and dies without acking
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("workers")
+        .arg("dead")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">")
+        .query(&mut c)
+        .expect("XREADGROUP");
+    assert_eq!(pending(&mut c, &key, "workers"), 3);
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from cache.stream("{key}", "workers", consumer: "alive", claim_after: 1s) as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
+    let done = wait_until(Duration::from_secs(30), || {
+        sqlite_count(&p.path("out/items.db"), "select count(*) from items") == Some(3)
+    });
+    assert!(done, "not claimed; stderr:\n{}", running.stderr());
+    let acked = wait_until(Duration::from_secs(10), || {
+        pending(&mut c, &key, "workers") == 0
+    });
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(acked, "entries left pending");
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
+}
+
+#[test]
+fn xadd_set_with_ttl_and_get_as_enrich() {
+    let Some(url) = url("xadd_set_with_ttl_and_get_as_enrich") else {
+        return;
+    };
+    let mut c = conn(&url);
+    let key = aqueduct_test_support::unique_name("aq_keys");
+    let p = Project::new();
+    p.file(
+        "in/items.jsonl",
+        "{\"id\":1,\"name\":\"a\",\"note\":null}\n{\"id\":2,\"name\":\"b\",\"note\":\"hi\"}\n",
+    )
+    .file("in/lookups.jsonl", "{\"id\":2}\n{\"id\":3}\n")
+    .file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Item {{ id: int, name: string, note: string? }}
+type Lookup {{ id: int }}
+type Found {{ id: int, name: string? }}
+
+flow store {{
+  mode batch
+  from file("in").read("items.jsonl") as Item
+  to cache.xadd("{key}:stream", maxlen: 1000)
+  to cache.set("{key}:item:{{.id}}", ttl: 1h)
+}}
+
+flow look {{
+  mode batch
+  from file("in").read("lookups.jsonl") as Lookup
+  enrich item = cache.get("{key}:item:{{.id}}") as Item
+  map Found {{ id = .id, name = $item.name }}
+  to file("out").append("found.jsonl")
+}}
+"#
+        ),
+    );
+    let r = p.run_with_env(&["--flow", "store"], &[("REDIS_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(format!("{key}:stream"))
+        .arg("-")
+        .arg("+")
+        .query(&mut c)
+        .expect("XRANGE");
+    let fields: Vec<Vec<(String, String)>> = entries.into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        fields,
+        vec![
+            vec![("id".into(), "1".into()), ("name".into(), "a".into())],
+            vec![
+                ("id".into(), "2".into()),
+                ("name".into(), "b".into()),
+                ("note".into(), "hi".into())
+            ],
+        ]
+    );
+    let stored: String = redis::cmd("GET")
+        .arg(format!("{key}:item:2"))
+        .query(&mut c)
+        .expect("GET");
+    assert_eq!(stored, r#"{"id":2,"name":"b","note":"hi"}"#);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{key}:item:2"))
+        .query(&mut c)
+        .expect("TTL");
+    assert!((3500..=3600).contains(&ttl), "ttl {ttl}");
+    let r = p.run_with_env(&["--flow", "look"], &[("REDIS_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("out/found.jsonl"),
+        "{\"id\":2,\"name\":\"b\"}\n{\"id\":3,\"name\":null}\n"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{key}:stream"))
+        .arg(format!("{key}:item:1"))
+        .arg(format!("{key}:item:2"))
+        .query(&mut c)
+        .expect("DEL");
+}
+
+#[test]
+fn pubsub_subscribe_and_publish() {
+    let Some(url) = url("pubsub_subscribe_and_publish") else {
+        return;
+    };
+    let channel = aqueduct_test_support::unique_name("aq_chan");
+    let mut listener = conn(&url);
+    let mut pubsub = listener.as_pubsub();
+    pubsub
+        .subscribe(format!("{channel}.out"))
+        .expect("SUBSCRIBE");
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Msg {{ text: string }}
+
+flow relay {{
+  mode async
+  from cache.subscribe("{channel}.in", format: text) as Msg
+  to cache.publish("{channel}.out", format: text)
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
+    // publish until the running subscription relays one
+    let mut publisher = conn(&url);
+    let mut got = None;
+    for _ in 0..100 {
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg(format!("{channel}.in"))
+            .arg("hello")
+            .query(&mut publisher)
+            .expect("PUBLISH");
+        if receivers > 0 {
+            let message = pubsub.get_message().expect("a relayed message");
+            got = Some(message.get_payload::<String>().expect("text"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(got.as_deref(), Some("hello"), "stderr:\n{}", r.stderr);
+}
+
+#[test]
+fn stream_recovers_from_a_cut_connection_and_loses_nothing() {
+    let Some(url) = url("stream_recovers_from_a_cut_connection_and_loses_nothing") else {
+        return;
+    };
+    const N: i64 = 2000;
+    let mut c = conn(&url);
+    let key = aqueduct_test_support::unique_name("aq_streamcut");
+    xadd_items(&mut c, &key, N);
+    let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:6379");
+    let proxied = format!("redis://127.0.0.1:{}", proxy.port());
+    let p = Project::new();
+    p.file("main.aq", drain_flow(&key, "one", 1000));
+    drain::cut_and_recover(
+        &p,
+        ("REDIS_URL", &proxied),
+        &proxy,
+        N,
+        300,
+        |_| {},
+        || pending(&mut c, &key, "workers") == 0,
+    );
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
+}
+
+#[test]
+fn three_replicas_share_a_group_and_one_killed_loses_nothing() {
+    let Some(url) = url("three_replicas_share_a_group_and_one_killed_loses_nothing") else {
+        return;
+    };
+    const N: i64 = 3000;
+    let mut c = conn(&url);
+    let key = aqueduct_test_support::unique_name("aq_replicas");
+    xadd_items(&mut c, &key, N);
+    // claim_after: the killed replica's pending entries go to the others
+    drain::three_replicas(
+        |i| drain_flow_with(&key, &format!("replica{i}"), ", claim_after: 2s", 300),
+        ("REDIS_URL", &url),
+        N,
+        || pending(&mut c, &key, "workers") == 0,
+    );
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
+}

@@ -1,0 +1,741 @@
+//! The `salesforce` connector through `aqueduct run`, against the local
+//! emulator started in this process: a batch load through sObject
+//! Collections with refused records dead-lettered by `statusCode`, a
+//! query past 2,000 records with a token that expires mid-run, a lookup
+//! with SOQL-literal escaping, and credentials kept out of every output.
+
+mod support;
+
+use aqueduct_emulator::{Config, Emulator, Seed, serve};
+use support::Project;
+
+const SEED: &str = "
+objects:
+  - name: Account
+    fields:
+      - { name: Name, type: string, required: true }
+      - { name: Ext_Id__c, type: string, external_id: true, unique: true }
+    records:
+      - { Name: \"O'Brien & Sons\", Ext_Id__c: A-1 }
+      - { Name: Plain, Ext_Id__c: A-2 }
+    generate:
+      - count: 2300
+        fields: { Name: \"Generated {n}\", Ext_Id__c: \"G-{n}\" }
+  - name: Contact
+    fields:
+      - { name: LastName, type: string, required: true }
+      - { name: Company__c, type: string }
+      - { name: Ext_Id__c, type: string, external_id: true, unique: true }
+";
+
+const SECRET: &str = "emulator-secret";
+
+/// An emulator (the seed plus `extra` YAML) on a runtime that lives as
+/// long as the test.
+fn emulator(extra: &str) -> (tokio::runtime::Runtime, Emulator) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let emulator = rt
+        .block_on(serve(Config {
+            seed: Seed::parse(&format!("{SEED}{extra}"), "test seed").expect("seed"),
+            listen: "127.0.0.1:0".parse().expect("address"),
+        }))
+        .expect("emulator starts");
+    (rt, emulator)
+}
+
+const SYSTEM: &str = r#"
+system crm: salesforce {
+  instance_url = env("SF_INSTANCE_URL")
+  api_version = "62.0"
+  auth = oauth2_client_credentials {
+    client_id = "aqueduct-emulator"
+    client_secret = secret("SF_CLIENT_SECRET")
+  }
+}
+"#;
+
+/// No access token (`<org id>!…`), client secret or assertion in `text`.
+fn assert_no_credentials(text: &str, what: &str) {
+    assert!(
+        !text.contains("00D000000000001!"),
+        "a token in {what}:\n{text}"
+    );
+    assert!(
+        !text.contains(SECRET),
+        "the client secret in {what}:\n{text}"
+    );
+}
+
+#[test]
+fn a_batch_load_dead_letters_refused_records_with_their_status_code() {
+    let (_rt, emulator) = emulator("");
+    let p = Project::new();
+    let mut rows = String::new();
+    for i in 0..450 {
+        // every 150th contact has no LastName: Salesforce refuses it
+        let last = if i % 150 == 0 {
+            "null".to_string()
+        } else {
+            format!("\"Last {i}\"")
+        };
+        rows.push_str(&format!(
+            "{{\"LastName\":{last},\"Ext_Id__c\":\"C-{i}\"}}\n"
+        ));
+    }
+    p.file("in/contacts.jsonl", rows).file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Contact {{
+  LastName: string?
+  Ext_Id__c: string
+}}
+
+flow load {{
+  mode batch
+  from file("in").read("contacts.jsonl") as Contact
+  batch 200 within 1s
+  to crm.insert("Contact")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let out = p.run_with_env(
+        &[],
+        &[
+            ("SF_INSTANCE_URL", emulator.instance_url()),
+            ("SF_CLIENT_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.summary("load"),
+        "load: 450 in, 447 delivered, 0 filtered, 3 failed, 3 dead-lettered"
+    );
+    let dead = p.jsonl("out/dead.jsonl");
+    let refused: Vec<(&str, &str)> = dead
+        .iter()
+        .map(|d| {
+            (
+                d["record"]["Ext_Id__c"].as_str().unwrap_or_default(),
+                d["error"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let expected = "crm.insert: `crm`: insert Contact refused the record: REQUIRED_FIELD_MISSING: Required fields are missing: [LastName] (fields: LastName)";
+    assert_eq!(
+        refused,
+        [("C-0", expected), ("C-150", expected), ("C-300", expected)]
+    );
+    assert_no_credentials(&out.stderr, "stderr");
+    assert_no_credentials(&p.read("out/dead.jsonl"), "the dead letter");
+}
+
+#[test]
+fn a_query_past_2000_records_survives_a_token_expiring_mid_run_and_lookups_escape_values() {
+    // the second page's request finds the token expired
+    let (_rt, emulator) = emulator(
+        "faults:\n  - { fault: session_expired, path: \"/services/data/*/query/*\", times: 1 }\n",
+    );
+    let p = Project::new();
+    p.file(
+        "in/names.jsonl",
+        "{\"name\":\"O'Brien & Sons\"}\n{\"name\":\"x' OR Name != '\"}\n{\"name\":\"Plain\"}\n",
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Account {{
+  Id: string
+  Name: string
+  Ext_Id__c: string?
+}}
+
+type Wanted {{
+  name: string
+}}
+
+type Found {{
+  name: string
+  ext_id: string?
+}}
+
+flow export {{
+  mode batch
+  from crm.query("SELECT Id, Name, Ext_Id__c FROM Account") as Account
+  to file("out").append("accounts.jsonl")
+}}
+
+flow find {{
+  mode batch
+  from file("in").read("names.jsonl") as Wanted
+  enrich account = crm.query("SELECT Id, Name, Ext_Id__c FROM Account WHERE Name = {{.name}}") as Account?
+  map Found {{
+    name = .name
+    ext_id = $account.Ext_Id__c
+  }}
+  to file("out").append("found.jsonl")
+}}
+"#
+        ),
+    );
+    let out = p.run_with_env(
+        &[],
+        &[
+            ("SF_INSTANCE_URL", emulator.instance_url()),
+            ("SF_CLIENT_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.summary("export"),
+        "export: 2302 in, 2302 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    assert_eq!(p.jsonl("out/accounts.jsonl").len(), 2302);
+    let found: Vec<String> = p
+        .jsonl("out/found.jsonl")
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            r#"{"ext_id":"A-1","name":"O'Brien & Sons"}"#,
+            r#"{"ext_id":null,"name":"x' OR Name != '"}"#,
+            r#"{"ext_id":"A-2","name":"Plain"}"#,
+        ]
+    );
+    assert!(
+        out.stderr
+            .contains("Salesforce refused the access token; getting a new one"),
+        "{}",
+        out.stderr
+    );
+    assert_no_credentials(&out.stderr, "stderr");
+}
+
+const KEY: &[u8] = include_bytes!("../../aqueduct-emulator/tests/fixtures/jwt/test-key.pk8");
+const PUBLIC_KEY: &str = include_str!("../../aqueduct-emulator/tests/fixtures/jwt/test-pub.pem");
+
+/// A PEM `PRIVATE KEY` block of PKCS#8 bytes.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The org of examples/salesforce-bulk-export: a JWT app for the
+/// integration user, closed and open opportunities.
+fn export_seed() -> String {
+    let cert: String = PUBLIC_KEY
+        .lines()
+        .map(|l| format!("          {l}\n"))
+        .collect();
+    format!(
+        r#"
+auth:
+  clients:
+    - client_id: aqueduct-dev
+      username: integration@acme.example
+      certificate: |
+{cert}  users:
+    - {{username: integration@acme.example, name: Jane Doe, email: Jane.Doe@Acme.com}}
+objects:
+  - name: Account
+    fields:
+      - {{ name: Name, type: string, required: true }}
+      - {{ name: Ext_Id__c, type: string, external_id: true, unique: true }}
+    records:
+      - {{ Name: Acme, Ext_Id__c: A-1 }}
+  - name: Opportunity
+    fields:
+      - {{ name: Name, type: string, required: true }}
+      - {{ name: StageName, type: string, required: true }}
+      - {{ name: Amount, type: currency }}
+      - {{ name: CloseDate, type: date, required: true }}
+      - {{ name: IsClosed, type: boolean }}
+      - {{ name: AccountId, type: reference, reference_to: [Account], relationship_name: Account }}
+      - {{ name: OwnerId, type: reference, reference_to: [User], relationship_name: Owner }}
+    records:
+      - {{ Name: " Big Deal ", StageName: Closed Won, Amount: 125000, CloseDate: 2026-02-27, IsClosed: true, Account: {{ Ext_Id__c: A-1 }}, OwnerId: 005000000000001AAA }}
+      - {{ Name: Small Deal, StageName: Closed Lost, CloseDate: 2026-02-20, IsClosed: true }}
+      - {{ Name: Open Deal, StageName: Prospecting, CloseDate: 2026-04-01, IsClosed: false }}
+"#
+    )
+}
+
+#[test]
+fn the_bulk_export_example_runs_against_the_emulator() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let emulator = rt
+        .block_on(serve(Config {
+            seed: Seed::parse(&export_seed(), "export seed").expect("seed"),
+            listen: "127.0.0.1:0".parse().expect("address"),
+        }))
+        .expect("emulator starts");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/salesforce-bulk-export");
+    let p = Project::new();
+    for name in ["aqueduct.yaml", "export.aq"] {
+        let mut text = std::fs::read_to_string(example.join(name)).expect("example file");
+        if name == "export.aq" {
+            // Run now rather than at 02:00, and without the date literal
+            // the emulator's SOQL subset lacks (docs/emulator.md).
+            text = text
+                .replace(
+                    "mode batch schedule \"0 2 * * *\" chunk 5000",
+                    "mode batch chunk 5000",
+                )
+                .replace(" AND CloseDate = LAST_N_DAYS:30", "");
+            assert!(!text.contains("LAST_N_DAYS") && !text.contains("schedule"));
+        }
+        p.file(name, text);
+    }
+    let key = pem(KEY);
+    let out = p.run_with_env(
+        &[],
+        &[
+            ("SF_INSTANCE_URL", emulator.instance_url()),
+            ("SF_CLIENT_ID", "aqueduct-dev"),
+            ("SF_USERNAME", "integration@acme.example"),
+            ("SF_PRIVATE_KEY", &key),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.summary("export_opportunities"),
+        "export_opportunities: 2 in, 2 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    let csv = p.read("exports/opportunities.csv");
+    let mut lines: Vec<&str> = csv.lines().collect();
+    lines[1..].sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "opportunity_id,name,stage,won,amount,close_date,account,owner_email",
+            "006000000000001AAA,Big Deal,Closed Won,true,125000,2026-02-27,Acme,jane.doe@acme.com",
+            "006000000000002AAA,Small Deal,Closed Lost,false,0,2026-02-20,,",
+        ]
+    );
+    assert!(!out.stderr.contains("PRIVATE KEY"), "{}", out.stderr);
+    drop(emulator);
+}
+
+/// The records of `soql` in the emulator (client credentials of the default app).
+fn emulator_query(
+    rt: &tokio::runtime::Runtime,
+    emulator: &Emulator,
+    soql: &str,
+) -> Vec<serde_json::Value> {
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let token: serde_json::Value = http
+            .post(emulator.token_url())
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "aqueduct-emulator"),
+                ("client_secret", SECRET),
+            ])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token json");
+        let page: serde_json::Value = http
+            .get(format!(
+                "{}/services/data/v62.0/query",
+                emulator.instance_url()
+            ))
+            .query(&[("q", soql)])
+            .bearer_auth(token["access_token"].as_str().unwrap_or_default())
+            .send()
+            .await
+            .expect("query")
+            .json()
+            .await
+            .expect("query json");
+        page["records"].as_array().cloned().unwrap_or_default()
+    })
+}
+
+#[test]
+fn the_document_upload_example_stores_files_in_the_emulator() {
+    let (rt, emulator) = emulator(
+        "
+  - name: ContentVersion
+    fields:
+      - { name: Title, type: string, required: true }
+      - { name: PathOnClient, type: string, required: true }
+      - { name: VersionData, type: textarea, required: true }
+      - { name: FirstPublishLocationId, type: string, length: 18 }
+      - { name: Description, type: textarea }
+",
+    );
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/document-upload");
+    let p = Project::new();
+    for name in [
+        "aqueduct.yaml",
+        "systems.aq",
+        "upload.aq",
+        "input/inbox/broken.json",
+        "input/inbox/contract-0042.json",
+        "input/inbox/delivery-note-7781.json",
+    ] {
+        p.file(
+            name,
+            std::fs::read(example.join(name)).expect("example file"),
+        );
+    }
+    let port = support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut running = p.spawn_with_env(
+        &[],
+        &[
+            ("SF_INSTANCE_URL", emulator.instance_url()),
+            ("SF_CLIENT_ID", "aqueduct-emulator"),
+            ("SF_CLIENT_SECRET", SECRET),
+            ("UPLOAD_TOKEN", "dev-token"),
+            ("UPLOAD_LISTEN", &listen),
+        ],
+    );
+    running.wait_listening(port);
+    // the port listens before the flow runs (503 until then); a malformed
+    // body is refused with 400 once it does, without making a record
+    let serving = support::wait_until(std::time::Duration::from_secs(20), || {
+        support::try_http(
+            port,
+            "POST",
+            "/documents",
+            "{",
+            &[("Authorization", "Bearer dev-token")],
+        )
+        .is_ok_and(|r| r.status == 400)
+    });
+    assert!(serving, "{}", running.stderr());
+    let accepted = support::try_http(
+        port,
+        "POST",
+        "/documents",
+        r#"{"file_name": "hello.txt", "content": "aGVsbG8K", "record_id": "001XX000003DHPh"}"#,
+        &[("Authorization", "Bearer dev-token")],
+    )
+    .expect("upload");
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let stored = || {
+        emulator_query(
+            &rt,
+            &emulator,
+            "SELECT Title, PathOnClient, FirstPublishLocationId FROM ContentVersion ORDER BY PathOnClient",
+        )
+    };
+    let all_there = support::wait_until(std::time::Duration::from_secs(20), || stored().len() == 3);
+    assert!(all_there, "stored: {:?}\n{}", stored(), running.stderr());
+    let titles: Vec<String> = stored()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r["Title"].as_str().unwrap_or_default(),
+                r["PathOnClient"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Framework contract 2026 (contract-0042.pdf)",
+            "delivery-note-7781.txt (delivery-note-7781.txt)",
+            "hello.txt (hello.txt)",
+        ]
+    );
+    let out = running.terminate(support::RUN_LIMIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // broken.json had no content: dead-lettered by the scan, never sent
+    let dead = p.read("dlq/scan_inbox.jsonl");
+    assert!(dead.contains("scan-without-content.pdf"), "{dead}");
+    assert_eq!(p.read("dlq/store_in_salesforce.jsonl"), "");
+    assert_no_credentials(&out.stderr, "stderr");
+}
+
+/// Creates an Account named `name` in the emulator through REST.
+fn create_account(rt: &tokio::runtime::Runtime, emulator: &Emulator, name: &str) {
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let token: serde_json::Value = http
+            .post(emulator.token_url())
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "aqueduct-emulator"),
+                ("client_secret", SECRET),
+            ])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token json");
+        let status = http
+            .post(format!(
+                "{}/services/data/v62.0/sobjects/Account/",
+                emulator.instance_url()
+            ))
+            .bearer_auth(token["access_token"].as_str().unwrap_or_default())
+            .json(&serde_json::json!({ "Name": name }))
+            .send()
+            .await
+            .expect("create")
+            .status();
+        assert_eq!(status.as_u16(), 201);
+    });
+}
+
+#[test]
+fn change_data_capture_resumes_after_kill_9_without_losing_an_event() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let seed = "
+streaming:
+  connect_timeout_ms: 500
+objects:
+  - name: Account
+    fields:
+      - { name: Name, type: string, required: true }
+";
+    let emulator = rt
+        .block_on(serve(Config {
+            seed: Seed::parse(seed, "cdc seed").expect("seed"),
+            listen: "127.0.0.1:0".parse().expect("address"),
+        }))
+        .expect("emulator starts");
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Account {{
+  Id: string
+  Name: string
+}}
+
+flow replicate {{
+  mode async
+  from crm.changes("Account") as Account
+  to file("out").append("changes.jsonl")
+}}
+"#
+        ),
+    );
+    let env = [
+        ("SF_INSTANCE_URL", emulator.instance_url()),
+        ("SF_CLIENT_SECRET", SECRET),
+    ];
+    let names = |p: &Project| -> std::collections::BTreeSet<String> {
+        p.read("out/changes.jsonl")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["Name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let mut running = p.spawn_with_env(&[], &env);
+    // `replay` is `latest`: only events after the subscription count, so
+    // the events made while the run is down reach it only through the
+    // replay id it saved
+    let subscribed = support::wait_until(std::time::Duration::from_secs(20), || {
+        running
+            .stderr()
+            .contains("Subscribed to the Salesforce Streaming API")
+    });
+    assert!(subscribed, "{}", running.stderr());
+    for i in 0..5 {
+        create_account(&rt, &emulator, &format!("Before {i}"));
+    }
+    let first = support::wait_until(std::time::Duration::from_secs(20), || names(&p).len() == 5);
+    assert!(first, "{:?}\n{}", names(&p), running.stderr());
+    // the replay id is written right after the acknowledgement; give it
+    // that moment (a kill before it would re-deliver, not lose, but with
+    // no position at all `latest` would start after the downtime)
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    running.signal("KILL");
+    running.wait_exit(support::RUN_LIMIT).expect("killed");
+
+    for i in 0..5 {
+        create_account(&rt, &emulator, &format!("While down {i}"));
+    }
+    let mut running = p.spawn_with_env(&[], &env);
+    create_account(&rt, &emulator, "After");
+    let all = support::wait_until(std::time::Duration::from_secs(20), || names(&p).len() == 11);
+    assert!(all, "{:?}\n{}", names(&p), running.stderr());
+    let out = running.terminate(support::RUN_LIMIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut expected: Vec<String> = (0..5).map(|i| format!("Before {i}")).collect();
+    expected.extend((0..5).map(|i| format!("While down {i}")));
+    expected.push("After".into());
+    expected.sort();
+    assert_eq!(names(&p).into_iter().collect::<Vec<_>>(), expected);
+    assert_no_credentials(&out.stderr, "stderr");
+}
+
+#[test]
+fn a_record_type_that_does_not_fit_the_sobject_stops_run_and_check_connect() {
+    let (rt, emulator) = emulator("");
+    let p = Project::new();
+    p.file(
+        "in/contacts.jsonl",
+        "{\"LastName\":\"Lee\",\"Nickname__c\":\"L\"}\n",
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Contact {{
+  LastName: string
+  Nickname__c: string
+}}
+
+flow load {{
+  mode batch
+  from file("in").read("contacts.jsonl") as Contact
+  to crm.upsert("Contact", external_id: "LastName")
+}}
+"#
+        ),
+    );
+    let env = [
+        ("SF_INSTANCE_URL", emulator.instance_url()),
+        ("SF_CLIENT_SECRET", SECRET),
+    ];
+    let expected = [
+        "Contact has no field `Nickname__c` (field of `Contact`)",
+        "Contact.LastName is not an external id field, which upsert needs",
+    ];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+        .args(["check", "--connect"])
+        .arg(p.root())
+        .envs(env)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs aqueduct check");
+    let raw = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // messages are wrapped to the terminal: compare them unwrapped
+    let text = raw
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(out.status.code(), Some(1), "{raw}");
+    assert!(text.contains("AQ0410"), "{text}");
+    for problem in expected {
+        assert!(text.contains(problem), "{problem} in {text}");
+    }
+    assert!(
+        text.contains("main.aq:19:3"),
+        "points at the upsert line: {text}"
+    );
+
+    let r = p.run_with_env(&[], &env);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("main.aq:19: flow `load`"), "{}", r.stderr);
+    for problem in expected {
+        assert!(r.stderr.contains(problem), "{problem} in {}", r.stderr);
+    }
+    let stored = emulator_query(
+        &rt,
+        &emulator,
+        "SELECT Id FROM Contact WHERE LastName = 'Lee'",
+    );
+    assert!(stored.is_empty(), "nothing was written: {stored:?}");
+    assert_no_credentials(&r.stderr, "stderr");
+}
+
+#[test]
+fn sforce_limit_info_is_exported_as_a_metric() {
+    let (_rt, emulator) = emulator("limits:\n  daily_api_requests: 5000\n");
+    let p = Project::new();
+    p.file("in/contacts.jsonl", "").file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Contact {{ LastName: string, Ext_Id__c: string }}
+
+flow load {{
+  mode async
+  from file("in").tail("contacts.jsonl") as Contact
+  to crm.insert("Contact")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let admin = support::free_port();
+    let mut running = p.spawn_with_env(
+        &["--admin", &format!("127.0.0.1:{admin}")],
+        &[
+            ("SF_INSTANCE_URL", emulator.instance_url()),
+            ("SF_CLIENT_SECRET", SECRET),
+        ],
+    );
+    running.wait_listening(admin);
+    let gauges = || {
+        let text = support::http(admin, "GET", "/metrics", "").body;
+        (
+            support::metric(&text, "aqueduct_salesforce_api_requests{system=\"crm\"}"),
+            support::metric(
+                &text,
+                "aqueduct_salesforce_api_requests_limit{system=\"crm\"}",
+            ),
+        )
+    };
+    // `tail` follows from the end of the file once it has started: a record
+    // appended before that is not read, so append until one is counted.
+    let mut n = 0;
+    let mut append = || {
+        n += 1;
+        let line = format!("{{\"LastName\":\"L{n}\",\"Ext_Id__c\":\"M-{n}\"}}\n");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(p.path("in/contacts.jsonl"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()))
+            .expect("appends a record");
+    };
+    let limit = std::time::Duration::from_secs(60);
+    let until_counted = |append: &mut dyn FnMut(), above: f64| {
+        let mut polls = 0;
+        support::wait_until(limit, || {
+            if polls % 100 == 0 {
+                append();
+            }
+            polls += 1;
+            gauges().0.is_some_and(|used| used > above)
+        })
+    };
+    assert!(
+        until_counted(&mut append, 0.0),
+        "no API usage metric; stderr:\n{}",
+        running.stderr()
+    );
+    let (first, max) = gauges();
+    assert_eq!(max, Some(5000.0), "the org's allocation from the seed");
+    let first = first.unwrap_or_default();
+    // one more record: one more counted request, seen in the gauge
+    assert!(
+        until_counted(&mut append, first),
+        "the gauge did not grow past {first}; stderr:\n{}",
+        running.stderr()
+    );
+    running.terminate(limit);
+}

@@ -1,0 +1,554 @@
+//! `mysql.changes(table, server_id:)`: each committed insert, update and
+//! delete of a table, read from the row-based binary log as a replica would.
+//!
+//! The position is a binlog file and offset, kept in the state store under
+//! `mysql:{flow}:binlog` (`mysql-bin.000003:4711`). Without one, the source
+//! starts at the current end of the log (`SHOW MASTER STATUS`) and stores
+//! that position at once, so changes made after the first start are never
+//! skipped by a crash before the first commit. After each transaction's end
+//! (its Xid event, or a `COMMIT` query for non-transactional tables) the
+//! [`Committer`] gets a marker carrying the offset just past it, and stores
+//! it once every record before it was acknowledged: every target committed
+//! it or it went to the dead letter. A `kill -9` therefore loses nothing; a
+//! restart re-reads from the last stored transaction end (at-least-once; an
+//! upsert or delete target makes it exactly-once in effect).
+//!
+//! Records: each field takes the column of the same name (columns are
+//! matched by position to `information_schema` read at start-up, because a
+//! MariaDB binlog carries no column names); `_op` is `"insert"`,
+//! `"update"` or `"delete"`, `_commit_time` the binlog event's time (whole
+//! seconds). Without `_op` deletes are skipped. The server must log
+//! `binlog_format = ROW` with `binlog_row_image = FULL`, so a delete
+//! carries the whole old row.
+
+use super::schema::describe;
+use super::types::ColumnInfo;
+use super::{Db, my_error};
+use crate::values::convert;
+use aqueduct_connectors::support::args::{arg_size, req_str};
+use aqueduct_connectors::support::commit::Committer;
+use aqueduct_connectors::support::{decode_error, stopped};
+use aqueduct_runtime::connector::{
+    Ack, ConnectorError, DecodeError, Envelope, OpContext, Source, StateStore,
+};
+use aqueduct_runtime::value::{Layout, Record, Schemas, Value};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, Conn, Opts, Value as MyValue};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Streams a table's changes from the binlog.
+pub(crate) struct ChangesSource {
+    system: String,
+    opts: Opts,
+    schema: String,
+    table: String,
+    columns: Vec<ColumnInfo>,
+    server_id: u32,
+    key: String,
+    layout: Option<Arc<Layout>>,
+    schemas: Arc<Schemas>,
+    deletes: bool,
+    state: Arc<dyn StateStore>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A binlog position.
+#[derive(Debug, Clone, PartialEq)]
+struct Position {
+    file: String,
+    offset: u64,
+}
+
+impl Position {
+    fn parse(text: &str) -> Option<Position> {
+        let (file, offset) = text.rsplit_once(':')?;
+        Some(Position {
+            file: file.to_string(),
+            offset: offset.parse().ok()?,
+        })
+    }
+
+    fn text(&self) -> String {
+        format!("{}:{}", self.file, self.offset)
+    }
+}
+
+/// The layout of a named record type (through `T?`).
+fn layout_of(ty: &aqueduct_graph::Type, schemas: &Schemas) -> Option<Arc<Layout>> {
+    match ty.required() {
+        aqueduct_graph::Type::Record(name) => schemas.layout(name).cloned(),
+        _ => None,
+    }
+}
+
+/// The default replica id: a hash of the flow name, above the ids people
+/// usually give real replicas.
+fn default_server_id(flow: &str) -> u32 {
+    let hash = flow.bytes().fold(2_166_136_261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16_777_619)
+    });
+    1_000_000 + hash % 1_000_000_000
+}
+
+impl ChangesSource {
+    pub(crate) fn build(cx: &OpContext, db: Db) -> Result<ChangesSource, ConnectorError> {
+        let table = req_str(cx, "table")?;
+        let server_id = match arg_size(cx, "server_id")? {
+            None => default_server_id(&cx.flow),
+            Some(n) => u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConnectorError::Config(format!(
+                    "`{}.changes`: `server_id` must be between 1 and 4294967295, not {n}",
+                    cx.op.system
+                ))
+            })?,
+        };
+        let layout = layout_of(&cx.record_type, &cx.schemas);
+        let deletes = layout
+            .as_ref()
+            .is_some_and(|l| l.fields.iter().any(|f| f.name == "_op"));
+        let (opts, system, name) = (db.opts.clone(), db.system.clone(), table.clone());
+        let (schema, columns) = crate::startup::startup(move || {
+            Box::pin(async move { prepare(&system, opts, &name).await })
+        })?;
+        Ok(ChangesSource {
+            system: db.system.clone(),
+            opts: db.opts.clone(),
+            table: table.rsplit('.').next().unwrap_or(&table).to_string(),
+            schema,
+            columns,
+            server_id,
+            key: format!("mysql:{}:binlog", cx.flow),
+            layout,
+            schemas: cx.schemas.clone(),
+            deletes,
+            state: cx.state.clone(),
+            shutdown: cx.shutdown.clone(),
+        })
+    }
+
+    /// The record of one row image.
+    fn record(
+        &self,
+        op: &str,
+        row: Vec<Option<BinlogValue<'static>>>,
+        time: &Value,
+    ) -> Result<Value, DecodeError> {
+        let mut naturals = Vec::with_capacity(row.len());
+        for (i, value) in row.into_iter().enumerate() {
+            let column = self.columns.get(i);
+            let name = column.map_or_else(|| format!("#{i}"), |c| c.name.clone());
+            let value = match (value, column) {
+                (None, _) => Ok(Value::Null),
+                (Some(v), Some(c)) => natural(v, c),
+                (Some(_), None) => Err(
+                    "the binlog row has more columns than the table had at start-up".to_string(),
+                ),
+            };
+            naturals.push((name, value));
+        }
+        let raw = || {
+            let mut map = serde_json::Map::new();
+            map.insert("_op".into(), op.into());
+            for (name, v) in &naturals {
+                if let Ok(v) = v {
+                    map.insert(name.clone(), v.to_json());
+                }
+            }
+            serde_json::Value::Object(map).to_string()
+        };
+        let Some(layout) = &self.layout else {
+            let mut map = serde_json::Map::new();
+            for (name, v) in &naturals {
+                let v = v
+                    .clone()
+                    .map_err(|e| decode_error(&raw(), format!("column `{name}`: {e}")))?;
+                map.insert(name.clone(), v.to_json());
+            }
+            return Ok(Value::Json(Arc::new(serde_json::Value::Object(map))));
+        };
+        let mut slots = Vec::with_capacity(layout.fields.len());
+        for field in &layout.fields {
+            let value = match field.name.as_str() {
+                "_op" => Value::String(Arc::from(op)),
+                "_commit_time" => time.clone(),
+                name => match naturals.iter().find(|(n, _)| n == name) {
+                    None => Value::Null,
+                    Some((_, v)) => v
+                        .clone()
+                        .and_then(|v| convert(v, &field.ty, &self.schemas))
+                        .map_err(|e| decode_error(&raw(), format!("column `{name}`: {e}")))?,
+                },
+            };
+            if value.is_null() && !field.ty.is_optional() {
+                return Err(decode_error(
+                    &raw(),
+                    format!(
+                        "column `{}` is NULL or missing but field `{}` is not optional",
+                        field.name, field.name
+                    ),
+                ));
+            }
+            slots.push(value);
+        }
+        Ok(Value::Record(Arc::new(Record {
+            layout: layout.clone(),
+            slots,
+        })))
+    }
+
+    async fn start_position(&self) -> Result<Position, ConnectorError> {
+        if let Some(text) = self.state.get(&self.key).await?
+            && let Some(p) = Position::parse(&text)
+        {
+            return Ok(p);
+        }
+        let mut conn = Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| my_error(&self.system, &e))?;
+        let row: Option<mysql_async::Row> = conn
+            .query_first("SHOW MASTER STATUS")
+            .await
+            .map_err(|e| my_error(&self.system, &e))?;
+        let _ = conn.disconnect().await;
+        let status = row.and_then(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)));
+        let (file, offset) = status.ok_or_else(|| {
+            ConnectorError::Permanent(format!("mysql `{}`: the binary log is off", self.system))
+        })?;
+        let p = Position { file, offset };
+        // stored at once: a crash before the first commit must not skip what follows
+        self.state.put(&self.key, &p.text()).await?;
+        Ok(p)
+    }
+
+    async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
+        let mut position = self.start_position().await?;
+        let committer = Committer::start(self.state.clone(), self.key.clone());
+        let mut failures = 0u32;
+        let result = loop {
+            match self.stream(&mut position, &out, &committer).await {
+                Ok(Flow::Stop) => break Ok(()),
+                Err(e) if e.is_retryable() => {
+                    failures += 1;
+                    tracing::warn!(error = %e, "Reading the binary log failed; retrying.");
+                    let pause = Duration::from_millis(250 * u64::from(failures.min(20)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stopped(&mut self.shutdown) => break Ok(()),
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        drop(out);
+        committer.finish().await?;
+        result
+    }
+
+    /// Reads from `position` until stopped or the connection fails;
+    /// `position` follows each transaction end emitted.
+    async fn stream(
+        &mut self,
+        position: &mut Position,
+        out: &mpsc::Sender<Envelope>,
+        committer: &Committer,
+    ) -> Result<Flow, ConnectorError> {
+        let err = |e: mysql_async::Error| match &e {
+            // another replica with our id is still connected: after a
+            // `kill -9` the server drops the old connection only once it
+            // notices, so this passes on a retry
+            mysql_async::Error::Server(s)
+                if s.code == 4052 || s.code == 1236 && s.message.contains("same server") =>
+            {
+                ConnectorError::Transient(my_error(&self.system, &e).to_string())
+            }
+            _ => my_error(&self.system, &e),
+        };
+        let conn = Conn::new(self.opts.clone()).await.map_err(err)?;
+        let request = BinlogStreamRequest::new(self.server_id)
+            .with_filename(position.file.as_bytes())
+            .with_pos(position.offset);
+        let mut stream = conn.get_binlog_stream(request).await.map_err(err)?;
+        let mut file = position.file.clone();
+        loop {
+            let event = tokio::select! {
+                e = stream.next() => e,
+                _ = stopped(&mut self.shutdown) => return Ok(Flow::Stop),
+            };
+            let Some(event) = event else {
+                return Err(ConnectorError::Transient(format!(
+                    "mysql `{}`: the binlog stream ended",
+                    self.system
+                )));
+            };
+            let event = event.map_err(err)?;
+            let header = event.header();
+            let next = u64::from(header.log_pos());
+            let time = chrono::DateTime::from_timestamp(i64::from(header.timestamp()), 0)
+                .map_or(Value::Null, Value::Timestamp);
+            let data = event.read_data().map_err(|e| {
+                ConnectorError::Permanent(format!(
+                    "mysql `{}`: a binlog event could not be read: {e}",
+                    self.system
+                ))
+            })?;
+            let mut changes: Vec<(&'static str, Vec<Option<BinlogValue<'static>>>)> = Vec::new();
+            let mut end = false;
+            match data {
+                Some(EventData::RotateEvent(r)) => {
+                    // the server's artificial rotate (log_pos 0) repeats the
+                    // file asked for, possibly with checksum bytes: only the
+                    // logged ones name a new file
+                    if header.log_pos() != 0 {
+                        file = log_name(&r.name());
+                    }
+                    continue;
+                }
+                Some(EventData::XidEvent(_)) => end = true,
+                Some(EventData::QueryEvent(q)) => {
+                    end = q.query().trim().eq_ignore_ascii_case("COMMIT");
+                }
+                Some(EventData::RowsEvent(rows)) => {
+                    let Some(tme) = stream.get_tme(rows.table_id()) else {
+                        continue;
+                    };
+                    if tme.database_name() != self.schema.as_str()
+                        || tme.table_name() != self.table.as_str()
+                    {
+                        continue;
+                    }
+                    let op =
+                        match &rows {
+                            RowsEventData::WriteRowsEvent(_)
+                            | RowsEventData::WriteRowsEventV1(_) => "insert",
+                            RowsEventData::UpdateRowsEvent(_)
+                            | RowsEventData::UpdateRowsEventV1(_)
+                            | RowsEventData::PartialUpdateRowsEvent(_) => "update",
+                            RowsEventData::DeleteRowsEvent(_)
+                            | RowsEventData::DeleteRowsEventV1(_) => "delete",
+                        };
+                    if op == "delete" && !self.deletes {
+                        continue;
+                    }
+                    for row in rows.rows(tme) {
+                        let (before, after) = row.map_err(|e| {
+                            ConnectorError::Permanent(format!(
+                                "mysql `{}`: a binlog row could not be read: {e}",
+                                self.system
+                            ))
+                        })?;
+                        let image = if op == "delete" { before } else { after };
+                        if let Some(image) = image {
+                            let values = (0..image.len())
+                                .map(|i| image.as_ref(i).map(|v| v.clone().into_owned()))
+                                .collect();
+                            changes.push((op, values));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            for (op, values) in changes {
+                let record = self.record(op, values, &time);
+                let (ack, rx) = Ack::new();
+                if out
+                    .send(Envelope {
+                        record,
+                        ack,
+                        reply: None,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Ok(Flow::Stop);
+                }
+                committer.push(rx, None);
+            }
+            if end && next > 0 {
+                *position = Position {
+                    file: file.clone(),
+                    offset: next,
+                };
+                // the marker is safe once every record before it is
+                let (ack, rx) = Ack::new();
+                ack.done();
+                committer.push(rx, Some(position.text()));
+            }
+        }
+    }
+}
+
+/// A binlog file name from a rotate event: `base.000042`; anything after
+/// the digits of the extension (checksum bytes left on the name) is cut.
+fn log_name(raw: &str) -> String {
+    let Some(dot) = raw.rfind('.') else {
+        return raw.to_string();
+    };
+    let digits = raw[dot + 1..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    raw[..dot + 1 + digits].to_string()
+}
+
+/// Why a stream ended without an error.
+enum Flow {
+    Stop,
+}
+
+/// `@@log_bin`, `@@binlog_format`, `@@binlog_row_image`, `DATABASE()`.
+type Settings = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Checks the server's binlog settings and the table; the table's schema
+/// and columns.
+async fn prepare(
+    system: &str,
+    opts: Opts,
+    table: &str,
+) -> Result<(String, Vec<ColumnInfo>), ConnectorError> {
+    let cfg = |e: mysql_async::Error| ConnectorError::Config(my_error(system, &e).to_string());
+    let mut conn = Conn::new(opts).await.map_err(cfg)?;
+    let settings: Option<Settings> = conn
+        .query_first("SELECT @@log_bin, @@binlog_format, @@binlog_row_image, DATABASE()")
+        .await
+        .map_err(cfg)?;
+    let (log_bin, format, image, database) = settings.unwrap_or_default();
+    let on = matches!(log_bin.as_deref(), Some("1" | "ON"));
+    if !on || format.as_deref() != Some("ROW") || image.as_deref() != Some("FULL") {
+        return Err(ConnectorError::Config(format!(
+            "mysql `{system}`: `changes` needs log_bin = ON, binlog_format = ROW and binlog_row_image = FULL; the server has log_bin = {}, binlog_format = {}, binlog_row_image = {}",
+            log_bin.unwrap_or_default(),
+            format.unwrap_or_default(),
+            image.unwrap_or_default()
+        )));
+    }
+    let described = describe(&mut conn, table).await.map_err(cfg)?;
+    let _ = conn.disconnect().await;
+    let Some(described) = described else {
+        return Err(ConnectorError::Config(format!(
+            "mysql `{system}`: table `{table}` does not exist"
+        )));
+    };
+    let schema = match table.split_once('.') {
+        Some((s, _)) => s.to_string(),
+        None => database.ok_or_else(|| {
+            ConnectorError::Config(format!(
+                "mysql `{system}`: the URL names no database; write the table as `db.table`"
+            ))
+        })?,
+    };
+    Ok((schema, described.columns))
+}
+
+/// A binlog value in the aqueduct type closest to its column's type.
+fn natural(value: BinlogValue<'static>, column: &ColumnInfo) -> Result<Value, String> {
+    let value = match value {
+        BinlogValue::Value(v) => v,
+        BinlogValue::Jsonb(j) => {
+            let json = serde_json::Value::try_from(j).map_err(|e| format!("bad JSON: {e}"))?;
+            return Ok(Value::Json(Arc::new(json)));
+        }
+        BinlogValue::JsonDiff(_) => {
+            return Err(
+                "partial JSON updates are not supported; set binlog_row_value_options = ''"
+                    .to_string(),
+            );
+        }
+    };
+    let ty = column.data_type.as_str();
+    Ok(match value {
+        MyValue::NULL => Value::Null,
+        MyValue::Int(i) => Value::Int(i),
+        MyValue::UInt(u) => match i64::try_from(u) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Decimal(Decimal::from(u)),
+        },
+        MyValue::Float(f) => Value::Float(f64::from(f)),
+        MyValue::Double(f) => Value::Float(f),
+        MyValue::Date(y, mo, d, h, mi, s, us) => {
+            let date = chrono::NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d))
+                .ok_or_else(|| format!("{y:04}-{mo:02}-{d:02} is not a date"))?;
+            if ty == "date" {
+                Value::Date(date)
+            } else {
+                let t = date
+                    .and_hms_micro_opt(u32::from(h), u32::from(mi), u32::from(s), us)
+                    .ok_or("not a time of day")?;
+                Value::Timestamp(t.and_utc())
+            }
+        }
+        MyValue::Time(neg, days, h, m, s, us) => {
+            let hours = u64::from(days) * 24 + u64::from(h);
+            let sign = if neg { "-" } else { "" };
+            Value::String(Arc::from(format!("{sign}{hours:02}:{m:02}:{s:02}.{us:06}")))
+        }
+        MyValue::Bytes(b) => {
+            let text = || std::str::from_utf8(&b).map_err(|_| "text is not UTF-8".to_string());
+            match ty {
+                "decimal" => {
+                    Value::Decimal(text()?.parse().map_err(|_| "not a decimal".to_string())?)
+                }
+                // TIMESTAMP columns come as seconds since 1970 (with a fraction)
+                "timestamp" => {
+                    let t = text()?;
+                    let (secs, frac) = t.split_once('.').unwrap_or((t, "0"));
+                    let secs: i64 = secs.parse().map_err(|_| format!("bad timestamp {t}"))?;
+                    let micros: u32 = format!("{frac:0<6}")
+                        .get(..6)
+                        .unwrap_or("0")
+                        .parse()
+                        .map_err(|_| format!("bad timestamp {t}"))?;
+                    Value::Timestamp(
+                        chrono::DateTime::from_timestamp(secs, micros * 1000)
+                            .ok_or_else(|| format!("bad timestamp {t}"))?,
+                    )
+                }
+                "json" => Value::Json(Arc::new(
+                    serde_json::from_slice(&b).map_err(|e| format!("bad JSON: {e}"))?,
+                )),
+                "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+                    Value::Bytes(Arc::from(b.as_slice()))
+                }
+                _ => Value::String(Arc::from(text()?)),
+            }
+        }
+    })
+}
+
+impl Source for ChangesSource {
+    fn run(
+        self: Box<Self>,
+        out: mpsc::Sender<Envelope>,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(self.run_inner(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_server_ids_are_stable() {
+        let p = Position::parse("mysql-bin.000003:4711").expect("parses");
+        assert_eq!(p.text(), "mysql-bin.000003:4711");
+        assert_eq!(default_server_id("a"), default_server_id("a"));
+        assert!(default_server_id("a") > 1_000_000);
+        assert_eq!(
+            log_name("mariadb-bin.000001\u{fffd}w\u{fffd}"),
+            "mariadb-bin.000001"
+        );
+        assert_eq!(log_name("binlog.000012"), "binlog.000012");
+    }
+}

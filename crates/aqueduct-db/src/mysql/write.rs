@@ -1,0 +1,273 @@
+//! `mysql.insert(table)`, `upsert(table, key)`, `delete(table, key)`.
+//!
+//! The table must exist and is compared with the record type at start-up
+//! (the same checks as PostgreSQL's). Each value is checked against its
+//! column before anything is sent ([`super::types::encode`]), so a value
+//! that does not fit is an error for its record alone. `upsert` is
+//! `INSERT … ON DUPLICATE KEY UPDATE` every other column; `delete` is
+//! `DELETE … WHERE (key) IN (…)`. In `sync` and `async` flows each `write`
+//! is one statement (a `batch` group: one multi-row statement in one
+//! transaction). In `batch` flows each chunk is loaded in one transaction
+//! of multi-row statements when the executor flushes it; lock wait
+//! timeouts, deadlocks and lost connections roll it back and it is loaded
+//! again (up to 5 tries), other errors fail the chunk and the run.
+
+use super::schema::{describe, problems};
+use super::types::{ColumnInfo, encode};
+use super::{Db, my_error, quote_ident};
+use aqueduct_connectors::support::args::{arg_fields, label, req_str};
+use aqueduct_graph::ModeKind;
+use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
+use aqueduct_runtime::value::Value;
+use futures::future::BoxFuture;
+use mysql_async::prelude::Queryable;
+use mysql_async::{TxOpts, Value as MyValue};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How rows become statements (fixed at start-up).
+#[derive(Debug)]
+struct Plan {
+    system: String,
+    table: String,
+    op: String,
+    /// Quoted columns, in value order.
+    cols: Vec<String>,
+    /// `ON DUPLICATE KEY UPDATE …` of the upsert.
+    tail: String,
+}
+
+impl Plan {
+    /// One statement for `n` rows.
+    fn sql(&self, n: usize) -> String {
+        let one = format!("({})", vec!["?"; self.cols.len()].join(", "));
+        let rows = vec![one.as_str(); n].join(", ");
+        if self.op == "delete" {
+            format!(
+                "DELETE FROM {} WHERE ({}) IN ({rows})",
+                self.table,
+                self.cols.join(", ")
+            )
+        } else {
+            format!(
+                "INSERT INTO {} ({}) VALUES {rows}{}",
+                self.table,
+                self.cols.join(", "),
+                self.tail
+            )
+        }
+    }
+
+    /// Rows per statement: at most 1000, and under MySQL's 65,535 placeholders.
+    fn per_statement(&self) -> usize {
+        (60_000 / self.cols.len().max(1)).clamp(1, 1000)
+    }
+}
+
+type Rows = Vec<Vec<MyValue>>;
+
+/// Writes rows.
+pub(crate) struct MysqlTarget {
+    db: Db,
+    plan: Arc<Plan>,
+    columns: Vec<ColumnInfo>,
+    /// Batch flows: the rows of the open chunk.
+    chunk: Option<Mutex<Rows>>,
+}
+
+impl MysqlTarget {
+    pub(crate) fn build(cx: &OpContext, db: Db) -> Result<MysqlTarget, ConnectorError> {
+        let what = label(cx);
+        let config = |m: String| ConnectorError::Config(format!("`{what}`: {m}"));
+        let table = req_str(cx, "table")?;
+        let layout = crate::values::layout(&cx.record_type, &cx.schemas).ok_or_else(|| {
+            config(format!(
+                "records must have a declared record type, not {}",
+                cx.record_type
+            ))
+        })?;
+        let fields: Vec<String> = layout.fields.iter().map(|f| f.name.clone()).collect();
+        let key = arg_fields(cx, "key")?;
+        let op = cx.op.operation.clone();
+        if !matches!(op.as_str(), "insert" | "upsert" | "delete") {
+            return Err(config(format!("`mysql.{op}` cannot be used as a target")));
+        }
+        if matches!(op.as_str(), "upsert" | "delete") && key.is_empty() {
+            return Err(config("argument `key` is required".to_string()));
+        }
+        if let Some(missing) = key.iter().find(|k| !fields.contains(k)) {
+            return Err(config(format!(
+                "key field `{missing}` is not a field of `{}`",
+                layout.name
+            )));
+        }
+        let (opts, system, name, op2, type_name, field_types, key2) = (
+            db.opts.clone(),
+            db.system.clone(),
+            table.clone(),
+            op.clone(),
+            layout.name.clone(),
+            layout.fields.clone(),
+            key.clone(),
+        );
+        let info = crate::startup::startup(move || {
+            Box::pin(async move {
+                let mut conn = mysql_async::Conn::new(opts)
+                    .await
+                    .map_err(|e| ConnectorError::Config(my_error(&system, &e).to_string()))?;
+                let table = describe(&mut conn, &name)
+                    .await
+                    .map_err(|e| ConnectorError::Config(my_error(&system, &e).to_string()))?;
+                let _ = conn.disconnect().await;
+                let found = problems(&name, table.as_ref(), &op2, &type_name, &field_types, &key2);
+                if !found.is_empty() {
+                    return Err(ConnectorError::Config(format!(
+                        "mysql `{system}`: {}",
+                        found.join("; ")
+                    )));
+                }
+                Ok(table)
+            })
+        })?
+        .ok_or_else(|| config(format!("table `{table}` does not exist")))?;
+        let names = if op == "delete" { key.clone() } else { fields };
+        let columns = names
+            .iter()
+            .map(|c| {
+                info.column(c)
+                    .cloned()
+                    .ok_or_else(|| config(format!("table `{table}` has no column `{c}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cols: Vec<String> = names.iter().map(|c| quote_ident(c)).collect();
+        let updates: Vec<String> = names
+            .iter()
+            .filter(|c| !key.contains(c))
+            .map(|c| format!("{q} = VALUES({q})", q = quote_ident(c)))
+            .collect();
+        let tail = match op.as_str() {
+            "upsert" if updates.is_empty() => {
+                let k = quote_ident(&key[0]);
+                format!(" ON DUPLICATE KEY UPDATE {k} = {k}")
+            }
+            "upsert" => format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", ")),
+            _ => String::new(),
+        };
+        Ok(MysqlTarget {
+            plan: Arc::new(Plan {
+                system: db.system.clone(),
+                table: quote_ident(&table),
+                op,
+                cols,
+                tail,
+            }),
+            db,
+            columns,
+            chunk: (cx.mode == ModeKind::Batch).then(|| Mutex::new(Vec::new())),
+        })
+    }
+
+    fn values(&self, record: &Value) -> Result<Vec<MyValue>, ConnectorError> {
+        self.columns
+            .iter()
+            .map(|c| {
+                encode(&record.field(&c.name), c).map_err(|e| {
+                    ConnectorError::Permanent(format!(
+                        "mysql `{}`: column `{}` ({}): {e}",
+                        self.db.system, c.name, c.column_type
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Writes `rows` in one transaction of multi-row statements.
+async fn load(db: &Db, plan: &Plan, rows: &Rows) -> Result<(), ConnectorError> {
+    let err = |e: mysql_async::Error| my_error(&plan.system, &e);
+    let mut conn = db.pool.get_conn().await.map_err(err)?;
+    let mut tx = conn
+        .start_transaction(TxOpts::default())
+        .await
+        .map_err(err)?;
+    for group in rows.chunks(plan.per_statement()) {
+        let params: Vec<MyValue> = group.iter().flatten().cloned().collect();
+        tx.exec_drop(plan.sql(group.len()), params)
+            .await
+            .map_err(err)?;
+    }
+    tx.commit().await.map_err(err)
+}
+
+impl Target for MysqlTarget {
+    fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let rows = records
+                .iter()
+                .map(|r| self.values(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(open) = &self.chunk {
+                open.lock()
+                    .map_err(|_| ConnectorError::Permanent("chunk buffer poisoned".to_string()))?
+                    .extend(rows);
+                return Ok(());
+            }
+            if rows.len() == 1 {
+                let mut conn = self
+                    .db
+                    .pool
+                    .get_conn()
+                    .await
+                    .map_err(|e| my_error(&self.plan.system, &e))?;
+                let params: Vec<MyValue> = rows.into_iter().flatten().collect();
+                return conn
+                    .exec_drop(self.plan.sql(1), params)
+                    .await
+                    .map_err(|e| my_error(&self.plan.system, &e));
+            }
+            load(&self.db, &self.plan, &rows).await
+        })
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        match self.start_flush() {
+            Some(commit) => commit,
+            None => Box::pin(async { Ok(()) }),
+        }
+    }
+
+    fn start_flush(&self) -> Option<BoxFuture<'static, Result<(), ConnectorError>>> {
+        let open = self.chunk.as_ref()?;
+        // taken now: the flush loads exactly the rows written before it
+        let rows = match open.lock() {
+            Ok(mut rows) => std::mem::take(&mut *rows),
+            Err(_) => {
+                return Some(Box::pin(async {
+                    Err(ConnectorError::Permanent(
+                        "chunk buffer poisoned".to_string(),
+                    ))
+                }));
+            }
+        };
+        let (db, plan) = (self.db.clone(), self.plan.clone());
+        Some(Box::pin(async move {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut wait = Duration::from_millis(200);
+            let mut attempt = 1;
+            loop {
+                match load(&db, &plan, &rows).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.is_retryable() && attempt < 5 => {
+                        tracing::warn!(system = %plan.system, error = %e, attempt, "Loading a chunk failed; trying again.");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,441 @@
+//! `postgres.changes(table, publication:, slot:)`: each committed insert,
+//! update and delete of a table, read by logical decoding with `pgoutput`.
+//!
+//! The source polls `pg_logical_slot_peek_binary_changes` on an ordinary
+//! connection (peek: nothing is consumed by reading) and emits the changes
+//! of each transaction in commit order. After a transaction's Commit it
+//! hands the [`Committer`] a marker carrying the transaction's end LSN;
+//! once every record before the marker is acknowledged (every target
+//! committed it, or it went to the dead letter) that LSN becomes safe, and
+//! before its next peek the source moves the slot there with
+//! `pg_replication_slot_advance`. Peeks and advances run on one connection,
+//! one after the other, because the server refuses to advance a slot that
+//! another session is decoding. So the slot's confirmed position never
+//! passes a change a target has not committed: after a `kill -9` the next
+//! run peeks again from the slot and re-delivers at most what was
+//! acknowledged but not yet advanced past (at-least-once; an upsert or
+//! delete target makes it exactly-once in effect). Within a run, a
+//! transaction already emitted is recognised by its commit LSN and skipped
+//! when a later peek returns it again.
+//!
+//! Records: each field takes the column of the same name; `_op` (when
+//! declared) is `"insert"`, `"update"` or `"delete"`, `_commit_time` the
+//! transaction's commit time. Without `_op` deletes are skipped. A delete
+//! carries the replica identity (the primary key by default) and null for
+//! every other column.
+
+use super::pg_error;
+use super::pgoutput::{Datum, Message, Relation, decode};
+use super::pool::Pool;
+use super::rows::layout;
+use super::slot::{Setup, create, default_name, prepare, wants_deletes};
+use super::types::Cell;
+use crate::values::convert;
+use aqueduct_connectors::support::args::{arg_str, req_str};
+use aqueduct_connectors::support::commit::Committer;
+use aqueduct_connectors::support::{decode_error, stopped};
+use aqueduct_runtime::connector::{
+    Ack, ConnectorError, DecodeError, Envelope, OpContext, Source, StateStore,
+};
+use aqueduct_runtime::value::{Layout, Record, Schemas, Value};
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::types::{FromSql, Type as PgType};
+
+/// Changes read per peek (whole transactions: a peek may return more).
+const PEEK: i32 = 2000;
+/// Wait between peeks that found nothing.
+const IDLE: Duration = Duration::from_millis(200);
+/// Microseconds from 1970-01-01 to 2000-01-01, the PostgreSQL epoch.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Streams a table's changes.
+pub(crate) struct ChangesSource {
+    pool: Arc<Pool>,
+    table: String,
+    publication: String,
+    slot: String,
+    layout: Option<Arc<Layout>>,
+    schemas: Arc<Schemas>,
+    deletes: bool,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The position the committer found safe, read by the peek loop.
+#[derive(Default)]
+struct SafeLsn(Mutex<Option<String>>);
+
+impl StateStore for SafeLsn {
+    fn get<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<Option<String>, ConnectorError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn put<'a>(
+        &'a self,
+        _key: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        if let Ok(mut safe) = self.0.lock() {
+            *safe = Some(value.to_string());
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// An LSN as PostgreSQL writes it (`16/B374D848`).
+fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+}
+
+/// The transaction being read.
+struct Txn {
+    final_lsn: u64,
+    commit_time: Value,
+    /// Already emitted by an earlier peek of this run.
+    skip: bool,
+}
+
+impl ChangesSource {
+    pub(crate) fn build(cx: &OpContext, pool: Arc<Pool>) -> Result<ChangesSource, ConnectorError> {
+        let table = req_str(cx, "table")?;
+        let publication = arg_str(cx, "publication")?.unwrap_or_else(|| default_name(&table));
+        let slot = arg_str(cx, "slot")?.unwrap_or_else(|| default_name(&cx.flow));
+        let layout = layout(&cx.record_type, &cx.schemas);
+        let deletes = wants_deletes(layout.as_ref());
+        prepare(Setup {
+            system: pool.system().to_string(),
+            config: pool.config().clone(),
+            table: table.clone(),
+            layout: layout.clone(),
+            deletes,
+        })?;
+        Ok(ChangesSource {
+            pool,
+            table,
+            publication,
+            slot,
+            layout,
+            schemas: cx.schemas.clone(),
+            deletes,
+            shutdown: cx.shutdown.clone(),
+        })
+    }
+
+    /// True when `rel` is the table this source reads (a publication
+    /// given by name may hold others).
+    fn is_ours(&self, rel: &Relation) -> bool {
+        match self.table.rsplit_once('.') {
+            Some((schema, name)) => rel.namespace == schema && rel.name == name,
+            None => rel.name == self.table,
+        }
+    }
+
+    /// One peek: the raw messages, in order.
+    async fn peek(&self, advance_to: Option<&str>) -> Result<Vec<Vec<u8>>, ConnectorError> {
+        let system = self.pool.system().to_string();
+        let err = |e: tokio_postgres::Error| match e.as_db_error().map(|d| d.code().code()) {
+            // the slot is in use: after a `kill -9` the old session may
+            // still be finishing its peek, so this passes on a retry
+            Some("55006") => ConnectorError::Transient(pg_error(&system, &e).to_string()),
+            _ => pg_error(&system, &e),
+        };
+        let conn = self.pool.get().await?;
+        if let Some(lsn) = advance_to {
+            // never backwards: a slot refuses to move behind its confirmed position
+            conn.execute(
+                "SELECT pg_replication_slot_advance(slot_name, greatest($2::text::pg_lsn, confirmed_flush_lsn))
+                 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&self.slot, &lsn],
+            )
+            .await
+            .map_err(err)?;
+        }
+        let rows = conn
+            .query(
+                "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2,
+                   'proto_version', '1', 'publication_names', $3, 'binary', 'true')",
+                &[&self.slot, &PEEK, &self.publication],
+            )
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|row| row.try_get::<_, Vec<u8>>(0).map_err(err))
+            .collect()
+    }
+
+    /// The record of one change; the error says which column failed and why.
+    fn record(
+        &self,
+        rel: &Relation,
+        op: &str,
+        tuple: &[Datum],
+        old: Option<&[Datum]>,
+        commit_time: &Value,
+    ) -> Result<Value, DecodeError> {
+        let raw = || describe(rel, op, tuple);
+        let Some(layout) = &self.layout else {
+            let mut map = serde_json::Map::new();
+            for (i, column) in rel.columns.iter().enumerate() {
+                let value = datum(rel, i, tuple, old).map_err(|e| decode_error(&raw(), e))?;
+                map.insert(column.name.clone(), value.to_json());
+            }
+            return Ok(Value::Json(Arc::new(serde_json::Value::Object(map))));
+        };
+        let mut slots = Vec::with_capacity(layout.fields.len());
+        for field in &layout.fields {
+            let value = match field.name.as_str() {
+                "_op" => Value::String(Arc::from(op)),
+                "_commit_time" => commit_time.clone(),
+                name => match rel.columns.iter().position(|c| c.name == name) {
+                    None => Value::Null,
+                    Some(i) => datum(rel, i, tuple, old)
+                        .and_then(|v| convert(v, &field.ty, &self.schemas))
+                        .map_err(|e| decode_error(&raw(), format!("column `{name}`: {e}")))?,
+                },
+            };
+            if value.is_null() && !field.ty.is_optional() {
+                let why = if op == "delete" {
+                    format!(
+                        "field `{}` is not optional, but a delete carries only the key columns",
+                        field.name
+                    )
+                } else {
+                    format!(
+                        "column `{}` is NULL or missing but field `{}` is not optional",
+                        field.name, field.name
+                    )
+                };
+                return Err(decode_error(&raw(), why));
+            }
+            slots.push(value);
+        }
+        Ok(Value::Record(Arc::new(Record {
+            layout: layout.clone(),
+            slots,
+        })))
+    }
+
+    async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
+        {
+            let conn = self.pool.get().await?;
+            create(
+                &conn,
+                self.pool.system(),
+                &self.table,
+                &self.publication,
+                &self.slot,
+            )
+            .await?;
+        }
+        let safe = Arc::new(SafeLsn::default());
+        let committer = Committer::start(safe.clone(), self.slot.clone());
+        let mut relations: HashMap<u32, Relation> = HashMap::new();
+        // commit LSN of the last transaction emitted in this run
+        let mut emitted: u64 = 0;
+        let mut advanced: Option<String> = None;
+        let mut result = Ok(());
+        let mut failures = 0u32;
+        'poll: loop {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            let target = safe.0.lock().ok().and_then(|s| s.clone());
+            let advance = target.filter(|t| advanced.as_ref() != Some(t));
+            let messages = match self.peek(advance.as_deref()).await {
+                Ok(messages) => {
+                    failures = 0;
+                    if advance.is_some() {
+                        advanced = advance;
+                    }
+                    messages
+                }
+                Err(e) if e.is_retryable() => {
+                    failures += 1;
+                    tracing::warn!(error = %e, slot = %self.slot, "Reading changes failed; retrying.");
+                    let pause = Duration::from_millis(250 * u64::from(failures.min(20)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = stopped(&mut self.shutdown) => break,
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            // nothing new (an empty slot, or only transactions still being
+            // acknowledged): wait before peeking again
+            let mut idle = true;
+            let mut txn: Option<Txn> = None;
+            for data in messages {
+                let message = match decode(&data) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        result = Err(ConnectorError::Permanent(format!(
+                            "postgres `{}`: a pgoutput message could not be decoded: {e}",
+                            self.pool.system()
+                        )));
+                        break 'poll;
+                    }
+                };
+                let change = match message {
+                    Message::Relation(rel) => {
+                        relations.insert(rel.id, rel);
+                        continue;
+                    }
+                    Message::Begin {
+                        final_lsn,
+                        commit_time,
+                    } => {
+                        let time = chrono::DateTime::from_timestamp_micros(
+                            commit_time.saturating_add(PG_EPOCH_MICROS),
+                        )
+                        .map_or(Value::Null, Value::Timestamp);
+                        txn = Some(Txn {
+                            final_lsn,
+                            commit_time: time,
+                            skip: final_lsn <= emitted,
+                        });
+                        continue;
+                    }
+                    Message::Commit { end_lsn } => {
+                        if let Some(t) = txn.take()
+                            && !t.skip
+                        {
+                            emitted = t.final_lsn;
+                            idle = false;
+                            // the marker is safe once every record before it is
+                            let (ack, rx) = Ack::new();
+                            ack.done();
+                            committer.push(rx, Some(lsn_text(end_lsn)));
+                        }
+                        continue;
+                    }
+                    Message::Other(_) => continue,
+                    change => change,
+                };
+                let Some(t) = txn.as_ref().filter(|t| !t.skip) else {
+                    continue;
+                };
+                let (rel, op, tuple, old) = match &change {
+                    Message::Insert { rel, new } => (rel, "insert", new, None),
+                    Message::Update { rel, old, new } => (rel, "update", new, old.as_deref()),
+                    Message::Delete { rel, old } if self.deletes => (rel, "delete", old, None),
+                    _ => continue,
+                };
+                let Some(relation) = relations.get(rel).filter(|r| self.is_ours(r)) else {
+                    continue;
+                };
+                let record = self.record(relation, op, tuple, old, &t.commit_time);
+                let (ack, rx) = Ack::new();
+                let envelope = Envelope {
+                    record,
+                    ack,
+                    reply: None,
+                };
+                if out.send(envelope).await.is_err() {
+                    break 'poll;
+                }
+                committer.push(rx, None);
+            }
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE) => {}
+                    _ = stopped(&mut self.shutdown) => break,
+                }
+            }
+        }
+        drop(out);
+        committer.finish().await?;
+        // what became safe while stopping is advanced past now
+        let target = safe.0.lock().ok().and_then(|s| s.clone());
+        if let Some(lsn) = target.filter(|t| advanced.as_ref() != Some(t))
+            && let Err(e) = self.advance(&lsn).await
+        {
+            tracing::warn!(error = %e, slot = %self.slot, "The slot was not advanced at shutdown; the last changes will be read again.");
+        }
+        result
+    }
+
+    /// Moves the slot to `lsn` (never backwards).
+    async fn advance(&self, lsn: &str) -> Result<(), ConnectorError> {
+        let conn = self.pool.get().await?;
+        conn.execute(
+            "SELECT pg_replication_slot_advance(slot_name, greatest($2::text::pg_lsn, confirmed_flush_lsn))
+             FROM pg_replication_slots WHERE slot_name = $1",
+            &[&self.slot, &lsn],
+        )
+        .await
+        .map_err(|e| pg_error(self.pool.system(), &e))?;
+        Ok(())
+    }
+}
+
+/// Column `i` of a change in its natural type. An unchanged TOASTed value
+/// (a large value the update did not touch, which pgoutput does not send)
+/// is taken from the old row when the replica identity sends it.
+fn datum(
+    rel: &Relation,
+    i: usize,
+    tuple: &[Datum],
+    old: Option<&[Datum]>,
+) -> Result<Value, String> {
+    let column = rel
+        .columns
+        .get(i)
+        .ok_or("the change has fewer columns than its table")?;
+    let d = match tuple.get(i) {
+        Some(Datum::Unchanged) => old.and_then(|o| o.get(i)).unwrap_or(&Datum::Unchanged),
+        Some(d) => d,
+        None => &Datum::Null,
+    };
+    let ty = PgType::from_oid(column.type_oid).unwrap_or(PgType::TEXT);
+    match d {
+        Datum::Null => Ok(Value::Null),
+        Datum::Binary(raw) => Cell::from_sql(&ty, raw)
+            .map_err(|e| e.to_string())?
+            .natural(),
+        Datum::Text(raw) => Ok(Value::String(Arc::from(
+            String::from_utf8_lossy(raw).as_ref(),
+        ))),
+        Datum::Unchanged => Err(format!(
+            "column `{}`: the update left this large value unchanged and PostgreSQL does not send it; set REPLICA IDENTITY FULL on the table",
+            column.name
+        )),
+    }
+}
+
+/// A short text of a change for dead letters.
+fn describe(rel: &Relation, op: &str, tuple: &[Datum]) -> String {
+    let mut map = serde_json::Map::new();
+    map.insert("_op".into(), op.into());
+    for (i, column) in rel.columns.iter().enumerate() {
+        if let Ok(v) = datum(rel, i, tuple, None) {
+            map.insert(column.name.clone(), v.to_json());
+        }
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+impl Source for ChangesSource {
+    fn run(
+        self: Box<Self>,
+        out: mpsc::Sender<Envelope>,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(self.run_inner(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lsn_text;
+
+    #[test]
+    fn lsns_are_written_the_way_postgres_reads_them() {
+        assert_eq!(lsn_text(0x16_B374_D848), "16/B374D848");
+        assert_eq!(lsn_text(0x100), "0/100");
+    }
+}

@@ -1,0 +1,253 @@
+//! A local, deterministic Salesforce org for offline development and tests.
+//!
+//! [`serve`] starts it in process on any address (port 0 for tests) and
+//! returns its address and a handle; `aqueduct emulate salesforce` runs it
+//! from the command line. The org is built from a [`Seed`] (sObjects,
+//! records, connected apps, knobs; [`Seed::builtin`] when none is given)
+//! and emulates, on one HTTP port:
+//!
+//! - the OAuth 2.0 token endpoint (client credentials, JWT bearer, refresh
+//!   token, optional password), revocation, token expiry;
+//! - REST: versions, describe, sObject CRUD, upsert by external id, sObject
+//!   Collections, composite, SOQL queries with `nextRecordsUrl` paging,
+//!   limits and `Sforce-Limit-Info`;
+//! - Bulk API 2.0 ingest and query jobs;
+//! - the Streaming API over CometD, with Change Data Capture events from
+//!   its own writes and platform events from REST publishes;
+//! - outbound messages posted to a listener until acknowledged;
+//! - faults on demand and an admin API under `/_emulator/`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = aqueduct_emulator::serve(aqueduct_emulator::Config::default()).await?;
+//! println!("instance {} token {}", emulator.instance_url(), emulator.token_url());
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! `docs/emulator.md` is the user guide; every status code and body it
+//! quotes is asserted by this crate's tests.
+
+#![warn(missing_docs)]
+
+mod admin;
+mod bulk;
+pub mod clock;
+mod collections;
+mod cometd;
+mod composite;
+mod describe;
+mod dml;
+pub mod errors;
+mod events;
+pub mod faults;
+mod http;
+pub mod ids;
+mod jwt;
+mod limits;
+mod oauth;
+mod org;
+mod outbound;
+mod query;
+mod rest;
+mod schema;
+pub mod seed;
+mod sobjects;
+pub mod soql;
+mod store;
+mod values;
+
+pub use faults::{FaultKind, FaultRule};
+pub use seed::{Seed, SeedError};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use org::{Org, State};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// How to start an emulator.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The org to emulate.
+    pub seed: Seed,
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: Seed::builtin(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The seed does not describe a consistent org.
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {message}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A connected app's credentials, as printed at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Consumer key.
+    pub client_id: String,
+    /// Consumer secret (none for JWT-only apps).
+    pub client_secret: Option<String>,
+    /// Run-as username (and the JWT `sub` of the app's user).
+    pub username: String,
+    /// Whether JWT bearer works for this app (a certificate is configured).
+    pub jwt: bool,
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    instance_url: String,
+    org: Arc<Org>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The org's base URL, as tokens give it (`http://127.0.0.1:PORT`).
+    pub fn instance_url(&self) -> &str {
+        &self.instance_url
+    }
+
+    /// `{instance_url}/services/oauth2/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/services/oauth2/token", self.instance_url)
+    }
+
+    /// The org id (18 characters).
+    pub fn org_id(&self) -> String {
+        self.org.lock().org_id.clone()
+    }
+
+    /// The newest API version served (`62.0`).
+    pub fn api_version(&self) -> String {
+        format!("{:.1}", self.org.lock().settings.max_version)
+    }
+
+    /// The connected apps the token endpoint accepts.
+    pub fn credentials(&self) -> Vec<Credentials> {
+        self.org
+            .lock()
+            .clients
+            .iter()
+            .map(|c| Credentials {
+                client_id: c.client_id.clone(),
+                client_secret: c.secret.clone(),
+                username: c.username.clone(),
+                jwt: c.key.is_some(),
+            })
+            .collect()
+    }
+
+    /// Stops serving and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The routes of the emulator.
+fn router(org: Arc<Org>) -> Router {
+    Router::new()
+        .route("/services/oauth2/token", post(http::token))
+        .route("/services/oauth2/revoke", post(http::revoke))
+        .route("/services/data", get(http::versions))
+        .route("/services/data/", get(http::versions))
+        .route("/services/data/{*rest}", any(http::data))
+        .route("/cometd/{version}", post(cometd::handle))
+        .route("/id/{org}/{user}", get(http::identity))
+        .route("/_emulator", any(admin::handle))
+        .route("/_emulator/", any(admin::handle))
+        .route("/_emulator/{*rest}", any(admin::handle))
+        .fallback(http::not_found)
+        // Bulk uploads may be up to 150 MB, as in Salesforce.
+        .layer(DefaultBodyLimit::max(150 * 1024 * 1024))
+        .with_state(org)
+}
+
+/// Starts an emulator; it serves until [`Emulator::shutdown`] or drop.
+pub async fn serve(config: Config) -> Result<Emulator, ServeError> {
+    // reqwest (the outbound driver) needs a rustls provider even for plain HTTP.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let mut state = State::from_seed(&config.seed)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServeError::Bind {
+            addr: config.listen,
+            message: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Bind {
+        addr: config.listen,
+        message: e.to_string(),
+    })?;
+    let instance_url = config
+        .seed
+        .org
+        .instance_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    state.instance_url = instance_url.trim_end_matches('/').to_string();
+    let org = Org::new(state);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(org.clone());
+    let server = tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "The Salesforce emulator stopped serving.");
+        }
+    });
+    let bulk = tokio::spawn(bulk::worker::run(org.clone()));
+    let outbound = tokio::spawn(outbound::run(org.clone()));
+    tracing::info!(%addr, "Salesforce emulator listening.");
+    let instance_url = org.lock().instance_url.clone();
+    Ok(Emulator {
+        addr,
+        instance_url,
+        org,
+        shutdown: Some(tx),
+        tasks: vec![server, bulk, outbound],
+    })
+}
