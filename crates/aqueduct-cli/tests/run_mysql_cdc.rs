@@ -15,7 +15,7 @@ mod support;
 
 use aqueduct_test_support::{service_url, unique_name};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{Project, cdc, wait_until};
+use support::{Project, cdc, wait_converged, wait_until};
 
 fn mysql_url(test: &str) -> Option<String> {
     service_url("AQUEDUCT_TEST_MYSQL_URL", test)
@@ -383,7 +383,9 @@ fn binlog_under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source
     assert!(out.status.success(), "the workload ran");
     let started = std::time::Instant::now();
     assert!(
-        wait_until(Duration::from_secs(40), || f.differences() == 0),
+        wait_converged(Duration::from_secs(30), Duration::from_secs(240), || {
+            usize::try_from(f.differences()).unwrap_or(usize::MAX)
+        }) == 0,
         "the target equals the source (seed {seed}): {} differences, {} and {} rows, {} dead letters\n{}",
         f.differences(),
         f.count(&f.src),

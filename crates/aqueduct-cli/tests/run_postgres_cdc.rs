@@ -16,7 +16,7 @@ mod support;
 
 use aqueduct_test_support::{service_url, unique_name};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{Project, cdc, wait_until};
+use support::{Project, cdc, wait_converged, wait_until};
 
 fn postgres_url(test: &str) -> Option<String> {
     service_url("AQUEDUCT_TEST_POSTGRES_URL", test)
@@ -294,7 +294,9 @@ fn under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source() {
     let out = writer.wait_with_output().expect("the writer ends");
     assert!(out.status.success(), "the workload ran");
     assert!(
-        wait_until(Duration::from_secs(40), || f.differences() == 0),
+        wait_converged(Duration::from_secs(30), Duration::from_secs(240), || {
+            usize::try_from(f.differences()).unwrap_or(usize::MAX)
+        }) == 0,
         "the target equals the source (seed {seed}): {} differences\n{}",
         f.differences(),
         running.stderr()

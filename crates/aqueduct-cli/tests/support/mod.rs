@@ -38,6 +38,29 @@ pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Waits until `remaining()` reaches 0, for as long as it keeps going
+/// down: fails only when it has not moved for `stalled` (or after
+/// `limit`). A catch-up on a loaded machine may be slow; a stuck one is a
+/// failure either way. Returns the last value seen.
+pub fn wait_converged(
+    stalled: Duration,
+    limit: Duration,
+    mut remaining: impl FnMut() -> usize,
+) -> usize {
+    let deadline = Instant::now() + limit;
+    let mut best = remaining();
+    let mut moved = Instant::now();
+    while best > 0 && Instant::now() < deadline && moved.elapsed() < stalled {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = remaining();
+        if now < best {
+            best = now;
+            moved = Instant::now();
+        }
+    }
+    best
+}
+
 /// A free loopback port: bind port 0, note the port, drop the listener.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binds an ephemeral port");
