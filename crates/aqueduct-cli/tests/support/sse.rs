@@ -54,10 +54,10 @@ impl EventStream {
                     // only whole lines: a chunk may end inside one
                     while let Some(end) = pending.find('\n') {
                         let line: String = pending.drain(..=end).collect();
-                        if let Some(data) = line.trim_end().strip_prefix("data:") {
-                            if let Ok(mut events) = sink.lock() {
-                                events.push(data.trim_start().to_string());
-                            }
+                        if let Some(data) = line.trim_end().strip_prefix("data:")
+                            && let Ok(mut events) = sink.lock()
+                        {
+                            events.push(data.trim_start().to_string());
                         }
                     }
                 }
