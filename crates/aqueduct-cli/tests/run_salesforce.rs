@@ -6,8 +6,9 @@
 
 mod support;
 
-use aqueduct_emulator::{Config, Emulator, Seed, serve};
+use aqueduct_emulator::{Config, Seed, serve};
 use support::Project;
+use support::salesforce::Org;
 
 const SEED: &str = "
 objects:
@@ -31,16 +32,10 @@ objects:
 const SECRET: &str = "emulator-secret";
 
 /// An emulator (the seed plus `extra` YAML) on a runtime that lives as
-/// long as the test.
-fn emulator(extra: &str) -> (tokio::runtime::Runtime, Emulator) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let emulator = rt
-        .block_on(serve(Config {
-            seed: Seed::parse(&format!("{SEED}{extra}"), "test seed").expect("seed"),
-            listen: "127.0.0.1:0".parse().expect("address"),
-        }))
-        .expect("emulator starts");
-    (rt, emulator)
+/// long as the test; the test's own calls use the default app.
+fn emulator(extra: &str) -> Org {
+    let seed = Seed::parse(&format!("{SEED}{extra}"), "test seed").expect("seed");
+    Org::start(seed, "aqueduct-emulator", SECRET)
 }
 
 const SYSTEM: &str = r#"
@@ -68,7 +63,7 @@ fn assert_no_credentials(text: &str, what: &str) {
 
 #[test]
 fn a_batch_load_dead_letters_refused_records_with_their_status_code() {
-    let (_rt, emulator) = emulator("");
+    let org = emulator("");
     let p = Project::new();
     let mut rows = String::new();
     for i in 0..450 {
@@ -103,10 +98,7 @@ flow load {{
     );
     let out = p.run_with_env(
         &[],
-        &[
-            ("SF_INSTANCE_URL", emulator.instance_url()),
-            ("SF_CLIENT_SECRET", SECRET),
-        ],
+        &[("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
@@ -135,7 +127,7 @@ flow load {{
 #[test]
 fn a_query_past_2000_records_survives_a_token_expiring_mid_run_and_lookups_escape_values() {
     // the second page's request finds the token expired
-    let (_rt, emulator) = emulator(
+    let org = emulator(
         "faults:\n  - { fault: session_expired, path: \"/services/data/*/query/*\", times: 1 }\n",
     );
     let p = Project::new();
@@ -183,10 +175,7 @@ flow find {{
     );
     let out = p.run_with_env(
         &[],
-        &[
-            ("SF_INSTANCE_URL", emulator.instance_url()),
-            ("SF_CLIENT_SECRET", SECRET),
-        ],
+        &[("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
@@ -331,47 +320,9 @@ fn the_bulk_export_example_runs_against_the_emulator() {
     drop(emulator);
 }
 
-/// The records of `soql` in the emulator (client credentials of the default app).
-fn emulator_query(
-    rt: &tokio::runtime::Runtime,
-    emulator: &Emulator,
-    soql: &str,
-) -> Vec<serde_json::Value> {
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        let token: serde_json::Value = http
-            .post(emulator.token_url())
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "aqueduct-emulator"),
-                ("client_secret", SECRET),
-            ])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("token json");
-        let page: serde_json::Value = http
-            .get(format!(
-                "{}/services/data/v62.0/query",
-                emulator.instance_url()
-            ))
-            .query(&[("q", soql)])
-            .bearer_auth(token["access_token"].as_str().unwrap_or_default())
-            .send()
-            .await
-            .expect("query")
-            .json()
-            .await
-            .expect("query json");
-        page["records"].as_array().cloned().unwrap_or_default()
-    })
-}
-
 #[test]
 fn the_document_upload_example_stores_files_in_the_emulator() {
-    let (rt, emulator) = emulator(
+    let org = emulator(
         "
   - name: ContentVersion
     fields:
@@ -403,7 +354,7 @@ fn the_document_upload_example_stores_files_in_the_emulator() {
     let mut running = p.spawn_with_env(
         &[],
         &[
-            ("SF_INSTANCE_URL", emulator.instance_url()),
+            ("SF_INSTANCE_URL", org.url()),
             ("SF_CLIENT_ID", "aqueduct-emulator"),
             ("SF_CLIENT_SECRET", SECRET),
             ("UPLOAD_TOKEN", "dev-token"),
@@ -434,10 +385,7 @@ fn the_document_upload_example_stores_files_in_the_emulator() {
     .expect("upload");
     assert_eq!(accepted.status, 202, "{}", accepted.body);
     let stored = || {
-        emulator_query(
-            &rt,
-            &emulator,
-            "SELECT Title, PathOnClient, FirstPublishLocationId FROM ContentVersion ORDER BY PathOnClient",
+        org.query("SELECT Title, PathOnClient, FirstPublishLocationId FROM ContentVersion ORDER BY PathOnClient",
         )
     };
     let all_there = support::wait_until(std::time::Duration::from_secs(20), || stored().len() == 3);
@@ -469,41 +417,8 @@ fn the_document_upload_example_stores_files_in_the_emulator() {
     assert_no_credentials(&out.stderr, "stderr");
 }
 
-/// Creates an Account named `name` in the emulator through REST.
-fn create_account(rt: &tokio::runtime::Runtime, emulator: &Emulator, name: &str) {
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        let token: serde_json::Value = http
-            .post(emulator.token_url())
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "aqueduct-emulator"),
-                ("client_secret", SECRET),
-            ])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("token json");
-        let status = http
-            .post(format!(
-                "{}/services/data/v62.0/sobjects/Account/",
-                emulator.instance_url()
-            ))
-            .bearer_auth(token["access_token"].as_str().unwrap_or_default())
-            .json(&serde_json::json!({ "Name": name }))
-            .send()
-            .await
-            .expect("create")
-            .status();
-        assert_eq!(status.as_u16(), 201);
-    });
-}
-
 #[test]
 fn change_data_capture_resumes_after_kill_9_without_losing_an_event() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
     let seed = "
 streaming:
   connect_timeout_ms: 500
@@ -512,12 +427,11 @@ objects:
     fields:
       - { name: Name, type: string, required: true }
 ";
-    let emulator = rt
-        .block_on(serve(Config {
-            seed: Seed::parse(seed, "cdc seed").expect("seed"),
-            listen: "127.0.0.1:0".parse().expect("address"),
-        }))
-        .expect("emulator starts");
+    let org = Org::start(
+        Seed::parse(seed, "cdc seed").expect("seed"),
+        "aqueduct-emulator",
+        SECRET,
+    );
     let p = Project::new();
     p.file(
         "main.aq",
@@ -536,10 +450,7 @@ flow replicate {{
 "#
         ),
     );
-    let env = [
-        ("SF_INSTANCE_URL", emulator.instance_url()),
-        ("SF_CLIENT_SECRET", SECRET),
-    ];
+    let env = [("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)];
     let names = |p: &Project| -> std::collections::BTreeSet<String> {
         p.read("out/changes.jsonl")
             .lines()
@@ -558,7 +469,10 @@ flow replicate {{
     });
     assert!(subscribed, "{}", running.stderr());
     for i in 0..5 {
-        create_account(&rt, &emulator, &format!("Before {i}"));
+        org.create(
+            "Account",
+            serde_json::json!({"Name": &format!("Before {i}")}),
+        );
     }
     let first = support::wait_until(std::time::Duration::from_secs(20), || names(&p).len() == 5);
     assert!(first, "{:?}\n{}", names(&p), running.stderr());
@@ -570,10 +484,13 @@ flow replicate {{
     running.wait_exit(support::RUN_LIMIT).expect("killed");
 
     for i in 0..5 {
-        create_account(&rt, &emulator, &format!("While down {i}"));
+        org.create(
+            "Account",
+            serde_json::json!({"Name": &format!("While down {i}")}),
+        );
     }
     let mut running = p.spawn_with_env(&[], &env);
-    create_account(&rt, &emulator, "After");
+    org.create("Account", serde_json::json!({"Name": "After"}));
     let all = support::wait_until(std::time::Duration::from_secs(20), || names(&p).len() == 11);
     assert!(all, "{:?}\n{}", names(&p), running.stderr());
     let out = running.terminate(support::RUN_LIMIT);
@@ -588,7 +505,7 @@ flow replicate {{
 
 #[test]
 fn a_record_type_that_does_not_fit_the_sobject_stops_run_and_check_connect() {
-    let (rt, emulator) = emulator("");
+    let org = emulator("");
     let p = Project::new();
     p.file(
         "in/contacts.jsonl",
@@ -611,10 +528,7 @@ flow load {{
 "#
         ),
     );
-    let env = [
-        ("SF_INSTANCE_URL", emulator.instance_url()),
-        ("SF_CLIENT_SECRET", SECRET),
-    ];
+    let env = [("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)];
     let expected = [
         "Contact has no field `Nickname__c` (field of `Contact`)",
         "Contact.LastName is not an external id field, which upsert needs",
@@ -653,18 +567,14 @@ flow load {{
     for problem in expected {
         assert!(r.stderr.contains(problem), "{problem} in {}", r.stderr);
     }
-    let stored = emulator_query(
-        &rt,
-        &emulator,
-        "SELECT Id FROM Contact WHERE LastName = 'Lee'",
-    );
+    let stored = org.query("SELECT Id FROM Contact WHERE LastName = 'Lee'");
     assert!(stored.is_empty(), "nothing was written: {stored:?}");
     assert_no_credentials(&r.stderr, "stderr");
 }
 
 #[test]
 fn sforce_limit_info_is_exported_as_a_metric() {
-    let (_rt, emulator) = emulator("limits:\n  daily_api_requests: 5000\n");
+    let org = emulator("limits:\n  daily_api_requests: 5000\n");
     let p = Project::new();
     p.file("in/contacts.jsonl", "").file(
         "main.aq",
@@ -684,10 +594,7 @@ flow load {{
     let admin = support::free_port();
     let mut running = p.spawn_with_env(
         &["--admin", &format!("127.0.0.1:{admin}")],
-        &[
-            ("SF_INSTANCE_URL", emulator.instance_url()),
-            ("SF_CLIENT_SECRET", SECRET),
-        ],
+        &[("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)],
     );
     running.wait_listening(admin);
     let gauges = || {

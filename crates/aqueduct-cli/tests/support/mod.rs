@@ -3,7 +3,9 @@
 //! the child process whatever happens ([`Running`]), a loopback HTTP test
 //! server with scripted failures that records what it received
 //! ([`TestServer`]), a tiny blocking HTTP/1.1 client ([`http`]) and polling
-//! with a deadline ([`wait_until`]).
+//! with a deadline ([`wait_until`]); the Salesforce emulator as a client
+//! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
+//! database of a test's own ([`postgres`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -11,6 +13,9 @@
 
 pub mod cdc;
 pub mod drain;
+pub mod postgres;
+pub mod salesforce;
+pub mod sse;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

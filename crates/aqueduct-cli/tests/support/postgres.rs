@@ -1,0 +1,58 @@
+//! A throw-away PostgreSQL database for a test that runs a project whose
+//! table names are fixed (an example): created on the server of
+//! `AQUEDUCT_TEST_POSTGRES_URL`, dropped when the guard goes.
+
+/// Runs `sql` through `psql` on `url`; the rows, `|`-separated, one per line.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("runs psql");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// A database of its own on the test server.
+pub struct Database {
+    admin: String,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl Database {
+    /// Creates a database named after `prefix` on the server of `url`
+    /// (which must end in `/<database>`, optionally with a query).
+    pub fn create(url: &str, prefix: &str) -> Database {
+        let name = aqueduct_test_support::unique_name(prefix).replace('-', "_");
+        psql(url, &format!("CREATE DATABASE {name}"));
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (url, String::new()),
+        };
+        let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
+        Database {
+            admin: url.to_string(),
+            url: format!("{server}/{name}{query}"),
+            name,
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .arg(&self.admin)
+            .args(["-qAtX", "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
