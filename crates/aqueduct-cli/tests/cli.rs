@@ -317,6 +317,29 @@ fn a_new_project_has_no_dead_links_and_its_profile_is_used() {
     assert!(!project.join("warehouse.db").exists());
 }
 
+/// D28: the profile `--env` selects wins over the process environment;
+/// without `--env` the process environment is read.
+#[test]
+fn the_selected_profile_wins_over_the_process_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = run(aqueduct().current_dir(dir.path()).args(["new", "proj"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let project = dir.path().join("proj");
+    let r = run(aqueduct()
+        .current_dir(&project)
+        .env("WAREHOUSE_DB", "process.db")
+        .args(["run", "--env", "dev"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(project.join("dev-warehouse.db").exists(), "{}", r.stderr);
+    assert!(!project.join("process.db").exists());
+    let r = run(aqueduct()
+        .current_dir(&project)
+        .env("WAREHOUSE_DB", "process.db")
+        .arg("run"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(project.join("process.db").exists(), "{}", r.stderr);
+}
+
 #[test]
 fn run_and_test_check_the_project_first() {
     let dir = tempfile::tempdir().expect("tempdir");
