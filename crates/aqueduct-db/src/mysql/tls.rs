@@ -195,7 +195,7 @@ pub fn handshake_hint(err: &mysql_async::Error) -> Option<String> {
         }
         _ => None,
     };
-    let Some(rustls::Error::InvalidCertificate(cert)) = rustls_error else {
+    let Some(failed @ rustls::Error::InvalidCertificate(cert)) = rustls_error else {
         return rustls_error.map(|e| format!("TLS handshake failed: {e}"));
     };
     let hint = match cert {
@@ -209,7 +209,7 @@ pub fn handshake_hint(err: &mysql_async::Error) -> Option<String> {
         _ => "check the server's certificate and `ssl-ca`",
     };
     Some(format!(
-        "TLS handshake failed: certificate verification failed ({cert}): {hint}"
+        "TLS handshake failed: certificate verification failed ({failed}): {hint}"
     ))
 }
 

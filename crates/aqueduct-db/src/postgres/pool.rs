@@ -87,11 +87,16 @@ pub fn parse_url(system: &str, url: &str) -> Result<Config, ConnectorError> {
 
 /// Opens one connection; its I/O runs on a task of the current runtime.
 pub async fn connect(system: &str, config: &Config) -> Result<Client, ConnectorError> {
-    let (client, connection) = config
-        .pg
-        .connect(config.tls.clone())
-        .await
-        .map_err(|e| pg_error(system, &e))?;
+    let (client, connection) = config.pg.connect(config.tls.clone()).await.map_err(|e| {
+        match (e.as_db_error(), std::error::Error::source(&e)) {
+            // tokio-postgres' own text is only the kind ("error performing
+            // TLS handshake"); the cause says what failed (no URL in it)
+            (None, Some(cause)) => {
+                ConnectorError::Transient(format!("postgres `{system}`: {e}: {cause}"))
+            }
+            _ => pg_error(system, &e),
+        }
+    })?;
     let name = system.to_string();
     tokio::spawn(async move {
         if let Err(error) = connection.await {

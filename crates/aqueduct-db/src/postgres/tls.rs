@@ -288,7 +288,7 @@ impl HandshakeError {
         let rustls_error = err
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-        let Some(rustls::Error::InvalidCertificate(cert)) = rustls_error else {
+        let Some(failed @ rustls::Error::InvalidCertificate(cert)) = rustls_error else {
             return HandshakeError(err.to_string());
         };
         let hint = match cert {
@@ -301,7 +301,9 @@ impl HandshakeError {
             }
             _ => "check the server's certificate and `sslrootcert`",
         };
-        HandshakeError(format!("certificate verification failed ({cert}): {hint}"))
+        HandshakeError(format!(
+            "certificate verification failed ({failed}): {hint}"
+        ))
     }
 }
 
