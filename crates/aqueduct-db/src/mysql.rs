@@ -11,6 +11,7 @@ mod changes;
 mod lookup;
 mod query;
 pub mod schema;
+mod tls;
 pub mod types;
 mod write;
 
@@ -81,8 +82,11 @@ fn pools() -> &'static Pools {
 }
 
 /// Options for `url`; the error never repeats the URL (it may hold a password).
+/// TLS follows the URL's `ssl-mode`/`ssl-ca` or mysql_async's own
+/// parameters ([`tls`]).
 pub fn parse_url(system: &str, url: &str, size: usize) -> Result<Opts, ConnectorError> {
-    let opts = Opts::from_url(url).map_err(|e| {
+    let (rest, params) = tls::split(system, url)?;
+    let opts = Opts::from_url(&rest).map_err(|e| {
         ConnectorError::Config(format!(
             "mysql `{system}`: option `url` is not a valid connection URL: {e}"
         ))
@@ -90,10 +94,18 @@ pub fn parse_url(system: &str, url: &str, size: usize) -> Result<Opts, Connector
     let constraints = PoolConstraints::new(0, size).ok_or_else(|| {
         ConnectorError::Config(format!("mysql `{system}`: bad `pool_size` {size}"))
     })?;
-    Ok(OptsBuilder::from_opts(opts)
+    let ssl = tls::ssl_opts(system, &params, opts.ssl_opts())?;
+    // on a loopback address mysql_async would move to the server's Unix
+    // socket, where it never uses TLS: asked for TLS, stay on TCP
+    let stay_on_tcp = ssl.is_some() && !rest.contains("prefer_socket=");
+    let mut builder = OptsBuilder::from_opts(opts)
         .pool_opts(PoolOpts::default().with_constraints(constraints))
         .setup(vec!["SET time_zone = '+00:00'"])
-        .into())
+        .ssl_opts(ssl);
+    if stay_on_tcp {
+        builder = builder.prefer_socket(false);
+    }
+    Ok(builder.into())
 }
 
 /// The database of the context's system.
@@ -136,6 +148,11 @@ fn db(cx: &OpContext) -> Result<Db, ConnectorError> {
 /// timeouts may pass on a retry; constraint violations, bad data and bad SQL
 /// will not. The text never holds the URL.
 pub(crate) fn my_error(system: &str, err: &mysql_async::Error) -> ConnectorError {
+    if let Some(hint) = tls::handshake_hint(err) {
+        // a certificate a retry will not change, or a server without TLS;
+        // at start-up it stops `run`, later the executor retries
+        return ConnectorError::Transient(format!("mysql `{system}`: {hint}"));
+    }
     match err {
         mysql_async::Error::Server(e) => {
             let message = format!("mysql `{system}`: {} (error {})", e.message, e.code);

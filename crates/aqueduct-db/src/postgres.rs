@@ -5,6 +5,8 @@
 //! the process. At start-up each operation checks its SQL (and a target its
 //! table) through a connection of its own on a separate thread, so a bad
 //! statement or a missing table stops `run` before any record moves.
+//! TLS follows the URL's `sslmode` and `sslrootcert` as libpq reads them
+//! ([`tls`]).
 //!
 //! Column values convert exactly both ways ([`types`]): `numeric` ↔
 //! `decimal` through `rust_decimal`, never `f64`; `timestamptz` ↔
@@ -21,7 +23,9 @@ mod rows;
 pub mod schema;
 mod slot;
 mod sql;
+mod tls;
 pub mod types;
+mod url;
 mod write;
 
 use aqueduct_connectors::support::args::Options;

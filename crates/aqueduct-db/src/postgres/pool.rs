@@ -4,11 +4,14 @@
 //! costs one failed attempt, which the executor retries.
 
 use super::pg_error;
+use super::tls::{MakeRustls, client_config, pg_mode};
+use super::url::{SslMode, TlsParams, split};
 use aqueduct_runtime::connector::ConnectorError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::Client;
+use tokio_postgres::config::SslMode as PgSslMode;
 
 /// The connections of one database system.
 pub struct Pool {
@@ -33,27 +36,67 @@ fn pools() -> &'static Pools {
     POOLS.get_or_init(Default::default)
 }
 
+/// A parsed connection URL: tokio-postgres' configuration and the TLS
+/// set-up its `sslmode`/`sslrootcert` asked for ([`super::tls`]).
+#[derive(Clone)]
+pub struct Config {
+    pg: tokio_postgres::Config,
+    tls: MakeRustls,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the configuration holds the password: never print it
+        f.write_str("Config(..)")
+    }
+}
+
+impl std::ops::Deref for Config {
+    type Target = tokio_postgres::Config;
+    fn deref(&self) -> &tokio_postgres::Config {
+        &self.pg
+    }
+}
+
 /// Parses a connection URL; the error never repeats the URL (it may hold a password).
 pub fn parse_url(system: &str, url: &str) -> Result<Config, ConnectorError> {
-    let config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+    let (rest, params) = split(system, url)?;
+    let mut pg: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
         ConnectorError::Config(format!(
             "postgres `{system}`: option `url` is not a valid connection URL: {e}"
         ))
     })?;
-    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        return Err(ConnectorError::Config(format!(
-            "postgres `{system}`: the URL asks for TLS (sslmode=require), which this build does not support yet"
-        )));
-    }
-    Ok(config)
+    let params = match params {
+        Some(params) => {
+            pg.ssl_mode(pg_mode(params.mode));
+            params
+        }
+        // a key/value string: tokio-postgres read its sslmode
+        None => TlsParams {
+            mode: match pg.get_ssl_mode() {
+                PgSslMode::Disable => SslMode::Disable,
+                PgSslMode::Require => SslMode::Require,
+                _ => SslMode::Prefer,
+            },
+            root_cert: None,
+        },
+    };
+    let tls = MakeRustls::new(client_config(system, &params)?);
+    Ok(Config { pg, tls })
 }
 
 /// Opens one connection; its I/O runs on a task of the current runtime.
 pub async fn connect(system: &str, config: &Config) -> Result<Client, ConnectorError> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| pg_error(system, &e))?;
+    let (client, connection) = config.pg.connect(config.tls.clone()).await.map_err(|e| {
+        match (e.as_db_error(), std::error::Error::source(&e)) {
+            // tokio-postgres' own text is only the kind ("error performing
+            // TLS handshake"); the cause says what failed (no URL in it)
+            (None, Some(cause)) => {
+                ConnectorError::Transient(format!("postgres `{system}`: {e}: {cause}"))
+            }
+            _ => pg_error(system, &e),
+        }
+    })?;
     let name = system.to_string();
     tokio::spawn(async move {
         if let Err(error) = connection.await {

@@ -12,13 +12,12 @@
 //! field a delete cannot fill: a delete carries only the replica identity
 //! (the primary key, unless the table has `REPLICA IDENTITY FULL`).
 
-use super::pool::connect;
+use super::pool::{Config, connect};
 use super::sql::quote_ident;
 use super::{pg_error, startup};
 use aqueduct_runtime::connector::ConnectorError;
 use aqueduct_runtime::value::Layout;
 use std::sync::Arc;
-use tokio_postgres::Config;
 
 /// `aqueduct_` and `name`, made a valid slot or publication name.
 pub fn default_name(name: &str) -> String {
