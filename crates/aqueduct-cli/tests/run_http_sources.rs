@@ -108,26 +108,13 @@ fn page_items(n: i64) -> Json {
 
 /// A batch project fetching `source` into out/items.jsonl.
 fn batch_project(api: &Api, source: &str) -> Project {
-    let p = Project::new();
-    p.file(
-        "main.aq",
-        format!(
-            r#"
-system api: http {{ base_url = "{}/v1" }}
-
-type Item {{ id: int, name: string }}
-
-flow fetch {{
-  mode batch
-  from api.get({source}) as Item
-  to file("out").append("items.jsonl")
-  dead_letter file("out").append("dead.jsonl")
-}}
-"#,
-            api.url
-        ),
-    );
-    p
+    api_project(
+        &format!("{}/v1", api.url),
+        "fetch",
+        "batch",
+        &format!("api.get({source})"),
+        true,
+    )
 }
 
 /// An API answering page 1 and then `status` with `body` for every later
@@ -147,6 +134,19 @@ fn page_one_then_failing(status: u16, body: Json) -> (Api, Project) {
 /// An async project polling `api` with `poll` into out/items.jsonl (and
 /// into out/dead.jsonl what does not fit, when `dead_letter`).
 fn poll_project(api: &Api, poll: &str, dead_letter: bool) -> Project {
+    api_project(
+        &api.url,
+        "watch",
+        "async",
+        &format!("api.poll({poll})"),
+        dead_letter,
+    )
+}
+
+/// A project with the http system `api` at `base_url` and one flow `flow`
+/// in `mode` reading `from` as `Item` into out/items.jsonl (what does not
+/// fit into out/dead.jsonl when `dead_letter`); `from` stands on line 8.
+fn api_project(base_url: &str, flow: &str, mode: &str, from: &str, dead_letter: bool) -> Project {
     let dead_letter = if dead_letter {
         "  dead_letter file(\"out\").append(\"dead.jsonl\")\n"
     } else {
@@ -157,17 +157,16 @@ fn poll_project(api: &Api, poll: &str, dead_letter: bool) -> Project {
         "main.aq",
         format!(
             r#"
-system api: http {{ base_url = "{}" }}
+system api: http {{ base_url = "{base_url}" }}
 
 type Item {{ id: int, name: string }}
 
-flow watch {{
-  mode async
-  from api.poll({poll}) as Item
+flow {flow} {{
+  mode {mode}
+  from {from} as Item
   to file("out").append("items.jsonl")
 {dead_letter}}}
-"#,
-            api.url
+"#
         ),
     );
     p

@@ -18,21 +18,15 @@ objects:
       - { name: Ext_Id__c, type: string, external_id: true, unique: true }
 ";
 
+/// `n` contacts whose first names need CSV quoting; every
+/// `missing_every`th (from the 8th) has no LastName.
 fn contacts(s: &Schemas, n: usize, missing_every: usize, last: &str) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let last = if missing_every > 0 && i % missing_every == 7 {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!(format!("{last} {i}"))
-            };
-            record(
-                s,
-                "Contact",
-                serde_json::json!({"FirstName": format!("Fïrst, \"{i}\""), "LastName": last, "Ext_Id__c": format!("E-{i}")}),
-            )
-        })
-        .collect()
+    contact_records(
+        s,
+        n,
+        |i| format!("Fïrst, \"{i}\""),
+        |i| (missing_every == 0 || i % missing_every != 7).then(|| format!("{last} {i}")),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,21 +17,14 @@ objects:
       - { name: Ext_Id__c, type: string, external_id: true, unique: true }
 ";
 
+/// `n` contacts; every `missing_every`th (from the first) has no LastName.
 fn contacts(s: &Schemas, n: usize, missing_every: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let last = if missing_every > 0 && i % missing_every == 0 {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!(format!("Last {i}"))
-            };
-            record(
-                s,
-                "Contact",
-                serde_json::json!({"FirstName": format!("First {i}"), "LastName": last, "Ext_Id__c": format!("E-{i}")}),
-            )
-        })
-        .collect()
+    contact_records(
+        s,
+        n,
+        |i| format!("First {i}"),
+        |i| (missing_every == 0 || i % missing_every != 0).then(|| format!("Last {i}")),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -395,3 +395,22 @@ pub async fn write_one(
         .await
         .expect(op);
 }
+
+/// `n` `Contact` records: contact `i` has `first(i)` and `last(i)` (no
+/// LastName when `None`) and the external id `E-i`.
+pub fn contact_records(
+    s: &Schemas,
+    n: usize,
+    first: impl Fn(usize) -> String,
+    last: impl Fn(usize) -> Option<String>,
+) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            record(
+                s,
+                "Contact",
+                serde_json::json!({"FirstName": first(i), "LastName": last(i), "Ext_Id__c": format!("E-{i}")}),
+            )
+        })
+        .collect()
+}
