@@ -358,6 +358,8 @@ test create_is_201 for add_shipment {
 
     let mut running = p.spawn(&[]);
     running.wait_serving(port, "/shipments");
+    // the GET route is a flow of its own, which may start after the POST one
+    running.wait_answering_get(port, "/shipments/S-9");
     let r = try_http(port, "GET", "/shipments/S-9", "", &[]).expect("an answer");
     assert_eq!(
         (r.status, r.body.as_str()),
