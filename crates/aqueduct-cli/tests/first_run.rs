@@ -96,11 +96,7 @@ fn running_only_the_lookup_flow_creates_the_table_of_the_sibling_upsert() {
     let port = support::free_port();
     let p = project(port);
     let mut running = p.spawn(&["--flow", "get_shipment"]);
-    running.wait_listening(port);
-    let answered = support::wait_until(Duration::from_secs(20), || {
-        try_http(port, "GET", "/shipments/S-1", "", &[]).is_ok_and(|r| r.status != 503)
-    });
-    assert!(answered, "{}", running.stderr());
+    running.wait_answering_get(port, "/shipments/S-1");
     // the table exists and is empty: the lookup finds no row
     let r = try_http(port, "GET", "/shipments/S-1", "", &[]).expect("an answer");
     assert_eq!(r.status, 422, "{}", r.body);
@@ -108,9 +104,10 @@ fn running_only_the_lookup_flow_creates_the_table_of_the_sibling_upsert() {
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
-#[test]
-fn a_lookup_of_a_table_no_flow_creates_names_the_cause_and_the_flow_once() {
-    let port = support::free_port();
+/// A project whose main.aq declares an endpoint on `port`, the SQLite
+/// database out/wh.db and the types `ShipmentId` and `Shipment { id,
+/// weight }` in nine lines, then `flows` (so they start at line 10).
+fn shipments_project(port: u16, flows: &str) -> Project {
     let p = Project::new();
     p.file(
         "main.aq",
@@ -124,15 +121,25 @@ system db: sqlite {{
 }}
 type ShipmentId {{ id: string }}
 type Shipment {{ id: string, weight: decimal }}
+{flows}"#
+        ),
+    );
+    p
+}
 
-flow get_shipment {{
+#[test]
+fn a_lookup_of_a_table_no_flow_creates_names_the_cause_and_the_flow_once() {
+    let port = support::free_port();
+    let p = shipments_project(
+        port,
+        r#"
+flow get_shipment {
   mode sync
   from api.get("/shipments/:id") as ShipmentId
-  enrich row = db.query("select * from shipments where id = {{.id}}") as Shipment?
-  reply {{ id = .id, weight = $row.weight ?? 0.0 }}
-}}
-"#
-        ),
+  enrich row = db.query("select * from shipments where id = {.id}") as Shipment?
+  reply { id = .id, weight = $row.weight ?? 0.0 }
+}
+"#,
     );
     let out = p.run(&[]);
     assert_eq!(out.code, 3, "{}", out.stderr);
@@ -306,50 +313,38 @@ flow import_orders {
 #[test]
 fn replies_choose_their_status_404_for_absent_and_201_with_a_location() {
     let port = support::free_port();
-    let p = Project::new();
-    p.file(
-        "main.aq",
-        format!(
-            r#"
-system api: endpoint {{
-  listen = "127.0.0.1:{port}"
-}}
-system db: sqlite {{
-  path = "out/wh.db"
-}}
-type ShipmentId {{ id: string }}
-type Shipment {{ id: string, weight: decimal }}
-type Created {{ id: string, location: string }}
+    let p = shipments_project(
+        port,
+        r#"type Created { id: string, location: string }
 
-flow get_shipment {{
+flow get_shipment {
   mode sync
   from api.get("/shipments/:id") as ShipmentId
-  enrich row = db.query("select * from shipments where id = {{.id}}") as Shipment?
-  route {{
-    when $row == null => reply 404 {{ error = "no such shipment" }}
-    else => reply {{ id = .id, weight = $row.weight ?? 0.0 }}
-  }}
-}}
+  enrich row = db.query("select * from shipments where id = {.id}") as Shipment?
+  route {
+    when $row == null => reply 404 { error = "no such shipment" }
+    else => reply { id = .id, weight = $row.weight ?? 0.0 }
+  }
+}
 
-flow add_shipment {{
+flow add_shipment {
   mode sync
   from api.post("/shipments") as Shipment
   to db.upsert("shipments", key: [id])
-  reply 201 Created {{ id = .id, location = "/shipments/{{.id}}" }}
-}}
+  reply 201 Created { id = .id, location = "/shipments/{.id}" }
+}
 
-test absent_is_404 for get_shipment {{
-  given ShipmentId {{ id = "nope" }}
+test absent_is_404 for get_shipment {
+  given ShipmentId { id = "nope" }
   stub db.query() => null
-  expect reply 404 {{ error = "no such shipment" }}
-}}
+  expect reply 404 { error = "no such shipment" }
+}
 
-test create_is_201 for add_shipment {{
-  given Shipment {{ id = "S-9", weight = 1.5 }}
-  expect reply 201 Created {{ id = "S-9", location = "/shipments/S-9" }}
-}}
-"#
-        ),
+test create_is_201 for add_shipment {
+  given Shipment { id = "S-9", weight = 1.5 }
+  expect reply 201 Created { id = "S-9", location = "/shipments/S-9" }
+}
+"#,
     );
     let tested = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
         .args(["test"])
@@ -363,6 +358,8 @@ test create_is_201 for add_shipment {{
 
     let mut running = p.spawn(&[]);
     running.wait_serving(port, "/shipments");
+    // the GET route is a flow of its own, which may start after the POST one
+    running.wait_answering_get(port, "/shipments/S-9");
     let r = try_http(port, "GET", "/shipments/S-9", "", &[]).expect("an answer");
     assert_eq!(
         (r.status, r.body.as_str()),

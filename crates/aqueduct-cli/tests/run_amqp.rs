@@ -124,6 +124,15 @@ impl Rabbit {
         })
     }
 
+    /// A new durable queue named after `prefix`, holding items `0..n`
+    /// (see `support::drain`).
+    fn queue_of_items(&self, prefix: &str, n: i64) -> String {
+        let queue = aqueduct_test_support::unique_name(prefix);
+        self.declare(&queue);
+        self.publish(&queue, (0..n).map(drain::item_json));
+        queue
+    }
+
     fn delete(&self, queue: &str) {
         self.rt.block_on(async {
             let _ = self
@@ -195,15 +204,15 @@ flow drain {{
             system()
         ),
     );
-    let mut running = p.spawn_with_env(&[], &[("AMQP_URL", &url)]);
-    let done = wait_until(Duration::from_secs(30), || {
-        sqlite_count(&p.path("out/items.db"), "select count(*) from items") == Some(3)
-            && p.jsonl("out/dead.jsonl").len() == 2
-    });
-    assert!(done, "not all delivered; stderr:\n{}", running.stderr());
     // acks follow the commits: wait until the broker has none left
-    let emptied = wait_until(Duration::from_secs(10), || rabbit.ready(&queue) == 0);
-    let r = running.terminate(Duration::from_secs(20));
+    let (r, emptied) = drain::deliver_and_stop(
+        &p,
+        ("AMQP_URL", &url),
+        |_| {},
+        (3, 2),
+        "not all delivered",
+        || rabbit.ready(&queue) == 0,
+    );
     assert!(emptied);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
@@ -312,9 +321,7 @@ fn consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
     };
     const N: i64 = 3000;
     let rabbit = Rabbit::connect(&url);
-    let queue = aqueduct_test_support::unique_name("aq_kill");
-    rabbit.declare(&queue);
-    rabbit.publish(&queue, (0..N).map(drain::item_json));
+    let queue = rabbit.queue_of_items("aq_kill", N);
     let p = Project::new();
     p.file("main.aq", drain_flow(&queue, 50, 1000));
     drain::kill_and_restart(
@@ -335,24 +342,12 @@ fn a_missing_queue_stops_the_flow_at_start_up_naming_it() {
         return;
     };
     let queue = aqueduct_test_support::unique_name("aq_missing");
-    let p = Project::new();
-    p.file(
-        "main.aq",
-        format!(
-            r#"{}
-type Item {{ id: int }}
-
-flow drain {{
-  mode async
-  from broker.consume("{queue}") as Item
-  to file("out").append("items.jsonl")
-  dead_letter file("out").append("dead.jsonl")
-}}
-"#,
-            system()
-        ),
+    let r = drain::run_consume_once(
+        system(),
+        &format!(r#"broker.consume("{queue}")"#),
+        true,
+        ("AMQP_URL", &url),
     );
-    let r = p.run_with_env(&[], &[("AMQP_URL", &url)]);
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!(
@@ -375,9 +370,7 @@ fn consume_reconnects_after_a_cut_connection_and_loses_nothing() {
     };
     const N: i64 = 2000;
     let rabbit = Rabbit::connect(&url);
-    let queue = aqueduct_test_support::unique_name("aq_cut");
-    rabbit.declare(&queue);
-    rabbit.publish(&queue, (0..N).map(drain::item_json));
+    let queue = rabbit.queue_of_items("aq_cut", N);
     let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:5672");
     let proxied = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
     let p = Project::new();
@@ -402,9 +395,7 @@ fn three_replicas_share_a_queue_and_one_killed_loses_nothing() {
     };
     const N: i64 = 3000;
     let rabbit = Rabbit::connect(&url);
-    let queue = aqueduct_test_support::unique_name("aq_replicas");
-    rabbit.declare(&queue);
-    rabbit.publish(&queue, (0..N).map(drain::item_json));
+    let queue = rabbit.queue_of_items("aq_replicas", N);
     drain::three_replicas(
         |_| drain_flow(&queue, 20, 300),
         ("AMQP_URL", &url),

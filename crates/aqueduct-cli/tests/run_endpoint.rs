@@ -8,6 +8,12 @@ mod support;
 use std::time::Duration;
 use support::{Project, http, try_http};
 
+/// POSTs `body` to `path` on `port` with the one `header`, expecting an
+/// answer.
+fn post_with(port: u16, path: &str, body: &str, header: (&str, &str)) -> support::Response {
+    try_http(port, "POST", path, body, &[header]).expect("an answer")
+}
+
 #[test]
 fn api_key_and_bearer_auth_refuse_requests_without_the_credential() {
     let port = support::free_port();
@@ -72,36 +78,19 @@ flow bearer_ping {{
     let r = http(port, "POST", "/keyed", r#"{"n":1}"#);
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.json()["error"].is_string());
-    let r = try_http(
-        port,
-        "POST",
-        "/keyed",
-        r#"{"n":1}"#,
-        &[("X-Api-Key", "wrong")],
-    )
-    .expect("an answer");
+    let r = post_with(port, "/keyed", r#"{"n":1}"#, ("X-Api-Key", "wrong"));
     assert_eq!(r.status, 401, "{}", r.body);
-    let r =
-        try_http(port, "POST", "/keyed", r#"{"n":1}"#, &[("X-Api-Key", key)]).expect("an answer");
+    let r = post_with(port, "/keyed", r#"{"n":1}"#, ("X-Api-Key", key));
     assert_eq!((r.status, r.body.as_str()), (200, r#"{"n":2}"#));
 
-    let r = try_http(
+    let r = post_with(
         port,
-        "POST",
         "/bearer",
         r#"{"n":1}"#,
-        &[("Authorization", "Bearer nope")],
-    )
-    .expect("an answer");
+        ("Authorization", "Bearer nope"),
+    );
     assert_eq!(r.status, 401, "{}", r.body);
-    let r = try_http(
-        port,
-        "POST",
-        "/bearer",
-        r#"{"n":1}"#,
-        &[("Authorization", &bearer)],
-    )
-    .expect("an answer");
+    let r = post_with(port, "/bearer", r#"{"n":1}"#, ("Authorization", &bearer));
     assert_eq!((r.status, r.body.as_str()), (200, r#"{"n":3}"#));
 
     let out = running.terminate(Duration::from_secs(15));
@@ -133,12 +122,7 @@ flow price {{
         ),
     );
     let mut running = p.spawn(&[]);
-    running.wait_listening(port);
-    let ok = support::wait_until(Duration::from_secs(20), || {
-        try_http(port, "GET", "/price?sku=mug&qty=3&price=2.50", "", &[])
-            .is_ok_and(|r| r.status != 503)
-    });
-    assert!(ok, "{}", running.stderr());
+    running.wait_answering_get(port, "/price?sku=mug&qty=3&price=2.50");
     let r = http(port, "GET", "/price?sku=mug&qty=3&price=2.50", "");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), serde_json::json!({"sku": "MUG", "total": 7.5}));
@@ -175,12 +159,8 @@ flow echo {{
         ),
     );
     let mut running = p.spawn(&[]);
-    running.wait_listening(port);
     let path = "/echo?price=12345678901234567.89";
-    let ok = support::wait_until(Duration::from_secs(20), || {
-        try_http(port, "GET", path, "", &[]).is_ok_and(|r| r.status != 503)
-    });
-    assert!(ok, "{}", running.stderr());
+    running.wait_answering_get(port, path);
     let r = http(port, "GET", path, "");
     assert_eq!(
         (r.status, r.body.as_str()),

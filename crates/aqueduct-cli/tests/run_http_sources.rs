@@ -91,6 +91,12 @@ fn param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The value of query parameter `name` as a number (`None` when absent or
+/// not a number).
+fn number_param(query: &str, name: &str) -> Option<i64> {
+    param(query, name).and_then(|p| p.parse().ok())
+}
+
 fn ok(body: Json) -> Answer {
     (200, Vec::new(), body)
 }
@@ -102,23 +108,65 @@ fn page_items(n: i64) -> Json {
 
 /// A batch project fetching `source` into out/items.jsonl.
 fn batch_project(api: &Api, source: &str) -> Project {
+    api_project(
+        &format!("{}/v1", api.url),
+        "fetch",
+        "batch",
+        &format!("api.get({source})"),
+        true,
+    )
+}
+
+/// An API answering page 1 and then `status` with `body` for every later
+/// page, and a batch project paging through it by number.
+fn page_one_then_failing(status: u16, body: Json) -> (Api, Project) {
+    let api = Api::start(move |_, query| {
+        let page: i64 = number_param(query, "page").expect("page");
+        match page {
+            1 => ok(page_items(1)),
+            _ => (status, Vec::new(), body.clone()),
+        }
+    });
+    let p = batch_project(&api, r#""/items", paginate: page"#);
+    (api, p)
+}
+
+/// An async project polling `api` with `poll` into out/items.jsonl (and
+/// into out/dead.jsonl what does not fit, when `dead_letter`).
+fn poll_project(api: &Api, poll: &str, dead_letter: bool) -> Project {
+    api_project(
+        &api.url,
+        "watch",
+        "async",
+        &format!("api.poll({poll})"),
+        dead_letter,
+    )
+}
+
+/// A project with the http system `api` at `base_url` and one flow `flow`
+/// in `mode` reading `from` as `Item` into out/items.jsonl (what does not
+/// fit into out/dead.jsonl when `dead_letter`); `from` stands on line 8.
+fn api_project(base_url: &str, flow: &str, mode: &str, from: &str, dead_letter: bool) -> Project {
+    let dead_letter = if dead_letter {
+        "  dead_letter file(\"out\").append(\"dead.jsonl\")\n"
+    } else {
+        ""
+    };
     let p = Project::new();
     p.file(
         "main.aq",
         format!(
             r#"
-system api: http {{ base_url = "{}/v1" }}
+system api: http {{ base_url = "{base_url}" }}
 
 type Item {{ id: int, name: string }}
 
-flow fetch {{
-  mode batch
-  from api.get({source}) as Item
+flow {flow} {{
+  mode {mode}
+  from {from} as Item
   to file("out").append("items.jsonl")
-  dead_letter file("out").append("dead.jsonl")
-}}
-"#,
-            api.url
+{dead_letter}}}
+"#
         ),
     );
     p
@@ -141,9 +189,7 @@ fn get_follows_link_headers_to_the_last_page() {
     let base = Arc::new(Mutex::new(String::new()));
     let known = base.clone();
     let api = Api::start(move |_, query| {
-        let page: i64 = param(query, "page")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(1);
+        let page: i64 = number_param(query, "page").unwrap_or(1);
         let link = match page {
             1 => Some(
                 r#"</v1/items?page=1>; rel="prev", </v1/items?page=2>; rel="next""#.to_string(),
@@ -179,9 +225,7 @@ fn get_follows_link_headers_to_the_last_page() {
 #[test]
 fn get_does_not_follow_a_link_to_another_host() {
     let api = Api::start(|_, query| {
-        let page: i64 = param(query, "page")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(1);
+        let page: i64 = number_param(query, "page").unwrap_or(1);
         let link = vec![(
             "link".to_string(),
             "<http://elsewhere.invalid/v1/items?page=2>; rel=\"next\"".to_string(),
@@ -232,7 +276,7 @@ fn get_follows_a_cursor_in_the_body() {
 #[test]
 fn get_counts_pages_until_an_empty_one() {
     let api = Api::start(|_, query| {
-        let page: i64 = param(query, "p").and_then(|p| p.parse().ok()).expect("p");
+        let page: i64 = number_param(query, "p").expect("p");
         ok(if page <= 3 {
             page_items(page)
         } else {
@@ -260,9 +304,7 @@ fn get_counts_pages_until_an_empty_one() {
 #[test]
 fn an_element_that_does_not_fit_is_dead_lettered_and_paging_goes_on() {
     let api = Api::start(|_, query| {
-        let page: i64 = param(query, "page")
-            .and_then(|p| p.parse().ok())
-            .expect("page");
+        let page: i64 = number_param(query, "page").expect("page");
         ok(match page {
             1 => page_items(1),
             2 => json!([{"id": 3, "name": 3}, {"id": 4, "name": "r4"}]),
@@ -303,9 +345,7 @@ fn a_pagination_argument_of_another_style_stops_the_run_before_any_request() {
 fn a_page_failing_once_with_503_is_tried_again_and_nothing_is_lost() {
     let failed = Arc::new(Mutex::new(false));
     let api = Api::start(move |_, query| {
-        let page: i64 = param(query, "page")
-            .and_then(|p| p.parse().ok())
-            .expect("page");
+        let page: i64 = number_param(query, "page").expect("page");
         let mut failed = failed.lock().expect("flag");
         if page == 2 && !*failed {
             *failed = true;
@@ -341,16 +381,7 @@ fn a_page_failing_once_with_503_is_tried_again_and_nothing_is_lost() {
 
 #[test]
 fn a_page_refused_mid_way_fails_the_run_after_the_pages_before_it() {
-    let api = Api::start(|_, query| {
-        let page: i64 = param(query, "page")
-            .and_then(|p| p.parse().ok())
-            .expect("page");
-        match page {
-            1 => ok(page_items(1)),
-            _ => (400, Vec::new(), json!({"error": "bad page"})),
-        }
-    });
-    let p = batch_project(&api, r#""/items", paginate: page"#);
+    let (api, p) = page_one_then_failing(400, json!({"error": "bad page"}));
     let r = p.run(&[]);
     assert_eq!(r.code, 1, "the run fails: {}", r.stderr);
     assert!(
@@ -371,16 +402,7 @@ fn a_page_refused_mid_way_fails_the_run_after_the_pages_before_it() {
 
 #[test]
 fn a_page_failing_every_time_with_500_fails_the_run_after_three_retries() {
-    let api = Api::start(|_, query| {
-        let page: i64 = param(query, "page")
-            .and_then(|p| p.parse().ok())
-            .expect("page");
-        match page {
-            1 => ok(page_items(1)),
-            _ => (500, Vec::new(), json!({"error": "down"})),
-        }
-    });
-    let p = batch_project(&api, r#""/items", paginate: page"#);
+    let (api, p) = page_one_then_failing(500, json!({"error": "down"}));
     let r = p.run(&[]);
     assert_eq!(r.code, 1, "the run fails: {}", r.stderr);
     assert!(
@@ -404,25 +426,7 @@ fn poll_with_a_watermark_delivers_each_element_once_across_intervals_and_a_resta
     ]));
     let served = list.clone();
     let api = Api::start(move |_, _| ok(Json::Array(served.lock().expect("list").clone())));
-    let p = Project::new();
-    p.file(
-        "main.aq",
-        format!(
-            r#"
-system api: http {{ base_url = "{}" }}
-
-type Item {{ id: int, name: string }}
-
-flow watch {{
-  mode async
-  from api.poll("/items", every: 50ms, watermark: "id") as Item
-  to file("out").append("items.jsonl")
-  dead_letter file("out").append("dead.jsonl")
-}}
-"#,
-            api.url
-        ),
-    );
+    let p = poll_project(&api, r#""/items", every: 50ms, watermark: "id""#, true);
     let dead = |p: &Project| {
         if p.path("out/dead.jsonl").exists() {
             p.jsonl("out/dead.jsonl").len()
@@ -479,24 +483,7 @@ flow watch {{
 #[test]
 fn a_poll_watermark_naming_no_field_of_the_type_stops_the_run_at_start_up() {
     let api = Api::start(|_, _| ok(page_items(1)));
-    let p = Project::new();
-    p.file(
-        "main.aq",
-        format!(
-            r#"
-system api: http {{ base_url = "{}" }}
-
-type Item {{ id: int, name: string }}
-
-flow watch {{
-  mode async
-  from api.poll("/items", every: 50ms, watermark: "idd") as Item
-  to file("out").append("items.jsonl")
-}}
-"#,
-            api.url
-        ),
-    );
+    let p = poll_project(&api, r#""/items", every: 50ms, watermark: "idd""#, false);
     let r = p.run(&[]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
@@ -529,24 +516,10 @@ fn poll_sends_the_saved_watermark_as_a_query_parameter_also_after_a_restart() {
                 .collect(),
         ))
     });
-    let p = Project::new();
-    p.file(
-        "main.aq",
-        format!(
-            r#"
-system api: http {{ base_url = "{}" }}
-
-type Item {{ id: int, name: string }}
-
-flow watch {{
-  mode async
-  from api.poll("/items?limit=10", every: 50ms, watermark: "id", watermark_param: "since") as Item
-  to file("out").append("items.jsonl")
-  dead_letter file("out").append("dead.jsonl")
-}}
-"#,
-            api.url
-        ),
+    let p = poll_project(
+        &api,
+        r#""/items?limit=10", every: 50ms, watermark: "id", watermark_param: "since""#,
+        true,
     );
     let mut running = p.spawn(&[]);
     assert!(

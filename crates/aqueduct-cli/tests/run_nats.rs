@@ -13,7 +13,7 @@ use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain, sqlite_count, wait_until};
+use support::{Project, drain, wait_until};
 
 struct Nats {
     rt: tokio::runtime::Runtime,
@@ -95,6 +95,15 @@ impl Nats {
         })
     }
 
+    /// A new stream named after `prefix`, capturing `<name>.>`, holding
+    /// items `0..n` on `<name>.items` (see `support::drain`); its name.
+    fn stream_of_items(&self, prefix: &str, n: i64) -> String {
+        let name = aqueduct_test_support::unique_name(prefix);
+        self.stream(&name, &name);
+        self.publish(&format!("{name}.items"), (0..n).map(drain::item_json));
+        name
+    }
+
     fn delete(&self, stream_name: &str) {
         self.rt.block_on(async {
             let _ = self.js.delete_stream(stream_name).await;
@@ -160,16 +169,14 @@ flow drain {{
 "#
         ),
     );
-    let mut running = p.spawn_with_env(&[], &[("NATS_URL", &url)]);
-    let done = wait_until(Duration::from_secs(30), || {
-        sqlite_count(&p.path("out/items.db"), "select count(*) from items") == Some(2)
-            && p.jsonl("out/dead.jsonl").len() == 1
-    });
-    assert!(done, "not all delivered; stderr:\n{}", running.stderr());
-    let acked = wait_until(Duration::from_secs(10), || {
-        nats.consumer_state(&name, "drain") == (0, 0)
-    });
-    let r = running.terminate(Duration::from_secs(20));
+    let (r, acked) = drain::deliver_and_stop(
+        &p,
+        ("NATS_URL", &url),
+        |_| {},
+        (2, 1),
+        "not all delivered",
+        || nats.consumer_state(&name, "drain") == (0, 0),
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(acked, "{:?}", nats.consumer_state(&name, "drain"));
     assert_eq!(
@@ -197,9 +204,7 @@ fn durable_consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart()
     };
     const N: i64 = 3000;
     let nats = Nats::connect(&url);
-    let name = aqueduct_test_support::unique_name("aq_jskill");
-    nats.stream(&name, &name);
-    nats.publish(&format!("{name}.items"), (0..N).map(drain::item_json));
+    let name = nats.stream_of_items("aq_jskill", N);
     let p = Project::new();
     p.file("main.aq", drain_flow(&name, 1000));
     drain::kill_and_restart(
@@ -352,9 +357,7 @@ fn durable_subscribe_recovers_from_a_cut_connection_and_loses_nothing() {
     };
     const N: i64 = 2000;
     let nats = Nats::connect(&url);
-    let name = aqueduct_test_support::unique_name("aq_jscut");
-    nats.stream(&name, &name);
-    nats.publish(&format!("{name}.items"), (0..N).map(drain::item_json));
+    let name = nats.stream_of_items("aq_jscut", N);
     let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:4222");
     let proxied = format!("nats://127.0.0.1:{}", proxy.port());
     let p = Project::new();
@@ -378,9 +381,7 @@ fn three_replicas_share_a_durable_and_one_killed_loses_nothing() {
     };
     const N: i64 = 3000;
     let nats = Nats::connect(&url);
-    let name = aqueduct_test_support::unique_name("aq_jsreplicas");
-    nats.stream(&name, &name);
-    nats.publish(&format!("{name}.items"), (0..N).map(drain::item_json));
+    let name = nats.stream_of_items("aq_jsreplicas", N);
     drain::three_replicas(
         |_| drain_flow(&name, 300),
         ("NATS_URL", &url),

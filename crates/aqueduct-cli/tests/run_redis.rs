@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain, sqlite_count, wait_until};
+use support::{Project, drain};
 
 fn url(test: &str) -> Option<String> {
     aqueduct_test_support::service_url("AQUEDUCT_TEST_REDIS_URL", test)
@@ -115,16 +115,14 @@ flow drain {{
 "#
         ),
     );
-    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
-    let done = wait_until(Duration::from_secs(30), || {
-        sqlite_count(&p.path("out/items.db"), "select count(*) from items") == Some(2)
-            && p.jsonl("out/dead.jsonl").len() == 1
-    });
-    assert!(done, "not all delivered; stderr:\n{}", running.stderr());
-    let acked = wait_until(Duration::from_secs(10), || {
-        pending(&mut c, &key, "workers") == 0
-    });
-    let r = running.terminate(Duration::from_secs(20));
+    let (r, acked) = drain::deliver_and_stop(
+        &p,
+        ("REDIS_URL", &url),
+        |_| {},
+        (2, 1),
+        "not all delivered",
+        || pending(&mut c, &key, "workers") == 0,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(acked, "entries left pending");
     assert_eq!(
@@ -219,15 +217,15 @@ flow drain {{
 "#
         ),
     );
-    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
-    let done = wait_until(Duration::from_secs(30), || {
-        sqlite_count(&p.path("out/items.db"), "select count(*) from items") == Some(3)
-    });
-    assert!(done, "not claimed; stderr:\n{}", running.stderr());
-    let acked = wait_until(Duration::from_secs(10), || {
-        pending(&mut c, &key, "workers") == 0
-    });
-    let r = running.terminate(Duration::from_secs(20));
+    // the flow has no dead letter: none is expected
+    let (r, acked) = drain::deliver_and_stop(
+        &p,
+        ("REDIS_URL", &url),
+        |_| {},
+        (3, 0),
+        "not claimed",
+        || pending(&mut c, &key, "workers") == 0,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(acked, "entries left pending");
     let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");

@@ -72,6 +72,41 @@ impl Drop for Peer {
     }
 }
 
+/// The SOAP peer with `extra` arguments, logging each order it creates to
+/// the returned file; `None` as [`Peer::start`].
+fn soap_peer_logging(extra: &[&str], test: &str) -> Option<(Peer, tempfile::NamedTempFile)> {
+    let log = tempfile::NamedTempFile::new().expect("a log file");
+    let log_path = log.path().to_string_lossy().to_string();
+    let args: Vec<&str> = std::iter::once(log_path.as_str())
+        .chain(extra.iter().copied())
+        .collect();
+    let peer = Peer::start("soap_server.py", &args, test)?;
+    Some((peer, log))
+}
+
+/// The orders the SOAP peer logged as created, in order.
+fn created_orders(log: &tempfile::NamedTempFile) -> Vec<Value> {
+    std::fs::read_to_string(log.path())
+        .expect("the peer's log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The entries of `p`'s out/dead.jsonl, asserting there are `n`.
+fn dead_letters(p: &Project, n: usize) -> Vec<Value> {
+    let dead = p.jsonl("out/dead.jsonl");
+    assert_eq!(dead.len(), n, "{dead:#?}");
+    dead
+}
+
+/// Runs `p` with the secret `env` set, asserting the run succeeds.
+fn run_ok_with_secret(p: Project, env: (&str, &str)) -> (Project, support::Outcome) {
+    let r = p.run_with_env(&[], &[env]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    (p, r)
+}
+
 /// The dead-letter entry of the record whose `field` is `value`.
 fn dead_for<'a>(dead: &'a [Value], field: &str, value: &str) -> &'a Value {
     dead.iter()
@@ -85,9 +120,7 @@ fn error_of(entry: &Value) -> &str {
 
 #[test]
 fn soap_call_as_a_target_sends_each_record_and_dead_letters_faults() {
-    let log = tempfile::NamedTempFile::new().expect("a log file");
-    let log_path = log.path().to_string_lossy().to_string();
-    let Some(peer) = Peer::start("soap_server.py", &[&log_path], "soap target") else {
+    let Some((peer, log)) = soap_peer_logging(&[], "soap target") else {
         return;
     };
     let p = Project::new();
@@ -126,11 +159,7 @@ flow send {{
         r.summary("send"),
         "send: 3 in, 2 delivered, 0 filtered, 1 failed, 1 dead-lettered"
     );
-    let created: Vec<Value> = std::fs::read_to_string(log.path())
-        .expect("the peer's log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let created = created_orders(&log);
     assert_eq!(
         created,
         vec![
@@ -138,8 +167,7 @@ flow send {{
             json!({"id": "A-3", "qty": 5, "note": null, "action": "\"urn:aqueduct:test/CreateOrder\""}),
         ]
     );
-    let dead = p.jsonl("out/dead.jsonl");
-    assert_eq!(dead.len(), 1, "{dead:#?}");
+    let dead = dead_letters(&p, 1);
     assert_eq!(
         error_of(dead_for(&dead, "id", "A-2")),
         "orders.call: SOAP fault soap11env:Client.Quantity from CreateOrder (HTTP 500): quantity must not be negative"
@@ -148,9 +176,7 @@ flow send {{
 
 #[test]
 fn soap_faults_in_a_batch_group_are_dead_lettered_alone_and_server_faults_retried() {
-    let log = tempfile::NamedTempFile::new().expect("a log file");
-    let log_path = log.path().to_string_lossy().to_string();
-    let Some(peer) = Peer::start("soap_server.py", &[&log_path], "soap batch") else {
+    let Some((peer, log)) = soap_peer_logging(&[], "soap batch") else {
         return;
     };
     let p = Project::new();
@@ -181,10 +207,9 @@ flow send {{
     );
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let created: Vec<String> = std::fs::read_to_string(log.path())
-        .expect("the peer's log")
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["id"].to_string())
+    let created: Vec<String> = created_orders(&log)
+        .iter()
+        .map(|o| o["id"].to_string())
         .collect();
     assert_eq!(
         created,
@@ -192,8 +217,7 @@ flow send {{
         "{}",
         r.stderr
     );
-    let dead = p.jsonl("out/dead.jsonl");
-    assert_eq!(dead.len(), 2, "{dead:#?}");
+    let dead = dead_letters(&p, 2);
     let client = dead_for(&dead, "id", "B-2");
     assert_eq!(
         error_of(client),
@@ -213,9 +237,7 @@ flow send {{
 
 #[test]
 fn soap_basic_auth_is_sent_and_a_refused_login_is_dead_lettered() {
-    let log = tempfile::NamedTempFile::new().expect("a log file");
-    let log_path = log.path().to_string_lossy().to_string();
-    let Some(peer) = Peer::start("soap_server.py", &[&log_path, "svc:s3cret"], "soap auth") else {
+    let Some((peer, log)) = soap_peer_logging(&["svc:s3cret"], "soap auth") else {
         return;
     };
     let project = |password: &str| {
@@ -243,9 +265,7 @@ flow send {{
                     url = peer.url()
                 ),
             );
-        let r = p.run_with_env(&[], &[("SOAP_PASSWORD", password)]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        (p, r)
+        run_ok_with_secret(p, ("SOAP_PASSWORD", password))
     };
     let (_, r) = project("s3cret");
     assert_eq!(
@@ -314,8 +334,7 @@ flow look_up {{
         p.read("out/orders.jsonl").trim(),
         r#"{"id":"A-1","total":12.50,"placed":"2026-12-01","paid":true}"#
     );
-    let dead = p.jsonl("out/dead.jsonl");
-    assert_eq!(dead.len(), 2, "{dead:#?}");
+    let dead = dead_letters(&p, 2);
     assert_eq!(
         error_of(dead_for(&dead, "id", "bad")),
         "orders.call: the answer of GetOrder does not fit GetOrderAnswer: field `total`: expected decimal, found `n/a`"
@@ -397,8 +416,7 @@ flow tag_orders {{
         json!(["vip \"gold\" } { order(id: 2) { id } }"])
     );
     assert_eq!(tags_of(&peer, "2"), json!(["ok"]));
-    let dead = p.jsonl("out/dead.jsonl");
-    assert_eq!(dead.len(), 2, "{dead:#?}");
+    let dead = dead_letters(&p, 2);
     assert_eq!(
         error_of(dead_for(&dead, "tag", "forbidden")),
         "shop.mutate: the answer has errors: tag 'forbidden' is not allowed (at tagOrder)"
@@ -435,9 +453,7 @@ flow tag_orders {{
                     url = peer.url()
                 ),
             );
-        let r = p.run_with_env(&[], &[("SHOP_TOKEN", token)]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        (p, r)
+        run_ok_with_secret(p, ("SHOP_TOKEN", token))
     };
     let (_, r) = run("t0ken");
     assert_eq!(
@@ -526,8 +542,7 @@ flow look_up {{
         p.read("out/orders.jsonl"),
         "{\"id\":\"1\",\"found\":true,\"total\":12.50}\n{\"id\":\"4\",\"found\":false,\"total\":null}\n"
     );
-    let dead = p.jsonl("out/dead.jsonl");
-    assert_eq!(dead.len(), 1, "{dead:#?}");
+    let dead = dead_letters(&p, 1);
     assert_eq!(
         error_of(dead_for(&dead, "id", "3")),
         "shop.query: the data does not fit OrderData: field `order.total`: expected decimal, found `n/a`"

@@ -6,7 +6,6 @@ mod common;
 
 use aqueduct_runtime::value::{Schemas, Value};
 use common::*;
-use std::sync::Arc;
 
 const SEED: &str = "
 bulk:
@@ -19,60 +18,22 @@ objects:
       - { name: Ext_Id__c, type: string, external_id: true, unique: true }
 ";
 
-fn contact_schemas() -> Arc<Schemas> {
-    schemas(&[(
-        "Contact",
-        &[
-            ("Id", "string?"),
-            ("FirstName", "string?"),
-            ("LastName", "string?"),
-            ("Ext_Id__c", "string?"),
-        ],
-    )])
-}
-
-fn writer(
-    emulator: &aqueduct_emulator::Emulator,
-    op: &str,
-    extra: Vec<(&str, aqueduct_graph::Expr)>,
-    s: &Arc<Schemas>,
-) -> Arc<dyn aqueduct_runtime::connector::Target> {
-    let mut args = vec![("object", lit("Contact"))];
-    args.extend(extra);
-    let (cx, stop) = context(
-        client_credentials(emulator.instance_url()),
-        op,
-        args,
-        "Contact",
-        s,
-        true,
-    );
-    std::mem::forget(stop);
-    target(&connector(), &cx)
-}
-
+/// `n` contacts whose first names need CSV quoting; every
+/// `missing_every`th (from the 8th) has no LastName.
 fn contacts(s: &Schemas, n: usize, missing_every: usize, last: &str) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let last = if missing_every > 0 && i % missing_every == 7 {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!(format!("{last} {i}"))
-            };
-            record(
-                s,
-                "Contact",
-                serde_json::json!({"FirstName": format!("Fïrst, \"{i}\""), "LastName": last, "Ext_Id__c": format!("E-{i}")}),
-            )
-        })
-        .collect()
+    contact_records(
+        s,
+        n,
+        |i| format!("Fïrst, \"{i}\""),
+        |i| (missing_every == 0 || i % missing_every != 7).then(|| format!("{last} {i}")),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_above_2000_records_is_one_ingest_job_with_failed_rows_rejected() {
     let emulator = start_yaml(SEED).await;
     let s = contact_schemas();
-    let insert = writer(&emulator, "insert", vec![], &s);
+    let insert = contact_writer(&emulator, "insert", vec![], &s);
     let records = contacts(&s, 2500, 1000, "Last");
     let rejected = insert.write_partial(&records).await.expect("job ran");
     let indexes: Vec<usize> = rejected.iter().map(|r| r.index).collect();
@@ -92,7 +53,7 @@ async fn a_group_above_2000_records_is_one_ingest_job_with_failed_rows_rejected(
     assert_eq!(one[0]["FirstName"], "Fïrst, \"5\"");
 
     // upsert on the external id through a job: every record updated
-    let upsert = writer(
+    let upsert = contact_writer(
         &emulator,
         "upsert",
         vec![("external_id", lit("Ext_Id__c"))],

@@ -79,22 +79,16 @@ async fn the_ack_waits_for_the_records_and_a_missing_one_is_redelivered() {
     let run = tokio::spawn(source(&f, &cx).run(tx));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let (icx, _istop) = context(
-        client_credentials(emulator.instance_url()),
+    write_one(
+        &emulator,
+        &f,
         "insert",
         vec![("object", lit("Account"))],
         "New",
         &s,
-        false,
-    );
-    target(&f, &icx)
-        .write(&[record(
-            &s,
-            "New",
-            serde_json::json!({"Name": "Acme & Sons", "Industry": "Energy"}),
-        )])
-        .await
-        .expect("insert");
+        serde_json::json!({"Name": "Acme & Sons", "Industry": "Energy"}),
+    )
+    .await;
 
     // first delivery: the record is not made safe (its ack dropped)
     let first = next(&mut rx).await;
@@ -164,18 +158,16 @@ async fn messages_from_another_org_are_refused() {
     let (tx, mut rx) = mpsc::channel(16);
     let run = tokio::spawn(source(&f, &cx).run(tx));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (icx, _istop) = context(
-        client_credentials(emulator.instance_url()),
+    write_one(
+        &emulator,
+        &f,
         "insert",
         vec![("object", lit("Account"))],
         "New",
         &s,
-        false,
-    );
-    target(&f, &icx)
-        .write(&[record(&s, "New", serde_json::json!({"Name": "Acme"}))])
-        .await
-        .expect("insert");
+        serde_json::json!({"Name": "Acme"}),
+    )
+    .await;
     let got = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await;
     assert!(got.is_err(), "no record from another org");
     let state = outbound_state(&emulator).await;

@@ -99,22 +99,16 @@ async fn changes_deliver_complete_records_and_resume_after_the_last_acknowledged
     created.ack.done();
 
     // an update carries only Industry; the record arrives complete
-    let (ucx, _ustop) = context(
-        client_credentials(emulator.instance_url()),
+    write_one(
+        &emulator,
+        &f,
         "update",
         vec![("object", lit("Account"))],
         "Upd",
         &s,
-        false,
-    );
-    target(&f, &ucx)
-        .write(&[record(
-            &s,
-            "Upd",
-            serde_json::json!({"Id": id, "Industry": "Energy"}),
-        )])
-        .await
-        .expect("update");
+        serde_json::json!({"Id": id, "Industry": "Energy"}),
+    )
+    .await;
     let updated = next(&mut rx).await;
     let value = updated.record.as_ref().expect("decoded").clone();
     assert_eq!(
@@ -233,22 +227,16 @@ async fn events_deliver_platform_event_payloads() {
     let f = connector();
     // published before the subscription: `earliest` still gets it
     let ps = schemas(&[("P", &[("Printer_Model__c", "string")])]);
-    let (pcx2, _p2) = context(
-        client_credentials(emulator.instance_url()),
+    write_one(
+        &emulator,
+        &f,
         "publish",
         vec![("event", lit("Low_Ink__e"))],
         "P",
         &ps,
-        false,
-    );
-    target(&f, &pcx2)
-        .write(&[record(
-            &ps,
-            "P",
-            serde_json::json!({"Printer_Model__c": "XZO-1"}),
-        )])
-        .await
-        .expect("publish");
+        serde_json::json!({"Printer_Model__c": "XZO-1"}),
+    )
+    .await;
     let (cx, stop) = context(
         client_credentials(emulator.instance_url()),
         "events",

@@ -5,10 +5,8 @@
 
 mod common;
 
-use aqueduct_runtime::connector::Target;
 use aqueduct_runtime::value::{Schemas, Value};
 use common::*;
-use std::sync::Arc;
 
 const SEED: &str = "
 objects:
@@ -19,60 +17,21 @@ objects:
       - { name: Ext_Id__c, type: string, external_id: true, unique: true }
 ";
 
-fn contact_schemas() -> Arc<Schemas> {
-    schemas(&[(
-        "Contact",
-        &[
-            ("Id", "string?"),
-            ("FirstName", "string?"),
-            ("LastName", "string?"),
-            ("Ext_Id__c", "string?"),
-        ],
-    )])
-}
-
-fn writer(
-    emulator: &aqueduct_emulator::Emulator,
-    op: &str,
-    extra: Vec<(&str, aqueduct_graph::Expr)>,
-    s: &Arc<Schemas>,
-) -> Arc<dyn Target> {
-    let mut args = vec![("object", lit("Contact"))];
-    args.extend(extra);
-    let (cx, stop) = context(
-        client_credentials(emulator.instance_url()),
-        op,
-        args,
-        "Contact",
-        s,
-        true,
-    );
-    std::mem::forget(stop);
-    target(&connector(), &cx)
-}
-
+/// `n` contacts; every `missing_every`th (from the first) has no LastName.
 fn contacts(s: &Schemas, n: usize, missing_every: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let last = if missing_every > 0 && i % missing_every == 0 {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!(format!("Last {i}"))
-            };
-            record(
-                s,
-                "Contact",
-                serde_json::json!({"FirstName": format!("First {i}"), "LastName": last, "Ext_Id__c": format!("E-{i}")}),
-            )
-        })
-        .collect()
+    contact_records(
+        s,
+        n,
+        |i| format!("First {i}"),
+        |i| (missing_every == 0 || i % missing_every != 0).then(|| format!("Last {i}")),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insert_saves_the_good_records_and_reports_each_refused_one() {
     let emulator = start_yaml(SEED).await;
     let s = contact_schemas();
-    let insert = writer(&emulator, "insert", vec![], &s);
+    let insert = contact_writer(&emulator, "insert", vec![], &s);
     // 450 records: three calls (200, 200, 50); every 100th has no LastName.
     let records = contacts(&s, 450, 100);
     let rejected = insert.write_partial(&records).await.expect("group written");
@@ -97,7 +56,7 @@ async fn update_upsert_and_delete_go_through_collections() {
     let emulator = start_yaml(SEED).await;
     let s = contact_schemas();
     let records = contacts(&s, 3, 0);
-    writer(&emulator, "insert", vec![], &s)
+    contact_writer(&emulator, "insert", vec![], &s)
         .write_partial(&records)
         .await
         .expect("inserted");
@@ -120,7 +79,7 @@ async fn update_upsert_and_delete_go_through_collections() {
         ),
         record(&s, "Contact", serde_json::json!({"LastName": "No id"})),
     ];
-    let rejected = writer(&emulator, "update", vec![], &s)
+    let rejected = contact_writer(&emulator, "update", vec![], &s)
         .write_partial(&updates)
         .await
         .expect("updated");
@@ -141,7 +100,7 @@ async fn update_upsert_and_delete_go_through_collections() {
             serde_json::json!({"Ext_Id__c": "E-9", "LastName": "New"}),
         ),
     ];
-    let rejected = writer(
+    let rejected = contact_writer(
         &emulator,
         "upsert",
         vec![("external_id", lit("Ext_Id__c"))],
@@ -167,7 +126,7 @@ async fn update_upsert_and_delete_go_through_collections() {
             serde_json::json!({"Id": "003000000000999AAA"}),
         ),
     ];
-    let rejected = writer(&emulator, "delete", vec![], &s)
+    let rejected = contact_writer(&emulator, "delete", vec![], &s)
         .write_partial(&deletes)
         .await
         .expect("deleted");
@@ -180,7 +139,7 @@ async fn update_upsert_and_delete_go_through_collections() {
 async fn lock_errors_and_limits_are_retried_with_backoff() {
     let emulator = start_yaml(SEED).await;
     let s = contact_schemas();
-    let insert = writer(&emulator, "insert", vec![], &s);
+    let insert = contact_writer(&emulator, "insert", vec![], &s);
     // a rate-limit answer, then a 503, then success
     for fault in [
         serde_json::json!({"fault": "request_limit_exceeded", "path": "/services/data/*/composite/*", "times": 1}),
@@ -227,7 +186,7 @@ async fn lock_errors_and_limits_are_retried_with_backoff() {
 async fn a_locked_row_is_tried_again() {
     let emulator = start_yaml(SEED).await;
     let s = contact_schemas();
-    let insert = writer(&emulator, "insert", vec![], &s);
+    let insert = contact_writer(&emulator, "insert", vec![], &s);
     admin(
         &emulator,
         "POST",

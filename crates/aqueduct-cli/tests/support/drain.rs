@@ -1,7 +1,10 @@
 //! The loss scenarios every at-least-once broker source is tested with:
 //! `kill -9` mid-stream and a restart ([`kill_and_restart`]), a connection
 //! cut by a fault-injecting proxy ([`cut_and_recover`]), and three replicas
-//! on one queue with one killed ([`three_replicas`]).
+//! on one queue with one killed ([`three_replicas`]); and the plain run
+//! every broker source starts with: a few messages delivered, bad ones
+//! dead-lettered, the broker settled ([`deliver_and_stop`]), and a source
+//! that cannot start ([`run_consume_once`]).
 //!
 //! The flow under test drains into `out/items.db`, table `items`, upserted
 //! by `id`, so a message delivered twice lands once and the row count says
@@ -25,6 +28,11 @@ const PROGRESS_LIMIT: Duration = Duration::from_secs(60);
 const FINISH_LIMIT: Duration = Duration::from_secs(120);
 const SETTLE_LIMIT: Duration = Duration::from_secs(20);
 const STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// The same guards for [`deliver_and_stop`]'s handful of messages.
+const DELIVER_LIMIT: Duration = Duration::from_secs(30);
+const ACK_LIMIT: Duration = Duration::from_secs(10);
+const DELIVER_STOP_LIMIT: Duration = Duration::from_secs(20);
 
 /// Rows in `items` of the database at `db` (0 before it exists).
 pub fn items(db: &Path) -> i64 {
@@ -168,4 +176,55 @@ pub fn three_replicas(
         settled,
         "the broker still holds unacknowledged messages (the killed replica's were not redelivered)"
     );
+}
+
+/// Runs `project` with `env` (calling `after_start` once it started), waits
+/// until `items` rows landed in [`ITEMS_DB`] and `dead` entries in
+/// `out/dead.jsonl` (failing with `not_done` and the log otherwise), then
+/// waits for the broker to settle and stops the run. Returns how the run
+/// ended and whether the broker settled, for the caller to assert on.
+pub fn deliver_and_stop(
+    project: &Project,
+    env: (&str, &str),
+    after_start: impl FnOnce(&mut Running),
+    (items, dead): (i64, usize),
+    not_done: &str,
+    settled: impl FnMut() -> bool,
+) -> (Outcome, bool) {
+    let mut running = project.spawn_with_env(&[], &[env]);
+    after_start(&mut running);
+    let done = wait_until(DELIVER_LIMIT, || {
+        sqlite_count(&project.path(ITEMS_DB), "select count(*) from items") == Some(items)
+            && project.jsonl("out/dead.jsonl").len() == dead
+    });
+    assert!(done, "{not_done}; stderr:\n{}", running.stderr());
+    let settled = wait_until(ACK_LIMIT, settled);
+    (running.terminate(DELIVER_STOP_LIMIT), settled)
+}
+
+/// Runs once, with `env`, a project of `system` and an async flow `drain`
+/// reading `from` as `Item { id: int }` into `out/items.jsonl` (with a dead
+/// letter when `dead_letter`): for sources that must refuse to start.
+pub fn run_consume_once(system: &str, from: &str, dead_letter: bool, env: (&str, &str)) -> Outcome {
+    let dead_letter = if dead_letter {
+        "  dead_letter file(\"out\").append(\"dead.jsonl\")\n"
+    } else {
+        ""
+    };
+    let project = Project::new();
+    project.file(
+        "main.aq",
+        format!(
+            r#"{system}
+type Item {{ id: int }}
+
+flow drain {{
+  mode async
+  from {from} as Item
+  to file("out").append("items.jsonl")
+{dead_letter}}}
+"#
+        ),
+    );
+    project.run_with_env(&[], &[env])
 }

@@ -372,6 +372,17 @@ impl Running {
         );
     }
 
+    /// Waits until GET `path` on `port` is answered by its flow (the port
+    /// listens before the flow starts; until then it answers 503), or
+    /// panics with the log.
+    pub fn wait_answering_get(&mut self, port: u16, path: &str) {
+        self.wait_listening(port);
+        let ok = wait_until(Duration::from_secs(20), || {
+            try_http(port, "GET", path, "", &[]).is_ok_and(|r| r.status != 503)
+        });
+        assert!(ok, "{}", self.stderr());
+    }
+
     /// SIGTERM, then waits at most `limit` for the exit; panics when it does not come.
     pub fn terminate(&mut self, limit: Duration) -> Outcome {
         self.signal("TERM");

@@ -332,3 +332,85 @@ pub async fn soql(emulator: &Emulator, q: &str) -> Vec<serde_json::Value> {
         }
     }
 }
+
+/// The `Contact` layout the write tests use: `Id` and the three seeded
+/// fields, all optional.
+pub fn contact_schemas() -> Arc<Schemas> {
+    schemas(&[(
+        "Contact",
+        &[
+            ("Id", "string?"),
+            ("FirstName", "string?"),
+            ("LastName", "string?"),
+            ("Ext_Id__c", "string?"),
+        ],
+    )])
+}
+
+/// A `Contact` target for `op` against `emulator` (client-credentials
+/// login), with `extra` arguments after `object`.
+pub fn contact_writer(
+    emulator: &Emulator,
+    op: &str,
+    extra: Vec<(&str, Expr)>,
+    s: &Arc<Schemas>,
+) -> Arc<dyn Target> {
+    let mut args = vec![("object", lit("Contact"))];
+    args.extend(extra);
+    let (cx, stop) = context(
+        client_credentials(emulator.instance_url()),
+        op,
+        args,
+        "Contact",
+        s,
+        true,
+    );
+    // a dropped sender reads as a shutdown; the target serves the whole test
+    std::mem::forget(stop);
+    target(&connector(), &cx)
+}
+
+/// Writes one `ty` record made of `json` through `op` (with `args`), as
+/// another application using the org would; panics naming `op` when the
+/// write fails.
+pub async fn write_one(
+    emulator: &Emulator,
+    f: &SalesforceConnector,
+    op: &str,
+    args: Vec<(&str, Expr)>,
+    ty: &str,
+    s: &Arc<Schemas>,
+    json: serde_json::Value,
+) {
+    let (cx, _stop) = context(
+        client_credentials(emulator.instance_url()),
+        op,
+        args,
+        ty,
+        s,
+        false,
+    );
+    target(f, &cx)
+        .write(&[record(s, ty, json)])
+        .await
+        .expect(op);
+}
+
+/// `n` `Contact` records: contact `i` has `first(i)` and `last(i)` (no
+/// LastName when `None`) and the external id `E-i`.
+pub fn contact_records(
+    s: &Schemas,
+    n: usize,
+    first: impl Fn(usize) -> String,
+    last: impl Fn(usize) -> Option<String>,
+) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            record(
+                s,
+                "Contact",
+                serde_json::json!({"FirstName": first(i), "LastName": last(i), "Ext_Id__c": format!("E-{i}")}),
+            )
+        })
+        .collect()
+}
