@@ -11,6 +11,8 @@
 //!
 //! - `pg-load`: 1M rows JSONL → `postgres.insert` / `postgres.upsert`
 //!   side by side with `psql \copy` of the same rows.
+//! - `my-load`: the same rows → `mysql.insert` / `mysql.upsert` side by
+//!   side with the `mariadb` client's `LOAD DATA LOCAL INFILE`.
 //!
 //! Every subcommand prints a markdown table. Build first:
 //! `cargo build --release -p aqueduct-cli -p aqueduct-bench`.
@@ -18,6 +20,7 @@
 mod baseline;
 mod child;
 mod load;
+mod myload;
 mod pgload;
 mod project;
 
@@ -94,6 +97,18 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// JSONL → mysql insert/upsert against `LOAD DATA LOCAL INFILE` of the same rows.
+    MyLoad {
+        /// Connection URL (default: $AQUEDUCT_TEST_MYSQL_URL).
+        #[arg(long, env = "AQUEDUCT_TEST_MYSQL_URL")]
+        url: String,
+        /// Rows to load.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Runs of each load.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// The hand-written baseline alone (what `throughput` runs as a child).
     #[command(hide = true)]
     Baseline { input: PathBuf, output: PathBuf },
@@ -132,6 +147,7 @@ fn main() -> ExitCode {
                 wrk,
             ),
             Cmd::PgLoad { url, rows, runs } => pgload::run(&bin, &url, rows, runs.max(1)),
+            Cmd::MyLoad { url, rows, runs } => myload::run(&bin, &url, rows, runs.max(1)),
             Cmd::Baseline { .. } => Ok(()),
         }),
     };

@@ -27,28 +27,40 @@ fn psql(url: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Row `i` of the loads: (name, amount, date and time, active).
+pub(crate) fn fields(i: u64) -> (String, String, String, bool) {
+    let name = format!("customer {i}");
+    let amount = format!("{}.{:02}", i % 100_000, i % 100);
+    let at = format!(
+        "2024-{:02}-{:02} {:02}:{:02}:{:02}",
+        i % 12 + 1,
+        i % 28 + 1,
+        i % 24,
+        i % 60,
+        (i / 60) % 60
+    );
+    (name, amount, at, i.is_multiple_of(3))
+}
+
+/// Row `i` as aqueduct's JSONL input reads it.
+pub(crate) fn json_line(i: u64) -> String {
+    let (name, amount, at, active) = fields(i);
+    let at = at.replace(' ', "T");
+    format!(
+        "{{\"id\":{i},\"name\":\"{name}\",\"amount\":{amount},\"at\":\"{at}Z\",\"active\":{active}}}"
+    )
+}
+
 /// The same rows as JSONL (aqueduct's input) and CSV (psql's).
 fn generate(dir: &Path, rows: u64) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("in"))?;
     let mut jsonl = std::io::BufWriter::new(std::fs::File::create(dir.join("in/rows.jsonl"))?);
     let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("rows.csv"))?);
     for i in 0..rows {
-        let name = format!("customer {i}");
-        let amount = format!("{}.{:02}", i % 100_000, i % 100);
-        let at = format!(
-            "2024-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            i % 12 + 1,
-            i % 28 + 1,
-            i % 24,
-            i % 60,
-            (i / 60) % 60
-        );
-        let active = i % 3 == 0;
-        writeln!(
-            jsonl,
-            "{{\"id\":{i},\"name\":\"{name}\",\"amount\":{amount},\"at\":\"{at}\",\"active\":{active}}}"
-        )?;
-        writeln!(csv, "{i},{name},{amount},{at},{active}")?;
+        writeln!(jsonl, "{}", json_line(i))?;
+        let (name, amount, at, active) = fields(i);
+        let at = at.replace(' ', "T");
+        writeln!(csv, "{i},{name},{amount},{at}Z,{active}")?;
     }
     jsonl.flush()?;
     csv.flush()

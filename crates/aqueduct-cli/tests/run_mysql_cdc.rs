@@ -4,7 +4,9 @@
 //! resumes from the checkpointed binlog position without loss; and under
 //! load (a separate client writing about 10k inserts, updates and deletes)
 //! a `kill -9` at a random moment and a restart leave the target equal to
-//! the source.
+//! the source; and under the same load every connection of the flow cut
+//! three times by a fault-injecting proxy is recovered by the same process,
+//! the target ends equal to the source and each change was read once.
 //!
 //! Needs `AQUEDUCT_TEST_MYSQL_URL` (e.g. `mysql://root@127.0.0.1:3306/test`,
 //! a user allowed to read the binary log) and the `mysql` client; without
@@ -13,7 +15,7 @@
 
 mod support;
 
-use aqueduct_test_support::{service_url, unique_name};
+use aqueduct_test_support::{FaultProxy, service_url, unique_name};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::{Project, cdc, wait_converged, wait_until};
 
@@ -354,7 +356,7 @@ fn binlog_under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source
     let p = mirror_project(&f);
     p.file(
         "workload.sql",
-        cdc::workload(&f.src, seed, "START TRANSACTION"),
+        cdc::workload(&f.src, seed, "START TRANSACTION").sql(),
     );
     let mut running = p.spawn_with_env(&[], &env);
     wait_started(&p, &mut running);
@@ -398,6 +400,150 @@ fn binlog_under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source
     );
     eprintln!("caught up {:?} after the writer ended", started.elapsed());
     running.terminate(Duration::from_secs(20));
+    assert!(f.count(&f.src) > 100, "the workload left rows");
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+/// The mirror flow of the cut test: the binlog through one proxy
+/// (`MY_URL`), the PostgreSQL targets through another (`PG_URL`), and a
+/// retry policy for the targets' writes that a cut interrupts.
+fn cut_project(f: &Fixture) -> Project {
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system my: mysql {{ url = secret("MY_URL") }}
+system pg: postgres {{ url = secret("PG_URL"), pool_size = 3 }}
+
+type Change {{ id: int, name: string?, qty: int?, _op: string }}
+type Item {{ id: int, name: string?, qty: int? }}
+
+flow mirror {{
+  mode async
+  from my.changes("{src}", server_id: 4343) as Change
+  route {{
+    when ._op == "delete" => {{
+      map Item {{ ... }}
+      to pg.delete("{dst}", key: [id])
+    }}
+    else => {{
+      map Item {{ ... }}
+      to pg.upsert("{dst}", key: [id])
+    }}
+  }}
+  retry 10 backoff exponential(100ms, 2s)
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+"#,
+            src = f.src,
+            dst = f.dst,
+        ),
+    );
+    p
+}
+
+#[test]
+fn binlog_under_load_connections_cut_three_times_recover_without_a_restart_and_nothing_is_lost_or_read_twice()
+ {
+    const TEST: &str = "binlog_under_load_connections_cut_three_times_recover_without_a_restart_and_nothing_is_lost_or_read_twice";
+    let Some(url) = mysql_url(TEST) else {
+        return;
+    };
+    let Some(pg) = service_url("AQUEDUCT_TEST_POSTGRES_URL", TEST) else {
+        return;
+    };
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("seed {seed}");
+    let f = Fixture::new(&url, "mycdccut", ITEM, Some(&pg));
+    let source = FaultProxy::start(&cdc::upstream(&url, 3306));
+    let target = FaultProxy::start(&cdc::upstream(&pg, 5432));
+    // the target commits without waiting for the disk (the server is not
+    // the one failing here), which keeps 10k changes within the test's time
+    let fast_pg = format!(
+        "{}?options=-c%20synchronous_commit%3Doff",
+        cdc::through(&pg, &target)
+    );
+    // without `prefer_socket=false` the client would switch to the
+    // server's Unix socket (same host), past the proxy
+    let my = cdc::through(&url, &source);
+    let my = format!(
+        "{my}{}prefer_socket=false",
+        if my.contains('?') { '&' } else { '?' }
+    );
+    let env = [("MY_URL", my.as_str()), ("PG_URL", fast_pg.as_str())];
+    let p = cut_project(&f);
+    let mut running = p.spawn_with_env(&[], &env);
+    wait_started(&p, &mut running);
+    let workload = cdc::workload(&f.src, seed, "START TRANSACTION");
+    let fingerprint = || {
+        psql(
+            &pg,
+            &format!(
+                "SELECT count(*) || ':' || coalesce(sum(qty), 0) || ':' || coalesce(sum(length(name)), 0) FROM {}",
+                f.dst
+            ),
+        )
+    };
+    // a separate client writes the workload in four parts; every
+    // connection of the flow is cut while each of the first three is written
+    let (args, password) = client_args(&url);
+    let cuts = cdc::write_and_cut(
+        &workload.parts(4),
+        &source,
+        &[&source, &target],
+        seed,
+        |k, part| {
+            let file = format!("part{k}.sql");
+            p.file(&file, part);
+            std::process::Command::new("mysql")
+                .args(&args)
+                .env("MYSQL_PWD", &password)
+                .stdin(std::fs::File::open(p.path(&file)).expect("the part"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("runs mysql")
+        },
+        fingerprint,
+        &running,
+    );
+    assert_eq!(cuts, 3);
+    assert!(
+        wait_until(Duration::from_secs(40), || f.differences() == 0),
+        "the target equals the source (seed {seed}): {} differences, {} and {} rows\n{}",
+        f.differences(),
+        f.count(&f.src),
+        f.count(&f.dst),
+        running.stderr()
+    );
+    assert!(running.is_running(), "the same process recovered");
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // every cut broke the binlog stream, which was read again from the
+    // last transaction end
+    let retries = r
+        .stderr
+        .matches("Reading the binary log failed; retrying.")
+        .count();
+    assert!(retries >= cuts, "{retries} retries\n{}", r.stderr);
+    assert!(
+        source.accepted() > cuts,
+        "the source reconnected after every cut"
+    );
+    // each change was read once: what a resumed stream reads again of a
+    // transaction already partly emitted is skipped
+    assert_eq!(
+        r.summary("mirror"),
+        format!(
+            "mirror: {n} in, {n} delivered, 0 filtered, 0 failed, 0 dead-lettered",
+            n = workload.changes
+        ),
+        "seed {seed}"
+    );
     assert!(f.count(&f.src) > 100, "the workload left rows");
     assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
 }

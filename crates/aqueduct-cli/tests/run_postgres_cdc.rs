@@ -3,8 +3,11 @@
 //! delete target; a restart resumes from the slot without loss; and under
 //! load (a separate client writing about 10k inserts, updates and deletes)
 //! a `kill -9` at a random moment and a restart leave the target equal to
-//! the source. A record type a delete cannot fill stops `run`, and
-//! `check --connect` creates no slot.
+//! the source; and under the same load every connection of the flow cut
+//! three times by a fault-injecting proxy is recovered by the same process,
+//! the target ends equal to the source and each change was read once. A
+//! record type a delete cannot fill stops `run`, and `check --connect`
+//! creates no slot.
 //!
 //! Each test creates its own replication slot and publication and drops
 //! them at the end, also when it fails (an abandoned slot keeps WAL on the
@@ -14,7 +17,7 @@
 
 mod support;
 
-use aqueduct_test_support::{service_url, unique_name};
+use aqueduct_test_support::{FaultProxy, service_url, unique_name};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::{Project, cdc, wait_converged, wait_until};
 
@@ -256,7 +259,7 @@ fn under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source() {
     // the server, so nothing a commit returned is lost, and 10k changes
     // stay within the test's time on a busy machine
     let fast = format!("{url}?options=-c%20synchronous_commit%3Doff");
-    p.file("workload.sql", cdc::workload(&f.src, seed, "BEGIN"));
+    p.file("workload.sql", cdc::workload(&f.src, seed, "BEGIN").sql());
     let mut running = p.spawn_with_env(&[], &[("PG_URL", &fast)]);
     assert!(
         wait_until(Duration::from_secs(20), || {
@@ -370,4 +373,145 @@ flow mirror {{
         "0",
         "check --connect leaves no slot behind"
     );
+}
+
+/// The mirror flow of the cut test: the source through one proxy
+/// (`SRC_URL`), the targets through another (`PG_URL`), and a retry
+/// policy for the targets' writes that a cut interrupts.
+fn cut_project(f: &Fixture) -> Project {
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system src: postgres {{ url = secret("SRC_URL") }}
+system pg: postgres {{ url = secret("PG_URL"), pool_size = 3 }}
+
+type Change {{ id: int, name: string?, qty: int?, _op: string }}
+type Item {{ id: int, name: string?, qty: int? }}
+
+flow mirror {{
+  mode async
+  from src.changes("{src}", publication: "{publication}", slot: "{slot}") as Change
+  route {{
+    when ._op == "delete" => {{
+      map Item {{ ... }}
+      to pg.delete("{dst}", key: [id])
+    }}
+    else => {{
+      map Item {{ ... }}
+      to pg.upsert("{dst}", key: [id])
+    }}
+  }}
+  retry 10 backoff exponential(100ms, 2s)
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+"#,
+            src = f.src,
+            dst = f.dst,
+            publication = f.publication,
+            slot = f.slot
+        ),
+    );
+    p
+}
+
+#[test]
+fn under_load_connections_cut_three_times_recover_without_a_restart_and_nothing_is_lost_or_read_twice()
+ {
+    let Some(url) = postgres_url(
+        "under_load_connections_cut_three_times_recover_without_a_restart_and_nothing_is_lost_or_read_twice",
+    ) else {
+        return;
+    };
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("seed {seed}");
+    let f = Fixture::new(&url, "cdccut", ITEM);
+    let p = cut_project(&f);
+    let upstream = cdc::upstream(&url, 5432);
+    let (source, target) = (FaultProxy::start(&upstream), FaultProxy::start(&upstream));
+    // the targets' commits do not wait for the disk (the server is not
+    // the one failing here), which keeps 10k changes within the test's time
+    let fast = format!(
+        "{}?options=-c%20synchronous_commit%3Doff",
+        cdc::through(&url, &target)
+    );
+    let env = [("SRC_URL", cdc::through(&url, &source)), ("PG_URL", fast)];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut running = p.spawn_with_env(&[], &env);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            psql(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
+                    f.slot
+                ),
+            ) == "1"
+        }),
+        "the slot is created at start-up\n{}",
+        running.stderr()
+    );
+    let workload = cdc::workload(&f.src, seed, "BEGIN");
+    let fingerprint = || {
+        psql(
+            &url,
+            &format!(
+                "SELECT count(*) || ':' || coalesce(sum(qty), 0) || ':' || coalesce(sum(length(name)), 0) FROM {}",
+                f.dst
+            ),
+        )
+    };
+    // a separate client writes the workload in four parts; every
+    // connection of the flow is cut while each of the first three is written
+    let cuts = cdc::write_and_cut(
+        &workload.parts(4),
+        &source,
+        &[&source, &target],
+        seed,
+        |k, part| {
+            let file = format!("part{k}.sql");
+            p.file(&file, part);
+            std::process::Command::new("psql")
+                .arg(&url)
+                .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-f"])
+                .arg(p.path(&file))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("runs psql")
+        },
+        fingerprint,
+        &running,
+    );
+    assert_eq!(cuts, 3);
+    assert!(
+        wait_until(Duration::from_secs(40), || f.differences() == 0),
+        "the target equals the source (seed {seed}): {} differences\n{}",
+        f.differences(),
+        running.stderr()
+    );
+    assert!(running.is_running(), "the same process recovered");
+    assert!(
+        source.accepted() > cuts,
+        "the source reconnected after every cut ({} connections)",
+        source.accepted()
+    );
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // each change was read once: the peeks after a cut skip what was
+    // already emitted, so the count of records in is the count of changes
+    assert_eq!(
+        r.summary("mirror"),
+        format!(
+            "mirror: {n} in, {n} delivered, 0 filtered, 0 failed, 0 dead-lettered",
+            n = workload.changes
+        ),
+        "seed {seed}"
+    );
+    assert!(f.count(&f.src) > 100, "the workload left rows");
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
 }

@@ -230,9 +230,14 @@ impl ChangesSource {
     async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
         let mut position = self.start_position().await?;
         let committer = Committer::start(self.state.clone(), self.key.clone());
+        // records after `position` already emitted
+        let mut partial = 0usize;
         let mut failures = 0u32;
         let result = loop {
-            match self.stream(&mut position, &out, &committer).await {
+            let streamed = self
+                .stream(&mut position, &mut partial, &mut failures, &out, &committer)
+                .await;
+            match streamed {
                 Ok(Flow::Stop) => break Ok(()),
                 Err(e) if e.is_retryable() => {
                     failures += 1;
@@ -252,10 +257,20 @@ impl ChangesSource {
     }
 
     /// Reads from `position` until stopped or the connection fails;
-    /// `position` follows each transaction end emitted.
+    /// `failures` (the consecutive failed attempts, which set the pause
+    /// before the next) is reset by the first event read. `position`
+    /// follows each transaction end emitted, and `partial`
+    /// counts the records emitted since it. A
+    /// connection lost mid-transaction is resumed from `position` (a
+    /// binlog dump can only start at a transaction boundary: the rows of a
+    /// transaction need its table map events), so the first `partial`
+    /// records read again are skipped: the log from a position is the same
+    /// on every read, and they were emitted already.
     async fn stream(
         &mut self,
         position: &mut Position,
+        partial: &mut usize,
+        failures: &mut u32,
         out: &mpsc::Sender<Envelope>,
         committer: &Committer,
     ) -> Result<Flow, ConnectorError> {
@@ -276,6 +291,14 @@ impl ChangesSource {
             .with_pos(position.offset);
         let mut stream = conn.get_binlog_stream(request).await.map_err(err)?;
         let mut file = position.file.clone();
+        // records read on this connection since `position`
+        let mut read = 0usize;
+        if *partial > 0 {
+            tracing::debug!(
+                records = *partial,
+                "Resuming mid-transaction; skipping the records already emitted."
+            );
+        }
         loop {
             let event = tokio::select! {
                 e = stream.next() => e,
@@ -288,6 +311,9 @@ impl ChangesSource {
                 )));
             };
             let event = event.map_err(err)?;
+            // the server answered: the next lost connection starts the
+            // pauses over
+            *failures = 0;
             let header = event.header();
             let next = u64::from(header.log_pos());
             let time = chrono::DateTime::from_timestamp(i64::from(header.timestamp()), 0)
@@ -355,6 +381,10 @@ impl ChangesSource {
                 _ => {}
             }
             for (op, values) in changes {
+                read += 1;
+                if read <= *partial {
+                    continue;
+                }
                 let record = self.record(op, values, &time);
                 let (ack, rx) = Ack::new();
                 if out
@@ -369,12 +399,15 @@ impl ChangesSource {
                     return Ok(Flow::Stop);
                 }
                 committer.push(rx, None);
+                *partial = read;
             }
             if end && next > 0 {
                 *position = Position {
                     file: file.clone(),
                     offset: next,
                 };
+                read = 0;
+                *partial = 0;
                 // the marker is safe once every record before it is
                 let (ack, rx) = Ack::new();
                 ack.done();
