@@ -23,9 +23,7 @@ mod rows;
 pub mod schema;
 mod slot;
 mod sql;
-mod tls;
 pub mod types;
-mod url;
 mod write;
 
 use aqueduct_connectors::support::args::Options;

@@ -35,6 +35,7 @@ pub mod lease;
 pub mod metrics;
 pub mod native;
 pub mod policy;
+pub mod postgres_tls;
 pub mod schedule;
 pub mod secrets;
 pub mod shutdown;

@@ -4,14 +4,12 @@
 //! costs one failed attempt, which the executor retries.
 
 use super::pg_error;
-use super::tls::{MakeRustls, client_config, pg_mode};
-use super::url::{SslMode, TlsParams, split};
 use aqueduct_runtime::connector::ConnectorError;
+use aqueduct_runtime::postgres_tls::{self, tls::MakeRustls};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
-use tokio_postgres::config::SslMode as PgSslMode;
 
 /// The connections of one database system.
 pub struct Pool {
@@ -37,7 +35,8 @@ fn pools() -> &'static Pools {
 }
 
 /// A parsed connection URL: tokio-postgres' configuration and the TLS
-/// set-up its `sslmode`/`sslrootcert` asked for ([`super::tls`]).
+/// set-up its `sslmode`/`sslrootcert` asked for
+/// ([`aqueduct_runtime::postgres_tls`]).
 #[derive(Clone)]
 pub struct Config {
     pg: tokio_postgres::Config,
@@ -60,40 +59,22 @@ impl std::ops::Deref for Config {
 
 /// Parses a connection URL; the error never repeats the URL (it may hold a password).
 pub fn parse_url(system: &str, url: &str) -> Result<Config, ConnectorError> {
-    let (rest, params) = split(system, url)?;
-    let mut pg: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
-        ConnectorError::Config(format!(
-            "postgres `{system}`: option `url` is not a valid connection URL: {e}"
-        ))
-    })?;
-    let params = match params {
-        Some(params) => {
-            pg.ssl_mode(pg_mode(params.mode));
-            params
-        }
-        // a key/value string: tokio-postgres read its sslmode
-        None => TlsParams {
-            mode: match pg.get_ssl_mode() {
-                PgSslMode::Disable => SslMode::Disable,
-                PgSslMode::Require => SslMode::Require,
-                _ => SslMode::Prefer,
-            },
-            root_cert: None,
-        },
-    };
-    let tls = MakeRustls::new(client_config(system, &params)?);
-    Ok(Config { pg, tls })
+    let parsed = postgres_tls::parse(&format!("postgres `{system}`"), url)?;
+    Ok(Config {
+        pg: parsed.config,
+        tls: parsed.tls,
+    })
 }
 
 /// Opens one connection; its I/O runs on a task of the current runtime.
 pub async fn connect(system: &str, config: &Config) -> Result<Client, ConnectorError> {
     let (client, connection) = config.pg.connect(config.tls.clone()).await.map_err(|e| {
         match (e.as_db_error(), std::error::Error::source(&e)) {
-            // tokio-postgres' own text is only the kind ("error performing
-            // TLS handshake"); the cause says what failed (no URL in it)
-            (None, Some(cause)) => {
-                ConnectorError::Transient(format!("postgres `{system}`: {e}: {cause}"))
-            }
+            // the cause says what failed (a TLS handshake); no URL in it
+            (None, Some(_)) => ConnectorError::Transient(format!(
+                "postgres `{system}`: {}",
+                postgres_tls::connect_error(&e)
+            )),
             _ => pg_error(system, &e),
         }
     })?;

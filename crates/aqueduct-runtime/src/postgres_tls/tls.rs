@@ -96,10 +96,7 @@ fn roots(who: &str, params: &TlsParams) -> Result<RootCertStore, ConnectorError>
 
 /// The rustls configuration for `params` (reads `sslrootcert` now, so a
 /// missing file stops start-up).
-pub fn client_config(
-    who: &str,
-    params: &TlsParams,
-) -> Result<Arc<ClientConfig>, ConnectorError> {
+pub fn client_config(who: &str, params: &TlsParams) -> Result<Arc<ClientConfig>, ConnectorError> {
     let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
     let verifier: Arc<dyn ServerCertVerifier> = if params.mode == SslMode::Disable {
@@ -117,9 +114,7 @@ pub fn client_config(
             )
             .build()
             .map_err(|e| {
-                ConnectorError::Config(format!(
-                    "{who}: cannot verify with these roots: {e}"
-                ))
+                ConnectorError::Config(format!("{who}: cannot verify with these roots: {e}"))
             })?,
         }
     };
@@ -231,6 +226,7 @@ pub struct MakeRustls {
 }
 
 impl MakeRustls {
+    /// A connector using `config` for every connection.
     pub fn new(config: Arc<ClientConfig>) -> Self {
         MakeRustls { config }
     }

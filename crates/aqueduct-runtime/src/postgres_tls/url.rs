@@ -12,16 +12,22 @@ use std::path::PathBuf;
 /// plaintext first, which no one should ask for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
+    /// Plaintext.
     Disable,
+    /// TLS when the server offers it (the default).
     Prefer,
+    /// Encrypted; the chain is verified only when `sslrootcert` is given.
     Require,
+    /// The chain verified, the host name not.
     VerifyCa,
+    /// The chain and the host name verified.
     VerifyFull,
 }
 
 /// The TLS parameters of one URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsParams {
+    /// The `sslmode` asked for.
     pub mode: SslMode,
     /// `sslrootcert`: a PEM file of the trusted CA certificates.
     pub root_cert: Option<PathBuf>,

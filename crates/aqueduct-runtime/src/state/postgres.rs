@@ -58,13 +58,17 @@ fn created_concurrently(e: &tokio_postgres::Error) -> bool {
 }
 
 impl PostgresStore {
-    /// Connects (without TLS) and creates the table when missing.
+    /// Connects (with TLS as the URL's `sslmode` asks, as the `postgres`
+    /// connector does) and creates the tables when missing.
     pub async fn connect(url: &str) -> Result<PostgresStore, ConnectorError> {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| {
-                ConnectorError::Config(format!("cannot connect to the postgres state store: {e}"))
-            })?;
+        let who = "the postgres state store";
+        let parsed = crate::postgres_tls::parse(who, url)?;
+        let (client, connection) = parsed.config.connect(parsed.tls).await.map_err(|e| {
+            ConnectorError::Config(format!(
+                "cannot connect to {who}: {}",
+                crate::postgres_tls::connect_error(&e)
+            ))
+        })?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::warn!(%error, "The postgres state store connection ended.");
@@ -189,5 +193,56 @@ impl StateStore for PostgresStore {
                 .await
                 .map_err(err)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PostgresStore;
+    use aqueduct_test_support::service_url;
+
+    fn with(url: &str, params: &str) -> String {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}{params}")
+    }
+
+    /// The state store reads the URL's TLS parameters as the `postgres`
+    /// connector does: verify-full with the CA is encrypted, a CA file
+    /// that is not there is named.
+    #[tokio::test]
+    async fn the_state_store_connects_with_the_tls_its_url_asks_for() {
+        let test = "the_state_store_connects_with_the_tls_its_url_asks_for";
+        let Some(url) = service_url("AQUEDUCT_TEST_POSTGRES_URL", test) else {
+            return;
+        };
+        let Some(ca) = service_url("AQUEDUCT_TEST_TLS_CA", test) else {
+            return;
+        };
+        let store = PostgresStore::connect(&with(
+            &url,
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ))
+        .await
+        .expect("connects over TLS");
+        let row = store
+            .client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("pg_stat_ssl");
+        assert!(row.get::<_, bool>(0), "the session is encrypted");
+
+        let missing = with(&url, "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem");
+        let error = PostgresStore::connect(&missing)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("the postgres state store") && error.contains("sslrootcert"),
+            "{error}"
+        );
     }
 }
