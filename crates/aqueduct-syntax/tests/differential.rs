@@ -396,6 +396,14 @@ fn corner_cases_parse_the_same() {
         "\"\"\"\"a\"\"\"",
         "\"\"",
         "\"\"\"",
+        // Plain strings (one text part, no escape or interpolation) and
+        // strings that only start plain.
+        "\"plain\" == \"http://x/y // not a comment\"",
+        "\"tab\there é ü\" + \"a\\\"b\" + \"x\\\\\"",
+        "\"a\" \"b\"",
+        "\"ab{.x}\" + \"é{1}\" + \"{2}\"",
+        "\"x\"{ a = 1 }",
+        "\"open\n\" == 1",
         "true == false or null",
         "truex and nullable",
         "iffy",

@@ -128,7 +128,7 @@ impl Fast<'_> {
         self.kw(b"type").then_some(())?;
         let name = self.ident()?;
         self.eat(b'{').then_some(())?;
-        let mut fields = Vec::new();
+        let mut fields = Vec::with_capacity(8);
         loop {
             let m = self.mark();
             match self.field_decl() {

@@ -27,7 +27,7 @@ impl Fast<'_> {
         self.kw(b"flow").then_some(())?;
         let name = self.ident()?;
         self.eat(b'{').then_some(())?;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(8);
         loop {
             let m = self.mark();
             match self.flow_item() {

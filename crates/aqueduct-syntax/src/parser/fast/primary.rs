@@ -355,6 +355,26 @@ impl Fast<'_> {
             return None;
         }
         self.take(1);
+        // Most strings are plain text: one part, allocated at its size.
+        let from = self.pos;
+        let rest = self.b.get(from..)?;
+        let n = rest
+            .iter()
+            .position(|&c| STR_STOP[usize::from(c)])
+            .unwrap_or(rest.len());
+        if rest.get(n) == Some(&b'"') {
+            let parts = if n == 0 {
+                Vec::new()
+            } else {
+                vec![StrPart::Text(self.text.get(from..from + n)?.to_string())]
+            };
+            self.take(n + 1);
+            let plain = StrLit {
+                parts,
+                triple: false,
+            };
+            return Some((plain, Depth::ZERO));
+        }
         let mut parts: Vec<StrPart> = Vec::new();
         let mut depth = Depth::ZERO;
         loop {
