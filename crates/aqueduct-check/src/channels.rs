@@ -32,10 +32,10 @@ pub(crate) fn check_channels<'a>(
     decls: &Decls<'a>,
 ) -> Vec<Channel> {
     let mut out = Vec::new();
-    for (name, at) in &decls.channels {
+    for (name, at) in decls.channels.sorted() {
         let ty = Typer::new(env, at.file, &mut ctx.diags).resolve_type(&at.decl.ty);
-        ctx.channel_types.insert(name.clone(), ty.clone());
-        out.push((name.clone(), at, ty));
+        ctx.channel_types.insert(name, ty.clone());
+        out.push((name.to_string(), at, ty));
     }
     let mut channels = Vec::new();
     for (name, at, ty) in out {

@@ -1,11 +1,11 @@
 //! Pass 1: collect the declarations of every file by kind and name, report
 //! duplicates, and resolve record types into the [`TypeEnv`].
 
+use crate::names::{FxHashMap, Names};
 use crate::typeck::{TypeEnv, Typer};
 use aqueduct_diagnostics::{Diagnostic, FileId, codes};
 use aqueduct_graph::{FieldType, RecordType};
 use aqueduct_syntax::ast;
-use std::collections::BTreeMap;
 
 /// A declaration and the file it is in.
 #[derive(Debug, Clone, Copy)]
@@ -19,11 +19,11 @@ pub(crate) struct At<'a, T> {
 /// Every declaration of the project by kind, first one wins on duplicates.
 #[derive(Debug, Default)]
 pub(crate) struct Decls<'a> {
-    pub systems: BTreeMap<String, At<'a, ast::SystemDecl>>,
-    pub types: BTreeMap<String, At<'a, ast::TypeDecl>>,
-    pub channels: BTreeMap<String, At<'a, ast::ChannelDecl>>,
-    pub flows: BTreeMap<String, At<'a, ast::FlowDecl>>,
-    pub tests: BTreeMap<String, At<'a, ast::TestDecl>>,
+    pub systems: Names<'a, At<'a, ast::SystemDecl>>,
+    pub types: Names<'a, At<'a, ast::TypeDecl>>,
+    pub channels: Names<'a, At<'a, ast::ChannelDecl>>,
+    pub flows: Names<'a, At<'a, ast::FlowDecl>>,
+    pub tests: Names<'a, At<'a, ast::TestDecl>>,
     /// Source order of every declaration, for lowering in a stable order.
     pub order: Vec<(FileId, &'a ast::Decl)>,
 }
@@ -64,7 +64,7 @@ pub(crate) fn collect<'a>(
         }
     }
     // A system and a channel share the namespace of sources and targets.
-    for (name, channel) in &decls.channels {
+    for (name, channel) in decls.channels.sorted() {
         if let Some(system) = decls.systems.get(name) {
             diags.push(
                 Diagnostic::error(
@@ -87,46 +87,45 @@ pub(crate) fn collect<'a>(
 }
 
 fn insert<'a, T>(
-    map: &mut BTreeMap<String, At<'a, T>>,
+    map: &mut Names<'a, At<'a, T>>,
     file: FileId,
     decl: &'a T,
-    name: &ast::Ident,
+    name: &'a ast::Ident,
 ) -> Option<(FileId, aqueduct_diagnostics::Span)> {
-    // One walk of the tree: the first declaration of a name stays.
-    match map.entry(name.name.clone()) {
-        std::collections::btree_map::Entry::Occupied(existing) => {
-            Some((existing.get().file, existing.get().name_span))
-        }
-        std::collections::btree_map::Entry::Vacant(slot) => {
-            slot.insert(At {
-                file,
-                decl,
-                name_span: name.span,
-            });
-            None
-        }
-    }
+    // The first declaration of a name stays.
+    map.insert_first(
+        &name.name,
+        At {
+            file,
+            decl,
+            name_span: name.span,
+        },
+    )
+    .map(|existing| (existing.file, existing.name_span))
 }
 
 /// Resolves every `type` declaration into a record type.
 pub(crate) fn resolve_types(decls: &Decls<'_>, diags: &mut Vec<Diagnostic>) -> TypeEnv {
     let mut env = TypeEnv::default();
     // Names first, so fields may refer to any type, in any file or order.
-    for (name, at) in &decls.types {
+    let types = decls.types.sorted();
+    env.records.reserve(types.len());
+    for &(name, at) in &types {
         env.records.insert(
-            name.clone(),
+            name.to_string(),
             RecordType {
-                name: name.clone(),
+                name: name.to_string(),
                 fields: Vec::new(),
                 doc: doc_lines(&at.decl.doc),
             },
         );
     }
-    let mut resolved = Vec::new();
-    for (name, at) in &decls.types {
+    let mut resolved = Vec::with_capacity(types.len());
+    for &(name, at) in &types {
         let mut typer = Typer::new(&env, at.file, diags);
         let mut fields: Vec<FieldType> = Vec::new();
-        let mut seen: BTreeMap<&str, aqueduct_diagnostics::Span> = BTreeMap::new();
+        let mut seen: FxHashMap<&str, aqueduct_diagnostics::Span> =
+            FxHashMap::with_capacity_and_hasher(at.decl.fields.len(), Default::default());
         for field in &at.decl.fields {
             if let Some(first) = seen.get(field.name.name.as_str()) {
                 typer.diags.push(
@@ -148,10 +147,10 @@ pub(crate) fn resolve_types(decls: &Decls<'_>, diags: &mut Vec<Diagnostic>) -> T
                 doc: doc_lines(&field.doc),
             });
         }
-        resolved.push((name.clone(), fields));
+        resolved.push((name, fields));
     }
     for (name, fields) in resolved {
-        if let Some(record) = env.records.get_mut(&name) {
+        if let Some(record) = env.records.get_mut(name) {
             record.fields = fields;
         }
     }

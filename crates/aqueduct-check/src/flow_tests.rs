@@ -39,8 +39,7 @@ pub(crate) fn check_tests(
                     ),
                 )
                 .with_primary(file, test.flow.span, "unknown flow");
-                let d = match did_you_mean(&test.flow.name, decls.flows.keys().map(String::as_str))
-                {
+                let d = match did_you_mean(&test.flow.name, decls.flows.keys()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("name a flow declared with `flow NAME { … }`"),
                 };

@@ -23,6 +23,7 @@ mod delivery;
 mod flow_tests;
 mod flows;
 pub mod manifest;
+mod names;
 mod ops;
 mod options;
 mod policies;
@@ -113,18 +114,20 @@ fn lower<'a>(
     manifest: Option<&Manifest>,
 ) -> Option<Graph> {
     let decls = decls::collect(files, &mut ctx.diags);
-    let env = decls::resolve_types(&decls, &mut ctx.diags);
+    let mut env = decls::resolve_types(&decls, &mut ctx.diags);
     let systems = systems::check_systems(ctx, &decls);
     let mut channels = channels::check_channels(ctx, &env, &decls);
     let flows = flows::check_all(ctx, &env, &decls);
     channels::check_graph(ctx, &decls, &mut channels, &flows);
     let tests = flow_tests::check_tests(ctx, &env, &decls, &flows);
     let topology = topology::build(&channels, &flows);
+    // The checking is done: the record types move into the graph (a
+    // second declaration of a name finds nothing, and is an error anyway).
     let mut types: Vec<_> = decls
         .order
         .iter()
         .filter_map(|(_, d)| match d {
-            ast::Decl::Type(t) => env.records.get(&t.name.name).cloned(),
+            ast::Decl::Type(t) => env.records.remove(&t.name.name),
             _ => None,
         })
         .collect();

@@ -89,8 +89,8 @@ impl<'a> FlowChecker<'_, 'a> {
                         .decls
                         .channels
                         .keys()
-                        .chain(self.decls.systems.keys())
-                        .map(String::as_str);
+                        .into_iter()
+                        .chain(self.decls.systems.keys());
                     let d = Diagnostic::error(
                         codes::AQ0204,
                         format!("no channel or system is named `{}`", name.name),
@@ -252,10 +252,7 @@ impl<'a> FlowChecker<'_, 'a> {
                             name.span,
                             "unknown system",
                         );
-                        match did_you_mean(
-                            &name.name,
-                            self.decls.systems.keys().map(String::as_str),
-                        ) {
+                        match did_you_mean(&name.name, self.decls.systems.keys()) {
                             Some(s) => d.with_help(format!("did you mean `{s}`?")),
                             None => d.with_help(format!(
                                 "declare it: `system {}: KIND {{ … }}`",
@@ -307,7 +304,9 @@ impl<'a> FlowChecker<'_, 'a> {
                         value: WrittenValue::Expr(&arg.value),
                     });
                 }
-                let owner = format!("the inline `{}` system", kind.name);
+                let owner = options::Lazy(|f: &mut std::fmt::Formatter<'_>| {
+                    write!(f, "the inline `{}` system", kind.name)
+                });
                 let options = options::check_options(
                     self.file,
                     &written,

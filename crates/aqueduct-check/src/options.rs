@@ -2,11 +2,22 @@
 //! blocks, nested blocks (`auth = bearer { … }`), inline systems and
 //! `circuit_breaker`. Produces resolved [`ConfigValue`]s.
 
+use crate::names::FxHashMap;
 use aqueduct_catalog::{OptionSpec, ValueType};
 use aqueduct_diagnostics::{Diagnostic, FileId, Span, codes, did_you_mean};
 use aqueduct_graph::{ConfigValue, Value};
 use aqueduct_syntax::ast;
-use std::collections::BTreeMap;
+use std::fmt;
+
+/// Text written out only when a message needs it (the owner of an option
+/// block): formatting it for every block checked cost more than checking.
+pub(crate) struct Lazy<F>(pub F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Lazy<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
 
 /// One option as written, from a block (`name = value`) or an inline argument.
 pub(crate) struct Written<'a> {
@@ -27,12 +38,13 @@ pub(crate) fn check_options(
     file: FileId,
     written: &[Written<'_>],
     specs: &'static [OptionSpec],
-    owner: &str,
+    owner: &dyn fmt::Display,
     owner_span: Span,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(String, ConfigValue)> {
     let mut out = Vec::new();
-    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut seen: FxHashMap<&str, Span> =
+        FxHashMap::with_capacity_and_hasher(written.len(), Default::default());
     for w in written {
         if let Some(first) = seen.get(w.name) {
             diags.push(
@@ -108,7 +120,7 @@ fn check_value(
     file: FileId,
     value: &WrittenValue<'_>,
     spec: &'static OptionSpec,
-    owner: &str,
+    owner: &dyn fmt::Display,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<ConfigValue> {
     match (value, &spec.ty) {
@@ -153,7 +165,9 @@ fn check_value(
                 diags.push(d);
                 return None;
             };
-            let inner_owner = format!("`{} = {} {{ … }}`", spec.name, kind.name);
+            let inner_owner = Lazy(|f: &mut fmt::Formatter<'_>| {
+                write!(f, "`{} = {} {{ … }}`", spec.name, kind.name)
+            });
             let options = check_options(
                 file,
                 &written(&block.options),

@@ -169,7 +169,7 @@ impl<'a> FlowChecker<'_, 'a> {
                     self.file,
                     &written,
                     BREAKER_OPTIONS,
-                    "`circuit_breaker`",
+                    &"`circuit_breaker`",
                     policy.span,
                     &mut self.ctx.diags,
                 );

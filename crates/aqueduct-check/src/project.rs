@@ -14,7 +14,7 @@ pub(crate) struct Ctx<'a> {
     /// Record types made from connectors' fixed shapes.
     pub fixed_types: Vec<RecordType>,
     /// Declared channels and the record type each carries.
-    pub channel_types: std::collections::BTreeMap<String, Type>,
+    pub channel_types: crate::names::FxHashMap<&'a str, Type>,
     /// Cron expressions already validated: projects repeat a few schedules
     /// many times, and parsing one is costly.
     cron_seen: std::collections::HashMap<String, Result<(), String>>,

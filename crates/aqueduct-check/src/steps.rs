@@ -15,10 +15,22 @@ use aqueduct_syntax::ast;
 /// `{prefix}{n}{suffix}`, the id of a step or arm (`s3`, `s3.1.`), without
 /// the formatting machinery: it runs for every step.
 fn numbered(prefix: &str, n: usize, suffix: &str) -> String {
-    let digits = n.to_string();
+    // Digits by hand: one exact allocation per id, no formatting machinery.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let digits = std::str::from_utf8(&digits[at..]).unwrap_or("0");
     let mut id = String::with_capacity(prefix.len() + digits.len() + suffix.len());
     id.push_str(prefix);
-    id.push_str(&digits);
+    id.push_str(digits);
     id.push_str(suffix);
     id
 }
@@ -379,7 +391,14 @@ impl<'a> FlowChecker<'_, 'a> {
             .get(self.file)
             .and_then(|f| f.text.get(span.range()))
             .unwrap_or("");
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
+        let mut out = String::with_capacity(text.len());
+        for word in text.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        out
     }
 
     /// Sync flows must reply on every path; every flow must deliver somewhere.

@@ -28,13 +28,15 @@ pub(crate) fn unknown_kind(file: FileId, kind: &ast::Ident) -> Diagnostic {
 /// Checks every declared system and lowers it.
 pub(crate) fn check_systems(ctx: &mut Ctx<'_>, decls: &Decls<'_>) -> Vec<System> {
     let mut out = Vec::new();
-    for (name, at) in &decls.systems {
+    for (name, at) in decls.systems.sorted() {
         let decl = at.decl;
         let Some(connector) = aqueduct_catalog::connector(&decl.kind.name) else {
             ctx.diags.push(unknown_kind(at.file, &decl.kind));
             continue;
         };
-        let owner = format!("system `{name}` ({})", connector.kind);
+        let owner = options::Lazy(|f: &mut std::fmt::Formatter<'_>| {
+            write!(f, "system `{name}` ({})", connector.kind)
+        });
         let options = options::check_options(
             at.file,
             &options::written(&decl.options),
@@ -44,7 +46,7 @@ pub(crate) fn check_systems(ctx: &mut Ctx<'_>, decls: &Decls<'_>) -> Vec<System>
             &mut ctx.diags,
         );
         out.push(System {
-            name: name.clone(),
+            name: name.to_string(),
             kind: connector.kind.to_string(),
             options,
             doc: doc_lines(&decl.doc),

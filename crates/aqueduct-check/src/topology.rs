@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 /// Nodes for every channel, and per flow its source, steps, targets, reply and dead letter.
 pub(crate) fn build(channels: &[Channel], flows: &[CheckedFlow]) -> Topology {
     let mut t = Topology::default();
+    // About two nodes and two edges per step: sized once, not regrown.
+    let steps: usize = flows.iter().map(|f| f.flow.steps.len() + 3).sum();
+    t.nodes.reserve(channels.len() + 2 * steps);
+    t.edges.reserve(2 * steps);
     let mut channel_nodes: BTreeMap<&str, NodeId> = BTreeMap::new();
     for c in channels {
         let id = t.add_node(
@@ -172,10 +176,32 @@ pub(crate) fn endpoint_label(ep: &Endpoint) -> String {
                 aqueduct_graph::ExprKind::Lit(aqueduct_graph::Value::String(s)) => Some(s),
                 _ => None,
             });
+            // Built by hand: formatting was most of the cost of a node.
+            let mut label = String::with_capacity(
+                op.system.len() + op.operation.len() + text.map_or(0, |s| s.len() + 2) + 3,
+            );
+            label.push_str(&op.system);
+            label.push('.');
+            label.push_str(&op.operation);
+            label.push('(');
             match text {
-                Some(s) => format!("{}.{}({s:?})", op.system, op.operation),
-                None => format!("{}.{}()", op.system, op.operation),
+                // `{:?}` leaves printable ASCII other than `"` and `\` as it is.
+                Some(s)
+                    if s.bytes()
+                        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') =>
+                {
+                    label.push('"');
+                    label.push_str(s);
+                    label.push('"');
+                }
+                Some(s) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(label, "{s:?}");
+                }
+                None => {}
             }
+            label.push(')');
+            label
         }
     }
 }

@@ -34,7 +34,7 @@ mod tests;
 use aqueduct_diagnostics::{Diagnostic, FileId, Span};
 use aqueduct_graph::{Expr, ExprKind, RecordType, Type, Value};
 use aqueduct_syntax::ast;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The record name of [`Typer::unknown`]: not an identifier, so no `type`
 /// declaration can take it.
@@ -44,7 +44,7 @@ const UNKNOWN_RECORD: &str = "{unknown}";
 #[derive(Debug, Default)]
 pub struct TypeEnv {
     /// Declared record types (already resolved).
-    pub records: BTreeMap<String, RecordType>,
+    pub records: crate::names::FxHashMap<String, RecordType>,
 }
 
 /// What an expression can see: the current record, bindings, and the paths
@@ -173,10 +173,10 @@ impl<'a> Typer<'a> {
         if self.env.records.contains_key(&name.name) {
             return Some(Type::Record(name.name.clone()));
         }
-        let candidates = Type::BUILTINS
-            .iter()
-            .copied()
-            .chain(self.env.records.keys().map(String::as_str));
+        // In name order, as suggestions break ties by order.
+        let mut declared: Vec<&str> = self.env.records.keys().map(String::as_str).collect();
+        declared.sort_unstable();
+        let candidates = Type::BUILTINS.iter().copied().chain(declared);
         let help = match aqueduct_diagnostics::did_you_mean(&name.name, candidates) {
             Some(s) => format!("did you mean `{s}`?"),
             None => "declare it with `type Name { field: Type }`, or use a built-in type such as `string` or `json`"
