@@ -4,6 +4,7 @@
 
 use crate::decls::{Decls, doc_lines};
 use crate::flows::{CheckedFlow, FlowChecker};
+use crate::names::FxHashMap;
 use crate::project::Ctx;
 use crate::typeck::{Scope, TypeEnv, Typer};
 use aqueduct_catalog::Role;
@@ -11,7 +12,7 @@ use aqueduct_diagnostics::{Diagnostic, codes};
 use aqueduct_graph::{Channel, Type};
 use aqueduct_syntax::ast;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// A flow with no lines: the context for checking a channel's `via` call.
@@ -220,7 +221,7 @@ fn check_fan_in(ctx: &mut Ctx<'_>, flows: &[CheckedFlow]) {
     // equal: they are grouped by `label` plus the arguments' `Debug` text.
     // Writing that text is costly, and only a label delivered two record
     // types can need it, so uses are first grouped by label.
-    let mut by_label: HashMap<&str, Vec<Use<'_>>> = HashMap::new();
+    let mut by_label: FxHashMap<&str, Vec<Use<'_>>> = FxHashMap::default();
     for f in flows {
         for t in f.targets.iter().filter(|t| !t.channel && !t.dead_letter) {
             by_label

@@ -3,12 +3,12 @@
 
 use crate::decls::{Decls, doc_lines};
 use crate::flows::CheckedFlow;
+use crate::names::FxHashMap;
 use crate::project::Ctx;
 use crate::typeck::{TypeEnv, Typer};
 use aqueduct_diagnostics::{Diagnostic, codes, did_you_mean};
 use aqueduct_graph::{Expect, Expected, FlowTest, ModeKind, Stub, Type, Value};
 use aqueduct_syntax::ast;
-use std::collections::HashMap;
 
 /// Checks every test block.
 pub(crate) fn check_tests(
@@ -20,7 +20,8 @@ pub(crate) fn check_tests(
     let mut out = Vec::new();
     // The checked flows by name, the first of a name winning (a search of
     // all flows per test was quadratic in the size of the project).
-    let mut by_name: HashMap<&str, &CheckedFlow> = HashMap::with_capacity(flows.len());
+    let mut by_name: FxHashMap<&str, &CheckedFlow> =
+        FxHashMap::with_capacity_and_hasher(flows.len(), Default::default());
     for f in flows {
         by_name.entry(f.flow.name.as_str()).or_insert(f);
     }

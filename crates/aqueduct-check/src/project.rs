@@ -17,7 +17,7 @@ pub(crate) struct Ctx<'a> {
     pub channel_types: crate::names::FxHashMap<&'a str, Type>,
     /// Cron expressions already validated: projects repeat a few schedules
     /// many times, and parsing one is costly.
-    cron_seen: std::collections::HashMap<String, Result<(), String>>,
+    cron_seen: crate::names::FxHashMap<String, Result<(), String>>,
 }
 
 impl<'a> Ctx<'a> {
