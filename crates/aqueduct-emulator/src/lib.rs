@@ -14,6 +14,8 @@
 //! - Bulk API 2.0 ingest and query jobs;
 //! - the Streaming API over CometD, with Change Data Capture events from
 //!   its own writes and platform events from REST publishes;
+//! - the Pub/Sub API (gRPC over HTTP/2 on the same port, the same events
+//!   as Avro payloads) in builds with the `pubsub` feature;
 //! - outbound messages posted to a listener until acknowledged;
 //! - faults on demand and an admin API under `/_emulator/`.
 //!
@@ -48,6 +50,8 @@ mod limits;
 mod oauth;
 mod org;
 mod outbound;
+#[cfg(feature = "pubsub")]
+mod pubsub;
 mod query;
 mod rest;
 mod schema;
@@ -187,7 +191,11 @@ impl Drop for Emulator {
 
 /// The routes of the emulator.
 fn router(org: Arc<Org>) -> Router {
-    Router::new()
+    let routes = Router::new();
+    // gRPC (HTTP/2 with prior knowledge, which axum's server detects).
+    #[cfg(feature = "pubsub")]
+    let routes = routes.route_service("/eventbus.v1.PubSub/{method}", pubsub::service(org.clone()));
+    routes
         .route("/services/oauth2/token", post(http::token))
         .route("/services/oauth2/revoke", post(http::revoke))
         .route("/services/data", get(http::versions))
