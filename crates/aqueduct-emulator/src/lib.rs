@@ -144,6 +144,12 @@ impl Emulator {
         format!("{}/services/oauth2/token", self.instance_url)
     }
 
+    /// Where the Pub/Sub API (gRPC, HTTP/2 without TLS) is served: the
+    /// instance URL's own port; `None` in builds without the `pubsub` feature.
+    pub fn pubsub_url(&self) -> Option<String> {
+        cfg!(feature = "pubsub").then(|| self.instance_url.clone())
+    }
+
     /// The org id (18 characters).
     pub fn org_id(&self) -> String {
         self.org.lock().org_id.clone()
