@@ -84,7 +84,10 @@ flow replicate {
     let restarted = std::thread::scope(|scope| {
         let writer = scope.spawn(|| {
             for i in 0..WRITES {
-                org.create("Account", serde_json::json!({"Name": format!("Load {i:04}")}));
+                org.create(
+                    "Account",
+                    serde_json::json!({"Name": format!("Load {i:04}")}),
+                );
             }
         });
         // killed in the middle of the load, restarted while it goes on
@@ -100,12 +103,20 @@ flow replicate {
     let mut running = restarted;
     let all = support::wait_until(Duration::from_secs(120), || arrived(&p).len() == WRITES);
     let seen = arrived(&p);
-    assert!(all, "{} of {WRITES} arrived\n{}", seen.len(), running.stderr());
+    assert!(
+        all,
+        "{} of {WRITES} arrived\n{}",
+        seen.len(),
+        running.stderr()
+    );
     let out = running.terminate(support::RUN_LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let expected: Vec<String> = (0..WRITES).map(|i| format!("Load {i:04}")).collect();
     assert_eq!(arrived(&p).into_keys().collect::<Vec<_>>(), expected);
     let twice = arrived(&p).values().filter(|n| **n > 1).count();
     eprintln!("{twice} of {WRITES} accounts arrived more than once (at least once)");
-    assert!(!out.stderr.contains("00D000000000001!"), "a token in stderr");
+    assert!(
+        !out.stderr.contains("00D000000000001!"),
+        "a token in stderr"
+    );
 }

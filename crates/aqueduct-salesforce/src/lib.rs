@@ -9,7 +9,7 @@
 //! `get` and `query` for `enrich`; `publish` inserts platform events the
 //! same way; sources `changes` and `events` over the Streaming API
 //! (CometD), or over the Pub/Sub API (gRPC, Avro payloads) with
-//! `transport: "pubsub"` in builds with the `pubsub` feature, and
+//! `transport: pubsub` in builds with the `pubsub` feature, and
 //! `outbound_messages`, a listener for workflow outbound
 //! messages.
 //!
@@ -136,11 +136,11 @@ impl ConnectorFactory for SalesforceConnector {
                 Some("pubsub") => Ok(Box::new(pubsub::PubSubSource::build(cx, self.client(cx)?)?)),
                 #[cfg(not(feature = "pubsub"))]
                 Some("pubsub") => Err(ConnectorError::Config(format!(
-                    "`{}.{}`: this aqueduct was built without the Pub/Sub API transport (cargo feature `pubsub`); use transport: \"cometd\" or a build with it",
+                    "`{}.{}`: this aqueduct was built without the Pub/Sub API transport (cargo feature `pubsub`); use transport: cometd or a build with it",
                     cx.op.system, cx.op.operation
                 ))),
                 Some(other) => Err(ConnectorError::Config(format!(
-                    "`{}.{}`: transport must be \"cometd\" or \"pubsub\", not `{other}`",
+                    "`{}.{}`: transport must be cometd or pubsub, not `{other}`",
                     cx.op.system, cx.op.operation
                 ))),
             },

@@ -133,7 +133,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
         option(
             "pubsub_url",
             ValueType::Url,
-            "Pub/Sub API endpoint for transport: \"pubsub\" (default: https://api.pubsub.salesforce.com:7443).",
+            "Pub/Sub API endpoint for transport: pubsub (default: https://api.pubsub.salesforce.com:7443).",
         ),
         required(
             "auth",
