@@ -318,7 +318,10 @@ async fn a_topic_the_org_does_not_have_stops_the_flow_with_the_status() {
         .expect("ends at once");
     match ended {
         Err(ConnectorError::Permanent(m)) => {
-            assert!(m.contains("GetTopic /event/Nope__e: NotFound"), "{m}");
+            assert_eq!(
+                m,
+                "`crm`: Pub/Sub GetTopic /event/Nope__e: NotFound: topic /event/Nope__e not found"
+            );
         }
         other => panic!("expected a permanent error, got {other:?}"),
     }

@@ -269,7 +269,7 @@ impl PubSub for Service {
 }
 
 fn check_requested(n: i32) -> Result<(), Status> {
-    if n > MAX_REQUESTED || n < 0 {
+    if !(0..=MAX_REQUESTED).contains(&n) {
         return Err(Status::invalid_argument(format!(
             "num_requested must be between 0 and {MAX_REQUESTED}, not {n}"
         )));
