@@ -43,6 +43,7 @@ pub(crate) struct Token {
     pub(crate) generation: u64,
     /// The org id, from the identity URL the token endpoint answers with
     /// (`…/id/00D…/005…`): the Pub/Sub API's `tenantid`.
+    #[cfg_attr(not(feature = "pubsub"), allow(dead_code))]
     pub(crate) org_id: Option<String>,
 }
 
