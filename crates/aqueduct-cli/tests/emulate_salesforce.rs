@@ -118,6 +118,7 @@ fn serves_the_builtin_org_until_terminated() {
         "  API version   62.0".to_string(),
         "  org id        00D000000000001EAA".to_string(),
         "  client        client_id aqueduct-emulator / client_secret emulator-secret (runs as integration@emulator.local)".to_string(),
+        format!("  Pub/Sub API   http://127.0.0.1:{port} (gRPC without TLS: the system's pubsub_url)"),
     ] {
         assert!(out.contains(&line), "missing `{line}` in:\n{out}");
     }

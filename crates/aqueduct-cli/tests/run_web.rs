@@ -13,7 +13,8 @@
 //! typed from the answer element, a value that does not convert; GraphQL
 //! mutations with variables from the record (never spliced), `errors`
 //! dead-lettered with their messages, a query in `enrich` with `data`
-//! typed, a value that does not convert.
+//! typed, a value that does not convert, `operation:` picking one of two
+//! operations of a document (`operationName`).
 
 mod support;
 
@@ -546,5 +547,71 @@ flow look_up {{
     assert_eq!(
         error_of(dead_for(&dead, "id", "3")),
         "shop.query: the data does not fit OrderData: field `order.total`: expected decimal, found `n/a`"
+    );
+}
+
+#[test]
+fn graphql_operation_picks_one_of_several_and_an_unknown_one_stops_the_run() {
+    let Some(peer) = Peer::start("graphql_server.py", &[], "graphql operationName") else {
+        return;
+    };
+    let project = |operation: &str| {
+        let p = Project::new();
+        p.file("in/ids.jsonl", "{\"id\":\"1\"}\n").file(
+            "main.aq",
+            format!(
+                r#"
+system shop: graphql {{ url = "{url}" }}
+
+type OrderId {{ id: string }}
+type OrderInfo {{ id: string, total: decimal? }}
+type OrderData {{ order: OrderInfo? }}
+type Out {{ id: string, total: decimal? }}
+
+flow look_up {{
+  mode batch
+  from file("in").read("ids.jsonl") as OrderId
+  enrich o = shop.query("""
+    query Bare($id: ID!) {{ order(id: $id) {{ id }} }}
+    query WithTotal($id: ID!) {{ order(id: $id) {{ id total }} }}
+  """, operation: "{operation}") as OrderData
+  map Out {{
+    id = .id
+    total = $o.order.total
+  }}
+  to file("out").append("orders.jsonl")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#,
+                url = peer.url()
+            ),
+        );
+        p
+    };
+    // graphql-core runs the operation operationName names (without it, a
+    // document with two operations is an error there)
+    let p = project("WithTotal");
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("out/orders.jsonl"),
+        "{\"id\":\"1\",\"total\":12.50}\n"
+    );
+    let p = project("Bare");
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("out/orders.jsonl"),
+        "{\"id\":\"1\",\"total\":null}\n"
+    );
+    let p = project("Total");
+    let r = p.run(&[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "`shop.query`: operation `Total` is not in the document (it defines Bare, WithTotal)"
+        ),
+        "{}",
+        r.stderr
     );
 }

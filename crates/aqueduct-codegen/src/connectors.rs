@@ -7,7 +7,7 @@
 //! The table mirrors what `aqueduct-cli`'s `full_registry()` registers; the
 //! CLI's registry test keeps the two in step.
 
-use aqueduct_graph::Graph;
+use aqueduct_graph::{Endpoint, ExprKind, Graph, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +46,22 @@ pub struct ConnectorCrate {
     pub features: Vec<String>,
 }
 
+/// Whether a flow reads Salesforce events with `transport: pubsub` (the
+/// connector's `pubsub` feature, which brings in gRPC).
+fn uses_pubsub(graph: &Graph) -> bool {
+    graph.flows.iter().any(|flow| {
+        let op = match &flow.source.endpoint {
+            Endpoint::Op(op) => Some(op),
+            Endpoint::Channel(c) => graph.channel(c).and_then(|c| c.via.as_ref()),
+        };
+        op.is_some_and(|op| {
+            op.connector == "salesforce"
+                && matches!(op.arg("transport").map(|e| &e.kind),
+                    Some(ExprKind::Lit(Value::String(t))) if t == "pubsub")
+        })
+    })
+}
+
 /// The connector crates `graph` (a service's sub-graph) needs, by name.
 pub fn needed(graph: &Graph) -> Vec<ConnectorCrate> {
     let mut by_crate: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -54,6 +70,11 @@ pub fn needed(graph: &Graph) -> Vec<ConnectorCrate> {
             let features = by_crate.entry(krate).or_default();
             features.extend(feature);
         }
+    }
+    if uses_pubsub(graph)
+        && let Some(features) = by_crate.get_mut("aqueduct-salesforce")
+    {
+        features.insert("pubsub");
     }
     by_crate
         .into_iter()

@@ -11,7 +11,7 @@ use crate::clock::event_datetime;
 use crate::dml::{Change, ChangeKind};
 use crate::ids::short_hash;
 use crate::org::State;
-use crate::schema::{FieldType, Schema};
+use crate::schema::{FieldType, ObjectDef, Schema};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 
@@ -139,6 +139,17 @@ pub fn channel_exists(schema: &Schema, channel: &str) -> bool {
         .any(|o| o.change_events && o.change_channel() == channel)
 }
 
+/// The schema id of an object's change events (the `schema` of CometD
+/// events and the `schema_id` of Pub/Sub ones).
+pub fn change_schema_id(def: &ObjectDef) -> String {
+    short_hash(&format!("{}ChangeEvent:{}", def.name, def.fields.len()))
+}
+
+/// The schema id of a platform event.
+pub fn event_schema_id(def: &ObjectDef) -> String {
+    short_hash(&format!("{}:{}", def.name, def.fields.len()))
+}
+
 /// Publishes the change events and platform events of committed writes.
 pub fn publish_changes(st: &mut State, changes: &[Change]) {
     let schema = st.schema.clone();
@@ -158,7 +169,7 @@ pub fn publish_changes(st: &mut State, changes: &[Change]) {
                     payload.insert(k.clone(), event_value(&schema, c.obj, k, v));
                 }
             }
-            let schema_id = short_hash(&format!("{}:{}", def.name, def.fields.len()));
+            let schema_id = event_schema_id(def);
             st.bus.publish(&format!("/event/{}", def.name), c.at_ms, |replay_id| {
                 json!({"schema": schema_id, "payload": payload, "event": {"EventUuid": uuid, "replayId": replay_id}})
             });
@@ -202,7 +213,7 @@ pub fn publish_changes(st: &mut State, changes: &[Change]) {
                 payload.insert(k.clone(), event_value(&schema, c.obj, k, v));
             }
         }
-        let schema_id = short_hash(&format!("{}ChangeEvent:{}", def.name, def.fields.len()));
+        let schema_id = change_schema_id(def);
         st.bus.publish(&def.change_channel(), c.at_ms, |replay_id| {
             json!({"schema": schema_id, "payload": payload, "event": {"replayId": replay_id}})
         });
@@ -217,7 +228,7 @@ pub fn publish_gap(st: &mut State, obj: usize, change_type: &str, record_ids: &[
     let transaction_key = st.ids.uuid("transaction");
     let commit_number = st.ids.serial();
     let user = st.default_user();
-    let schema_id = short_hash(&format!("{}ChangeEvent:{}", def.name, def.fields.len()));
+    let schema_id = change_schema_id(def);
     st.bus.publish(&def.change_channel(), now, |replay_id| {
         json!({"schema": schema_id, "event": {"replayId": replay_id}, "payload": {"ChangeEventHeader": {
             "entityName": def.name, "recordIds": record_ids, "changeType": change_type, "changeOrigin": "",

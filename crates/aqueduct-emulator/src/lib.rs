@@ -14,6 +14,8 @@
 //! - Bulk API 2.0 ingest and query jobs;
 //! - the Streaming API over CometD, with Change Data Capture events from
 //!   its own writes and platform events from REST publishes;
+//! - the Pub/Sub API (gRPC over HTTP/2 on the same port, the same events
+//!   as Avro payloads) in builds with the `pubsub` feature;
 //! - outbound messages posted to a listener until acknowledged;
 //! - faults on demand and an admin API under `/_emulator/`.
 //!
@@ -48,6 +50,8 @@ mod limits;
 mod oauth;
 mod org;
 mod outbound;
+#[cfg(feature = "pubsub")]
+mod pubsub;
 mod query;
 mod rest;
 mod schema;
@@ -140,6 +144,12 @@ impl Emulator {
         format!("{}/services/oauth2/token", self.instance_url)
     }
 
+    /// Where the Pub/Sub API (gRPC, HTTP/2 without TLS) is served: the
+    /// instance URL's own port; `None` in builds without the `pubsub` feature.
+    pub fn pubsub_url(&self) -> Option<String> {
+        cfg!(feature = "pubsub").then(|| self.instance_url.clone())
+    }
+
     /// The org id (18 characters).
     pub fn org_id(&self) -> String {
         self.org.lock().org_id.clone()
@@ -187,7 +197,11 @@ impl Drop for Emulator {
 
 /// The routes of the emulator.
 fn router(org: Arc<Org>) -> Router {
-    Router::new()
+    let routes = Router::new();
+    // gRPC (HTTP/2 with prior knowledge, which axum's server detects).
+    #[cfg(feature = "pubsub")]
+    let routes = routes.route_service("/eventbus.v1.PubSub/{method}", pubsub::service(org.clone()));
+    routes
         .route("/services/oauth2/token", post(http::token))
         .route("/services/oauth2/revoke", post(http::revoke))
         .route("/services/data", get(http::versions))

@@ -41,6 +41,10 @@ enum Grant {
 pub(crate) struct Token {
     pub(crate) value: Secret,
     pub(crate) generation: u64,
+    /// The org id, from the identity URL the token endpoint answers with
+    /// (`…/id/00D…/005…`): the Pub/Sub API's `tenantid`.
+    #[cfg_attr(not(feature = "pubsub"), allow(dead_code))]
+    pub(crate) org_id: Option<String>,
 }
 
 /// Tokens of one system.
@@ -114,11 +118,12 @@ impl Auth {
         if let Some(t) = &cached.0 {
             return Ok(t.clone());
         }
-        let value = self.fetch().await?;
+        let (value, org_id) = self.fetch().await?;
         cached.1 += 1;
         let token = Token {
             value,
             generation: cached.1,
+            org_id,
         };
         cached.0 = Some(token.clone());
         Ok(token)
@@ -137,7 +142,7 @@ impl Auth {
         }
     }
 
-    async fn fetch(&self) -> Result<Secret, ConnectorError> {
+    async fn fetch(&self) -> Result<(Secret, Option<String>), ConnectorError> {
         let mut form: Vec<(&str, String)> = Vec::new();
         match &self.grant {
             Grant::ClientCredentials {
@@ -196,7 +201,11 @@ impl Auth {
             && let Some(token) = json.get("access_token").and_then(|t| t.as_str())
         {
             remember_derived(token);
-            return Ok(Secret::new(token.to_string()));
+            let org_id = json
+                .get("id")
+                .and_then(|i| i.as_str())
+                .and_then(org_of_identity);
+            return Ok((Secret::new(token.to_string()), org_id));
         }
         let reason = match (
             json.get("error").and_then(|e| e.as_str()),
@@ -212,5 +221,30 @@ impl Auth {
         } else {
             ConnectorError::Permanent(message)
         })
+    }
+}
+
+/// The org id in an identity URL (`https://…/id/00D…/005…`).
+fn org_of_identity(url: &str) -> Option<String> {
+    let mut parts = url.rsplit('/');
+    let _user = parts.next()?;
+    let org = parts.next()?;
+    (parts.next() == Some("id") && org.starts_with("00D")).then(|| org.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_org_id_from_the_identity_url() {
+        assert_eq!(
+            org_of_identity(
+                "https://login.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001Sv6AAAS"
+            )
+            .as_deref(),
+            Some("00Dxx0000001gPLEAY")
+        );
+        assert_eq!(org_of_identity("https://x/other/00D1/0051"), None);
     }
 }

@@ -160,6 +160,25 @@ impl Client {
         }
     }
 
+    /// The current access token (fetched when there is none), for APIs
+    /// that carry it themselves (the Pub/Sub API's metadata).
+    #[cfg(feature = "pubsub")]
+    pub(crate) async fn token(&self) -> Result<crate::auth::Token, ConnectorError> {
+        self.auth.token().await
+    }
+
+    /// Drops the token of `generation`: the org refused it.
+    #[cfg(feature = "pubsub")]
+    pub(crate) async fn invalidate(&self, generation: u64) {
+        self.auth.invalidate(generation).await;
+    }
+
+    /// The instance URL calls go to.
+    #[cfg(feature = "pubsub")]
+    pub(crate) fn instance_url(&self) -> &str {
+        &self.base
+    }
+
     /// [`Client::send`] with extra request headers (CometD's cookie).
     pub(crate) async fn send_with(
         &self,

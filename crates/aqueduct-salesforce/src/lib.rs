@@ -8,7 +8,9 @@
 //! refused record goes to the dead letter and the others go through); calls
 //! `get` and `query` for `enrich`; `publish` inserts platform events the
 //! same way; sources `changes` and `events` over the Streaming API
-//! (CometD), and `outbound_messages`, a listener for workflow outbound
+//! (CometD), or over the Pub/Sub API (gRPC, Avro payloads) with
+//! `transport: pubsub` in builds with the `pubsub` feature, and
+//! `outbound_messages`, a listener for workflow outbound
 //! messages.
 //!
 //! Every operation of one system shares one [`client::Client`]: one access
@@ -27,11 +29,14 @@ mod ingest;
 mod jwt;
 mod lookup;
 mod outbound;
+#[cfg(feature = "pubsub")]
+mod pubsub;
 mod query;
 pub mod soql;
 mod stream;
 mod write;
 
+use aqueduct_connectors::support::args::arg_str;
 use aqueduct_runtime::connector::{
     Call, ConnectorError, ConnectorFactory, OpContext, Registry, Source, Target,
 };
@@ -123,9 +128,22 @@ impl ConnectorFactory for SalesforceConnector {
                 self.client(cx)?,
                 self.bulk_page_rows,
             )?)),
-            "changes" | "events" => {
-                Ok(Box::new(stream::StreamSource::build(cx, self.client(cx)?)?))
-            }
+            "changes" | "events" => match arg_str(cx, "transport")?.as_deref() {
+                None | Some("cometd") => {
+                    Ok(Box::new(stream::StreamSource::build(cx, self.client(cx)?)?))
+                }
+                #[cfg(feature = "pubsub")]
+                Some("pubsub") => Ok(Box::new(pubsub::PubSubSource::build(cx, self.client(cx)?)?)),
+                #[cfg(not(feature = "pubsub"))]
+                Some("pubsub") => Err(ConnectorError::Config(format!(
+                    "`{}.{}`: this aqueduct was built without the Pub/Sub API transport (cargo feature `pubsub`); use transport: cometd or a build with it",
+                    cx.op.system, cx.op.operation
+                ))),
+                Some(other) => Err(ConnectorError::Config(format!(
+                    "`{}.{}`: transport must be cometd or pubsub, not `{other}`",
+                    cx.op.system, cx.op.operation
+                ))),
+            },
             "outbound_messages" => Ok(Box::new(outbound::OutboundSource::build(cx)?)),
             _ => Err(not_yet(cx, "source")),
         }

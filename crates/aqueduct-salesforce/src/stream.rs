@@ -39,9 +39,54 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// What is subscribed to.
-enum Kind {
+pub(crate) enum Kind {
     Changes,
     Events,
+}
+
+/// Turns an event (the Bayeux `data` member, or a Pub/Sub payload put in
+/// the same shape) into the records it stands for; shared by both
+/// transports, so they deliver the same records.
+pub(crate) struct Events {
+    pub(crate) client: Arc<Client>,
+    pub(crate) kind: Kind,
+    pub(crate) channel: String,
+    pub(crate) ty: Type,
+    pub(crate) schemas: Arc<Schemas>,
+}
+
+/// Where a subscription starts without a saved position.
+#[derive(Clone, Copy)]
+pub(crate) enum Start {
+    Latest,
+    Earliest,
+}
+
+/// The kind, channel and start of a `changes` or `events` operation (the
+/// `changes` object is described first: the start-up preflight).
+pub(crate) fn subscription(
+    cx: &OpContext,
+    client: &Arc<Client>,
+) -> Result<(Kind, String, Start), ConnectorError> {
+    let (kind, channel) = match cx.op.operation.as_str() {
+        "changes" => {
+            let object = req_str(cx, "object")?;
+            preflight(cx, client, &object, Use::Read)?;
+            (Kind::Changes, change_channel(&object))
+        }
+        _ => (Kind::Events, format!("/event/{}", req_str(cx, "name")?)),
+    };
+    let start = match arg_str(cx, "replay")?.as_deref() {
+        None | Some("latest") => Start::Latest,
+        Some("earliest") => Start::Earliest,
+        Some(other) => {
+            return Err(ConnectorError::Config(format!(
+                "`{}`: replay must be latest or earliest, not `{other}`",
+                label(cx)
+            )));
+        }
+    };
+    Ok((kind, channel, start))
 }
 
 /// A handshaken CometD session.
@@ -53,11 +98,9 @@ struct Session {
 /// A streaming source.
 pub(crate) struct StreamSource {
     client: Arc<Client>,
-    kind: Kind,
+    events: Events,
     channel: String,
     start: i64,
-    ty: Type,
-    schemas: Arc<Schemas>,
     shutdown: watch::Receiver<bool>,
     state: Arc<dyn StateStore>,
     key: String,
@@ -89,32 +132,23 @@ impl StreamSource {
         cx: &OpContext,
         client: Arc<Client>,
     ) -> Result<StreamSource, ConnectorError> {
-        let (kind, channel) = match cx.op.operation.as_str() {
-            "changes" => {
-                let object = req_str(cx, "object")?;
-                preflight(cx, &client, &object, Use::Read)?;
-                (Kind::Changes, change_channel(&object))
-            }
-            _ => (Kind::Events, format!("/event/{}", req_str(cx, "name")?)),
-        };
-        let start = match arg_str(cx, "replay")?.as_deref() {
-            None | Some("latest") => -1,
-            Some("earliest") => -2,
-            Some(other) => {
-                return Err(ConnectorError::Config(format!(
-                    "`{}`: replay must be latest or earliest, not `{other}`",
-                    label(cx)
-                )));
-            }
+        let (kind, channel, start) = subscription(cx, &client)?;
+        let start = match start {
+            Start::Latest => -1,
+            Start::Earliest => -2,
         };
         Ok(StreamSource {
             key: format!("salesforce:{}:{channel}", cx.flow),
+            events: Events {
+                client: client.clone(),
+                kind,
+                channel: channel.clone(),
+                ty: cx.record_type.clone(),
+                schemas: cx.schemas.clone(),
+            },
             client,
-            kind,
             channel,
             start,
-            ty: cx.record_type.clone(),
-            schemas: cx.schemas.clone(),
             shutdown: cx.shutdown.clone(),
             state: cx.state.clone(),
             label: label(cx),
@@ -215,9 +249,14 @@ impl StreamSource {
         tracing::info!(system = %self.client.system, channel = %self.channel, replay, "Subscribed to the Salesforce Streaming API");
         Ok(session)
     }
+}
 
+impl Events {
     /// The records an event stands for.
-    async fn records(&self, data: &J) -> Result<Vec<Result<Value, DecodeError>>, ConnectorError> {
+    pub(crate) async fn records(
+        &self,
+        data: &J,
+    ) -> Result<Vec<Result<Value, DecodeError>>, ConnectorError> {
         let payload = data.get("payload").cloned().unwrap_or(J::Null);
         let convert = |mut object: J| {
             let raw = object.to_string();
@@ -379,7 +418,7 @@ impl Source for StreamSource {
                     let Some(id) = data.pointer("/event/replayId").and_then(J::as_i64) else {
                         continue;
                     };
-                    let records = match self.records(&data).await {
+                    let records = match self.events.records(&data).await {
                         Ok(r) => r,
                         Err(e) => {
                             stop = Some(Err(e));

@@ -7,14 +7,17 @@
 //! variable naming no field of the record type stops `run` at start-up. An
 //! answer with `errors` is a failure carrying their messages (permanent,
 //! unless the status is one the `http` policy retries); a call answers with
-//! `data` read into the declared type.
+//! `data` read into the declared type. With `operation: "Name"` the body
+//! also carries `"operationName"`, which picks one operation of a document
+//! defining several; a name the document does not define stops `run` at
+//! start-up.
 
 mod answer;
 mod variables;
 
 use crate::group::send_each;
 use aqueduct_connectors::http::client::{Client, Payload};
-use aqueduct_connectors::support::args::{label, req_str};
+use aqueduct_connectors::support::args::{arg_str, label, req_str};
 use aqueduct_graph::Type;
 use aqueduct_runtime::connector::{
     Call, ConnectorError, ConnectorFactory, OpContext, Rejected, Target,
@@ -65,6 +68,8 @@ struct GraphqlOp {
     client: Arc<Client>,
     url: String,
     document: String,
+    /// `operationName`, when the flow names one.
+    operation: Option<String>,
     /// The variables the document uses, each a field of the record.
     variables: Vec<String>,
     /// The path of `url`, for messages (the runtime adds `system.op: `;
@@ -79,6 +84,21 @@ impl GraphqlOp {
         let client = Client::build_for(cx, "url")?;
         let document = req_str(cx, "document")?;
         let variables = variables::names(&document);
+        let operation = arg_str(cx, "operation")?;
+        if let Some(name) = &operation {
+            let defined = variables::operations(&document);
+            if !defined.contains(name) {
+                let known = if defined.is_empty() {
+                    "it defines no named operation".to_string()
+                } else {
+                    format!("it defines {}", defined.join(", "))
+                };
+                return Err(ConnectorError::Config(format!(
+                    "`{}`: operation `{name}` is not in the document ({known})",
+                    label(cx)
+                )));
+            }
+        }
         // A call's record is the flow's record, not the answer's type: the
         // variables are checked against the input where it is known.
         let input = if cx.op.operation == "mutate" {
@@ -100,6 +120,7 @@ impl GraphqlOp {
             what: url_path(client.base()),
             client,
             document,
+            operation,
             variables,
             ty: cx.record_type.clone(),
             schemas: cx.schemas.clone(),
@@ -112,7 +133,10 @@ impl GraphqlOp {
         for name in &self.variables {
             vars.insert(name.clone(), record.field(name).to_json());
         }
-        let body = serde_json::json!({ "query": self.document, "variables": vars });
+        let mut body = serde_json::json!({ "query": self.document, "variables": vars });
+        if let Some(name) = &self.operation {
+            body["operationName"] = serde_json::json!(name);
+        }
         let payload = Payload {
             content_type: "application/json",
             body: body.to_string(),

@@ -3,7 +3,7 @@
 //! The record's fields are the document's variables; the answer is the
 //! response's `data` object. A response with `errors` is a failure.
 
-use super::common::{OUTBOUND_AUTH, arg, option, required};
+use super::common::{OUTBOUND_AUTH, arg, named, option, required};
 use crate::{
     ALL_MODES, ConnectorSpec, OperationSpec, ParamSpec, RecordShape, Role, Support, ValueType,
 };
@@ -13,6 +13,13 @@ const DOCUMENT: ParamSpec = arg(
     "document",
     ValueType::String,
     "The GraphQL document; its variables are taken from the record's fields.",
+);
+
+/// `operation`: which operation of a document with several to run.
+const OPERATION: ParamSpec = named(
+    "operation",
+    ValueType::String,
+    "The operation to run when the document defines several (sent as operationName) (default: the document's only operation).",
 );
 
 /// The `graphql` kind.
@@ -45,7 +52,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: ALL_MODES,
             bounded: false,
             request_reply: false,
-            params: &[DOCUMENT],
+            params: &[DOCUMENT, OPERATION],
             record: RecordShape::Declared,
         },
         OperationSpec {
@@ -55,7 +62,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: ALL_MODES,
             bounded: false,
             request_reply: false,
-            params: &[DOCUMENT],
+            params: &[DOCUMENT, OPERATION],
             record: RecordShape::Declared,
         },
     ],

@@ -90,6 +90,13 @@ const REPLAY: ParamSpec = named(
     "Where to start when no position is saved: latest (new events) or earliest (the 72 h retained) (default: latest).",
 );
 
+/// `transport`: how `changes` and `events` receive events.
+const TRANSPORT: ParamSpec = named(
+    "transport",
+    ValueType::Enum(&["cometd", "pubsub"]),
+    "How events arrive: cometd (the Streaming API) or pubsub (the Pub/Sub API over gRPC, Avro payloads; builds with the `pubsub` feature) (default: cometd).",
+);
+
 /// A target writing records to an sObject.
 const fn write(
     name: &'static str,
@@ -122,6 +129,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             "api_version",
             ValueType::String,
             "API version to call, e.g. \"62.0\" (default: \"61.0\").",
+        ),
+        option(
+            "pubsub_url",
+            ValueType::Url,
+            "Pub/Sub API endpoint for transport: pubsub (default: https://api.pubsub.salesforce.com:7443).",
         ),
         required(
             "auth",
@@ -158,7 +170,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             modes: EVENTS,
             bounded: false,
             request_reply: false,
-            params: &[OBJECT, REPLAY],
+            params: &[OBJECT, REPLAY, TRANSPORT],
             record: RecordShape::Declared,
         },
         OperationSpec {
@@ -175,6 +187,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                     "Platform event API name, e.g. \"Low_Ink__e\".",
                 ),
                 REPLAY,
+                TRANSPORT,
             ],
             record: RecordShape::Declared,
         },

@@ -72,6 +72,9 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
             let jwt = if c.jwt { ", JWT bearer" } else { "" };
             text.push_str(&format!("  client        client_id {}{secret} (runs as {}{jwt})\n", c.client_id, c.username));
         }
+        if let Some(pubsub) = emulator.pubsub_url() {
+            text.push_str(&format!("  Pub/Sub API   {pubsub} (gRPC without TLS: the system's pubsub_url)\n"));
+        }
         text.push_str(&format!("  admin API     {url}/_emulator (faults, clock, tokens; see docs/emulator.md)\n"));
         out.print(&text)?;
         out.note("Press Ctrl-C to stop.");

@@ -3,7 +3,7 @@ graphql-core (the reference implementation's Python port), so the
 connector is checked against an implementation it was not written with.
 
 Usage: python graphql_server.py [TOKEN] -> prints "listening on PORT", then
-serves POST / ({"query", "variables"} as JSON) until killed; with TOKEN, a
+serves POST / ({"query", "variables", "operationName"} as JSON) until killed; with TOKEN, a
 request without `Authorization: Bearer TOKEN` is answered 401. Orders live
 in memory:
 
@@ -72,6 +72,7 @@ class Handler(BaseHTTPRequestHandler):
             schema,
             request.get("query", ""),
             variable_values=request.get("variables"),
+            operation_name=request.get("operationName"),
         )
         body = {"data": result.data}
         if result.errors:

@@ -136,7 +136,7 @@ pub fn template(text: &str) -> Expr {
     }
 }
 
-fn opt_str(text: &str) -> ConfigValue {
+pub fn opt_str(text: &str) -> ConfigValue {
     ConfigValue::Literal(GValue::String(text.to_string()))
 }
 
