@@ -98,16 +98,22 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
         ("psql \\copy", vec![]),
         ("insert", vec![]),
         ("upsert", vec![]),
+        // the same rows again into the table the upsert just filled:
+        // every key exists, so every row is an update
+        ("upsert again", vec![]),
     ];
     for run in 0..runs {
         for (what, t) in times.iter_mut() {
-            psql(url, &["-c", &reset])?;
+            if *what != "upsert again" {
+                psql(url, &["-c", &reset])?;
+            }
             let took = if *what == "psql \\copy" {
                 let started = Instant::now();
                 psql(url, &["-c", &copy])?;
                 started.elapsed()
             } else {
-                project(dir, url, what, table).map_err(|e| e.to_string())?;
+                let op = what.trim_end_matches(" again");
+                project(dir, url, op, table).map_err(|e| e.to_string())?;
                 let _ = std::fs::remove_dir_all(dir.join(".aqueduct"));
                 let o = child::run_to_end(bin, dir).map_err(|e| e.to_string())?;
                 if !o.ok {
@@ -137,6 +143,7 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
         let (min, med) = min_median(t.clone());
         let label = match *what {
             "psql \\copy" => "`psql \\copy` (CSV)".to_string(),
+            "upsert again" => "`aqueduct run`, `postgres.upsert`, every key exists".to_string(),
             op => format!("`aqueduct run`, `postgres.{op}`"),
         };
         println!(
