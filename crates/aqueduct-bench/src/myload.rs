@@ -1,7 +1,9 @@
 //! `my-load`: the rows of `pg-load` as JSONL → `mysql.insert` and
-//! `mysql.upsert` through `aqueduct run` (a batch flow: one transaction of
-//! multi-row statements per chunk), side by side with the `mariadb`
-//! client's `LOAD DATA LOCAL INFILE` of the same rows as CSV, in one run.
+//! `mysql.upsert` through `aqueduct run` (a batch flow: one transaction per
+//! chunk, by `LOAD DATA LOCAL INFILE` from memory), side by side with the
+//! `mariadb` client's `LOAD DATA LOCAL INFILE` of the same rows as CSV, in
+//! one run; then the upsert once more over the table it just filled
+//! (every key exists: every row is an update, through the staging table).
 //! The ratio is the client's time over aqueduct's (1.0 = as fast as
 //! `LOAD DATA`; the goal is ≥ 0.6). Every load must leave the same table
 //! (count and sums of every column), so no load is faster by loading less.
