@@ -8,6 +8,7 @@
 //! `run` before any record moves. Values are described in [`types`].
 
 mod changes;
+mod infile;
 mod lookup;
 mod query;
 pub mod schema;

@@ -14,6 +14,7 @@
 
 mod changes;
 mod chunk;
+mod copy;
 mod lookup;
 pub mod pgoutput;
 mod poll;

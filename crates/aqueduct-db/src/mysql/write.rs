@@ -8,10 +8,25 @@
 //! `DELETE … WHERE (key) IN (…)`. In `sync` and `async` flows each `write`
 //! is one statement (a `batch` group: one multi-row statement in one
 //! transaction). In `batch` flows each chunk is loaded in one transaction
-//! of multi-row statements when the executor flushes it; lock wait
-//! timeouts, deadlocks and lost connections roll it back and it is loaded
-//! again (up to 5 tries), other errors fail the chunk and the run.
+//! when the executor flushes it; lock wait timeouts, deadlocks and lost
+//! connections roll it back and it is loaded again (up to 5 tries), other
+//! errors fail the chunk and the run.
+//!
+//! How a batch chunk is loaded: `insert` and `upsert` encode each record
+//! as a line of `LOAD DATA` text as it is written ([`super::infile`]) and
+//! the chunk goes in with `LOAD DATA LOCAL INFILE`, straight into the
+//! table (for `upsert` while no key of the chunk exists yet), else into a
+//! temporary staging table followed by `INSERT … SELECT … ON DUPLICATE KEY
+//! UPDATE` in the order the records came (so a key repeated within the
+//! chunk keeps its last record). With `LOCAL` the server turns what would
+//! be errors (a duplicate key, a value it had to adjust) into skipped rows
+//! and warnings, so a `LOAD DATA` counts: unless every row was taken with
+//! no warning it is rolled back, and the chunk is loaded again by
+//! multi-row statements, which take it or fail with the server's message
+//! (`Duplicate entry …`) as before. `delete`, tables with binary columns,
+//! and servers that refuse `LOCAL INFILE` use the multi-row statements.
 
+use super::infile::{self, TextRows};
 use super::schema::{describe, problems};
 use super::types::{ColumnInfo, encode};
 use super::{Db, my_error, quote_ident};
@@ -19,11 +34,17 @@ use aqueduct_connectors::support::args::{arg_fields, label, req_str};
 use aqueduct_graph::ModeKind;
 use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
 use aqueduct_runtime::value::Value;
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use mysql_async::prelude::Queryable;
 use mysql_async::{TxOpts, Value as MyValue};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Chunks an upsert loads through the staging table at once after its
+/// direct `LOAD DATA` met an existing key (the table is being updated).
+const DIRECT_PAUSE: u32 = 16;
 
 /// How rows become statements (fixed at start-up).
 #[derive(Debug)]
@@ -35,6 +56,11 @@ struct Plan {
     cols: Vec<String>,
     /// `ON DUPLICATE KEY UPDATE …` of the upsert.
     tail: String,
+    /// Chunks go in by `LOAD DATA` (insert and upsert of tables without
+    /// binary columns, until the server refuses `LOCAL INFILE`).
+    infile: AtomicBool,
+    /// Upsert chunks left to load through the staging table directly.
+    direct_pause: AtomicU32,
 }
 
 impl Plan {
@@ -66,13 +92,21 @@ impl Plan {
 
 type Rows = Vec<Vec<MyValue>>;
 
+/// The rows of a batch chunk being written.
+enum Open {
+    /// As `LOAD DATA` text.
+    Text(TextRows),
+    /// As values, for multi-row statements.
+    Values(Rows),
+}
+
 /// Writes rows.
 pub(crate) struct MysqlTarget {
     db: Db,
     plan: Arc<Plan>,
     columns: Vec<ColumnInfo>,
     /// Batch flows: the rows of the open chunk.
-    chunk: Option<Mutex<Rows>>,
+    chunk: Option<Mutex<Open>>,
 }
 
 impl MysqlTarget {
@@ -153,6 +187,7 @@ impl MysqlTarget {
             "upsert" => format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", ")),
             _ => String::new(),
         };
+        let text = op != "delete" && infile::suits(&columns);
         Ok(MysqlTarget {
             plan: Arc::new(Plan {
                 system: db.system.clone(),
@@ -160,10 +195,18 @@ impl MysqlTarget {
                 op,
                 cols,
                 tail,
+                infile: AtomicBool::new(text),
+                direct_pause: AtomicU32::new(0),
             }),
             db,
             columns,
-            chunk: (cx.mode == ModeKind::Batch).then(|| Mutex::new(Vec::new())),
+            chunk: (cx.mode == ModeKind::Batch).then(|| {
+                Mutex::new(if text {
+                    Open::Text(TextRows::default())
+                } else {
+                    Open::Values(Vec::new())
+                })
+            }),
         })
     }
 
@@ -199,6 +242,135 @@ async fn load(db: &Db, plan: &Plan, rows: &Rows) -> Result<(), ConnectorError> {
     tx.commit().await.map_err(err)
 }
 
+/// A chunk taken for loading.
+enum Chunk {
+    /// `LOAD DATA` text and its number of rows.
+    Text((Bytes, usize)),
+    Values(Rows),
+}
+
+impl Chunk {
+    fn is_empty(&self) -> bool {
+        match self {
+            Chunk::Text((_, n)) => *n == 0,
+            Chunk::Values(rows) => rows.is_empty(),
+        }
+    }
+}
+
+/// What one `LOAD DATA` did.
+enum Loaded {
+    /// Every row, without a warning.
+    All,
+    /// Fewer rows, or warnings: rolled back.
+    Short,
+}
+
+/// Loads a chunk of `LOAD DATA` text in one transaction: straight into
+/// the table (insert; upsert unless paused), else (upsert) through the
+/// staging table; when a `LOAD DATA` does not take every row cleanly,
+/// by multi-row statements instead ([`load`]).
+async fn load_text(db: &Db, plan: &Plan, text: &Bytes, n: usize) -> Result<(), ConnectorError> {
+    let err = |e: mysql_async::Error| my_error(&plan.system, &e);
+    let mut conn = db.pool.get_conn().await.map_err(err)?;
+    let cols = plan.cols.join(", ");
+    let paused = plan.op == "upsert"
+        && plan
+            .direct_pause
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |k| k.checked_sub(1))
+            .is_ok();
+    if !paused {
+        let direct = infile::statement(&plan.table, &cols);
+        match load_once(&mut conn, plan, text, n, &[], &direct, &[]).await? {
+            Loaded::All => return Ok(()),
+            Loaded::Short if plan.op == "insert" => {
+                // names the row the server refused
+                drop(conn);
+                return load(db, plan, &infile::parse(text)).await;
+            }
+            Loaded::Short => plan.direct_pause.store(DIRECT_PAUSE, Ordering::Relaxed),
+        }
+    }
+    // one per target table and connection (a temporary table lives in its session)
+    let stage = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        plan.table.hash(&mut h);
+        format!("`aq_stage_{:016x}`", h.finish())
+    };
+    let before = [
+        format!(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (aq_seq BIGINT AUTO_INCREMENT PRIMARY KEY) SELECT {cols} FROM {} LIMIT 0",
+            plan.table
+        ),
+        format!("DELETE FROM {stage}"),
+    ];
+    let after = [format!(
+        "INSERT INTO {} ({cols}) SELECT {cols} FROM {stage} ORDER BY aq_seq{}",
+        plan.table, plan.tail
+    )];
+    let load_stage = infile::statement(&stage, &cols);
+    match load_once(&mut conn, plan, text, n, &before, &load_stage, &after).await? {
+        Loaded::All => Ok(()),
+        Loaded::Short => {
+            drop(conn);
+            load(db, plan, &infile::parse(text)).await
+        }
+    }
+}
+
+/// One transaction: `before`, the `LOAD DATA` of `text`, `after`. Rolled
+/// back (`Short`) when the `LOAD DATA` did not take all `n` rows without a
+/// warning, or failed with a permanent error (a server that refuses
+/// `LOCAL INFILE` is not asked again).
+async fn load_once(
+    conn: &mut mysql_async::Conn,
+    plan: &Plan,
+    text: &Bytes,
+    n: usize,
+    before: &[String],
+    load_sql: &str,
+    after: &[String],
+) -> Result<Loaded, ConnectorError> {
+    use futures::StreamExt;
+    let err = |e: mysql_async::Error| my_error(&plan.system, &e);
+    let pieces = infile::pieces(text);
+    conn.set_infile_handler(async move {
+        Ok(futures::stream::iter(pieces.into_iter().map(Ok)).boxed())
+    });
+    let mut tx = conn
+        .start_transaction(TxOpts::default())
+        .await
+        .map_err(err)?;
+    for sql in before {
+        tx.query_drop(sql).await.map_err(err)?;
+    }
+    if let Err(e) = tx.query_drop(load_sql).await {
+        // 1148 (MySQL 5.x, MariaDB), 3948 (MySQL 8): LOCAL INFILE is off
+        if let mysql_async::Error::Server(s) = &e
+            && matches!(s.code, 1148 | 3948)
+        {
+            plan.infile.store(false, Ordering::Relaxed);
+            tracing::warn!(system = %plan.system, "The server refuses LOAD DATA LOCAL INFILE; loading chunks by multi-row statements.");
+        }
+        let e = err(e);
+        if e.is_retryable() {
+            return Err(e);
+        }
+        let _ = tx.rollback().await;
+        return Ok(Loaded::Short);
+    }
+    if tx.affected_rows() != n as u64 || tx.get_warnings() != 0 {
+        tx.rollback().await.map_err(err)?;
+        return Ok(Loaded::Short);
+    }
+    for sql in after {
+        tx.query_drop(sql).await.map_err(err)?;
+    }
+    tx.commit().await.map_err(err)?;
+    Ok(Loaded::All)
+}
+
 impl Target for MysqlTarget {
     fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {
@@ -207,9 +379,13 @@ impl Target for MysqlTarget {
                 .map(|r| self.values(r))
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(open) = &self.chunk {
-                open.lock()
-                    .map_err(|_| ConnectorError::Permanent("chunk buffer poisoned".to_string()))?
-                    .extend(rows);
+                let mut open = open
+                    .lock()
+                    .map_err(|_| ConnectorError::Permanent("chunk buffer poisoned".to_string()))?;
+                match &mut *open {
+                    Open::Text(text) => rows.iter().for_each(|r| text.push(r)),
+                    Open::Values(kept) => kept.extend(rows),
+                }
                 return Ok(());
             }
             if rows.len() == 1 {
@@ -240,7 +416,10 @@ impl Target for MysqlTarget {
         let open = self.chunk.as_ref()?;
         // taken now: the flush loads exactly the rows written before it
         let rows = match open.lock() {
-            Ok(mut rows) => std::mem::take(&mut *rows),
+            Ok(mut open) => match &mut *open {
+                Open::Text(text) => Chunk::Text(std::mem::take(text).freeze()),
+                Open::Values(kept) => Chunk::Values(std::mem::take(kept)),
+            },
             Err(_) => {
                 return Some(Box::pin(async {
                     Err(ConnectorError::Permanent(
@@ -254,10 +433,19 @@ impl Target for MysqlTarget {
             if rows.is_empty() {
                 return Ok(());
             }
+            let attempt_load = || async {
+                match &rows {
+                    Chunk::Text((text, n)) if plan.infile.load(Ordering::Relaxed) => {
+                        load_text(&db, &plan, text, *n).await
+                    }
+                    Chunk::Text((text, _)) => load(&db, &plan, &infile::parse(text)).await,
+                    Chunk::Values(values) => load(&db, &plan, values).await,
+                }
+            };
             let mut wait = Duration::from_millis(200);
             let mut attempt = 1;
             loop {
-                match load(&db, &plan, &rows).await {
+                match attempt_load().await {
                     Ok(()) => return Ok(()),
                     Err(e) if e.is_retryable() && attempt < 5 => {
                         tracing::warn!(system = %plan.system, error = %e, attempt, "Loading a chunk failed; trying again.");

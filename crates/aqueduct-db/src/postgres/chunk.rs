@@ -1,10 +1,17 @@
 //! Loading one batch chunk in one transaction.
 //!
-//! `insert`: `COPY table (columns) FROM STDIN (FORMAT binary)`.
-//! `upsert`: COPY into a temporary staging table (created once per
-//! connection, emptied at each commit), then `INSERT INTO table SELECT …
-//! FROM staging ON CONFLICT (key) DO UPDATE`; a key repeated within one
-//! chunk keeps its last record (the order a row-by-row upsert would leave).
+//! `insert`: `COPY table (columns) FROM STDIN (FORMAT binary)` of the rows
+//! encoded as they were written ([`super::copy`]).
+//! `upsert`: first the same COPY straight into the table, inside a
+//! savepoint: when no key of the chunk exists yet (a first load) that is
+//! the whole upsert. When it meets an existing or repeated key (a unique
+//! violation) it is rolled back to the savepoint, and the chunk goes
+//! through a temporary staging table (created once per connection,
+//! emptied at each commit): COPY into it, then `INSERT INTO table SELECT
+//! … FROM staging ON CONFLICT (key) DO UPDATE`; a key repeated within one
+//! chunk keeps its last record (the order a row-by-row upsert would
+//! leave). After such a fallback the next [`DIRECT_PAUSE`] chunks go to
+//! the staging table at once.
 //! `delete`: the per-record statement, pipelined, in the transaction.
 //!
 //! A chunk is all or nothing. Lost connections, serialization failures and
@@ -13,19 +20,23 @@
 //! and with it the run: its records are not acknowledged, so the next run
 //! loads the chunk again.
 
+use super::copy::Frozen;
 use super::pg_error;
 use super::pool::Pool;
 use super::types::Param;
 use aqueduct_runtime::connector::ConnectorError;
-use bytes::BytesMut;
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type as PgType};
 
 /// Tries of a chunk that failed with a transient error.
 pub const ATTEMPTS: u32 = 5;
+
+/// Chunks an upsert sends to the staging table at once after its direct
+/// COPY met an existing key (the table is being updated, not filled).
+pub const DIRECT_PAUSE: u32 = 16;
 
 /// How a target loads its chunks (fixed at start-up).
 #[derive(Debug)]
@@ -43,23 +54,33 @@ pub(crate) struct ChunkPlan {
     pub row_sql: String,
     /// `ON CONFLICT …` of the upsert.
     pub on_conflict: String,
+    /// Upsert chunks left to send to the staging table without trying
+    /// the direct COPY first.
+    pub direct_pause: AtomicU32,
+}
+
+/// The rows of one chunk.
+pub(crate) enum Rows {
+    /// Encoded for COPY (insert, upsert).
+    Copy(Frozen),
+    /// Converted values (delete).
+    Params(Vec<Vec<Param>>),
 }
 
 /// One chunk's rows, ready to load.
 pub(crate) struct Chunk {
     pub plan: Arc<ChunkPlan>,
     pub pool: Arc<Pool>,
-    pub rows: Vec<Vec<Param>>,
+    pub rows: Rows,
+    /// How many rows (nothing to do when 0).
+    pub len: usize,
 }
 
 impl Chunk {
     /// Loads the chunk in one transaction, retrying transient failures.
-    pub async fn load(mut self) -> Result<(), ConnectorError> {
-        if self.rows.is_empty() {
+    pub async fn load(self) -> Result<(), ConnectorError> {
+        if self.len == 0 {
             return Ok(());
-        }
-        if self.plan.op == "upsert" {
-            self.rows = last_per_key(std::mem::take(&mut self.rows), &self.plan);
         }
         let mut wait = Duration::from_millis(200);
         let mut attempt = 1;
@@ -84,36 +105,39 @@ impl Chunk {
         let result = async {
             let tx = conn.client_mut()?.transaction().await.map_err(err)?;
             let cols = plan.columns.join(", ");
-            match plan.op.as_str() {
-                "insert" => {
-                    copy(&tx, &plan.table, &cols, &plan.types, &self.rows)
+            let copy_into =
+                |table: &str| format!("COPY {table} ({cols}) FROM STDIN (FORMAT binary)");
+            match &self.rows {
+                Rows::Copy(rows) if plan.op == "insert" => {
+                    rows.copy(&tx, &copy_into(&plan.table)).await.map_err(err)?;
+                }
+                Rows::Copy(rows) => {
+                    if !direct_upsert(plan, &tx, rows, &copy_into(&plan.table)).await? {
+                        let stage = stage_name(&plan.table);
+                        tx.batch_execute(&format!(
+                            "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {} WITH NO DATA",
+                            plan.table
+                        ))
                         .await
                         .map_err(err)?;
-                }
-                "upsert" => {
-                    let stage = stage_name(&plan.table);
-                    tx.batch_execute(&format!(
-                        "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {} WITH NO DATA",
-                        plan.table
-                    ))
-                    .await
-                    .map_err(err)?;
-                    copy(&tx, &stage, &cols, &plan.types, &self.rows)
+                        rows.last_per_key(&plan.key_index)
+                            .copy(&tx, &copy_into(&stage))
+                            .await
+                            .map_err(err)?;
+                        tx.batch_execute(&format!(
+                            "INSERT INTO {} ({cols}) SELECT {cols} FROM {stage} {}",
+                            plan.table, plan.on_conflict
+                        ))
                         .await
                         .map_err(err)?;
-                    tx.batch_execute(&format!(
-                        "INSERT INTO {} ({cols}) SELECT {cols} FROM {stage} {}",
-                        plan.table, plan.on_conflict
-                    ))
-                    .await
-                    .map_err(err)?;
+                    }
                 }
-                _ => {
+                Rows::Params(rows) => {
                     let stmt = tx
                         .prepare_typed(&plan.row_sql, &plan.types)
                         .await
                         .map_err(err)?;
-                    for group in self.rows.chunks(256) {
+                    for group in rows.chunks(256) {
                         let runs = group.iter().map(|row| {
                             let refs: Vec<&(dyn ToSql + Sync)> =
                                 row.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -135,24 +159,36 @@ impl Chunk {
     }
 }
 
-/// COPY `rows` into `table` in PostgreSQL's binary format.
-async fn copy(
+/// An upsert's first try: the rows COPied straight into the table inside
+/// a savepoint. True when that loaded them; false when a key already
+/// existed or repeated (rolled back to the savepoint: the staging table
+/// takes the chunk), or when the direct COPY is paused.
+async fn direct_upsert(
+    plan: &ChunkPlan,
     tx: &tokio_postgres::Transaction<'_>,
-    table: &str,
-    cols: &str,
-    types: &[PgType],
-    rows: &[Vec<Param>],
-) -> Result<u64, tokio_postgres::Error> {
-    let sink = tx
-        .copy_in(&format!("COPY {table} ({cols}) FROM STDIN (FORMAT binary)"))
-        .await?;
-    let writer = BinaryCopyInWriter::new(sink, types);
-    futures::pin_mut!(writer);
-    for row in rows {
-        let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        writer.as_mut().write(&refs).await?;
+    rows: &Frozen,
+    sql: &str,
+) -> Result<bool, ConnectorError> {
+    let err = |e: tokio_postgres::Error| pg_error(&plan.system, &e);
+    let paused = plan
+        .direct_pause
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    if paused {
+        return Ok(false);
     }
-    writer.finish().await
+    tx.batch_execute("SAVEPOINT aq_direct").await.map_err(err)?;
+    match rows.copy(tx, sql).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT aq_direct")
+                .await
+                .map_err(err)?;
+            plan.direct_pause.store(DIRECT_PAUSE, Ordering::Relaxed);
+            Ok(false)
+        }
+        Err(e) => Err(err(e)),
+    }
 }
 
 /// The staging table of `table` (one per target table and connection).
@@ -161,35 +197,4 @@ fn stage_name(table: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     table.hash(&mut h);
     format!("aq_stage_{:016x}", h.finish())
-}
-
-/// The rows with each key's last occurrence only, in first-seen order.
-fn last_per_key(rows: Vec<Vec<Param>>, plan: &ChunkPlan) -> Vec<Vec<Param>> {
-    let mut slot: HashMap<Vec<u8>, usize> = HashMap::with_capacity(rows.len());
-    let mut out: Vec<Vec<Param>> = Vec::with_capacity(rows.len());
-    let mut buf = BytesMut::new();
-    for row in rows {
-        let mut key = Vec::new();
-        for &i in &plan.key_index {
-            buf.clear();
-            let null = match row.get(i) {
-                Some(p) => matches!(
-                    p.to_sql(&plan.types[i], &mut buf),
-                    Ok(tokio_postgres::types::IsNull::Yes) | Err(_)
-                ),
-                None => true,
-            };
-            key.push(u8::from(null));
-            key.extend_from_slice(&(buf.len() as u32).to_be_bytes());
-            key.extend_from_slice(&buf);
-        }
-        match slot.get(&key) {
-            Some(&at) => out[at] = row,
-            None => {
-                slot.insert(key, out.len());
-                out.push(row);
-            }
-        }
-    }
-    out
 }

@@ -55,6 +55,8 @@ pub enum Param {
     Numeric(Decimal),
     /// Text-like columns and enums (their binary form is the UTF-8 text).
     Text(String),
+    /// A record's string for a text-like column, shared rather than copied.
+    Shared(Arc<str>),
     /// `bytea`.
     Bytes(Vec<u8>),
     /// `date`.
@@ -83,6 +85,10 @@ impl ToSql for Param {
             Param::F64(v) => v.to_sql(ty, out),
             Param::Numeric(v) => v.to_sql(ty, out),
             Param::Text(v) => {
+                out.extend_from_slice(v.as_bytes());
+                Ok(IsNull::No)
+            }
+            Param::Shared(v) => {
                 out.extend_from_slice(v.as_bytes());
                 Ok(IsNull::No)
             }
@@ -197,6 +203,7 @@ pub fn encode(value: &Value, ty: &PgType) -> Result<Param, String> {
             _ if is_text(ty) => Param::Text(d.to_string()),
             _ => return Err(format!("cannot write a decimal to {ty}")),
         },
+        Value::String(s) if is_text(ty) => Param::Shared(s.clone()),
         Value::String(s) => encode_str(s, ty)?,
         Value::Timestamp(t) => match *ty {
             PgType::TIMESTAMPTZ => Param::Timestamptz(*t),

@@ -13,10 +13,13 @@
 //! statement, or one transaction for a group; constraint violations are
 //! permanent errors carrying the server's message. In `batch` flows writes
 //! are collected and each chunk is loaded in one transaction when the
-//! executor flushes it ([`super::chunk`]): COPY for `insert`, COPY into a
-//! temporary staging table plus `INSERT … ON CONFLICT` for `upsert`.
+//! executor flushes it ([`super::chunk`]): binary COPY for `insert` (each
+//! record encoded for it as it is written, [`super::copy`]); for `upsert`
+//! the same COPY into the table while no key exists yet, else COPY into a
+//! temporary staging table plus `INSERT … ON CONFLICT`.
 
-use super::chunk::{Chunk, ChunkPlan};
+use super::chunk::{Chunk, ChunkPlan, Rows};
+use super::copy::CopyRows;
 use super::pool::{Pool, connect};
 use super::schema::{describe, problems};
 use super::sql::quote_ident;
@@ -30,8 +33,14 @@ use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::types::{ToSql, Type as PgType};
 
-/// Rows of the chunk being written.
-type OpenChunk = Mutex<Vec<Vec<Param>>>;
+/// Rows of the chunk being written: encoded for COPY (insert, upsert) or
+/// kept as values (delete).
+enum Open {
+    Copy(CopyRows),
+    Params(Vec<Vec<Param>>),
+}
+
+type OpenChunk = Mutex<Open>;
 
 /// Writes rows.
 pub(crate) struct PgTarget {
@@ -150,8 +159,14 @@ impl PgTarget {
                     .collect(),
                 row_sql: sql.clone(),
                 on_conflict: on_conflict(&columns, &key),
+                direct_pause: Default::default(),
             };
-            (Arc::new(plan), Mutex::new(Vec::new()))
+            let open = if op == "delete" {
+                Open::Params(Vec::new())
+            } else {
+                Open::Copy(CopyRows::default())
+            };
+            (Arc::new(plan), Mutex::new(open))
         });
         Ok(PgTarget {
             pool,
@@ -207,9 +222,25 @@ impl Target for PgTarget {
                 .map(|r| self.params(r))
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some((_, open)) = &self.chunk {
-                open.lock()
-                    .map_err(|_| ConnectorError::Permanent("chunk buffer poisoned".to_string()))?
-                    .extend(rows);
+                let mut open = open
+                    .lock()
+                    .map_err(|_| ConnectorError::Permanent("chunk buffer poisoned".to_string()))?;
+                match &mut *open {
+                    Open::Params(kept) => kept.extend(rows),
+                    Open::Copy(copy) => {
+                        // all of the group or none of it
+                        let mark = copy.len();
+                        for row in &rows {
+                            if let Err(e) = copy.push(row, &self.types) {
+                                copy.truncate(mark);
+                                return Err(ConnectorError::Permanent(format!(
+                                    "postgres `{}`: {e}",
+                                    self.pool.system()
+                                )));
+                            }
+                        }
+                    }
+                }
                 return Ok(());
             }
             let system = self.pool.system();
@@ -244,8 +275,17 @@ impl Target for PgTarget {
     fn start_flush(&self) -> Option<BoxFuture<'static, Result<(), ConnectorError>>> {
         let (plan, open) = self.chunk.as_ref()?;
         // taken now: the flush loads exactly the rows written before it
-        let rows = match open.lock() {
-            Ok(mut rows) => std::mem::take(&mut *rows),
+        let (rows, len) = match open.lock() {
+            Ok(mut open) => match &mut *open {
+                Open::Copy(copy) => {
+                    let len = copy.len();
+                    (Rows::Copy(std::mem::take(copy).freeze()), len)
+                }
+                Open::Params(kept) => {
+                    let len = kept.len();
+                    (Rows::Params(std::mem::take(kept)), len)
+                }
+            },
             Err(_) => {
                 return Some(Box::pin(async {
                     Err(ConnectorError::Permanent(
@@ -258,6 +298,7 @@ impl Target for PgTarget {
             plan: plan.clone(),
             pool: self.pool.clone(),
             rows,
+            len,
         };
         Some(Box::pin(chunk.load()))
     }
