@@ -257,7 +257,7 @@ fn fused_csv_input_writes_what_the_general_path_writes() {
     csv.push_str("1,6,,,es,1,,,\n"); // a required string empty: dead-lettered
     csv.push_str("1,7,e,,de,1,maybe,,\n"); // not a bool
     csv.push_str("1,8,f,,de,1,,,,,\n"); // more cells than the header names
-    csv.push_str("\n");
+    csv.push('\n');
     csv.push_str("4611686018427387904,9,g,,de,1,,,\n"); // overflow in `.quantity * 2`
     csv.push_str("1,10,h\n"); // missing columns
     for i in 100..1_500 {
