@@ -1,7 +1,10 @@
-//! The hand-written baseline: the flow of [`crate::project::FLOW`] written
-//! directly in Rust with serde_json and typed structs, the way a careful
-//! engineer would write a one-off converter (buffered reader, one typed
-//! struct per line, one buffered writer).
+//! The hand-written baselines: the flow of [`crate::project::FLOW`] written
+//! directly in Rust with serde_json, the way a careful engineer would write
+//! a one-off converter (buffered reader, one line at a time, one buffered
+//! writer, one fsync at the end):
+//! - [`run`]: typed `#[derive(Deserialize)]` structs (the reference);
+//! - [`run_dynamic`]: `serde_json::Value` documents, for programs that do
+//!   not declare their records (what a generic tool does).
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -24,15 +27,23 @@ struct Event {
 #[derive(Serialize)]
 struct Out<'a> {
     id: i64,
-    user_name: &'a str,
+    user: &'a str,
     email: String,
     country: String,
     total: f64,
     tier: &'static str,
+    eu: bool,
 }
 
-/// Runs the baseline from `input` to `output`; returns (records in, records out).
-pub fn run(input: &Path, output: &Path) -> std::io::Result<(u64, u64)> {
+const EU: [&str; 5] = ["de", "fr", "it", "es", "nl"];
+
+/// Reads `input` line by line into `each` (which writes to the writer);
+/// returns (records in, records out).
+fn lines(
+    input: &Path,
+    output: &Path,
+    mut each: impl FnMut(&str, &mut BufWriter<File>) -> std::io::Result<bool>,
+) -> std::io::Result<(u64, u64)> {
     let mut reader = BufReader::with_capacity(1 << 16, File::open(input)?);
     let mut writer = BufWriter::with_capacity(1 << 16, File::create(output)?);
     let (mut n_in, mut n_out) = (0u64, 0u64);
@@ -47,24 +58,84 @@ pub fn run(input: &Path, output: &Path) -> std::io::Result<(u64, u64)> {
             continue;
         }
         n_in += 1;
-        let e: Event = serde_json::from_str(text).map_err(std::io::Error::other)?;
-        if !(e.status == "active" && e.quantity > 0) {
-            continue;
+        if each(text, &mut writer)? {
+            n_out += 1;
         }
-        let total = e.price * e.quantity as f64;
-        let out = Out {
-            id: e.id,
-            user_name: &e.user,
-            email: e.email.to_lowercase(),
-            country: e.country.to_uppercase(),
-            total,
-            tier: if total >= 100.0 { "big" } else { "small" },
-        };
-        serde_json::to_writer(&mut writer, &out).map_err(std::io::Error::other)?;
-        writer.write_all(b"\n")?;
-        n_out += 1;
     }
     writer.flush()?;
     writer.get_ref().sync_all()?;
     Ok((n_in, n_out))
 }
+
+/// The typed baseline from `input` to `output`; returns (records in, records out).
+pub fn run(input: &Path, output: &Path) -> std::io::Result<(u64, u64)> {
+    lines(input, output, |text, writer| {
+        let e: Event = serde_json::from_str(text).map_err(std::io::Error::other)?;
+        if !(e.status == "active" && e.quantity > 0) {
+            return Ok(false);
+        }
+        let total = e.price * e.quantity as f64;
+        let out = Out {
+            id: e.id,
+            user: &e.user,
+            email: e.email.to_lowercase(),
+            country: e.country.to_uppercase(),
+            total,
+            tier: if total >= 100.0 { "big" } else { "small" },
+            eu: EU.contains(&e.country.as_str()),
+        };
+        serde_json::to_writer(&mut *writer, &out).map_err(std::io::Error::other)?;
+        writer.write_all(b"\n")?;
+        Ok(true)
+    })
+}
+
+/// The dynamic baseline: each line a `serde_json::Value`, fields looked up
+/// by name, the output written field by field (a `serde_json::Map` would
+/// sort the keys).
+pub fn run_dynamic(input: &Path, output: &Path) -> std::io::Result<(u64, u64)> {
+    use serde_json::Value;
+    let bad = || std::io::Error::other("a field is missing or of the wrong type");
+    lines(input, output, |text, w| {
+        let e: Value = serde_json::from_str(text).map_err(std::io::Error::other)?;
+        let status = e["status"].as_str().ok_or_else(bad)?;
+        let quantity = e["quantity"].as_i64().ok_or_else(bad)?;
+        if !(status == "active" && quantity > 0) {
+            return Ok(false);
+        }
+        let price = e["price"].as_f64().ok_or_else(bad)?;
+        let country = e["country"].as_str().ok_or_else(bad)?;
+        let email = e["email"].as_str().ok_or_else(bad)?;
+        let total = price * quantity as f64;
+        let json = |w: &mut BufWriter<File>, v: &Value| {
+            serde_json::to_writer(&mut *w, v).map_err(std::io::Error::other)
+        };
+        w.write_all(b"{\"id\":")?;
+        json(w, &e["id"])?;
+        w.write_all(b",\"user\":")?;
+        json(w, &e["user"])?;
+        w.write_all(b",\"email\":")?;
+        json(w, &Value::String(email.to_lowercase()))?;
+        w.write_all(b",\"country\":")?;
+        json(w, &Value::String(country.to_uppercase()))?;
+        w.write_all(b",\"total\":")?;
+        json(w, &Value::from(total))?;
+        w.write_all(b",\"tier\":")?;
+        w.write_all(if total >= 100.0 {
+            b"\"big\""
+        } else {
+            b"\"small\""
+        })?;
+        w.write_all(b",\"eu\":")?;
+        w.write_all(if EU.contains(&country) {
+            b"true"
+        } else {
+            b"false"
+        })?;
+        w.write_all(b"}\n")?;
+        Ok(true)
+    })
+}
+
+/// The `jq` program doing the same (for context: jq writes numbers its own way).
+pub const JQ: &str = r#"select(.status == "active" and .quantity > 0) | (.price * .quantity) as $t | {id, user, email: (.email | ascii_downcase), country: (.country | ascii_upcase), total: $t, tier: (if $t >= 100 then "big" else "small" end), eu: (.country | IN("de", "fr", "it", "es", "nl"))}"#;

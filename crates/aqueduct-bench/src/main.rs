@@ -1,5 +1,9 @@
-//! `aqueduct-bench`: the runtime benchmarks of issue 3.
+//! `aqueduct-bench`: the runtime benchmarks of issues 3 and 10.
 //!
+//! - `compare`: issue 10's table in one run: the typed and the dynamic
+//!   hand-written serde programs, `aqueduct run` with `append`, `write` and
+//!   CSV input (and with the fused path off), the generated service, and
+//!   `jq`; records/s, CPU time, peak RSS, outputs checked byte-equal.
 //! - `throughput`: a JSONL → `where` + `map` → JSONL flow over 1M records
 //!   through `aqueduct run`, side by side with a hand-written serde_json
 //!   program doing the same (run as a child process of this binary, so both
@@ -19,6 +23,7 @@
 
 mod baseline;
 mod child;
+mod compare;
 mod load;
 mod myload;
 mod pgload;
@@ -42,6 +47,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Every way of running the flow side by side in one run (issue 10).
+    Compare {
+        /// Records in the input.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Rounds (each program runs once per round; the table shows the minimum and the median).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Skip the generated service (its release build takes minutes).
+        #[arg(long)]
+        no_service: bool,
+    },
     /// JSONL → where + map → JSONL: aqueduct against the hand-written baseline.
     Throughput {
         /// Records in the input.
@@ -112,6 +129,9 @@ enum Cmd {
     /// The hand-written baseline alone (what `throughput` runs as a child).
     #[command(hide = true)]
     Baseline { input: PathBuf, output: PathBuf },
+    /// The dynamic (`serde_json::Value`) baseline alone.
+    #[command(hide = true)]
+    BaselineDynamic { input: PathBuf, output: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -124,7 +144,19 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(format!("baseline failed: {e}")),
         },
+        Cmd::BaselineDynamic { input, output } => match baseline::run_dynamic(&input, &output) {
+            Ok((i, o)) => {
+                eprintln!("dynamic baseline: {i} in, {o} out");
+                Ok(())
+            }
+            Err(e) => Err(format!("dynamic baseline failed: {e}")),
+        },
         cmd => aqueduct_binary(cli.aqueduct).and_then(|bin| match cmd {
+            Cmd::Compare {
+                records,
+                runs,
+                no_service,
+            } => compare::run(&bin, records, runs.max(1), !no_service),
             Cmd::Throughput {
                 records,
                 runs,
@@ -148,7 +180,7 @@ fn main() -> ExitCode {
             ),
             Cmd::PgLoad { url, rows, runs } => pgload::run(&bin, &url, rows, runs.max(1)),
             Cmd::MyLoad { url, rows, runs } => myload::run(&bin, &url, rows, runs.max(1)),
-            Cmd::Baseline { .. } => Ok(()),
+            Cmd::Baseline { .. } | Cmd::BaselineDynamic { .. } => Ok(()),
         }),
     };
     match result {

@@ -5,8 +5,10 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// The flow of the throughput and memory benchmarks: JSONL → `where` +
-/// `map` (rename, string functions, arithmetic, a conditional) → JSONL.
+/// The flow of the throughput and memory benchmarks (issue 10's shape):
+/// JSONL → `where` + `map` (spread, string functions, arithmetic, a
+/// conditional, `in` a list) → JSONL. The roots come from `BENCH_IN` and
+/// `BENCH_OUT` when set, so a generated service can be pointed at the files.
 pub const FLOW: &str = r#"/// One input event (~200 bytes of JSON).
 type Event {
   id: int
@@ -22,31 +24,40 @@ type Event {
 /// What is written out.
 type Out {
   id: int
-  user_name: string
+  user: string
   email: string
   country: string
   total: float
   tier: string
+  eu: bool
 }
 
-system input: file { root = "input" }
-system out: file { root = "out" }
+system input: file { root = env("BENCH_IN", "input") }
+system out: file { root = env("BENCH_OUT", "out") }
 
 flow transform {
   mode batch
   from input.read("events.jsonl", format: jsonl) as Event
   where .status == "active" and .quantity > 0
   map Out {
-    id        = .id
-    user_name = .user
-    email     = lower(.email)
-    country   = upper(.country)
-    total     = .price * .quantity
-    tier      = if .price * .quantity >= 100.0 { "big" } else { "small" }
+    ...
+    email   = lower(.email)
+    country = upper(.country)
+    total   = .price * .quantity
+    tier    = if .price * .quantity >= 100.0 { "big" } else { "small" }
+    eu      = .country in ["de", "fr", "it", "es", "nl"]
   }
   to out.append("events.jsonl", format: jsonl)
 }
 "#;
+
+/// [`FLOW`] reading `events.csv` (a header row, the same columns) instead.
+pub fn csv_flow() -> String {
+    FLOW.replace(
+        r#"read("events.jsonl", format: jsonl)"#,
+        r#"read("events.csv", format: csv)"#,
+    )
+}
 
 /// [`FLOW`] with another file operation as its target (`append` or `write`).
 pub fn flow_with_target(op: &str) -> String {
@@ -143,6 +154,17 @@ impl Rng {
 
 /// Writes `n` events to `path`; returns the file size in bytes.
 pub fn generate(path: &Path, n: u64) -> std::io::Result<u64> {
+    generate_as(path, n, false)
+}
+
+/// The same `n` events as CSV with a header row. The free-text note has
+/// `;` where the JSON has `,`, so no cell needs quoting (the note is not
+/// in the output, which stays byte-equal to the JSONL runs').
+pub fn generate_csv(path: &Path, n: u64) -> std::io::Result<u64> {
+    generate_as(path, n, true)
+}
+
+fn generate_as(path: &Path, n: u64, csv: bool) -> std::io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
     let mut rng = Rng(42);
     let mut bytes = 0u64;
@@ -160,6 +182,20 @@ pub fn generate(path: &Path, n: u64) -> std::io::Result<u64> {
         let word = WORDS[((r >> 40) % 8) as usize];
         line.clear();
         use std::fmt::Write as _;
+        if csv {
+            if id == 0 {
+                line.push_str("id,user,email,country,price,quantity,status,note\n");
+            }
+            let _ = writeln!(
+                line,
+                "{id},user_{id:07},User.{id:07}@Example.COM,{country},{}.{:02},{quantity},{status},{word} delivery; leave the parcel at the door; ref {r:016x}",
+                cents / 100,
+                cents % 100,
+            );
+            bytes += line.len() as u64;
+            w.write_all(line.as_bytes())?;
+            continue;
+        }
         let _ = write!(
             line,
             r#"{{"id":{id},"user":"user_{id:07}","email":"User.{id:07}@Example.COM","country":"{country}","price":{}.{:02},"quantity":{quantity},"status":"{status}","note":"{word} delivery, leave the parcel at the door, ref {r:016x}"}}"#,

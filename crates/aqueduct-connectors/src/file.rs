@@ -7,6 +7,7 @@
 //! atomically and `append(path, format)` appends to one ([`write`]).
 
 mod read;
+mod read_fused;
 mod tail;
 mod write;
 mod write_run;

@@ -286,6 +286,11 @@ impl StreamDecoder {
         Ok(())
     }
 
+    /// The csv header row's cells, once read (`None` without a header row).
+    pub fn headers(&self) -> Option<&[String]> {
+        self.headers.as_deref()
+    }
+
     /// True once the csv header row was read (always true for other formats).
     pub fn has_header(&self) -> bool {
         self.codec.format != Format::Csv || !self.codec.header || self.headers.is_some()

@@ -276,6 +276,16 @@ pub trait Source: Send {
         self: Box<Self>,
         out: mpsc::Sender<Envelope>,
     ) -> BoxFuture<'static, Result<(), ConnectorError>>;
+
+    /// Offers the fused batch path ([`crate::fused`]): a source that takes
+    /// it runs `plan` over its lines and sends sealed groups (one envelope,
+    /// one ack for many lines; lines the plan does not take go as ordinary
+    /// envelopes, in their place). `false` (the default): not taken, the
+    /// source sends records as usual.
+    fn fuse(&mut self, plan: Arc<crate::fused::FusedPlan>) -> bool {
+        let _ = plan;
+        false
+    }
 }
 
 /// A record of a group that the system refused while it took the others
@@ -306,6 +316,25 @@ pub trait Target: Send + Sync {
         records: &'a [Value],
     ) -> BoxFuture<'a, Result<Vec<Rejected>, ConnectorError>> {
         Box::pin(async move { self.write(records).await.map(|()| Vec::new()) })
+    }
+
+    /// True when this target writes each record as one line of compact
+    /// JSON (`value::json::write_json_bytes` and a line end) to one place,
+    /// so it can take records already encoded so ([`Target::write_encoded`]).
+    fn takes_encoded_jsonl(&self) -> bool {
+        false
+    }
+
+    /// Writes `bytes`: whole JSON lines encoded as this target would encode
+    /// them (only called when [`Target::takes_encoded_jsonl`] said yes), as
+    /// [`Target::write`] would write their records.
+    fn write_encoded<'a>(&'a self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        let _ = bytes;
+        Box::pin(async {
+            Err(ConnectorError::Permanent(
+                "this target does not take encoded records".to_string(),
+            ))
+        })
     }
 
     /// Flushes buffered output (end of a chunk, end of input, shutdown).

@@ -22,6 +22,7 @@
 mod build;
 mod dedupe;
 mod flow_task;
+mod fused_group;
 mod inbox;
 mod steps;
 

@@ -23,7 +23,7 @@
 
 mod compile;
 mod funcs;
-mod ops;
+pub(crate) mod ops;
 
 // for `crate::native`: generated code shares these implementations
 pub(crate) use funcs::call as call_func;

@@ -12,6 +12,7 @@
 //! - [`state`]: SQLite/PostgreSQL/memory state stores; [`secrets`]: option resolution and redaction.
 //! - [`metrics`], [`admin`]: Prometheus counters and the `/metrics`, `/healthz`, `/readyz` port.
 //! - [`testing`]: the flow-test runner behind `aqueduct test`.
+//! - [`fused`]: the fused batch path (`where`/`map` from lines straight to JSON lines).
 //! - [`native`]: the seam generated services plug native Rust expressions into.
 //!
 //! ```
@@ -31,6 +32,7 @@ pub mod connector;
 pub mod dead_letter;
 pub mod executor;
 pub mod expr;
+pub mod fused;
 pub mod lease;
 pub mod metrics;
 pub mod native;

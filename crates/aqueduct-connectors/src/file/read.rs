@@ -18,9 +18,11 @@ use crate::support::{io_error, stopped};
 use aqueduct_runtime::connector::{
     Ack, ConnectorError, DecodeError, Envelope, OpContext, Source, StateStore,
 };
+use aqueduct_runtime::fused::FusedPlan;
 use aqueduct_runtime::value::Value;
 use futures::future::BoxFuture;
 use serde_json::json;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -37,6 +39,8 @@ pub(crate) struct ReadSource {
     chunk: usize,
     state: Arc<dyn StateStore>,
     shutdown: watch::Receiver<bool>,
+    /// The fused batch path's plan, when the flow offered it and the format is jsonl or csv.
+    fused: Option<Arc<FusedPlan>>,
 }
 
 /// Size and modification time of a file, to notice changes.
@@ -114,9 +118,10 @@ const GROUP: usize = 256;
 /// straight from the reader thread into the flow; the async side gets their
 /// acks, in order, to commit positions.
 enum Item {
-    /// Acks of records of one file, in order, each with the position after it.
+    /// Acks of records of one file, in order, each with the position after
+    /// it and the number of records it covers (a fused group covers many).
     Acks {
-        acks: Vec<(oneshot::Receiver<()>, u64)>,
+        acks: Vec<(oneshot::Receiver<()>, u64, u64)>,
         file: Arc<str>,
     },
     FileDone {
@@ -149,6 +154,7 @@ impl ReadSource {
             chunk: cx.chunk.max(1),
             state: cx.state.clone(),
             shutdown: cx.shutdown.clone(),
+            fused: None,
         })
     }
 
@@ -215,6 +221,9 @@ impl ReadSource {
             meta: tx,
             out: out.clone(),
             stop: stop.clone(),
+            chunk: self.chunk as u64,
+            sent: Cell::new(0),
+            fused: self.fused.clone(),
         };
         std::thread::Builder::new()
             .name("aqueduct-file-read".to_string())
@@ -246,9 +255,11 @@ impl ReadSource {
             let Some(item) = item else { break };
             match item {
                 Item::Acks { acks, file } => {
-                    for (ack_rx, pos) in acks {
-                        count += 1;
-                        let position = count.is_multiple_of(self.chunk).then(|| {
+                    for (ack_rx, pos, weight) in acks {
+                        let before = count;
+                        count += weight as usize;
+                        // a position per chunk of records (a fused group never crosses one)
+                        let position = (before / self.chunk != count / self.chunk).then(|| {
                             checkpoint.current = Some((file.to_string(), pos));
                             checkpoint.to_json()
                         });
@@ -287,6 +298,14 @@ impl Source for ReadSource {
     ) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(self.run_inner(out))
     }
+
+    fn fuse(&mut self, plan: Arc<FusedPlan>) -> bool {
+        if !matches!(self.codec.format, Format::Jsonl | Format::Csv) {
+            return false;
+        }
+        self.fused = Some(plan);
+        true
+    }
 }
 
 /// Where the reader thread sends: records into the flow, their acks (and
@@ -296,6 +315,12 @@ struct Sink {
     out: mpsc::Sender<Envelope>,
     /// Set when the async side stopped (shutdown): take no more input.
     stop: Arc<AtomicBool>,
+    /// Records per chunk: a fused group ends at a chunk's end.
+    chunk: u64,
+    /// Records sent into the flow so far (a fused group counts its lines).
+    sent: Cell<u64>,
+    /// The fused path's plan.
+    fused: Option<Arc<FusedPlan>>,
 }
 
 /// The reader thread: decodes each file and hands records over in order.
@@ -330,13 +355,13 @@ fn read_files(jobs: Vec<Job>, codec: Codec, sink: Sink) {
 }
 
 /// Sends decoded records into the flow, and their acks to the async side in groups.
-struct Batch<'a> {
+pub(super) struct Batch<'a> {
     tx: &'a Sink,
     file: Arc<str>,
     /// Decoded records not sent yet: they go in bursts, so the flow wakes
     /// once per burst rather than once per record.
-    held: Vec<(Envelope, oneshot::Receiver<()>, u64)>,
-    acks: Vec<(oneshot::Receiver<()>, u64)>,
+    held: Vec<(Envelope, oneshot::Receiver<()>, u64, u64)>,
+    acks: Vec<(oneshot::Receiver<()>, u64, u64)>,
 }
 
 /// Records sent to the flow back to back.
@@ -354,6 +379,16 @@ impl<'a> Batch<'a> {
 
     /// Takes a decoded record; false when the flow or the async side is gone.
     fn push(&mut self, record: Result<Value, DecodeError>, pos: u64) -> bool {
+        self.push_weighted(record, pos, 1)
+    }
+
+    /// Takes a record standing for `weight` records (a fused group).
+    pub(super) fn push_weighted(
+        &mut self,
+        record: Result<Value, DecodeError>,
+        pos: u64,
+        weight: u64,
+    ) -> bool {
         if self.tx.stop.load(Ordering::Relaxed) {
             return false;
         }
@@ -363,14 +398,22 @@ impl<'a> Batch<'a> {
             ack,
             reply: None,
         };
-        self.held.push((envelope, ack_rx, pos));
-        self.held.len() < BURST || self.release()
+        self.tx.sent.set(self.tx.sent.get() + weight);
+        self.held.push((envelope, ack_rx, pos, weight));
+        // a fused group is a burst by itself
+        (self.held.len() < BURST && weight == 1) || self.release()
+    }
+
+    /// Records that still fit in the current chunk.
+    pub(super) fn room(&self) -> u64 {
+        let chunk = self.tx.chunk.max(1);
+        chunk - self.tx.sent.get() % chunk
     }
 
     /// Sends the held records into the flow.
     fn release(&mut self) -> bool {
         let held = std::mem::replace(&mut self.held, Vec::with_capacity(BURST));
-        for (envelope, ack_rx, pos) in held {
+        for (envelope, ack_rx, pos, weight) in held {
             match self.tx.out.try_send(envelope) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(envelope)) => {
@@ -382,7 +425,7 @@ impl<'a> Batch<'a> {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
             }
-            self.acks.push((ack_rx, pos));
+            self.acks.push((ack_rx, pos, weight));
             if self.acks.len() >= GROUP && !self.send() {
                 return false;
             }
@@ -444,6 +487,10 @@ fn read_lines(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorErro
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut splitter = codec.splitter(job.start, line);
     let mut batch = Batch::new(tx, &job.rel);
+    let mut fused = tx
+        .fused
+        .as_deref()
+        .map(|plan| super::read_fused::Fusing::new(plan, codec, &job.rel));
     let mut out = Vec::new();
     loop {
         let buf = reader.fill_buf().map_err(|e| io_error(&what, &e))?;
@@ -456,6 +503,13 @@ fn read_lines(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorErro
             reader.consume(n);
         }
         for logical in out.drain(..) {
+            if let Some(f) = fused.as_mut() {
+                match f.line(&logical, &decoder, &mut batch) {
+                    Some(true) => continue,
+                    Some(false) => {}
+                    None => return Ok(false),
+                }
+            }
             if let Some(record) = decoder.logical(logical.text)
                 && !batch.push(record, logical.end)
             {
@@ -463,6 +517,11 @@ fn read_lines(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorErro
             }
         }
         if done {
+            if let Some(f) = fused.as_mut()
+                && !f.seal(&mut batch)
+            {
+                return Ok(false);
+            }
             return Ok(batch.finish());
         }
     }

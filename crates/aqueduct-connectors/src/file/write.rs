@@ -336,6 +336,39 @@ impl Inner {
         })
     }
 
+    /// The fused path ([`Target::write_encoded`]): appends JSON lines already
+    /// encoded as the jsonl encoder encodes them to the one file's buffer;
+    /// opens the file first when `open` (on the blocking path), else says
+    /// [`Buffered::Closed`] when it is not open yet.
+    fn buffer_encoded(&self, bytes: &[u8], open: bool) -> Result<Buffered, ConnectorError> {
+        let Some(path) = &self.fixed else {
+            return Err(ConnectorError::Permanent(
+                "encoded records need a fixed file path".to_string(),
+            ));
+        };
+        let mut files = self
+            .files
+            .lock()
+            .map_err(|_| ConnectorError::Permanent("file target lock poisoned".to_string()))?;
+        if !files.contains_key(path) {
+            if !open {
+                return Ok(Buffered::Closed);
+            }
+            let file = self.open(path)?;
+            files.insert(path.clone(), file);
+        }
+        let Some(file) = files.get_mut(path) else {
+            return Ok(Buffered::Closed);
+        };
+        file.buf.extend_from_slice(bytes);
+        file.dirty = true;
+        Ok(if file.buf.len() >= SPILL {
+            Buffered::Spill
+        } else {
+            Buffered::Done
+        })
+    }
+
     /// Writes out every buffer that grew large.
     fn spill_large(&self) -> Result<(), ConnectorError> {
         let mut files = self
@@ -582,6 +615,35 @@ impl Target for FileTarget {
             }
             blocking(move || inner.write(&records)).await
         })
+    }
+
+    fn takes_encoded_jsonl(&self) -> bool {
+        let i = &self.inner;
+        i.codec.format == Format::Jsonl && i.fixed.is_some() && !i.commit_each_write
+    }
+
+    fn write_encoded<'a>(&'a self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        let inner = self.inner.clone();
+        match inner.buffer_encoded(bytes, false) {
+            Ok(Buffered::Done) => Box::pin(async { Ok(()) }),
+            Ok(Buffered::Spill) => Box::pin(blocking(move || inner.spill_large())),
+            Ok(Buffered::Closed) => {
+                let bytes = bytes.to_vec();
+                Box::pin(async move {
+                    if let (Some(run), Some(path)) = (&inner.run, &inner.fixed) {
+                        run.begin(vec![path.clone()]).await?;
+                    }
+                    blocking(move || {
+                        inner.buffer_encoded(&bytes, true).and_then(|b| match b {
+                            Buffered::Spill => inner.spill_large(),
+                            _ => Ok(()),
+                        })
+                    })
+                    .await
+                })
+            }
+            Err(e) => Box::pin(async { Err(e) }),
+        }
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {

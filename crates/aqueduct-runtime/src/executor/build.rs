@@ -299,6 +299,12 @@ pub fn build_flow<W: Wiring>(
     let Some(input) = input.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
+    // generated services run their own native expressions: never fused
+    let (input, fused) = if opts.natives.is_none() {
+        super::fused_group::attach(flow, schemas, &steps, input)
+    } else {
+        (input, None)
+    };
     let p = &flow.policies;
     let breakers = match &p.circuit_breaker {
         Some(cb) => systems
@@ -345,6 +351,7 @@ pub fn build_flow<W: Wiring>(
         source_metrics: opts.metrics.step(&flow.name, "source"),
         dl_metrics: opts.metrics.step(&flow.name, "dead_letter"),
         stats: Arc::new(FlowStats::default()),
+        fused,
     };
     Ok((Arc::new(rt), input))
 }

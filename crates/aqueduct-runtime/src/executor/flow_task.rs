@@ -191,6 +191,8 @@ pub struct FlowRt {
     pub dl_metrics: Arc<StepMetrics>,
     /// Run report counters.
     pub stats: Arc<FlowStats>,
+    /// The fused batch path, when the flow's source took it.
+    pub fused: Option<super::fused_group::Fused>,
 }
 
 impl FlowRt {
@@ -412,6 +414,9 @@ impl FlowRt {
             Ok(v) => v,
             Err(d) => return self.fail_decode(pending, &d).await,
         };
+        if self.handle_sealed(&value, &pending).await? {
+            return Ok(());
+        }
         StepMetrics::add(&self.source_metrics.records_out, 1);
         let item = Item {
             value,
@@ -464,6 +469,22 @@ impl FlowRt {
             let pending = Arc::new(Pending::new(env.ack, env.reply, deferred.clone()));
             held.push(pending.clone());
             match env.record {
+                Ok(value) if self.fused.is_some() && self.fused_value(&value) => {
+                    // a sealed group of the fused path, in its place in the order
+                    if !items.is_empty() {
+                        let group = std::mem::take(&mut items);
+                        result = self
+                            .run_in(group, vec![(self.steps.clone(), 0)], true)
+                            .await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    result = self.handle_sealed(&value, &pending).await.map(|_| ());
+                    if result.is_err() {
+                        break;
+                    }
+                }
                 Ok(value) => {
                     StepMetrics::add(&self.source_metrics.records_out, 1);
                     items.push(Item {
@@ -610,12 +631,15 @@ impl FlowRt {
                                 } else {
                                     GROUP
                                 };
-                                while envs.len() < limit {
+                                // (a sealed group of the fused path counts as its lines)
+                                let mut taken = self.weight(&envs[0]);
+                                while taken < limit {
                                     let Some(env) = rx.try_recv() else { break };
+                                    taken += self.weight(&env);
                                     envs.push(env);
                                 }
                             }
-                            since_flush += envs.len();
+                            since_flush += envs.iter().map(|e| self.weight(e)).sum::<usize>();
                             inflight.push(self.clone().handle_all(envs, deferred.clone()));
                             dirty = true;
                         }

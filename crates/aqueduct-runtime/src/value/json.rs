@@ -314,6 +314,12 @@ fn write_str<S: Sink>(s: &str, out: &mut S) {
     out.text("\"");
 }
 
+/// A JSON string literal into a byte buffer, escaped as [`write_json_bytes`]
+/// escapes it (the fused batch path writes its fields with it).
+pub(crate) fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    write_str(s, out);
+}
+
 /// Writes compact JSON text, keeping record field order and exact decimals.
 pub fn write_json(value: &Value, out: &mut String) {
     write_to(value, out);

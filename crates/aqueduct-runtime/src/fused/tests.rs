@@ -1,0 +1,175 @@
+//! The fused path's decoder and encoder against the general ones, value
+//! by value (the whole flow is compared through `aqueduct run` in
+//! crates/aqueduct-cli/tests/run_fused.rs).
+
+use super::decode::{self, InField};
+use super::encode::{self, Keys};
+use super::expr::{FVal, Kind};
+use crate::value::{Layout, Record, Schemas, Value};
+use aqueduct_graph::{FieldType, Type};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+fn layout() -> Arc<Layout> {
+    let f = |name: &str, ty: Type| FieldType {
+        name: name.into(),
+        ty,
+        doc: vec![],
+    };
+    Arc::new(Layout {
+        name: "R".into(),
+        fields: vec![
+            f("s", Type::String),
+            f("i", Type::Int),
+            f("f", Type::Float),
+            f("b", Type::Bool),
+            f("os", Type::String.optional()),
+            f("oi", Type::Int.optional()),
+        ],
+    })
+}
+
+fn schemas() -> Schemas {
+    let mut s = Schemas::default();
+    s.layouts.insert("R".into(), layout());
+    s
+}
+
+fn fields() -> Vec<InField> {
+    layout()
+        .fields
+        .iter()
+        .map(|f| {
+            let (kind, optional) = Kind::of(&f.ty).expect("scalar");
+            InField {
+                name: f.name.clone(),
+                kind,
+                optional,
+            }
+        })
+        .collect()
+}
+
+fn to_value(v: &FVal<'_>) -> Value {
+    match v {
+        FVal::Null => Value::Null,
+        FVal::Bool(b) => Value::Bool(*b),
+        FVal::Int(i) => Value::Int(*i),
+        FVal::Float(f) => Value::Float(*f),
+        FVal::Str(s) => Value::string(s.as_ref()),
+    }
+}
+
+#[test]
+fn json_lines_decode_as_the_general_decoder_decodes_them() {
+    let lines = [
+        r#"{"s":"a","i":1,"f":2.5,"b":true}"#,
+        r#"{"s":"\u00e9\n\"x\"","i":-9223372036854775808,"f":1,"b":false,"os":null,"oi":null}"#,
+        r#"{"b":true,"f":1e300,"i":3.0,"s":"","os":"ü","oi":42,"zzz":[{"a":1}]}"#,
+        r#"{"s":"a","i":1,"f":2.5,"b":true,"s":"last"}"#,
+        r#"{"\u0073":"escaped key","i":1,"f":-0.0,"b":true}"#,
+        r#" { "s" : "spaced" , "i" : 1 , "f" : 0.1 , "b" : false } "#,
+        // refused by both
+        r#"{"s":"a","i":1.5,"f":2.5,"b":true}"#,
+        r#"{"s":"a","f":2.5,"b":true}"#,
+        r#"{"s":1,"i":1,"f":2.5,"b":true}"#,
+        r#"{"s":"a","i":1,"f":2.5,"b":true} tail"#,
+        r#"{"s":"a","i":18446744073709551615,"f":2.5,"b":true}"#,
+        r#"{"s":null,"i":1,"f":2.5,"b":true}"#,
+        r#"[]"#,
+        r#"{"s":"a","i":1,"f":"2.5","b":true}"#,
+    ];
+    let schemas = schemas();
+    let fields = fields();
+    for line in lines {
+        let general = crate::value::json::from_json_str(line, &Type::Record("R".into()), &schemas);
+        let fused = decode::json_line(line, &fields);
+        match (general, fused) {
+            (Some(Value::Record(r)), Some(slots)) => {
+                let ours: Vec<Value> = slots.iter().map(to_value).collect();
+                assert_eq!(r.slots, ours, "{line}");
+            }
+            (None, None) => {}
+            (g, f) => panic!("{line}: general {g:?}, fused {f:?}"),
+        }
+    }
+}
+
+#[test]
+fn records_encode_byte_for_byte_as_the_general_encoder_writes_them() {
+    let layout = layout();
+    let keys = Keys::new(layout.fields.iter().map(|f| f.name.as_str()));
+    let rows: Vec<Vec<FVal<'static>>> = vec![
+        vec![
+            FVal::Str(Cow::Borrowed("plain")),
+            FVal::Int(i64::MIN),
+            FVal::Float(0.1 + 0.2),
+            FVal::Bool(true),
+            FVal::Null,
+            FVal::Int(i64::MAX),
+        ],
+        vec![
+            FVal::Str(Cow::Borrowed("\"q\" \\ \n\r\t \u{1} \u{7f} é 😀")),
+            FVal::Int(0),
+            FVal::Float(-0.0),
+            FVal::Bool(false),
+            FVal::Str(Cow::Owned("owned".into())),
+            FVal::Int(-1),
+        ],
+        vec![
+            FVal::Str(Cow::Borrowed("")),
+            FVal::Int(7),
+            FVal::Float(f64::NAN),
+            FVal::Bool(false),
+            FVal::Null,
+            FVal::Null,
+        ],
+        vec![
+            FVal::Str(Cow::Borrowed("x")),
+            FVal::Int(7),
+            FVal::Float(1e300 * 10.0),
+            FVal::Bool(false),
+            FVal::Null,
+            FVal::Null,
+        ],
+        vec![
+            FVal::Str(Cow::Borrowed("x")),
+            FVal::Int(7),
+            FVal::Float(3.0),
+            FVal::Bool(false),
+            FVal::Null,
+            FVal::Null,
+        ],
+        vec![
+            FVal::Str(Cow::Borrowed("x")),
+            FVal::Int(7),
+            FVal::Float(1.7976931348623157e308),
+            FVal::Bool(false),
+            FVal::Null,
+            FVal::Null,
+        ],
+    ];
+    for row in rows {
+        let mut ours = Vec::new();
+        encode::record(&keys, &row, &mut ours);
+        let record = Value::Record(Arc::new(Record {
+            layout: layout.clone(),
+            slots: row.iter().map(to_value).collect(),
+        }));
+        let mut general = Vec::new();
+        crate::value::json::write_json_bytes(&record, &mut general);
+        general.push(b'\n');
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&general)
+        );
+    }
+}
+
+#[test]
+fn a_record_without_fields_is_an_empty_object() {
+    let keys = Keys::new(std::iter::empty());
+    let mut out = Vec::new();
+    encode::record(&keys, &[], &mut out);
+    assert_eq!(out, b"{}\n");
+}
