@@ -118,7 +118,7 @@ pub fn measure(
             break start.elapsed();
         }
         polls += 1;
-        if polls % 20 == 0 {
+        if polls.is_multiple_of(20) {
             peak = peak.max(proc_field(pid, "VmHWM:").unwrap_or(0));
             if let Ok(Some(status)) = child.0.try_wait() {
                 return Err(format!(

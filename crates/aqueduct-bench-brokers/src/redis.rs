@@ -47,7 +47,7 @@ pub async fn prepare(url: &str, name: &str, n: u64) -> Result<(), String> {
             pipe = redis::pipe();
         }
     }
-    if n % 1000 != 0 {
+    if !n.is_multiple_of(1000) {
         pipe.query_async::<()>(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
@@ -98,8 +98,8 @@ pub async fn cleanup(url: &str, name: &str) {
     }
 }
 
-fn field<'a>(
-    map: &'a std::collections::HashMap<String, redis::Value>,
+fn field(
+    map: &std::collections::HashMap<String, redis::Value>,
     name: &str,
 ) -> Result<String, String> {
     match map.get(name) {

@@ -135,20 +135,16 @@ fn produce(rt: &tokio::runtime::Runtime, bootstrap: &str, topic: &str, n: i64) {
         .create()
         .expect("a producer");
     rt.block_on(async {
-        let mut pending = Vec::new();
-        for i in 0..n {
-            let payload = drain::item_json(i);
-            let key = i.to_string();
-            pending
-                .push(producer.send(FutureRecord::to(topic).payload(&payload).key(&key), TIMEOUT));
-            if pending.len() >= 500 {
-                for d in futures::future::join_all(pending.drain(..)).await {
-                    d.unwrap_or_else(|(e, _)| panic!("delivered: {e}"));
-                }
+        for start in (0..n).step_by(500) {
+            let messages: Vec<(String, String)> = (start..(start + 500).min(n))
+                .map(|i| (i.to_string(), drain::item_json(i)))
+                .collect();
+            let pending = messages.iter().map(|(key, payload)| {
+                producer.send(FutureRecord::to(topic).payload(payload).key(key), TIMEOUT)
+            });
+            for d in futures::future::join_all(pending).await {
+                d.unwrap_or_else(|(e, _)| panic!("delivered: {e}"));
             }
-        }
-        for d in futures::future::join_all(pending).await {
-            d.unwrap_or_else(|(e, _)| panic!("delivered: {e}"));
         }
     });
 }
