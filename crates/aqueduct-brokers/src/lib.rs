@@ -4,20 +4,20 @@
 //!
 //! [`register`] adds every compiled-in kind to a registry. Sources that can
 //! be at-least-once acknowledge a message to the broker only after the
-//! executor acked its record ([`inflight`]); targets return only once the
+//! executor acked its record ([`ordered`]); targets return only once the
 //! broker confirmed the message. Payload formats are in [`payload`].
 #![warn(missing_docs)]
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod backoff;
-pub mod inflight;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod ordered;
 pub mod payload;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -10,7 +10,7 @@
 
 use super::Endpoint;
 use crate::backoff::Backoff;
-use crate::inflight::InFlight;
+use crate::ordered::{Ordered, Run};
 use crate::payload::Payload;
 use aqueduct_connectors::support::args::{label, req_str};
 use aqueduct_connectors::support::stopped;
@@ -18,6 +18,7 @@ use aqueduct_graph::Value as GValue;
 use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use lapin::Acker;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
 };
@@ -74,7 +75,6 @@ impl Consume {
     }
 
     async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
-        let mut inflight = InFlight::default();
         let mut backoff = Backoff::default();
         let mut first = true;
         loop {
@@ -90,13 +90,15 @@ impl Consume {
                     continue;
                 }
             };
-            let end = self.session(&connection, &out, &mut inflight, first).await;
+            let (end, acks) = self.session(&connection, &out, first).await;
             first = false;
             match end {
                 End::Stopped => {
                     // the records handed out are still being delivered: ack them on this connection
                     drop(out);
-                    inflight.finish().await;
+                    if let Some(acks) = acks {
+                        acks.finish().await;
+                    }
                     let _ = tokio::time::timeout(
                         CLOSE_TIMEOUT,
                         connection.close(200, "aqueduct stopping".into()),
@@ -104,8 +106,15 @@ impl Consume {
                     .await;
                     return Ok(());
                 }
-                End::Failed(e) if !e.is_retryable() => return Err(e),
                 End::Failed(e) => {
+                    // acks of this connection's deliveries cannot be sent any more;
+                    // the broker delivers those messages again
+                    if let Some(acks) = acks {
+                        acks.abort();
+                    }
+                    if !e.is_retryable() {
+                        return Err(e);
+                    }
                     backoff.reset_if_worked();
                     tracing::warn!(
                         "{e}; reconnecting in {:?} (unacknowledged messages are redelivered)",
@@ -117,8 +126,6 @@ impl Consume {
                 }
             }
         }
-        drop(out);
-        inflight.finish().await;
         Ok(())
     }
 
@@ -127,13 +134,12 @@ impl Consume {
         &mut self,
         connection: &lapin::Connection,
         out: &mpsc::Sender<Envelope>,
-        inflight: &mut InFlight,
         first: bool,
-    ) -> End {
+    ) -> (End, Option<Ordered<Acker>>) {
         let ep = &self.endpoint;
         let channel = match connection.create_channel().await {
             Ok(c) => c,
-            Err(e) => return End::Failed(ep.error("cannot open a channel", &e)),
+            Err(e) => return (End::Failed(ep.error("cannot open a channel", &e)), None),
         };
         // passive: the queue must exist; a clear message when it does not
         let passive = QueueDeclareOptions {
@@ -147,17 +153,18 @@ impl Consume {
             let what = format!("queue `{}` is not available", self.queue);
             let err = ep.error(&what, &e);
             // a queue deleted while running may come back; missing at start-up is a mistake
-            return End::Failed(if first {
+            let err = if first {
                 ConnectorError::Permanent(err.to_string())
             } else {
                 err
-            });
+            };
+            return (End::Failed(err), None);
         }
         if let Err(e) = channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
         {
-            return End::Failed(ep.error("cannot set prefetch", &e));
+            return (End::Failed(ep.error("cannot set prefetch", &e)), None);
         }
         let mut consumer = match channel
             .basic_consume(
@@ -170,9 +177,44 @@ impl Consume {
         {
             Ok(c) => c,
             Err(e) => {
-                return End::Failed(ep.error(&format!("cannot consume `{}`", self.queue), &e));
+                let err = ep.error(&format!("cannot consume `{}`", self.queue), &e);
+                return (End::Failed(err), None);
             }
         };
+        // one `multiple` ack per run of safe deliveries (delivery tags
+        // are in order on the channel), single acks after a skipped one
+        let acks = Ordered::start("amqp", |run: Run<Acker>| async move {
+            let multiple = BasicAckOptions { multiple: true };
+            match run.items.last() {
+                Some(last) if run.contiguous => last
+                    .ack(multiple)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                _ => {
+                    for acker in &run.items {
+                        acker
+                            .ack(BasicAckOptions::default())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                }
+            }
+        });
+        let end = self.deliver(&mut consumer, &channel, out, &acks).await;
+        (end, Some(acks))
+    }
+
+    /// Hands the deliveries to the flow until shutdown or failure.
+    async fn deliver(
+        &mut self,
+        consumer: &mut lapin::Consumer,
+        channel: &lapin::Channel,
+        out: &mpsc::Sender<Envelope>,
+        acks: &Ordered<Acker>,
+    ) -> End {
+        let ep = &self.endpoint;
         tracing::info!(queue = %self.queue, prefetch = self.prefetch, "{}: consuming", ep.label);
         loop {
             let next = tokio::select! {
@@ -211,14 +253,7 @@ impl Consume {
             {
                 return End::Stopped;
             }
-            let acker = delivery.acker;
-            inflight.track("amqp", safe, async move {
-                acker
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            });
+            acks.track(safe, delivery.acker);
         }
     }
 }

@@ -20,7 +20,7 @@ use super::fields::MetaFields;
 use super::offsets::Offsets;
 use super::{Endpoint, Logging};
 use crate::backoff::Backoff;
-use crate::inflight::InFlight;
+use crate::ordered::{Ordered, Run};
 use crate::payload::Payload;
 use aqueduct_connectors::support::args::req_str;
 use aqueduct_connectors::support::stopped;
@@ -191,7 +191,18 @@ impl Consume {
             .subscribe(&[self.topic.as_str()])
             .map_err(|e| self.endpoint.error("cannot subscribe", &e))?;
         tracing::info!(topic = %self.topic, group = %self.group, "{}: consuming (at least once)", self.endpoint.label);
-        let mut inflight = InFlight::default();
+        // records made safe together are marked done under one lock
+        let done = offsets.clone();
+        let acks = Ordered::start("kafka", move |run: Run<(i32, i64)>| {
+            let done = done.clone();
+            async move {
+                let mut offsets = lock(&done);
+                for (partition, offset) in run.items {
+                    offsets.acked(partition, offset);
+                }
+                Ok(())
+            }
+        });
         let mut backoff = Backoff::default();
         // commits run beside the reading, which waits while the flow is busy
         let committer = Committer {
@@ -244,16 +255,12 @@ impl Consume {
             {
                 break Ok(());
             }
-            let done = offsets.clone();
-            inflight.track("kafka", safe, async move {
-                lock(&done).acked(partition, offset);
-                Ok(())
-            });
+            acks.track(safe, (partition, offset));
         };
         // the records handed out are still being delivered: wait for them,
         // then commit what they made safe before leaving the group
         drop(out);
-        inflight.finish().await;
+        acks.finish().await;
         let waiting = lock(&offsets).waiting();
         if waiting > 0 {
             tracing::warn!(

@@ -12,7 +12,7 @@
 
 use super::Endpoint;
 use crate::backoff::Backoff;
-use crate::inflight::InFlight;
+use crate::ordered::{Ordered, Run};
 use crate::payload::Payload;
 use aqueduct_connectors::support::args::{arg_duration, arg_str, req_str};
 use aqueduct_connectors::support::stopped;
@@ -143,7 +143,16 @@ impl Subscribe {
             })?;
         tracing::info!(subject = %self.subject, stream = %stream_name, durable = %durable,
             "{}: consuming (JetStream, at least once)", ep.label);
-        let mut inflight = InFlight::default();
+        // acks are sent by the client, which reconnects: one task for the whole run
+        let acks = Ordered::start(
+            "nats",
+            |run: Run<async_nats::jetstream::Message>| async move {
+                for message in &run.items {
+                    message.ack().await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            },
+        );
         let mut backoff = Backoff::default();
         'session: loop {
             let mut messages = match consumer
@@ -199,13 +208,11 @@ impl Subscribe {
                 {
                     break 'session;
                 }
-                inflight.track("nats", safe, async move {
-                    message.ack().await.map_err(|e| e.to_string())
-                });
+                acks.track(safe, message);
             }
         }
         drop(out);
-        inflight.finish().await;
+        acks.finish().await;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@
 
 use super::{Endpoint, entry};
 use crate::backoff::Backoff;
-use crate::inflight::InFlight;
+use crate::ordered::{Ordered, Run};
 use aqueduct_connectors::support::args::{arg_duration, arg_str, req_str};
 use aqueduct_connectors::support::stopped;
 use aqueduct_graph::Type;
@@ -153,7 +153,12 @@ impl StreamSource {
         self.create_group(&mut reader).await?;
         tracing::info!(key = %self.key, group = %self.group, consumer = %self.consumer,
             "{}: reading the stream (at least once)", self.endpoint.label);
-        let mut inflight = InFlight::default();
+        // one XACK naming every entry of a run made safe together
+        let (key, group) = (self.key.clone(), self.group.clone());
+        let acks = Ordered::start("redis stream", move |run: Run<String>| {
+            let (mut conn, key, group) = (acker.clone(), key.clone(), group.clone());
+            async move { xack(&mut conn, &key, &group, &run.items).await }
+        });
         let mut backoff = Backoff::default();
         let mut phase = Phase::Own("0".to_string());
         let mut last_claim: Option<Instant> = None;
@@ -182,7 +187,7 @@ impl StreamSource {
                 Err(e) if !e.is_retryable() => {
                     // a group deleted under us, a key of another type
                     drop(out);
-                    inflight.finish().await;
+                    acks.finish().await;
                     return Err(e);
                 }
                 Err(e) => {
@@ -215,34 +220,39 @@ impl StreamSource {
                 {
                     break 'reading;
                 }
-                let mut conn = acker.clone();
-                let (key, group, id) = (self.key.clone(), self.group.clone(), entry.id);
-                inflight.track("redis stream", safe, async move {
-                    // the connection manager reconnects: an ack lost to a cut
-                    // connection is sent again rather than left pending
-                    let mut attempt = 0u32;
-                    loop {
-                        let acked = redis::cmd("XACK")
-                            .arg(&key)
-                            .arg(&group)
-                            .arg(&id)
-                            .query_async::<i64>(&mut conn)
-                            .await;
-                        match acked {
-                            Ok(_) => return Ok(()),
-                            Err(e) if attempt >= ACK_ATTEMPTS => return Err(e.to_string()),
-                            Err(_) => {
-                                attempt += 1;
-                                tokio::time::sleep(Duration::from_millis(250) * attempt).await;
-                            }
-                        }
-                    }
-                });
+                acks.track(safe, entry.id);
             }
         }
         drop(out);
-        inflight.finish().await;
+        acks.finish().await;
         Ok(())
+    }
+}
+
+/// XACKs `ids`, retrying: the connection manager reconnects, so an ack
+/// lost to a cut connection is sent again rather than left pending.
+async fn xack(
+    conn: &mut ConnectionManager,
+    key: &str,
+    group: &str,
+    ids: &[String],
+) -> Result<(), String> {
+    let mut attempt = 0u32;
+    loop {
+        let acked = redis::cmd("XACK")
+            .arg(key)
+            .arg(group)
+            .arg(ids)
+            .query_async::<i64>(conn)
+            .await;
+        match acked {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt >= ACK_ATTEMPTS => return Err(e.to_string()),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+            }
+        }
     }
 }
 

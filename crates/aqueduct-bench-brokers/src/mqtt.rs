@@ -1,0 +1,217 @@
+//! MQTT at QoS 1: a persistent session (clean session off) subscribed to
+//! `NAME/#` before the backlog is published, drained by `mqtt.subscribe`
+//! and by rumqttc with manual acks (PUBACK after the batch is synced, in
+//! arrival order).
+//!
+//! Mosquitto keeps at most `max_queued_messages` (1000 by default) for a
+//! session and drops the rest, so the benchmark starts a broker of its own
+//! (the same `mosquitto` binary, on a free port) that queues the whole
+//! backlog; `max_inflight_messages` is left at its default (20), the bound
+//! that paces both contenders alike.
+
+use crate::sink::{Item, Sink};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// A private Mosquitto; killed when dropped.
+pub struct Broker {
+    child: Child,
+    /// Its URL.
+    pub url: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `mosquitto` with a configuration in `dir` on a free port.
+pub fn start(dir: &Path) -> Result<Broker, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_queued_bytes 0\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let binary = ["/usr/sbin/mosquitto", "mosquitto"]
+        .into_iter()
+        .find(|b| Path::new(b).exists())
+        .unwrap_or("mosquitto");
+    let child = Command::new(binary)
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start mosquitto: {e}"))?;
+    let broker = Broker {
+        child,
+        url: format!("mqtt://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(broker);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("mosquitto did not start listening".to_string())
+}
+
+fn options(url: &str, client_id: &str, clean: bool) -> Result<MqttOptions, String> {
+    let mut options = MqttOptions::parse_url(format!("{url}?client_id={client_id}"))
+        .map_err(|e| e.to_string())?;
+    options
+        .set_clean_session(clean)
+        .set_keep_alive(Duration::from_secs(30));
+    Ok(options)
+}
+
+/// Polls `eventloop` until `done` says so for an incoming packet.
+async fn until(
+    eventloop: &mut EventLoop,
+    mut done: impl FnMut(&Incoming) -> bool,
+) -> Result<(), String> {
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(i)) if done(&i) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Creates the persistent session `name` subscribed to `name/#`, then
+/// publishes `n` messages at QoS 1 and waits for every PUBACK.
+pub async fn prepare(url: &str, name: &str, n: u64) -> Result<(), String> {
+    let (client, mut eventloop) = AsyncClient::new(options(url, name, false)?, 64);
+    client
+        .subscribe(format!("{name}/#"), QoS::AtLeastOnce)
+        .await
+        .map_err(|e| e.to_string())?;
+    until(&mut eventloop, |i| matches!(i, Incoming::SubAck(_))).await?;
+    client.disconnect().await.map_err(|e| e.to_string())?;
+    let _ = until(&mut eventloop, |_| false).await;
+
+    let (publisher, mut eventloop) =
+        AsyncClient::new(options(url, &format!("{name}-pub"), true)?, 1024);
+    let topic = format!("{name}/items");
+    let sender = tokio::spawn(async move {
+        for id in 0..n as i64 {
+            if publisher
+                .publish(&topic, QoS::AtLeastOnce, false, Item::new(id).json())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut acked = 0;
+    until(&mut eventloop, |i| {
+        if matches!(i, Incoming::PubAck(_)) {
+            acked += 1;
+        }
+        acked >= n
+    })
+    .await?;
+    let _ = sender.await;
+    Ok(())
+}
+
+/// The flow `aqueduct run` drains the session with.
+pub fn flow(name: &str) -> String {
+    format!(
+        "system devices: mqtt {{\n  url = env(\"MQTT_URL\")\n  client_id = \"{name}\"\n}}\n\n{}\nflow drain {{\n  mode async\n  from devices.subscribe(\"{name}/#\", 1) as Item\n  to file(\"out\").append(\"items.jsonl\")\n}}\n",
+        crate::ITEM_TYPE
+    )
+}
+
+/// Messages the session still holds: resumes it for a second and counts
+/// what the broker sends again (without acknowledging).
+pub async fn left(url: &str, name: &str) -> Result<u64, String> {
+    let mut options = options(url, name, false)?;
+    options.set_manual_acks(true);
+    let (_client, mut eventloop) = AsyncClient::new(options, 64);
+    let mut got = 0;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        until(&mut eventloop, |i| {
+            if matches!(i, Incoming::Publish(_)) {
+                got += 1;
+            }
+            false
+        }),
+    )
+    .await;
+    Ok(got)
+}
+
+/// The hand-written consumer: the messages at hand are written and
+/// synced, then acknowledged in arrival order.
+pub async fn consume(
+    url: &str,
+    name: &str,
+    sink: &mut Sink,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut options = options(url, name, false)?;
+    options.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 1024);
+    let (tx, mut rx) = mpsc::channel::<rumqttc::Publish>(1024);
+    let subscriber = client.clone();
+    let filter = format!("{name}/#");
+    let poller = tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                    let _ = subscriber.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    if tx.send(p).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("mqtt: {e}");
+                    return;
+                }
+            }
+        }
+    });
+    let mut batch = Vec::new();
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => p,
+            _ = stop.changed() => break,
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        while let Ok(next) = rx.try_recv() {
+            batch.push(next);
+        }
+        for p in &batch {
+            sink.add_json(&p.payload)?;
+        }
+        sink.commit(batch.len() as u64)?;
+        for p in batch.drain(..) {
+            client.ack(&p).await.map_err(|e| e.to_string())?;
+        }
+    }
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! Memory under a backlog: 100,000 messages of about 1 KiB each (about
+//! 100 MiB) wait in RabbitMQ, NATS JetStream and a Redis stream, and
+//! `aqueduct run` drains them into a file. While it works through them,
+//! the process's peak resident memory (`VmHWM` from `/proc`) stays under
+//! 100 MiB, less than the backlog itself, and the broker still holds what
+//! the flow has not written yet, give or take the connector's bounds
+//! (prefetch, pull batch, read count) and the flow's input queue: the
+//! broker keeps the backlog, not aqueduct. A memory bound, not a timing.
+//!
+//! MQTT is left out: Mosquitto queues at most `max_queued_messages` (1000)
+//! for a session and paces deliveries by its in-flight window (20), so no
+//! backlog of this size reaches a subscriber. Kafka's prefetch queue is
+//! bounded in librdkafka (`queued.max.messages.kbytes`, 8 MiB).
+
+mod support;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Duration;
+use support::{Project, Running, wait_until};
+
+/// Messages in each backlog.
+const BACKLOG: u64 = 100_000;
+/// Bytes of padding per message.
+const PAD: usize = 1000;
+/// How many must be written before the peak is read: by then a consumer
+/// that buffered without bound would have taken most of the backlog.
+const LANDED: u64 = 20_000;
+/// The bound on the `aqueduct run` process's peak resident memory.
+const PEAK_LIMIT_KIB: u64 = 100 * 1024;
+/// Messages that may be out of the broker and not yet written: the
+/// connectors' prefetch (100), pull batches and pending bound (1000), read
+/// count (100), the flow's input queue (1024) and the group it takes at
+/// once (256), rounded up generously.
+const OUT_OF_BROKER: u64 = 5_000;
+/// Guards against hangs (a debug build on a loaded machine), not timings.
+const PROGRESS_LIMIT: Duration = Duration::from_secs(300);
+
+fn payload(id: u64, pad: &str) -> String {
+    format!(r#"{{"id":{id},"pad":"{pad}"}}"#)
+}
+
+fn payloads() -> impl Iterator<Item = String> {
+    let pad = "x".repeat(PAD);
+    (0..BACKLOG).map(move |id| payload(id, &pad))
+}
+
+fn project(system: &str, from: &str) -> Project {
+    let project = Project::new();
+    project.file(
+        "main.aq",
+        format!(
+            "{system}\ntype Item {{ id: int, pad: string }}\n\nflow drain {{\n  mode async\n  from {from} as Item\n  to file(\"out\").append(\"items.jsonl\")\n}}\n"
+        ),
+    );
+    project
+}
+
+/// Counts the lines of a growing file, reading only what was added.
+#[derive(Default)]
+struct Lines {
+    seen: u64,
+    count: u64,
+}
+
+impl Lines {
+    fn count(&mut self, path: &Path) -> u64 {
+        let Ok(mut file) = File::open(path) else {
+            return 0;
+        };
+        if file.seek(SeekFrom::Start(self.seen)).is_err() {
+            return self.count;
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        while let Ok(n) = file.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            self.seen += n as u64;
+            self.count += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        }
+        self.count
+    }
+}
+
+fn peak_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the flow until `LANDED` records are written, then checks the peak
+/// memory and, with `in_broker` (messages the broker has not handed out
+/// yet), that the broker still holds the rest of the backlog; stops the run.
+fn drain_part(project: &Project, env: (&str, &str), mut in_broker: impl FnMut() -> u64) {
+    let out = project.path("out/items.jsonl");
+    let mut lines = Lines::default();
+    let mut run: Running = project.spawn_with_env(&[], &[env]);
+    assert!(
+        wait_until(PROGRESS_LIMIT, || lines.count(&out) >= LANDED),
+        "only {} of {LANDED} records written; stderr:\n{}",
+        lines.count,
+        run.stderr()
+    );
+    let held = in_broker();
+    let written = lines.count(&out);
+    let peak = peak_kib(run.pid());
+    run.signal("TERM");
+    let _ = run.wait_exit(Duration::from_secs(30));
+    assert!(
+        written < BACKLOG - OUT_OF_BROKER,
+        "the flow wrote {written} records before the check; the backlog is gone"
+    );
+    assert!(
+        held + written >= BACKLOG - OUT_OF_BROKER,
+        "the broker holds {held} messages with {written} written: aqueduct took {} more than it wrote",
+        BACKLOG - held - written
+    );
+    assert!(
+        peak > 0 && peak <= PEAK_LIMIT_KIB,
+        "peak resident memory {:.1} MiB (limit {} MiB) with {written} of {BACKLOG} messages written",
+        peak as f64 / 1024.0,
+        PEAK_LIMIT_KIB / 1024
+    );
+    eprintln!(
+        "peak {:.1} MiB, {written} written, {held} still in the broker",
+        peak as f64 / 1024.0
+    );
+}
+
+#[test]
+fn amqp_consume_leaves_a_100k_backlog_in_the_queue_with_flat_memory() {
+    use lapin::options::{
+        BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    };
+    use lapin::types::FieldTable;
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    let Some(url) = aqueduct_test_support::service_url(
+        "AQUEDUCT_TEST_AMQP_URL",
+        "amqp_consume_leaves_a_100k_backlog_in_the_queue_with_flat_memory",
+    ) else {
+        return;
+    };
+    let queue = aqueduct_test_support::unique_name("aq_backlog");
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let (_connection, channel) = rt.block_on(async {
+        let connection = Connection::connect(&url, ConnectionProperties::default())
+            .await
+            .expect("connects to RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm mode");
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declares the queue");
+        let mut confirms = Vec::new();
+        for p in payloads() {
+            confirms.push(
+                channel
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        p.as_bytes(),
+                        BasicProperties::default().with_delivery_mode(2),
+                    )
+                    .await
+                    .expect("publishes"),
+            );
+            if confirms.len() >= 1000 {
+                for c in confirms.drain(..) {
+                    c.await.expect("confirmed");
+                }
+            }
+        }
+        for c in confirms {
+            c.await.expect("confirmed");
+        }
+        (connection, channel)
+    });
+    let project = project(
+        "system broker: amqp {\n  url = env(\"AMQP_URL\")\n}\n",
+        &format!("broker.consume(\"{queue}\")"),
+    );
+    drain_part(&project, ("AMQP_URL", &url), || {
+        rt.block_on(async {
+            let q = channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("the queue exists");
+            u64::from(q.message_count())
+        })
+    });
+    rt.block_on(async {
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    });
+}
+
+#[test]
+fn nats_durable_subscribe_leaves_a_100k_backlog_in_the_stream_with_flat_memory() {
+    use async_nats::jetstream::{self, stream};
+    let Some(url) = aqueduct_test_support::service_url(
+        "AQUEDUCT_TEST_NATS_URL",
+        "nats_durable_subscribe_leaves_a_100k_backlog_in_the_stream_with_flat_memory",
+    ) else {
+        return;
+    };
+    let name = aqueduct_test_support::unique_name("aq_backlog");
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let js = rt.block_on(async {
+        let client = async_nats::connect(&url).await.expect("connects to NATS");
+        let js = jetstream::new(client);
+        js.create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("{name}.>")],
+            ..Default::default()
+        })
+        .await
+        .expect("creates the stream");
+        let mut acks = Vec::new();
+        for p in payloads() {
+            acks.push(
+                js.publish(format!("{name}.items"), p.into())
+                    .await
+                    .expect("publishes"),
+            );
+            if acks.len() >= 1000 {
+                for a in acks.drain(..) {
+                    a.await.expect("stored");
+                }
+            }
+        }
+        for a in acks {
+            a.await.expect("stored");
+        }
+        js
+    });
+    let project = project(
+        "system bus: nats {\n  url = env(\"NATS_URL\")\n}\n",
+        &format!("bus.subscribe(\"{name}.>\", durable: \"drain\")"),
+    );
+    drain_part(&project, ("NATS_URL", &url), || {
+        rt.block_on(async {
+            let stream = js.get_stream(&name).await.expect("the stream");
+            let mut consumer: jetstream::consumer::PullConsumer =
+                stream.get_consumer("drain").await.expect("the consumer");
+            consumer.info().await.expect("consumer info").num_pending
+        })
+    });
+    rt.block_on(async {
+        let _ = js.delete_stream(&name).await;
+    });
+}
+
+#[test]
+fn redis_stream_leaves_a_100k_backlog_in_the_stream_with_flat_memory() {
+    let Some(url) = aqueduct_test_support::service_url(
+        "AQUEDUCT_TEST_REDIS_URL",
+        "redis_stream_leaves_a_100k_backlog_in_the_stream_with_flat_memory",
+    ) else {
+        return;
+    };
+    let key = aqueduct_test_support::unique_name("aq_backlog");
+    let mut conn = redis::Client::open(url.as_str())
+        .expect("a redis url")
+        .get_connection()
+        .expect("connects to Redis");
+    let pad = "x".repeat(PAD);
+    for start in (0..BACKLOG).step_by(1000) {
+        let mut pipe = redis::pipe();
+        for id in start..(start + 1000).min(BACKLOG) {
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("*")
+                .arg("id")
+                .arg(id)
+                .arg("pad")
+                .arg(&pad)
+                .ignore();
+        }
+        pipe.query::<()>(&mut conn).expect("XADD");
+    }
+    let project = project(
+        "system cache: redis {\n  url = env(\"REDIS_URL\")\n}\n",
+        &format!("cache.stream(\"{key}\", \"workers\")"),
+    );
+    drain_part(&project, ("REDIS_URL", &url), || {
+        // entries of the stream never delivered to the group
+        let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&key)
+            .query(&mut conn)
+            .expect("XINFO GROUPS");
+        match groups.first().and_then(|g| g.get("lag")) {
+            Some(redis::Value::Int(n)) => *n as u64,
+            other => panic!("XINFO GROUPS lag: {other:?}"),
+        }
+    });
+    let _ = redis::cmd("DEL").arg(&key).query::<()>(&mut conn);
+}

@@ -1,0 +1,251 @@
+//! `kafka.consume` through a broker restart: a tansu broker of the test's
+//! own (its own port and SQLite storage, so the shared broker of the other
+//! tests is never touched), 3000 messages published by rdkafka, aqueduct
+//! consuming into an upsert table; the broker is killed with SIGKILL
+//! mid-stream and started again on the same storage. librdkafka reconnects
+//! and the member rejoins its group: every message lands, none twice at
+//! the upsert target, and the group's committed offset reaches the end of
+//! the topic. Offsets are committed only after the targets commit, so
+//! what the flow had not made safe when the broker died is read again.
+//!
+//! The tansu binary is the one `.ci/services` installs
+//! (`~/.cache/aqueduct-ci/bin/tansu`, or `AQUEDUCT_TEST_TANSU`); the test
+//! runs when `AQUEDUCT_TEST_KAFKA_URL` is set, as the other Kafka tests do.
+#![cfg(feature = "kafka")]
+
+mod support;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::{Project, drain, wait_until};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Guards against hangs on a loaded machine, not timings.
+const PROGRESS_LIMIT: Duration = Duration::from_secs(120);
+const FINISH_LIMIT: Duration = Duration::from_secs(240);
+
+/// A tansu broker of this test, killed when dropped.
+struct Tansu {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Tansu {
+    fn start(binary: PathBuf) -> Tansu {
+        let mut tansu = Tansu {
+            binary,
+            dir: tempfile::tempdir().expect("a directory for tansu"),
+            port: support::free_port(),
+            child: None,
+        };
+        tansu.spawn();
+        tansu
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker on the storage of the earlier run (if any) and
+    /// waits until it accepts connections.
+    fn spawn(&mut self) {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))
+            .expect("a log file");
+        let child = Command::new(&self.binary)
+            .current_dir(self.dir.path())
+            .args(["broker", "--listener-url", &listener])
+            .args(["--advertised-listener-url", &listener])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starts tansu");
+        self.child = Some(child);
+        let port = self.port;
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            }),
+            "tansu did not listen; log:\n{}",
+            self.log()
+        );
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The tansu binary `.ci/services` installs, when there is one.
+fn tansu_binary() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("AQUEDUCT_TEST_TANSU") {
+        return Some(PathBuf::from(path));
+    }
+    let home = std::env::var("HOME").ok()?;
+    let path = Path::new(&home).join(".cache/aqueduct-ci/bin/tansu");
+    path.exists().then_some(path)
+}
+
+fn create_topic(rt: &tokio::runtime::Runtime, bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("an admin client");
+    let results = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+        ))
+        .expect("creates the topic");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("topic {t}: {e}"));
+    }
+}
+
+fn produce(rt: &tokio::runtime::Runtime, bootstrap: &str, topic: &str, n: i64) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .create()
+        .expect("a producer");
+    rt.block_on(async {
+        for start in (0..n).step_by(500) {
+            let messages: Vec<(String, String)> = (start..(start + 500).min(n))
+                .map(|i| (i.to_string(), drain::item_json(i)))
+                .collect();
+            let pending = messages.iter().map(|(key, payload)| {
+                producer.send(FutureRecord::to(topic).payload(payload).key(key), TIMEOUT)
+            });
+            for d in futures::future::join_all(pending).await {
+                d.unwrap_or_else(|(e, _)| panic!("delivered: {e}"));
+            }
+        }
+    });
+}
+
+/// (committed offset, end) of each partition.
+fn positions(bootstrap: &str, topic: &str, group: &str) -> Option<Vec<(i64, i64)>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .ok()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..2 {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, TIMEOUT).ok()?;
+    (0..2)
+        .map(|p| {
+            let at = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            };
+            let end = consumer.fetch_watermarks(topic, p, TIMEOUT).ok()?.1;
+            Some((at, end))
+        })
+        .collect()
+}
+
+#[test]
+fn consume_survives_a_broker_restart_and_loses_nothing() {
+    let test = "consume_survives_a_broker_restart_and_loses_nothing";
+    if aqueduct_test_support::service_url("AQUEDUCT_TEST_KAFKA_URL", test).is_none() {
+        return;
+    }
+    let Some(binary) = tansu_binary() else {
+        assert!(
+            std::env::var("AQUEDUCT_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "AQUEDUCT_REQUIRE_SERVICES=1 but no tansu binary (needed by {test})"
+        );
+        println!("SKIP: {test} (no tansu binary; set AQUEDUCT_TEST_TANSU)");
+        return;
+    };
+    const N: i64 = 3000;
+    let mut tansu = Tansu::start(binary);
+    let bootstrap = tansu.bootstrap();
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let topic = aqueduct_test_support::unique_name("aq_restart");
+    let group = aqueduct_test_support::unique_name("aq_group");
+    create_topic(&rt, &bootstrap, &topic);
+    produce(&rt, &bootstrap, &topic, N);
+
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"system broker: kafka {{
+  url = env("KAFKA_URL")
+}}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from broker.consume("{topic}", "{group}") as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  rate_limit 500 per 1s
+}}
+"#
+        ),
+    );
+    let db = p.path(drain::ITEMS_DB);
+    let url = format!("kafka://{bootstrap}");
+    let mut running = p.spawn_with_env(&[], &[("KAFKA_URL", &url)]);
+    assert!(
+        wait_until(PROGRESS_LIMIT, || drain::items(&db) >= 300),
+        "no progress; stderr:\n{}",
+        running.stderr()
+    );
+    tansu.kill();
+    let at_kill = drain::items(&db);
+    assert!(at_kill < N, "killed mid-stream: {at_kill} of {N}");
+    // down long enough for the consumer to notice (its reads and commits fail)
+    std::thread::sleep(Duration::from_secs(3));
+    tansu.spawn();
+    let all = wait_until(FINISH_LIMIT, || drain::items(&db) == N);
+    assert!(
+        all,
+        "{} of {N} after the broker restart; stderr:\n{}\ntansu:\n{}",
+        drain::items(&db),
+        running.stderr(),
+        tansu.log()
+    );
+    let settled = wait_until(Duration::from_secs(30), || {
+        positions(&bootstrap, &topic, &group).is_some_and(|ps| ps.iter().all(|(at, end)| at == end))
+    });
+    let r = running.terminate(Duration::from_secs(30));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        settled,
+        "committed offsets did not reach the end: {:?}",
+        positions(&bootstrap, &topic, &group)
+    );
+    let distinct = support::sqlite_count(&db, "select count(distinct id) from items");
+    assert_eq!(distinct, Some(N));
+}
