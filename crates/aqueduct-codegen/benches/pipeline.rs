@@ -2,7 +2,9 @@
 //! - a hand-written serde_json program (the baseline),
 //! - the interpreter: `aqueduct run` (the release CLI), and `executor::build`
 //!   in this process,
-//! - the generated service (`aqueduct build`, release binary).
+//! - the generated service (`aqueduct build`, release binary; the flow
+//!   runs on its native batch path), its output checked byte-equal to
+//!   `aqueduct run`'s.
 //!
 //! The pipeline, its input and its baseline are those of the runtime
 //! benchmark (`crates/aqueduct-bench`), so the numbers line up.
@@ -291,6 +293,7 @@ fn main() {
         run_cli(&project, &inp, &out)
     });
     let got_cli = lines(&out.join("events.jsonl"));
+    let run_bytes = std::fs::read(out.join("events.jsonl")).unwrap_or_default();
     let e = best(runs, || {
         fresh(&out);
         interpreter(&graph, &inp, &out)
@@ -301,6 +304,7 @@ fn main() {
         service(&bin, &inp, &out)
     });
     let got_gen = lines(&out.join("events.jsonl"));
+    let same_bytes = std::fs::read(out.join("events.jsonl")).unwrap_or_default() == run_bytes;
     let rate = |d: Duration| n as f64 / d.as_secs_f64() / 1000.0;
     let row = |name: &str, d: Duration, got: usize| {
         let check = if got == want {
@@ -320,6 +324,10 @@ fn main() {
     row("aqueduct run (release)", i, got_cli);
     row("executor in this process", e, got_exec);
     row("generated service", g, got_gen);
+    println!(
+        "generated service output byte-equal to `aqueduct run`'s: {}",
+        if same_bytes { "yes" } else { "NO" }
+    );
     println!(
         "generated crate: release build {:.1} s (dependencies already built), binary {:.1} MiB",
         build_time.as_secs_f64(),
