@@ -71,7 +71,7 @@ pub fn of(model: &Model, flow: &Flow) -> Option<NativeGen> {
                 lines.push("        return Ok(());".into());
                 lines.push("    }".into());
                 lines.push(format!(
-                    "    Err(e) => return Err(Failed::at({id}, e, rec.into_value())),"
+                    "    Err(e) => return Err(native_batch::Failed::at({id}, e, rec.into_value())),"
                 ));
                 lines.push("}".into());
             }
@@ -79,7 +79,7 @@ pub fn of(model: &Model, flow: &Flow) -> Option<NativeGen> {
                 lines.push(format!("let rec = match {f}_map(&rec, b) {{"));
                 lines.push("    Ok(next) => next,".into());
                 lines.push(format!(
-                    "    Err(e) => return Err(Failed::at({id}, e, rec.into_value())),"
+                    "    Err(e) => return Err(native_batch::Failed::at({id}, e, rec.into_value())),"
                 ));
                 lines.push("};".into());
             }
