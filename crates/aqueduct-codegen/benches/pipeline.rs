@@ -2,7 +2,10 @@
 //! - a hand-written serde_json program (the baseline),
 //! - the interpreter: `aqueduct run` (the release CLI), and `executor::build`
 //!   in this process,
-//! - the generated service (`aqueduct build`, release binary).
+//! - the generated service (`aqueduct build`, release binary): on the
+//!   executor with its native steps (`AQUEDUCT_NATIVE=0`, what services
+//!   did before the native batch path), and on its native batch path, its
+//!   output checked byte-equal to `aqueduct run`'s.
 //!
 //! The pipeline, its input and its baseline are those of the runtime
 //! benchmark (`crates/aqueduct-bench`), so the numbers line up.
@@ -193,8 +196,9 @@ fn run_cli(project: &Path, inp: &Path, out: &Path) {
     assert!(status.success());
 }
 
-fn service(bin: &Path, inp: &Path, out: &Path) {
+fn service(bin: &Path, inp: &Path, out: &Path, native: bool) {
     let status = Command::new(bin)
+        .env("AQUEDUCT_NATIVE", if native { "1" } else { "0" })
         .env("BENCH_IN", inp)
         .env("BENCH_OUT", out)
         .env("AQUEDUCT_STATE", "memory:")
@@ -291,16 +295,23 @@ fn main() {
         run_cli(&project, &inp, &out)
     });
     let got_cli = lines(&out.join("events.jsonl"));
+    let run_bytes = std::fs::read(out.join("events.jsonl")).unwrap_or_default();
     let e = best(runs, || {
         fresh(&out);
         interpreter(&graph, &inp, &out)
     });
     let got_exec = lines(&out.join("events.jsonl"));
+    let x = best(runs, || {
+        fresh(&out);
+        service(&bin, &inp, &out, false)
+    });
+    let got_exec_gen = lines(&out.join("events.jsonl"));
     let g = best(runs, || {
         fresh(&out);
-        service(&bin, &inp, &out)
+        service(&bin, &inp, &out, true)
     });
     let got_gen = lines(&out.join("events.jsonl"));
+    let same_bytes = std::fs::read(out.join("events.jsonl")).unwrap_or_default() == run_bytes;
     let rate = |d: Duration| n as f64 / d.as_secs_f64() / 1000.0;
     let row = |name: &str, d: Duration, got: usize| {
         let check = if got == want {
@@ -319,7 +330,12 @@ fn main() {
     row("hand-written serde_json", b, want);
     row("aqueduct run (release)", i, got_cli);
     row("executor in this process", e, got_exec);
+    row("generated, executor path", x, got_exec_gen);
     row("generated service", g, got_gen);
+    println!(
+        "generated service output byte-equal to `aqueduct run`'s: {}",
+        if same_bytes { "yes" } else { "NO" }
+    );
     println!(
         "generated crate: release build {:.1} s (dependencies already built), binary {:.1} MiB",
         build_time.as_secs_f64(),

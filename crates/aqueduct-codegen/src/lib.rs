@@ -37,6 +37,7 @@ pub mod connectors;
 pub mod expr;
 pub mod model;
 pub mod names;
+pub mod native;
 pub mod render;
 pub mod scaling;
 pub mod services;
@@ -277,6 +278,7 @@ fn service_data(
         .collect::<Vec<_>>()
         .join(", ");
     let modules = names::unique(service.flows.iter().map(|f| names::snake(f)).collect());
+    let model = model::Model::new(&service.graph);
     let flows: Vec<serde_json::Value> = service
         .graph
         .flows
@@ -288,6 +290,7 @@ fn service_data(
                 "name_lit": names::str_lit(&f.name),
                 "module": module,
                 "mode": f.mode.kind.as_str(),
+                "native": native::of(&model, f).is_some(),
                 "file": f.origin.file,
                 "doc": if f.doc.is_empty() { serde_json::Value::Null } else { json!(f.doc.join(" ")) },
             })
@@ -444,6 +447,7 @@ fn emit_service(
             "doc": doc,
             "uses": uses,
             "fns": generated.fns,
+            "native": native::of(&model, flow),
             "natives_param": if generated.fns.is_empty() { "_natives" } else { "natives" },
         });
         let module = module["module"].as_str().unwrap_or("flow").to_string();
@@ -488,6 +492,7 @@ fn doc_line(prefix: &str, text: &str) -> String {
 
 fn types_data(model: &model::Model, graph: &Graph, data: &serde_json::Value) -> serde_json::Value {
     let mut any_serde = false;
+    let mut any_json_out = false;
     let structs: Vec<serde_json::Value> = graph
         .types
         .iter()
@@ -509,7 +514,20 @@ fn types_data(model: &model::Model, graph: &Graph, data: &serde_json::Value) -> 
                 .enumerate()
                 .map(|(i, f)| {
                     let rename = (serde_ok && f.rust != f.name).then(|| names::str_lit(&f.name));
+                    // decimals, timestamps and dates through the runtime's own parsers
+                    let de_with =
+                        native::deserialize_with(&f.ty)
+                            .filter(|_| serde_ok)
+                            .map(|path| {
+                                let default = if f.ty.is_optional() { "default, " } else { "" };
+                                format!("{default}deserialize_with = \"{path}\"")
+                            });
+                    // `"name":` as JSON text, written before the field's value
+                    let key = serde_json::to_string(&f.name).unwrap_or_default();
+                    let sep = if i == 0 { "{" } else { "," };
                     json!({
+                        "de_with": de_with,
+                        "key_lit": names::str_lit(&format!("{sep}{key}:")),
                         "doc": f.doc.iter().map(|l| doc_line("///", l)).collect::<Vec<_>>(),
                         "rename": rename,
                         "rust": f.rust,
@@ -519,8 +537,16 @@ fn types_data(model: &model::Model, graph: &Graph, data: &serde_json::Value) -> 
                     })
                 })
                 .collect();
+            let json_out = native::writable(
+                model,
+                &aqueduct_graph::Type::Record(s.name.clone()),
+                &mut Vec::new(),
+            );
+            any_json_out |= json_out;
             json!({
                 "doc": s.doc.iter().map(|l| doc_line("///", l)).collect::<Vec<_>>(),
+                "json_out": json_out,
+                "empty": s.fields.is_empty(),
                 "rust": s.rust,
                 "name_lit": names::str_lit(&s.name),
                 "derives": derives,
@@ -532,6 +558,7 @@ fn types_data(model: &model::Model, graph: &Graph, data: &serde_json::Value) -> 
     json!({
         "crate": data["crate"],
         "serde": any_serde,
+        "json_out": any_json_out,
         "structs": structs,
     })
 }

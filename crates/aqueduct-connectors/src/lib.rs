@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod file;
 pub mod formats;
 pub mod http;
+pub mod native_batch;
 pub mod sqlite;
 pub mod stdio;
 pub mod support;

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod conv;
+pub mod fast;
 pub mod funcs;
 pub mod ops;
 
