@@ -6,6 +6,7 @@
 //! rotation ([`tail`]). Targets: `write(path, format)` replaces a file
 //! atomically and `append(path, format)` appends to one ([`write`]).
 
+pub(crate) mod checkpoint;
 mod read;
 mod read_fused;
 mod tail;

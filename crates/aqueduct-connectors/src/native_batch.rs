@@ -18,8 +18,8 @@
 //!   accepts what it accepts (the record then goes on natively) or gives the
 //!   very error `run` dead-letters;
 //! - dead-letter entries are the runtime's ([`aqueduct_runtime::dead_letter`]);
-//! - the position is the `file.read` checkpoint, same key, same JSON
-//!   ([`checkpoint`]): every `chunk` records and at each file's end, stored
+//! - the position is the `file.read` checkpoint, the very same type
+//!   ([`crate::file::checkpoint`]): every `chunk` records and at each file's end, stored
 //!   only once the targets' bytes before it are synced (`sync_data`), the
 //!   sync and the store running in the background while the next chunk is
 //!   processed, as `run`'s group commit does. A killed run resumes after the
@@ -29,7 +29,6 @@
 //! fixed target paths, no schedule, a state store of one process); when it
 //! cannot, the service runs the flow on the executor with its native steps.
 
-mod checkpoint;
 mod commit;
 mod drive;
 

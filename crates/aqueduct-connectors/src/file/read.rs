@@ -11,6 +11,7 @@
 //! and modification time, so a later run skips it unless it changed; a
 //! file that changed is read again from its start.
 
+use super::checkpoint::{Checkpoint, Meta};
 use crate::formats::{Codec, Format};
 use crate::support::args::{label, req_str};
 use crate::support::commit::Committer;
@@ -21,9 +22,7 @@ use aqueduct_runtime::connector::{
 use aqueduct_runtime::fused::FusedPlan;
 use aqueduct_runtime::value::Value;
 use futures::future::BoxFuture;
-use serde_json::json;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,74 +40,6 @@ pub(crate) struct ReadSource {
     shutdown: watch::Receiver<bool>,
     /// The fused batch path's plan, when the flow offered it and the format is jsonl or csv.
     fused: Option<Arc<FusedPlan>>,
-}
-
-/// Size and modification time of a file, to notice changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Meta {
-    size: u64,
-    mtime: u64,
-}
-
-impl Meta {
-    fn of(meta: &std::fs::Metadata) -> Meta {
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        Meta {
-            size: meta.len(),
-            mtime,
-        }
-    }
-}
-
-/// The stored position.
-#[derive(Debug, Default, Clone)]
-struct Checkpoint {
-    done: BTreeMap<String, Meta>,
-    current: Option<(String, u64)>,
-}
-
-impl Checkpoint {
-    fn parse(text: &str) -> Checkpoint {
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
-            tracing::warn!("ignoring an unreadable file checkpoint");
-            return Checkpoint::default();
-        };
-        let mut cp = Checkpoint::default();
-        if let Some(done) = json.get("done").and_then(|d| d.as_object()) {
-            for (path, m) in done {
-                let size = m.get("size").and_then(|v| v.as_u64()).unwrap_or(0);
-                let mtime = m.get("mtime").and_then(|v| v.as_u64()).unwrap_or(0);
-                cp.done.insert(path.clone(), Meta { size, mtime });
-            }
-        }
-        if let Some(cur) = json.get("current")
-            && let (Some(path), Some(pos)) = (
-                cur.get("path").and_then(|v| v.as_str()),
-                cur.get("pos").and_then(|v| v.as_u64()),
-            )
-        {
-            cp.current = Some((path.to_string(), pos));
-        }
-        cp
-    }
-
-    fn to_json(&self) -> String {
-        let done: serde_json::Map<String, serde_json::Value> = self
-            .done
-            .iter()
-            .map(|(p, m)| (p.clone(), json!({"size": m.size, "mtime": m.mtime})))
-            .collect();
-        let current = self
-            .current
-            .as_ref()
-            .map(|(path, pos)| json!({"path": path, "pos": pos}));
-        json!({"done": done, "current": current}).to_string()
-    }
 }
 
 /// Records the reader thread hands over at once (one channel hop per group, not per record).

@@ -4,9 +4,9 @@
 //! records and at each file's end the buffers go to the files and a commit
 //! is handed to the background ([`super::commit`]).
 
-use super::checkpoint::{Checkpoint, Meta};
 use super::commit::{Committer, Job};
 use super::{DecodeFn, Failed, Out, Plan, RecordFn};
+use crate::file::checkpoint::{Checkpoint, Meta};
 use crate::support::decode_error;
 use aqueduct_runtime::connector::DecodeError;
 use aqueduct_runtime::dead_letter::{self, Failure};

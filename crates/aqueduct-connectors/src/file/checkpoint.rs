@@ -1,16 +1,15 @@
-//! The position `file.read` stores, read and written by the native batch
-//! path in the very same form (state key `file:{flow}:{glob}`, JSON
-//! `{"done": {path: {"size", "mtime"}}, "current": {"path", "pos"}}`), so a
-//! run of a generated service resumes what `aqueduct run` (or the service's
-//! own executor path) left, and the other way round. Kept in step with
-//! `file/read.rs` by the tests that hand a run over between the two.
+//! The position `file.read` stores (state key `file:{flow}:{glob}`, JSON
+//! `{"done": {path: {"size", "mtime"}}, "current": {"path", "pos"}}`). One
+//! definition for the reader and for the native batch path of generated
+//! services, so a service resumes what `aqueduct run` left, and the other
+//! way round.
 
 use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Size and modification time of a file, to notice changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Meta {
+pub(crate) struct Meta {
     pub size: u64,
     pub mtime: u64,
 }
@@ -33,7 +32,7 @@ impl Meta {
 /// The stored position: finished files, and the file in progress with the
 /// byte offset after its last committed record.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Checkpoint {
+pub(crate) struct Checkpoint {
     pub done: BTreeMap<String, Meta>,
     pub current: Option<(String, u64)>,
 }
