@@ -77,7 +77,11 @@ fn tables(url: &str) -> (String, String) {
     psql(
         url,
         &format!(
-            "CREATE OR REPLACE FUNCTION aqueduct_test_session_ssl() RETURNS boolean
+            // psql runs the statements of one `-c` as one transaction: the
+            // advisory lock keeps the tests running beside each other from
+            // replacing the function at once (pg_proc's unique index).
+            "SELECT pg_advisory_xact_lock(7243001);
+             CREATE OR REPLACE FUNCTION aqueduct_test_session_ssl() RETURNS boolean
                LANGUAGE sql AS 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
              CREATE TABLE {src} (id integer PRIMARY KEY, name text NOT NULL);
              INSERT INTO {src} VALUES (1, 'a'), (2, 'b'), (3, 'c');
