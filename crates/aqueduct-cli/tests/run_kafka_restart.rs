@@ -26,9 +26,11 @@ use std::time::Duration;
 use support::{Project, drain, wait_until};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// Guards against hangs on a loaded machine, not timings.
+/// Guards against hangs on a loaded machine, not timings. The rejoin after
+/// the restart took about 3 minutes here (a whole run: 214 s), so the
+/// finish guard leaves room for a slower machine.
 const PROGRESS_LIMIT: Duration = Duration::from_secs(120);
-const FINISH_LIMIT: Duration = Duration::from_secs(240);
+const FINISH_LIMIT: Duration = Duration::from_secs(480);
 
 /// A tansu broker of this test, killed when dropped.
 struct Tansu {
