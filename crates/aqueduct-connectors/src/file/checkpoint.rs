@@ -1,11 +1,13 @@
 //! The position `file.read` stores (state key `file:{flow}:{glob}`, JSON
-//! `{"done": {path: {"size", "mtime"}}, "current": {"path", "pos"}}`). One
+//! `{"done": {path: {"size", "mtime"}}, "current": {"path", "pos"}}`) and
+//! the listing of the glob it is kept against. One
 //! definition for the reader and for the native batch path of generated
 //! services, so a service resumes what `aqueduct run` left, and the other
 //! way round.
 
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// Size and modification time of a file, to notice changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,4 +76,34 @@ impl Checkpoint {
             .map(|(path, pos)| json!({"path": path, "pos": pos}));
         json!({"done": done, "current": current}).to_string()
     }
+}
+
+/// Why the files of a glob could not be listed.
+pub(crate) enum ListError {
+    /// The pattern is not a glob.
+    Pattern(glob::PatternError),
+    /// A directory on the way could not be read.
+    Entry(glob::GlobError),
+}
+
+/// The files matching `glob` under `root`, each with its path relative to
+/// `root` (`/`-separated, the checkpoint's key), in that relative path's
+/// order: the order `file.read` reads them in.
+pub(crate) fn matching_files(root: &Path, glob: &str) -> Result<Vec<(PathBuf, String)>, ListError> {
+    let pattern = root.join(glob);
+    let paths = glob::glob(&pattern.to_string_lossy()).map_err(ListError::Pattern)?;
+    let mut files = Vec::new();
+    for entry in paths {
+        let path = entry.map_err(ListError::Entry)?;
+        if path.is_file() {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            files.push((path, rel));
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(files)
 }

@@ -11,7 +11,7 @@
 //! and modification time, so a later run skips it unless it changed; a
 //! file that changed is read again from its start.
 
-use super::checkpoint::{Checkpoint, Meta};
+use super::checkpoint::{Checkpoint, ListError, Meta, matching_files};
 use crate::formats::{Codec, Format};
 use crate::support::args::{label, req_str};
 use crate::support::commit::Committer;
@@ -90,24 +90,12 @@ impl ReadSource {
     }
 
     fn list(&self) -> Result<Vec<(PathBuf, String)>, ConnectorError> {
-        let pattern = self.root.join(&self.glob);
-        let pattern = pattern.to_string_lossy();
-        let paths = glob::glob(&pattern)
-            .map_err(|e| ConnectorError::Config(format!("bad glob `{}`: {e}", self.glob)))?;
-        let mut files = Vec::new();
-        for entry in paths {
-            let path = entry.map_err(|e| io_error("cannot list files", e.error()))?;
-            if path.is_file() {
-                let rel = path
-                    .strip_prefix(&self.root)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                files.push((path, rel));
+        matching_files(&self.root, &self.glob).map_err(|e| match e {
+            ListError::Pattern(e) => {
+                ConnectorError::Config(format!("bad glob `{}`: {e}", self.glob))
             }
-        }
-        files.sort_by(|a, b| a.1.cmp(&b.1));
-        Ok(files)
+            ListError::Entry(e) => io_error("cannot list files", e.error()),
+        })
     }
 
     async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {

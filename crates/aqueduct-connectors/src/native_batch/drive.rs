@@ -6,7 +6,7 @@
 
 use super::commit::{Committer, Job};
 use super::{DecodeFn, Failed, Out, Plan, RecordFn};
-use crate::file::checkpoint::{Checkpoint, Meta};
+use crate::file::checkpoint::{Checkpoint, ListError, Meta, matching_files};
 use crate::support::decode_error;
 use aqueduct_runtime::connector::DecodeError;
 use aqueduct_runtime::dead_letter::{self, Failure};
@@ -188,22 +188,10 @@ impl<I: NativeValue> Run<'_, I> {
     /// The files of the glob, in path order, that are not done yet.
     fn jobs(&mut self) -> Result<Vec<Input>, String> {
         let plan = self.plan;
-        let pattern = plan.root.join(&plan.glob);
-        let paths = glob::glob(&pattern.to_string_lossy())
-            .map_err(|e| format!("bad glob `{}`: {e}", plan.glob))?;
-        let mut files = Vec::new();
-        for entry in paths {
-            let path = entry.map_err(|e| format!("cannot list files: {}", e.error()))?;
-            if path.is_file() {
-                let rel = path
-                    .strip_prefix(&plan.root)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                files.push((path, rel));
-            }
-        }
-        files.sort_by(|a, b| a.1.cmp(&b.1));
+        let files = matching_files(&plan.root, &plan.glob).map_err(|e| match e {
+            ListError::Pattern(e) => format!("bad glob `{}`: {e}", plan.glob),
+            ListError::Entry(e) => format!("cannot list files: {}", e.error()),
+        })?;
         let cp = &mut self.checkpoint;
         cp.done
             .retain(|path, _| files.iter().any(|(_, rel)| rel == path));
