@@ -426,26 +426,8 @@ impl Source for StreamSource {
                         }
                     };
                     replay = id;
-                    let n = records.len();
-                    if n == 0 {
-                        // Nothing to deliver (a delete): the position moves on
-                        // once everything before it is safe.
-                        let (ack, rx) = Ack::new();
-                        ack.done();
-                        committer.push(rx, Some(id.to_string()));
-                    }
-                    for (i, record) in records.into_iter().enumerate() {
-                        let (ack, rx) = Ack::new();
-                        committer.push(rx, (i + 1 == n).then(|| id.to_string()));
-                        let envelope = Envelope {
-                            record,
-                            ack,
-                            reply: None,
-                        };
-                        if out.send(envelope).await.is_err() {
-                            stop = Some(Ok(()));
-                            break;
-                        }
+                    if !deliver(records, &id.to_string(), &committer, &out).await {
+                        stop = Some(Ok(()));
                     }
                     if stop.is_some() {
                         break;
@@ -464,6 +446,38 @@ impl Source for StreamSource {
             result
         })
     }
+}
+
+/// Hands one event's records to the flow, the event's position (replay id)
+/// on the last one, so it is stored once every record of the event and
+/// everything before it are safe. An event with no record (a delete the flow
+/// does not take) moves the position on all the same. False when the flow
+/// stopped taking records.
+pub(crate) async fn deliver(
+    records: Vec<Result<Value, DecodeError>>,
+    position: &str,
+    committer: &Committer,
+    out: &mpsc::Sender<Envelope>,
+) -> bool {
+    let n = records.len();
+    if n == 0 {
+        let (ack, rx) = Ack::new();
+        ack.done();
+        committer.push(rx, Some(position.to_string()));
+    }
+    for (i, record) in records.into_iter().enumerate() {
+        let (ack, rx) = Ack::new();
+        committer.push(rx, (i + 1 == n).then(|| position.to_string()));
+        let envelope = Envelope {
+            record,
+            ack,
+            reply: None,
+        };
+        if out.send(envelope).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@
 mod avro;
 
 use crate::client::Client;
-use crate::stream::{Events, Start, subscription};
+use crate::stream::{Events, Start, deliver, subscription};
 use aqueduct_connectors::support::args::{Options, label};
 use aqueduct_connectors::support::commit::Committer;
 use aqueduct_connectors::support::{decode_error, stopped};
@@ -35,7 +35,7 @@ use aqueduct_pubsub::proto::{FetchRequest, ReplayPreset, SchemaRequest, TopicReq
 use aqueduct_pubsub::{
     ACCESS_TOKEN, DEFAULT_ENDPOINT, INSTANCE_URL, MAX_REQUESTED, TENANT_ID, replay_number,
 };
-use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source, StateStore};
+use aqueduct_runtime::connector::{ConnectorError, Envelope, OpContext, Source, StateStore};
 use futures::future::BoxFuture;
 use serde_json::json;
 use std::collections::HashMap;
@@ -357,23 +357,8 @@ impl PubSubSource {
                     ))],
                 };
                 *replay = Some(consumer.replay_id.clone());
-                let n = records.len();
-                if n == 0 {
-                    let (ack, rx) = Ack::new();
-                    ack.done();
-                    committer.push(rx, Some(position.clone()));
-                }
-                for (i, record) in records.into_iter().enumerate() {
-                    let (ack, rx) = Ack::new();
-                    committer.push(rx, (i + 1 == n).then(|| position.clone()));
-                    let envelope = Envelope {
-                        record,
-                        ack,
-                        reply: None,
-                    };
-                    if out.send(envelope).await.is_err() {
-                        return End::Stopped;
-                    }
+                if !deliver(records, &position, committer, out).await {
+                    return End::Stopped;
                 }
             }
             // Ask for more once half the requested events arrived (and the
