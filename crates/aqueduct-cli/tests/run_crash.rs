@@ -2,8 +2,12 @@
 //! mid-way and run again ends with every row in the SQLite table exactly
 //! once and none lost, having resumed after its last checkpoint; a chunk
 //! reaches SQLite in one transaction; a killed and resumed `file.write`
-//! keeps what the first run committed; a fire-and-forget endpoint that
-//! answered 202 has the record in its target file after SIGTERM.
+//! keeps what the first run committed; the fused batch path (`file.read`
+//! jsonl through `where`/`map` into `file.append` or `file.write`, no
+//! rate limit) killed mid-file and run again ends with the uninterrupted
+//! run's output, at most with the records after its last checkpoint
+//! written twice; a fire-and-forget endpoint that answered 202 has the
+//! record in its target file after SIGTERM.
 
 mod support;
 
@@ -280,6 +284,149 @@ flow load {
         .map(|v| v["id"].as_i64().expect("id"))
         .collect();
     assert_eq!(ids, vec![100_000, 100_001, 100_002]);
+}
+
+/// `n` JSON lines of `Row`, ~70 bytes each.
+fn big_jsonl(n: usize) -> String {
+    let mut text = String::with_capacity(n * 72);
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"id\":{i},\"name\":\"name-{i}\",\"amount\":{}.{:02},\"country\":\"{}\"}}\n",
+            i % 1000,
+            i % 100,
+            ["de", "fr", "xx", "us"][i % 4]
+        ));
+    }
+    text
+}
+
+/// A flow the fused path takes whole: `where` and `map` over scalar
+/// fields, from `file.read` jsonl to `to` (no rate limit: that would send
+/// it the general way). A small chunk makes the run long enough to be
+/// killed mid-file: every chunk is synced and checkpointed.
+fn fused_flow(to: &str) -> String {
+    format!(
+        r#"
+type Row {{ id: int, name: string, amount: float, country: string }}
+type Out {{ id: int, name: string, amount: float, country: string, big: bool }}
+
+flow load {{
+  mode batch chunk 50
+  from file("in").read("*.jsonl", format: jsonl) as Row
+  where .country != "xx"
+  map Out {{
+    ...
+    name = upper(.name)
+    big = .amount * 2.0 > 1000.0
+  }}
+  to {to}
+}}
+"#
+    )
+}
+
+/// Runs the fused flow into `to` (writing `output`) once uninterrupted,
+/// and once killed with SIGKILL after a checkpoint mid-file then run
+/// again; the second run's final output must be the first's, byte for
+/// byte, but for records after the killed run's last checkpoint that
+/// reached the file before the kill: those are written again by the rerun
+/// (at-least-once, as on the general path), so they may appear twice,
+/// in one block right where the rerun took over. Nothing is lost,
+/// reordered or cut.
+fn fused_killed_and_resumed(to: &str, output: &str) {
+    let rows = 60_000;
+    let input = big_jsonl(rows);
+    let aq = fused_flow(to);
+
+    let whole = Project::new();
+    whole.file("in/a.jsonl", &input).file("main.aq", &aq);
+    let r = whole.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("fused batch path"),
+        "the flow runs on the fused path:\n{}",
+        r.stderr
+    );
+    let expected = std::fs::read(whole.path(output)).expect("the uninterrupted output");
+
+    let p = Project::new();
+    p.file("in/a.jsonl", &input).file("main.aq", &aq);
+    let state = p.path(".aqueduct/state.db");
+    let checkpointed = || {
+        sqlite_count(
+            &state,
+            "select count(*) from aqueduct_state where key = 'file:load:*.jsonl' \
+             and cast(json_extract(value, '$.current.pos') as integer) > 100000",
+        )
+        .unwrap_or(0)
+            > 0
+    };
+    let mut running = p.spawn(&[]);
+    let midway = wait_until(support::RUN_LIMIT, || {
+        checkpointed() || !running.is_running()
+    });
+    assert!(midway, "no checkpoint; stderr:\n{}", running.stderr());
+    running.signal("KILL");
+    let status = running.wait_exit(Duration::from_secs(10)).expect("killed");
+    assert!(
+        status.code().is_none(),
+        "killed by a signal mid-file, not ended: {status:?}; stderr:\n{}",
+        running.stderr()
+    );
+    assert!(
+        running.stderr().contains("fused batch path"),
+        "the killed run was on the fused path:\n{}",
+        running.stderr()
+    );
+
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary = r.summary("load");
+    let read_again: usize = summary
+        .strip_prefix("load: ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count in `{summary}`"));
+    assert!(
+        read_again < rows,
+        "the rerun resumed after the checkpoint instead of starting over: {summary}"
+    );
+    let got = std::fs::read(p.path(output)).expect("the resumed output");
+    let expected: Vec<&[u8]> = expected.split_inclusive(|b| *b == b'\n').collect();
+    let got: Vec<&[u8]> = got.split_inclusive(|b| *b == b'\n').collect();
+    // the first line that differs is where the rerun took over; from there
+    // on the output must be the uninterrupted run's tail
+    let at = expected
+        .iter()
+        .zip(&got)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.len().min(got.len()));
+    let twice = got.len().checked_sub(expected.len()).unwrap_or_else(|| {
+        panic!(
+            "records lost: {} lines instead of {}",
+            got.len(),
+            expected.len()
+        )
+    });
+    assert!(
+        twice <= at,
+        "{twice} lines twice but the outputs part at line {at}"
+    );
+    assert!(
+        got[at..] == expected[at - twice..],
+        "after line {at} the resumed output is not the uninterrupted run's \
+         ({twice} lines written twice)"
+    );
+}
+
+#[test]
+fn fused_append_killed_with_sigkill_then_rerun_ends_with_the_uninterrupted_output() {
+    fused_killed_and_resumed(r#"file("out").append("rows.jsonl")"#, "out/rows.jsonl");
+}
+
+#[test]
+fn fused_write_killed_with_sigkill_then_rerun_ends_with_the_uninterrupted_output() {
+    fused_killed_and_resumed(r#"file("out").write("rows.jsonl")"#, "out/rows.jsonl");
 }
 
 #[test]

@@ -26,7 +26,7 @@ mod record;
 mod text;
 mod xml;
 
-pub use lines::{DEFAULT_MAX_RECORD_SIZE, LineSplitter, Logical};
+pub use lines::{DEFAULT_MAX_RECORD_SIZE, Line, LineSplitter, Logical};
 pub(crate) use record::{build_record, cell_text, fields_of, layout, parse_cell};
 /// XML trees for connectors that speak XML (`soap`): parse a document,
 /// read an element as a typed value.

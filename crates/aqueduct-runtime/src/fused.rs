@@ -74,6 +74,18 @@ pub struct FusedGroup {
     bytes: Vec<u8>,
     /// Records that reached each stage, and (last) the target.
     reached: Vec<u64>,
+    /// Two slot vectors kept empty between lines, so that decoding a line
+    /// and running a `map` allocate nothing ([`recycle`]).
+    spare: [Vec<FVal<'static>>; 2],
+}
+
+/// An empty vector with `v`'s allocation, for values borrowing another
+/// line: the standard library collects a mapped `vec::IntoIter` into the
+/// same allocation when the element layout is the same (it is the same
+/// type here), and the closure never runs on an empty vector.
+fn recycle<'b>(mut v: Vec<FVal<'_>>) -> Vec<FVal<'b>> {
+    v.clear();
+    v.into_iter().map(|_| FVal::Null).collect()
 }
 
 impl FusedGroup {
@@ -182,6 +194,7 @@ impl FusedPlan {
         FusedGroup {
             bytes: Vec::with_capacity(64 * 1024),
             reached: vec![0; self.stages.len() + 2],
+            spare: Default::default(),
         }
     }
 
@@ -190,7 +203,8 @@ impl FusedPlan {
         if line.trim().is_empty() {
             return Outcome::Blank;
         }
-        match decode::json_line(line, &self.input) {
+        let buf = recycle(std::mem::take(&mut group.spare[0]));
+        match decode::json_line(line, &self.input, buf) {
             Some(slots) => self.run(slots, group),
             None => Outcome::General,
         }
@@ -201,7 +215,8 @@ impl FusedPlan {
         if line.trim().is_empty() {
             return Outcome::Blank;
         }
-        match decode::csv_row(line, &self.input, columns) {
+        let buf = recycle(std::mem::take(&mut group.spare[0]));
+        match decode::csv_row(line, &self.input, columns, buf) {
             Some(slots) => self.run(slots, group),
             None => Outcome::General,
         }
@@ -229,25 +244,38 @@ impl FusedPlan {
     /// Runs the stages over decoded slots; encodes the result into `group`.
     fn run<'a>(&'a self, slots: Vec<FVal<'a>>, group: &mut FusedGroup) -> Outcome {
         let mut current = slots;
+        let mut next = recycle(std::mem::take(&mut group.spare[1]));
+        let outcome = self.stages(&mut current, &mut next, group);
+        group.spare = [recycle(current), recycle(next)];
+        outcome
+    }
+
+    /// [`Self::run`] with its two slot vectors (`next`: empty, for a `map`).
+    fn stages<'a>(
+        &'a self,
+        current: &mut Vec<FVal<'a>>,
+        next: &mut Vec<FVal<'a>>,
+        group: &mut FusedGroup,
+    ) -> Outcome {
         // every stage is evaluated before anything is counted: a record
         // handed to the general path must not be counted twice
         let mut passed = 0;
         for stage in &self.stages {
             match stage {
-                Stage::Where(cond) => match cond.eval(&current) {
+                Stage::Where(cond) => match cond.eval(current) {
                     Some(FVal::Bool(true)) => {}
                     Some(_) => break,
                     None => return Outcome::General,
                 },
                 Stage::Map(fields) => {
-                    let mut next = Vec::with_capacity(fields.len());
+                    next.clear();
                     for f in fields {
-                        match f.eval(&current) {
+                        match f.eval(current) {
                             Some(v) => next.push(v),
                             None => return Outcome::General,
                         }
                     }
-                    current = next;
+                    std::mem::swap(current, next);
                 }
             }
             passed += 1;
@@ -259,7 +287,7 @@ impl FusedPlan {
             return Outcome::Filtered;
         }
         group.reached[passed + 1] += 1;
-        encode::record(&self.keys, &current, &mut group.bytes);
+        encode::record(&self.keys, current, &mut group.bytes);
         Outcome::Written
     }
 

@@ -12,7 +12,7 @@
 //! file that changed is read again from its start.
 
 use super::checkpoint::{Checkpoint, ListError, Meta, matching_files};
-use crate::formats::{Codec, Format};
+use crate::formats::{Codec, Format, Line};
 use crate::support::args::{label, req_str};
 use crate::support::commit::Committer;
 use crate::support::{io_error, stopped};
@@ -410,40 +410,47 @@ fn read_lines(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorErro
         .fused
         .as_deref()
         .map(|plan| super::read_fused::Fusing::new(plan, codec, &job.rel));
-    let mut out = Vec::new();
+    // each line is lent by the splitter straight from the read buffer;
+    // `Stop` ends the file early (the flow or the async side is gone)
+    struct Stop;
+    let mut each = |logical: Line<'_>| -> Result<(), Stop> {
+        if let Some(f) = fused.as_mut() {
+            match f.line(&logical, &decoder, &mut batch) {
+                Some(true) => return Ok(()),
+                Some(false) => {}
+                None => return Err(Stop),
+            }
+        }
+        let record = match logical.text {
+            Ok(text) => decoder.line(text),
+            Err(e) => Some(Err(e)),
+        };
+        match record.map(|r| batch.push(r, logical.end)) {
+            Some(false) => Err(Stop),
+            _ => Ok(()),
+        }
+    };
     loop {
         let buf = reader.fill_buf().map_err(|e| io_error(&what, &e))?;
-        let done = buf.is_empty();
-        if done {
-            splitter.finish(&mut out);
-        } else {
-            let n = buf.len();
-            splitter.feed(buf, &mut out);
-            reader.consume(n);
-        }
-        for logical in out.drain(..) {
-            if let Some(f) = fused.as_mut() {
-                match f.line(&logical, &decoder, &mut batch) {
-                    Some(true) => continue,
-                    Some(false) => {}
-                    None => return Ok(false),
-                }
-            }
-            if let Some(record) = decoder.logical(logical.text)
-                && !batch.push(record, logical.end)
-            {
+        if buf.is_empty() {
+            if splitter.finish_with(&mut each).is_err() {
                 return Ok(false);
             }
+            break;
         }
-        if done {
-            if let Some(f) = fused.as_mut()
-                && !f.seal(&mut batch)
-            {
-                return Ok(false);
-            }
-            return Ok(batch.finish());
+        let n = buf.len();
+        if splitter.feed_with(buf, &mut each).is_err() {
+            return Ok(false);
         }
+        reader.consume(n);
     }
+    drop(each);
+    if let Some(f) = fused.as_mut()
+        && !f.seal(&mut batch)
+    {
+        return Ok(false);
+    }
+    Ok(batch.finish())
 }
 
 /// How many lines end before byte `offset` of a file.

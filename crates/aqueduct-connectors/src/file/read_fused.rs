@@ -10,7 +10,7 @@
 //! of the file. Its position is the offset after its last line.
 
 use super::read::Batch;
-use crate::formats::{Codec, Format, Logical, StreamDecoder};
+use crate::formats::{Codec, Format, Line, StreamDecoder};
 use aqueduct_runtime::fused::{CsvColumns, FusedGroup, FusedPlan, Outcome};
 
 /// Output bytes after which a group is sealed.
@@ -53,7 +53,7 @@ impl<'p> Fusing<'p> {
     /// sent first), `None` when the flow is gone.
     pub(super) fn line(
         &mut self,
-        logical: &Logical,
+        logical: &Line<'_>,
         decoder: &StreamDecoder,
         batch: &mut Batch<'_>,
     ) -> Option<bool> {

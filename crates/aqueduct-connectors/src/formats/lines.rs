@@ -32,6 +32,35 @@ pub struct Logical {
     pub line: u64,
 }
 
+/// One record's text lent to a callback ([`LineSplitter::feed_with`]):
+/// borrowed from the input, or from the splitter's own buffer.
+#[derive(Debug)]
+pub struct Line<'a> {
+    /// The record without its line ending, or the error.
+    pub text: Result<&'a str, DecodeError>,
+    /// The input offset just after the record (with its line ending).
+    pub end: u64,
+    /// The (1-based) line the record starts on.
+    pub line: u64,
+}
+
+/// Hands an owned record to `each` as a [`Line`].
+fn lend<E>(logical: Logical, each: &mut impl FnMut(Line<'_>) -> Result<(), E>) -> Result<(), E> {
+    let Logical { text, end, line } = logical;
+    match text {
+        Ok(text) => each(Line {
+            text: Ok(&text),
+            end,
+            line,
+        }),
+        Err(e) => each(Line {
+            text: Err(e),
+            end,
+            line,
+        }),
+    }
+}
+
 /// One complete physical line of a csv record still open.
 #[derive(Debug)]
 struct Physical {
@@ -63,6 +92,8 @@ pub struct LineSplitter {
     open_len: usize,
     /// Quotes in `open` (odd while a cell is open).
     open_quotes: usize,
+    /// Records of the owned path waiting to be lent ([`Self::feed_with`]).
+    scratch: Vec<Logical>,
 }
 
 impl LineSplitter {
@@ -80,6 +111,7 @@ impl LineSplitter {
             open: Vec::new(),
             open_len: 0,
             open_quotes: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -91,31 +123,100 @@ impl LineSplitter {
     /// Takes `bytes`; complete records go to `out`.
     pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Logical>) {
         while !bytes.is_empty() {
-            let (piece, rest, complete) = match bytes.iter().position(|b| *b == b'\n') {
+            let (piece, rest, complete) = match memchr::memchr(b'\n', bytes) {
                 Some(i) => (&bytes[..=i], &bytes[i + 1..], true),
                 None => (bytes, &[][..], false),
             };
-            let room = (self.max + 2).saturating_sub(self.current.len());
-            self.current
-                .extend_from_slice(&piece[..piece.len().min(room)]);
-            self.current_len += piece.len() as u64;
-            self.offset += piece.len() as u64;
-            if complete {
-                let before = match piece.len() {
-                    1 => self.last,
-                    n => piece[n - 2],
-                };
-                self.ending = if before == b'\r' && self.current_len > 1 {
-                    2
-                } else {
-                    1
-                };
-                self.last = 0;
-                self.line_done(out);
-            } else if let Some(b) = piece.last() {
-                self.last = *b;
-            }
+            self.piece(piece, complete, out);
             bytes = rest;
+        }
+    }
+
+    /// Takes `bytes`, handing each complete record to `each` as it is
+    /// found: a line that is whole in `bytes` is lent straight from it (no
+    /// copy, no allocation); only a line split across two feeds, a csv
+    /// record spanning lines, or an error goes through the owned path of
+    /// [`Self::feed`]. The records, offsets and line numbers are exactly
+    /// those `feed` gives. When `each` fails, its error is returned at once
+    /// and the splitter must not be fed again.
+    pub fn feed_with<E>(
+        &mut self,
+        mut bytes: &[u8],
+        mut each: impl FnMut(Line<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut held = std::mem::take(&mut self.scratch);
+        let result = (|| {
+            while !bytes.is_empty() {
+                let (piece, rest, complete) = match memchr::memchr(b'\n', bytes) {
+                    Some(i) => (&bytes[..=i], &bytes[i + 1..], true),
+                    None => (bytes, &[][..], false),
+                };
+                bytes = rest;
+                if complete && self.current_len == 0 && self.open.is_empty() {
+                    let text = strip_ending(piece);
+                    if text.len() <= self.max
+                        && (self.format != Format::Csv
+                            || memchr::memchr_iter(b'"', text).count().is_multiple_of(2))
+                        && let Ok(text) = std::str::from_utf8(text)
+                    {
+                        self.offset += piece.len() as u64;
+                        let line = self.line;
+                        self.line += 1;
+                        each(Line {
+                            text: Ok(text),
+                            end: self.offset,
+                            line,
+                        })?;
+                        continue;
+                    }
+                }
+                self.piece(piece, complete, &mut held);
+                for logical in held.drain(..) {
+                    lend(logical, &mut each)?;
+                }
+            }
+            Ok(())
+        })();
+        held.clear();
+        self.scratch = held;
+        result
+    }
+
+    /// [`Self::finish`], handing the records to `each`.
+    pub fn finish_with<E>(
+        &mut self,
+        mut each: impl FnMut(Line<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut held = Vec::new();
+        self.finish(&mut held);
+        for logical in held {
+            lend(logical, &mut each)?;
+        }
+        Ok(())
+    }
+
+    /// One piece of input: the rest of a line (`complete`: with its `\n`)
+    /// or the start of one.
+    fn piece(&mut self, piece: &[u8], complete: bool, out: &mut Vec<Logical>) {
+        let room = (self.max + 2).saturating_sub(self.current.len());
+        self.current
+            .extend_from_slice(&piece[..piece.len().min(room)]);
+        self.current_len += piece.len() as u64;
+        self.offset += piece.len() as u64;
+        if complete {
+            let before = match piece.len() {
+                1 => self.last,
+                n => piece[n - 2],
+            };
+            self.ending = if before == b'\r' && self.current_len > 1 {
+                2
+            } else {
+                1
+            };
+            self.last = 0;
+            self.line_done(out);
+        } else if let Some(b) = piece.last() {
+            self.last = *b;
         }
     }
 
@@ -369,5 +470,76 @@ mod tests {
             got[1..].iter().map(|g| g.0.clone()).collect::<Vec<_>>(),
             vec![Ok("2,b".into()), Ok("3,c".into()), Ok("4,d".into())]
         );
+    }
+
+    /// What `feed_with` lends, fed in pieces of `size` bytes, as `split` sees it.
+    fn split_lent(
+        format: Format,
+        max: usize,
+        input: &[u8],
+        size: usize,
+    ) -> Vec<(Result<String, String>, u64, u64)> {
+        let mut s = LineSplitter::new(format, max, 0, 1);
+        let mut out = Vec::new();
+        let mut each = |l: Line<'_>| -> Result<(), ()> {
+            out.push((
+                l.text.map(str::to_string).map_err(|e| e.reason),
+                l.end,
+                l.line,
+            ));
+            Ok(())
+        };
+        for piece in input.chunks(size) {
+            s.feed_with(piece, &mut each).expect("no stop");
+        }
+        s.finish_with(&mut each).expect("no stop");
+        out
+    }
+
+    #[test]
+    fn lent_lines_are_the_owned_lines_however_the_input_arrives() {
+        let inputs: [(Format, usize, &[u8]); 6] = [
+            (
+                Format::Jsonl,
+                100,
+                b"{\"a\":1}\r\n\n{\"b\":2}\r\n\r\n\rx\n{\"c\":3}",
+            ),
+            (Format::Jsonl, 100, b"{\"id\":\"a\xff\"}\nok\n\xc3\n\xa9\n"),
+            (
+                Format::Text,
+                5,
+                b"12345\n123456\r\n1234\r\n12345\r\nabcdefghijklmnop\nend",
+            ),
+            (
+                Format::Csv,
+                100,
+                b"id,note\n1,\"two\nlines\"\n2,x\r\n3,\"open\n4,b\n5,\"\"\n",
+            ),
+            (Format::Csv, 8, b"1,\"open\n2,b\n3,c\n4,\"d\"\n5,\"e\nf\"\n"),
+            (Format::Jsonl, 3, b"\xff\xfe\xfd\xfc\nab\n"),
+        ];
+        for (format, max, input) in inputs {
+            let want = split(format, max, input);
+            for size in 1..=input.len() {
+                assert_eq!(
+                    split_lent(format, max, input, size),
+                    want,
+                    "{format:?} in pieces of {size}: {:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stop_from_the_callback_ends_feeding_at_once() {
+        let mut s = LineSplitter::new(Format::Jsonl, 100, 0, 1);
+        let mut seen = 0;
+        let stopped = s.feed_with(b"a\nb\nc\n", |_| {
+            seen += 1;
+            if seen == 2 { Err("stop") } else { Ok(()) }
+        });
+        assert_eq!(stopped, Err("stop"));
+        assert_eq!(seen, 2);
     }
 }

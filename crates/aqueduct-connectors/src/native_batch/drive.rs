@@ -7,6 +7,7 @@
 use super::commit::{Committer, Job};
 use super::{DecodeFn, Failed, Out, Plan, RecordFn};
 use crate::file::checkpoint::{Checkpoint, ListError, Meta, matching_files};
+use crate::formats::Line;
 use crate::support::decode_error;
 use aqueduct_runtime::connector::DecodeError;
 use aqueduct_runtime::dead_letter::{self, Failure};
@@ -246,40 +247,27 @@ impl<I: NativeValue> Run<'_, I> {
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut splitter = self.plan.splitter(job.start, line);
         let mut decoder = self.plan.codec.stream();
-        let mut lines = Vec::new();
+        // a stop (`None`) travels as an error through the splitter, to end the file at once
         loop {
             let buf = reader.fill_buf().map_err(what)?;
             let done = buf.is_empty();
-            if done {
-                splitter.finish(&mut lines);
+            let mut each = |logical: Line<'_>| match self.line(job, logical, &mut decoder) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(None),
+                Err(e) => Err(Some(e)),
+            };
+            let fed = if done {
+                splitter.finish_with(&mut each)
             } else {
                 let n = buf.len();
-                splitter.feed(buf, &mut lines);
+                let fed = splitter.feed_with(buf, &mut each);
                 reader.consume(n);
-            }
-            for logical in lines.drain(..) {
-                let typed = match logical.text {
-                    Ok(text) => {
-                        if text.trim().is_empty() {
-                            continue;
-                        }
-                        match self.typed(text, &mut decoder) {
-                            Some(typed) => typed,
-                            None => continue,
-                        }
-                    }
-                    Err(e) => Err(e),
-                };
-                self.one(typed)?;
-                self.count += 1;
-                if self.count.is_multiple_of(self.plan.chunk) {
-                    self.checkpoint.current = Some((job.rel.clone(), logical.end));
-                    let position = self.checkpoint.to_json();
-                    self.commit(Some(position))?;
-                    if *self.plan.shutdown.borrow() {
-                        return Ok(false);
-                    }
-                }
+                fed
+            };
+            match fed {
+                Ok(()) => {}
+                Err(Some(e)) => return Err(e),
+                Err(None) => return Ok(false),
             }
             self.spill_large()?;
             if done {
@@ -288,22 +276,53 @@ impl<I: NativeValue> Run<'_, I> {
         }
     }
 
+    /// One line of `job`'s file; false when asked to stop.
+    fn line(
+        &mut self,
+        job: &Input,
+        logical: Line<'_>,
+        decoder: &mut crate::formats::StreamDecoder,
+    ) -> Result<bool, String> {
+        let typed = match logical.text {
+            Ok(text) => {
+                if text.trim().is_empty() {
+                    return Ok(true);
+                }
+                match self.typed(text, decoder) {
+                    Some(typed) => typed,
+                    None => return Ok(true),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        self.one(typed)?;
+        self.count += 1;
+        if self.count.is_multiple_of(self.plan.chunk) {
+            self.checkpoint.current = Some((job.rel.clone(), logical.end));
+            let position = self.checkpoint.to_json();
+            self.commit(Some(position))?;
+            if *self.plan.shutdown.borrow() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The line as the source's struct: typed straight from the text, else
     /// through the connector's decoder (`None`: no record on this line).
     fn typed(
         &self,
-        text: String,
+        text: &str,
         decoder: &mut crate::formats::StreamDecoder,
     ) -> Option<Result<I, DecodeError>> {
         // a record is a JSON object; serde would also read a struct from an array
         if text.trim_start().starts_with('{')
-            && let Some(rec) = (self.decode)(&text)
+            && let Some(rec) = (self.decode)(text)
         {
             return Some(Ok(rec));
         }
-        let raw = text.clone();
-        match decoder.logical(Ok(text))? {
-            Ok(value) => Some(I::from_value(&value).map_err(|e| decode_error(&raw, e.message))),
+        match decoder.line(text)? {
+            Ok(value) => Some(I::from_value(&value).map_err(|e| decode_error(text, e.message))),
             Err(e) => Some(Err(e)),
         }
     }

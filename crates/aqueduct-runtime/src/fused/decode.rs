@@ -9,6 +9,7 @@
 //! way, which decodes it or words the error.
 
 use super::expr::{FVal, Kind};
+use crate::value::json::number::{self, Number, Numeric};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -21,24 +22,51 @@ pub(crate) struct InField {
     pub(crate) optional: bool,
 }
 
+impl Kind {
+    /// How a JSON number is read for a field of this kind (the typed
+    /// decoder's rule, [`number`]).
+    fn numeric(self) -> Option<Numeric> {
+        match self {
+            Kind::Int => Some(Numeric::Int),
+            Kind::Float => Some(Numeric::Float),
+            Kind::Str | Kind::Bool => None,
+        }
+    }
+}
+
+impl From<Number> for FVal<'_> {
+    fn from(n: Number) -> Self {
+        match n {
+            Number::Int(i) => FVal::Int(i),
+            Number::Float(f) => FVal::Float(f),
+        }
+    }
+}
+
 /// "Not me".
 fn no<E: de::Error>() -> E {
     E::custom("")
 }
 
-/// Decodes a JSON object line into one value per field (in `fields` order).
-pub(crate) fn json_line<'a>(line: &'a str, fields: &[InField]) -> Option<Vec<FVal<'a>>> {
+/// Decodes a JSON object line into one value per field (in `fields`
+/// order), in `slots` (an empty vector whose allocation is reused).
+pub(crate) fn json_line<'a>(
+    line: &'a str,
+    fields: &[InField],
+    slots: Vec<FVal<'a>>,
+) -> Option<Vec<FVal<'a>>> {
     let mut de = serde_json::Deserializer::from_str(line);
-    let slots = RecordSeed { fields }.deserialize(&mut de).ok()?;
+    let slots = RecordSeed { fields, slots }.deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(slots)
 }
 
-struct RecordSeed<'f> {
+struct RecordSeed<'f, 'de> {
     fields: &'f [InField],
+    slots: Vec<FVal<'de>>,
 }
 
-impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
     type Value = Vec<FVal<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -46,7 +74,7 @@ impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for RecordSeed<'_> {
+impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
     type Value = Vec<FVal<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -55,7 +83,9 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let fields = self.fields;
-        let mut slots = vec![FVal::Null; fields.len()];
+        let mut slots = self.slots;
+        slots.clear();
+        slots.resize(fields.len(), FVal::Null);
         let mut seen = 0u64;
         let mut hint = 0usize;
         while let Some(slot) = map.next_key_seed(KeySeed { fields, hint })? {
@@ -102,12 +132,12 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        if let Some(f) = self.fields.get(self.hint)
-            && f.name == key
-        {
-            return Ok(Some(self.hint));
-        }
-        Ok(self.fields.iter().position(|f| f.name == key))
+        Ok(number::field_index(
+            self.fields,
+            |f| &f.name,
+            self.hint,
+            key,
+        ))
     }
 }
 
@@ -148,27 +178,28 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, i: i64) -> Result<FVal<'de>, E> {
-        match self.0.kind {
-            Kind::Int => Ok(FVal::Int(i)),
-            Kind::Float => Ok(FVal::Float(i as f64)),
-            _ => Err(no()),
+        match self.0.kind.numeric() {
+            Some(as_) => Ok(number::from_i64(i, as_).into()),
+            None => Err(no()),
         }
     }
 
     fn visit_u64<E: de::Error>(self, u: u64) -> Result<FVal<'de>, E> {
-        match self.0.kind {
-            Kind::Int => i64::try_from(u).map(FVal::Int).map_err(|_| no()),
-            Kind::Float => Ok(FVal::Float(u as f64)),
-            _ => Err(no()),
-        }
+        self.0
+            .kind
+            .numeric()
+            .and_then(|as_| number::from_u64(u, as_))
+            .map(FVal::from)
+            .ok_or_else(no)
     }
 
     fn visit_f64<E: de::Error>(self, f: f64) -> Result<FVal<'de>, E> {
-        match self.0.kind {
-            Kind::Int if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(FVal::Int(f as i64)),
-            Kind::Float => Ok(FVal::Float(f)),
-            _ => Err(no()),
-        }
+        self.0
+            .kind
+            .numeric()
+            .and_then(|as_| number::from_f64(f, as_))
+            .map(FVal::from)
+            .ok_or_else(no)
     }
 
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<FVal<'de>, E> {
@@ -206,11 +237,13 @@ pub struct CsvColumns {
     pub(crate) delimiter: u8,
 }
 
-/// Decodes a CSV row without quotes, carriage returns or extra cells.
+/// Decodes a CSV row without quotes, carriage returns or extra cells, into
+/// `slots` (an empty vector whose allocation is reused).
 pub(crate) fn csv_row<'a>(
     line: &'a str,
     fields: &[InField],
     columns: &CsvColumns,
+    mut slots: Vec<FVal<'a>>,
 ) -> Option<Vec<FVal<'a>>> {
     // quoting and stray line ends are the csv crate's business
     if line.bytes().any(|b| b == b'"' || b == b'\r' || b == b'\n') || !columns.delimiter.is_ascii()
@@ -229,7 +262,7 @@ pub(crate) fn csv_row<'a>(
     if columns.width.is_some_and(|w| n > w) {
         return None;
     }
-    let mut slots = Vec::with_capacity(fields.len());
+    slots.clear();
     for (field, index) in fields.iter().zip(&columns.cells) {
         let cell = index.filter(|i| *i < n).map(|i| cells[i]);
         slots.push(match cell {

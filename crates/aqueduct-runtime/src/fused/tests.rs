@@ -83,7 +83,7 @@ fn json_lines_decode_as_the_general_decoder_decodes_them() {
     let fields = fields();
     for line in lines {
         let general = crate::value::json::from_json_str(line, &Type::Record("R".into()), &schemas);
-        let fused = decode::json_line(line, &fields);
+        let fused = decode::json_line(line, &fields, Vec::new());
         match (general, fused) {
             (Some(Value::Record(r)), Some(slots)) => {
                 let ours: Vec<Value> = slots.iter().map(to_value).collect();
@@ -172,4 +172,17 @@ fn a_record_without_fields_is_an_empty_object() {
     let mut out = Vec::new();
     encode::record(&keys, &[], &mut out);
     assert_eq!(out, b"{}\n");
+}
+
+#[test]
+fn recycled_slot_vectors_keep_their_allocation() {
+    // the fused path decodes every line into the same two vectors: no
+    // allocation per record
+    let mut v: Vec<FVal<'_>> = Vec::with_capacity(16);
+    v.push(FVal::Str(Cow::Owned("x".into())));
+    let at = v.as_ptr() as usize;
+    let r: Vec<FVal<'static>> = super::recycle(v);
+    assert!(r.is_empty());
+    assert_eq!(r.capacity(), 16);
+    assert_eq!(r.as_ptr() as usize, at);
 }

@@ -15,6 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub(crate) mod number;
 mod seed;
 
 /// A conversion failure: where (a field path, innermost last) and what.

@@ -10,6 +10,7 @@
 //! left to the slower path, which has the precise error messages: the fast
 //! path only ever says "not me".
 
+use super::number::{self, Number, Numeric};
 use super::{json_value, parse_date, parse_decimal, parse_timestamp};
 use crate::value::{Record, Schemas, Value};
 use aqueduct_graph::{FieldType, Type};
@@ -75,6 +76,24 @@ fn decimal<E: de::Error>(raw: &str, ty: &Type) -> Result<Value, E> {
 
 use serde::Deserialize as _;
 
+/// How a number is read for `ty`: `duration` is an int (milliseconds).
+fn numeric(ty: &Type) -> Option<Numeric> {
+    match ty.required() {
+        Type::Int | Type::Duration => Some(Numeric::Int),
+        Type::Float => Some(Numeric::Float),
+        _ => None,
+    }
+}
+
+impl From<Number> for Value {
+    fn from(n: Number) -> Value {
+        match n {
+            Number::Int(i) => Value::Int(i),
+            Number::Float(f) => Value::Float(f),
+        }
+    }
+}
+
 impl<'de> Visitor<'de> for TypeSeed<'_> {
     type Value = Value;
 
@@ -101,29 +120,24 @@ impl<'de> Visitor<'de> for TypeSeed<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
-        match self.ty.required() {
-            Type::Int | Type::Duration => Ok(Value::Int(i)),
-            Type::Float => Ok(Value::Float(i as f64)),
-            _ => Err(no()),
+        match numeric(self.ty) {
+            Some(as_) => Ok(number::from_i64(i, as_).into()),
+            None => Err(no()),
         }
     }
 
     fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
-        match self.ty.required() {
-            Type::Int | Type::Duration => i64::try_from(u).map(Value::Int).map_err(|_| no()),
-            Type::Float => Ok(Value::Float(u as f64)),
-            _ => Err(no()),
-        }
+        numeric(self.ty)
+            .and_then(|as_| number::from_u64(u, as_))
+            .map(Value::from)
+            .ok_or_else(no)
     }
 
     fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
-        match self.ty.required() {
-            Type::Int | Type::Duration if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                Ok(Value::Int(f as i64))
-            }
-            Type::Float => Ok(Value::Float(f)),
-            _ => Err(no()),
-        }
+        numeric(self.ty)
+            .and_then(|as_| number::from_f64(f, as_))
+            .map(Value::from)
+            .ok_or_else(no)
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
@@ -216,11 +230,11 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        if let Some(f) = self.fields.get(self.hint)
-            && f.name == key
-        {
-            return Ok(Some(self.hint));
-        }
-        Ok(self.fields.iter().position(|f| f.name == key))
+        Ok(number::field_index(
+            self.fields,
+            |f| &f.name,
+            self.hint,
+            key,
+        ))
     }
 }
