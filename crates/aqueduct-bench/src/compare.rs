@@ -179,7 +179,7 @@ fn installed(tool: &str) -> bool {
 }
 
 /// The `compare` subcommand.
-pub fn run(bin: &Path, records: u64, runs: usize, service: bool) -> Result<(), String> {
+pub fn run(bin: &Path, records: u64, runs: usize, service: bool, jq: bool) -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
     let dir = tmp.path().to_path_buf();
     let err = |e: std::io::Error| e.to_string();
@@ -277,7 +277,9 @@ pub fn run(bin: &Path, records: u64, runs: usize, service: bool) -> Result<(), S
         program.reset = vec![home.join(".aqueduct"), home.join("out")];
         programs.push(program);
     }
-    if installed("jq") {
+    if !jq {
+        eprintln!("jq skipped (--no-jq)");
+    } else if installed("jq") {
         let (inp, out) = (input.join("events.jsonl"), dir.join("jq.jsonl"));
         let o = out.clone();
         let mut program = Program::new("`jq -c` (for context)", out, move || {

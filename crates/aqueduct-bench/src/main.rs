@@ -58,6 +58,10 @@ enum Cmd {
         /// Skip the generated service (its release build takes minutes).
         #[arg(long)]
         no_service: bool,
+        /// Skip `jq` even when it is installed (it takes ~70× the typed
+        /// program's time, which dominates a run on a loaded machine).
+        #[arg(long)]
+        no_jq: bool,
     },
     /// JSONL → where + map → JSONL: aqueduct against the hand-written baseline.
     Throughput {
@@ -156,7 +160,8 @@ fn main() -> ExitCode {
                 records,
                 runs,
                 no_service,
-            } => compare::run(&bin, records, runs.max(1), !no_service),
+                no_jq,
+            } => compare::run(&bin, records, runs.max(1), !no_service, !no_jq),
             Cmd::Throughput {
                 records,
                 runs,

@@ -63,6 +63,33 @@ impl Code {
     }
 }
 
+/// `x in ["a", "b"]` for a required string `x` and a list of string
+/// constants: a `matches!` on the text, no run-time values built. It is
+/// what `ops::contains` computes for these operands (string equality with
+/// each item; a string is never equal to anything but a string).
+fn in_string_constants(a: &Code, rhs: &Expr) -> Option<Code> {
+    if a.ty != Type::String {
+        return None;
+    }
+    let ExprKind::List(items) = &rhs.kind else {
+        return None;
+    };
+    let lits = items
+        .iter()
+        .map(|item| match &item.kind {
+            ExprKind::Lit(Lit::String(s)) if item.ty == Type::String => Some(str_lit(s)),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    if lits.is_empty() {
+        return None;
+    }
+    Some(Code::temp(
+        format!("matches!({}.as_str(), {})", a.term(), lits.join(" | ")),
+        Type::Bool,
+    ))
+}
+
 /// True when `text` needs no parentheses as an operand or method receiver.
 fn is_atomic(text: &str) -> bool {
     let mut depth = 0i32;
@@ -563,6 +590,9 @@ impl<'m> Emitter<'m> {
             }
             BinaryOp::In => {
                 let a = self.expr(lhs);
+                if let Some(code) = in_string_constants(&a, rhs) {
+                    return code;
+                }
                 let b = self.expr(rhs);
                 Code::temp(
                     format!(
