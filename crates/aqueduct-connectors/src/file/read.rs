@@ -444,7 +444,6 @@ fn read_lines(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorErro
         }
         reader.consume(n);
     }
-    drop(each);
     if let Some(f) = fused.as_mut()
         && !f.seal(&mut batch)
     {
