@@ -1,6 +1,10 @@
 //! Crash safety through `aqueduct run`: a batch run killed with SIGKILL
 //! mid-way and run again ends with every row in the SQLite table exactly
-//! once and none lost, having resumed after its last checkpoint; a chunk
+//! once and none lost, having resumed after its last checkpoint; the same
+//! into a PostgreSQL and a MariaDB `upsert` killed at a seeded random
+//! moment while chunks commit (needs `AQUEDUCT_TEST_POSTGRES_URL`,
+//! `AQUEDUCT_TEST_MYSQL_URL` and the `psql`/`mysql` clients; each prints
+//! `SKIP: …` without its URL unless `AQUEDUCT_REQUIRE_SERVICES=1`); a chunk
 //! reaches SQLite in one transaction; a killed and resumed `file.write`
 //! keeps what the first run committed; the fused batch path (`file.read`
 //! jsonl through `where`/`map` into `file.append` or `file.write`, no
@@ -11,45 +15,167 @@
 
 mod support;
 
+use aqueduct_test_support::{service_url, unique_name};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{Project, sqlite_count, try_http, wait_until};
+use support::cdc::Lcg;
+use support::mysql::mysql;
+use support::postgres::psql;
+use support::{Project, big_csv, sqlite_count, try_http, wait_until};
 
-/// `n` CSV rows `id,name,amount` with `name-ID` and `ID.(ID % 100)`.
-fn big_csv(n: usize) -> String {
-    let mut text = String::with_capacity(n * 28);
-    text.push_str("id,name,amount\n");
-    for i in 0..n {
-        text.push_str(&format!("{i},name-{i},{i}.{:02}\n", i % 100));
-    }
-    text
+/// The table a killed load writes to: the project's `system` lines and
+/// `to` clause, the environment of the runs, and the one number a query
+/// on the table answers.
+struct Target {
+    systems: String,
+    to: String,
+    env: Vec<(&'static str, String)>,
+    table: String,
+    /// The first column of the first row of `sql`; None while unreadable.
+    count: Box<dyn Fn(&str) -> Option<i64>>,
+    /// The condition a row with the source's values meets.
+    exact: &'static str,
+    /// Each chunk of 1000 is one transaction (a reader sees whole chunks).
+    whole_chunks: bool,
 }
 
-/// Kills a batch load of `rows` rows once at least `kill_after` are in the
-/// table and a checkpoint is stored, then runs it again to the end, and
-/// checks every row is there once, with its values. `policies` should hold a
-/// `rate_limit` so the run lasts long enough to be killed mid-way however
-/// fast the runtime gets.
-fn killed_and_resumed(rows: usize, kill_after: i64, steps: &str, policies: &str) {
-    let p = Project::new();
+impl Target {
+    fn sqlite(p: &Project) -> Target {
+        let path = p.path("out/rows.db");
+        Target {
+            systems: String::new(),
+            to: r#"sqlite("out/rows.db").upsert("rows", key: [id])"#.into(),
+            env: Vec::new(),
+            table: "rows".into(),
+            count: Box::new(move |sql| sqlite_count(&path, sql)),
+            exact: "name = 'name-' || id and amount = id || '.' || printf('%02d', id % 100)",
+            // without a `batch` step each record is its own transaction
+            whole_chunks: false,
+        }
+    }
+
+    /// A new table on the PostgreSQL server of `url`.
+    fn postgres(url: &str) -> Target {
+        let table = unique_name("pg_crash");
+        psql(
+            url,
+            &format!(
+                "CREATE TABLE {table} (id integer PRIMARY KEY, name text NOT NULL, amount numeric(14,2) NOT NULL)"
+            ),
+        );
+        let url = url.to_string();
+        Target {
+            systems: r#"system pg: postgres { url = secret("PG_URL") }"#.into(),
+            to: format!(r#"pg.upsert("{table}", key: [id])"#),
+            env: vec![("PG_URL", url.clone())],
+            table,
+            count: Box::new(move |sql| psql(&url, sql).parse().ok()),
+            exact: "name = 'name-' || id and amount = id + (id % 100) / 100.0",
+            whole_chunks: true,
+        }
+    }
+
+    /// A new table on the MariaDB server of `url`.
+    fn mysql(url: &str) -> Target {
+        let table = unique_name("my_crash");
+        mysql(
+            url,
+            &format!(
+                "CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, amount DECIMAL(14,2) NOT NULL)"
+            ),
+        );
+        let url = url.to_string();
+        Target {
+            systems: r#"system my: mysql { url = secret("MY_URL") }"#.into(),
+            to: format!(r#"my.upsert("{table}", key: [id])"#),
+            env: vec![("MY_URL", url.clone())],
+            table,
+            count: Box::new(move |sql| mysql(&url, sql).parse().ok()),
+            exact: "name = CONCAT('name-', id) AND amount = id + (id % 100) / 100",
+            whole_chunks: true,
+        }
+    }
+
+    fn drop_table(&self) {
+        let _ = (self.count)(&format!("drop table {}", self.table));
+    }
+
+    fn count(&self, what: &str) -> Option<i64> {
+        (self.count)(&format!("select {what} from {}", self.table))
+    }
+}
+
+/// When to kill: once at least `after` rows are in the table and a
+/// checkpoint is stored, plus `pause`.
+struct Kill {
+    after: i64,
+    pause: Duration,
+}
+
+impl Kill {
+    fn at(after: i64) -> Kill {
+        Kill {
+            after,
+            pause: Duration::ZERO,
+        }
+    }
+
+    /// A moment drawn from `seed` (printed, and taken from
+    /// `AQUEDUCT_TEST_SEED` when set, so a failing run can be repeated):
+    /// after 5% to 65% of `rows`, plus up to 300 ms, while chunks commit.
+    fn random(rows: usize, test: &str) -> Kill {
+        let seed = std::env::var("AQUEDUCT_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{test}: seed {seed} (AQUEDUCT_TEST_SEED={seed} repeats it)");
+        let mut rng = Lcg(seed);
+        let rows = rows as u64;
+        Kill {
+            after: (rows / 20 + rng.next(rows * 6 / 10)) as i64,
+            pause: Duration::from_millis(rng.next(300)),
+        }
+    }
+}
+
+/// Kills a batch load of `rows` rows into `target` at `kill`, then runs it
+/// again to the end, and checks every row is there once, with its values.
+/// `policies` should hold a `rate_limit` so the run lasts long enough to
+/// be killed mid-way however fast the runtime gets.
+fn killed_and_resumed(
+    p: &Project,
+    target: &Target,
+    rows: usize,
+    kill: Kill,
+    steps: &str,
+    policies: &str,
+) {
     p.file("in/rows.csv", big_csv(rows)).file(
         "main.aq",
         format!(
             r#"
+{systems}
 type Row {{ id: int, name: string, amount: decimal }}
 
 flow load {{
   mode batch chunk 1000
   from file("in").read("rows.csv", format: csv) as Row
   {steps}
-  to sqlite("out/rows.db").upsert("rows", key: [id])
+  to {to}
   {policies}
 }}
-"#
+"#,
+            systems = target.systems,
+            to = target.to,
         ),
     );
-    let table = p.path("out/rows.db");
+    let env: Vec<(&str, &str)> = target.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let rows_in = || target.count("count(*)").unwrap_or(0);
     let state = p.path(".aqueduct/state.db");
     let checkpointed = || {
         sqlite_count(
@@ -59,26 +185,38 @@ flow load {{
         .unwrap_or(0)
             > 0
     };
-    let mut running = p.spawn(&[]);
+    let mut running = p.spawn_with_env(&[], &env);
     let midway = wait_until(support::RUN_LIMIT, || {
-        sqlite_count(&table, "select count(*) from rows").unwrap_or(0) >= kill_after
-            && checkpointed()
+        rows_in() >= kill.after && checkpointed()
     });
     assert!(
         midway,
-        "no checkpoint after {kill_after} rows; stderr:\n{}",
+        "no checkpoint after {} rows; stderr:\n{}",
+        kill.after,
         running.stderr()
     );
+    std::thread::sleep(kill.pause);
     running.signal("KILL");
     let status = running.wait_exit(Duration::from_secs(10)).expect("killed");
     assert!(status.code().is_none(), "killed by a signal: {status:?}");
-    let at_kill = sqlite_count(&table, "select count(*) from rows").unwrap_or(0);
+    let at_kill = rows_in();
+    eprintln!(
+        "killed at {at_kill} of {rows} rows (aimed at {} rows, then {:?})",
+        kill.after, kill.pause
+    );
     assert!(
-        (kill_after..rows as i64).contains(&at_kill),
+        (kill.after..rows as i64).contains(&at_kill),
         "the run was not killed mid-way: {at_kill} of {rows} rows"
     );
+    if target.whole_chunks {
+        assert_eq!(
+            at_kill % 1000,
+            0,
+            "a chunk is committed whole or not at all"
+        );
+    }
 
-    let r = p.run(&[]);
+    let r = p.run_with_env(&[], &env);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let summary = r.summary("load");
     let read_again: i64 = summary
@@ -96,40 +234,91 @@ flow load {{
         rows as i64 - at_kill
     );
     assert_eq!(
-        sqlite_count(&table, "select count(*) from rows"),
+        target.count("count(*)"),
         Some(rows as i64),
         "every row is there"
     );
     assert_eq!(
-        sqlite_count(&table, "select count(distinct id) from rows"),
+        target.count("count(distinct id)"),
         Some(rows as i64),
         "no row twice"
     );
     assert_eq!(
-        sqlite_count(
-            &table,
-            "select count(*) from rows where name = 'name-' || id \
-             and amount = id || '.' || printf('%02d', id % 100)"
-        ),
+        (target.count)(&format!(
+            "select count(*) from {} where {}",
+            target.table, target.exact
+        )),
         Some(rows as i64),
         "every row has its values"
     );
-    assert_eq!(sqlite_count(&table, "select min(id) from rows"), Some(0));
-    assert_eq!(
-        sqlite_count(&table, "select max(id) from rows"),
-        Some(rows as i64 - 1)
-    );
+    assert_eq!(target.count("min(id)"), Some(0));
+    assert_eq!(target.count("max(id)"), Some(rows as i64 - 1));
 }
 
 #[test]
 fn batch_killed_with_sigkill_then_rerun_has_every_row_exactly_once() {
-    killed_and_resumed(50_000, 10_000, "batch 1000", "rate_limit 10000 per 1s");
+    let p = Project::new();
+    killed_and_resumed(
+        &p,
+        &Target::sqlite(&p),
+        50_000,
+        Kill::at(10_000),
+        "batch 1000",
+        "rate_limit 10000 per 1s",
+    );
 }
 
 #[test]
 fn batch_without_a_batch_step_killed_with_sigkill_then_rerun_has_every_row_exactly_once() {
     // without `batch`, each record is its own SQLite transaction: slower, so fewer rows
-    killed_and_resumed(6_000, 1_500, "", "rate_limit 1000 per 1s");
+    let p = Project::new();
+    killed_and_resumed(
+        &p,
+        &Target::sqlite(&p),
+        6_000,
+        Kill::at(1_500),
+        "",
+        "rate_limit 1000 per 1s",
+    );
+}
+
+#[test]
+fn batch_into_postgres_killed_with_sigkill_at_a_random_moment_then_rerun_has_every_row_exactly_once()
+ {
+    let test = "batch_into_postgres_killed_with_sigkill_at_a_random_moment_then_rerun_has_every_row_exactly_once";
+    let Some(url) = service_url("AQUEDUCT_TEST_POSTGRES_URL", test) else {
+        return;
+    };
+    let p = Project::new();
+    let target = Target::postgres(&url);
+    killed_and_resumed(
+        &p,
+        &target,
+        50_000,
+        Kill::random(50_000, test),
+        "",
+        "rate_limit 10000 per 1s",
+    );
+    target.drop_table();
+}
+
+#[test]
+fn batch_into_mysql_killed_with_sigkill_at_a_random_moment_then_rerun_has_every_row_exactly_once() {
+    let test = "batch_into_mysql_killed_with_sigkill_at_a_random_moment_then_rerun_has_every_row_exactly_once";
+    let Some(url) = service_url("AQUEDUCT_TEST_MYSQL_URL", test) else {
+        return;
+    };
+    let p = Project::new();
+    let target = Target::mysql(&url);
+    killed_and_resumed(
+        &p,
+        &target,
+        50_000,
+        Kill::random(50_000, test),
+        "",
+        "rate_limit 10000 per 1s",
+    );
+    target.drop_table();
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! `mysql` end to end through `aqueduct run` against the real MariaDB: a
 //! `query` source of every type (NULLs included) into `insert` and `upsert`
 //! (multi-row statements per chunk) and a JSONL file, `delete` by key, an
-//! `enrich` lookup with bound parameters, `poll` with a watermark, and
-//! per-record errors in the dead letter naming the column and the reason.
+//! `enrich` lookup with bound parameters, `poll` with a watermark,
+//! per-record errors in the dead letter naming the column and the reason,
+//! and the preflight (a wrong column type, a missing table, an upsert key
+//! without a unique index) through `run` and `check --connect`.
 //!
 //! Needs `AQUEDUCT_TEST_MYSQL_URL` (e.g. `mysql://root@127.0.0.1:3306/test`)
 //! and the `mariadb` (or `mysql`) client; without the URL each test prints
@@ -13,34 +15,11 @@ mod support;
 use aqueduct_test_support::{service_url, unique_name};
 use serde_json::json;
 use std::time::Duration;
+use support::mysql::mysql;
 use support::{Project, wait_until};
 
 fn mysql_url(test: &str) -> Option<String> {
     service_url("AQUEDUCT_TEST_MYSQL_URL", test)
-}
-
-/// Runs `sql` through the command-line client; rows tab-separated, one per line.
-fn mysql(url: &str, sql: &str) -> String {
-    // mysql://user[:password]@host:port/db
-    let rest = url.trim_start_matches("mysql://");
-    let (auth, rest) = rest.split_once('@').unwrap_or(("root", rest));
-    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-    let (hostport, db) = rest.split_once('/').unwrap_or((rest, "test"));
-    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
-    let mut cmd = std::process::Command::new("mysql");
-    cmd.args([
-        "-N", "-B", "-h", host, "-P", port, "-u", user, db, "-e", sql,
-    ]);
-    if !password.is_empty() {
-        cmd.env("MYSQL_PWD", password);
-    }
-    let out = cmd.output().expect("runs the mysql client");
-    assert!(
-        out.status.success(),
-        "mysql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
 const ALL_TYPES: &str = "id INT PRIMARY KEY, small SMALLINT, big BIGINT NOT NULL, \
@@ -339,5 +318,87 @@ flow load {{
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("mysql `my`"), "{}", r.stderr);
     assert!(!r.stderr.contains("s3cr3t-pw"), "{}", r.stderr);
+    mysql(&url, &format!("DROP TABLE {t}"));
+}
+
+#[test]
+fn check_connect_and_run_report_a_wrong_type_a_missing_table_and_a_missing_unique_key() {
+    let Some(url) = mysql_url(
+        "check_connect_and_run_report_a_wrong_type_a_missing_table_and_a_missing_unique_key",
+    ) else {
+        return;
+    };
+    let t = unique_name("my_chk");
+    let missing = unique_name("my_gone");
+    mysql(
+        &url,
+        &format!("CREATE TABLE {t} (id INT, born DATE NOT NULL, name TEXT)"),
+    );
+    let p = Project::new();
+    p.file("in/rows.jsonl", "{\"id\":1,\"born\":true,\"name\":\"x\"}\n")
+        .file(
+            "main.aq",
+            format!(
+                r#"system my: mysql {{ url = secret("MY_URL") }}
+
+type Row {{ id: int, born: bool, name: string }}
+
+flow load {{
+  mode batch
+  from file("in").read("rows.jsonl") as Row
+  to my.upsert("{t}", key: [id])
+  to my.insert("{missing}")
+}}
+"#
+            ),
+        );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+        .args(["check", "--connect"])
+        .arg(p.root())
+        .env("MY_URL", &url)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs aqueduct check");
+    let raw = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // messages are wrapped to the terminal: compare them unwrapped
+    let text = raw
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(out.status.code(), Some(1), "{raw}");
+    assert!(text.contains("AQ0410"), "{text}");
+    let wrong_type =
+        format!("column `born` of `{t}` is date, which cannot take field `born: bool`");
+    let no_key = format!("`{t}` has no primary key or unique index on (id), which upsert needs");
+    let no_table = format!("table `{missing}` does not exist");
+    for expected in [&wrong_type, &no_key, &no_table] {
+        assert!(text.contains(expected.as_str()), "{expected}\n{text}");
+    }
+    assert!(
+        text.contains("main.aq:8"),
+        "points at the upsert line: {text}"
+    );
+    assert!(
+        text.contains("main.aq:9"),
+        "points at the insert line: {text}"
+    );
+    // `run` stops at the same problems, naming the lines, before any record moves
+    let r = p.run_with_env(&[], &[("MY_URL", &url)]);
+    assert_ne!(r.code, 0);
+    let stderr = r.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(stderr.contains("main.aq:8: flow `load`"), "{}", r.stderr);
+    for expected in [&wrong_type, &no_key, &no_table] {
+        assert!(
+            stderr.contains(expected.as_str()),
+            "{expected}\n{}",
+            r.stderr
+        );
+    }
+    assert_eq!(mysql(&url, &format!("SELECT count(*) FROM {t}")), "0");
     mysql(&url, &format!("DROP TABLE {t}"));
 }

@@ -1,6 +1,7 @@
 //! `mysql.changes` end to end through `aqueduct run` against the real
 //! MariaDB (binary log on, `binlog_format = ROW`): inserts, updates and
-//! deletes routed by `_op` to an upsert and a delete target; a restart
+//! deletes routed by `_op` to an upsert and a delete target; an update
+//! that changes the primary key moving the row at the target; a restart
 //! resumes from the checkpointed binlog position without loss; and under
 //! load (a separate client writing about 10k inserts, updates and deletes)
 //! a `kill -9` at a random moment and a restart leave the target equal to
@@ -243,6 +244,73 @@ fn wait_started(p: &Project, running: &mut support::Running) {
         "the start position is stored\n{}",
         running.stderr()
     );
+}
+
+#[test]
+fn a_binlog_update_that_changes_the_key_moves_the_row_at_the_target() {
+    let Some(url) = mysql_url("a_binlog_update_that_changes_the_key_moves_the_row_at_the_target")
+    else {
+        return;
+    };
+    let f = Fixture::new(&url, "mykey", ITEM, None);
+    let env = [("MY_URL", url.as_str())];
+    let p = mirror_project(&f);
+    // a replica id of its own: the restart test beside it uses the default
+    let text = p.read("main.aq").replace(
+        &format!("my.changes(\"{}\")", f.src),
+        &format!("my.changes(\"{}\", server_id: 4343)", f.src),
+    );
+    p.file("main.aq", text);
+    let mut running = p.spawn_with_env(&[], &env);
+    wait_started(&p, &mut running);
+    mysql(
+        &url,
+        &format!(
+            "INSERT INTO {s} VALUES (1, 'a', 1), (2, 'b', 2);
+             UPDATE {s} SET id = 10, name = 'moved' WHERE id = 1;
+             UPDATE {s} SET qty = 20 WHERE id = 2;",
+            s = f.src
+        ),
+    );
+    let ops = |p: &Project| -> Vec<(String, i64)> {
+        p.jsonl("out/changes.jsonl")
+            .iter()
+            .map(|c| {
+                (
+                    c["_op"].as_str().unwrap_or_default().to_string(),
+                    c["id"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
+    };
+    let expected: Vec<(String, i64)> = [
+        ("insert", 1),
+        ("insert", 2),
+        ("delete", 1),
+        ("update", 10),
+        ("update", 2),
+    ]
+    .iter()
+    .map(|(o, i)| (o.to_string(), *i))
+    .collect();
+    assert!(
+        wait_until(Duration::from_secs(20), || f.differences() == 0
+            && ops(&p) == expected),
+        "the row moved from key 1 to key 10 at the target: {:?}, target {}\n{}",
+        ops(&p),
+        mysql(&url, &format!("SELECT id, name FROM {} ORDER BY id", f.dst)),
+        running.stderr()
+    );
+    assert_eq!(
+        mysql(
+            &url,
+            &format!("SELECT id, name, qty FROM {} ORDER BY id", f.dst)
+        ),
+        "2\tb\t20\n10\tmoved\t1",
+        "the old row is gone"
+    );
+    running.terminate(Duration::from_secs(20));
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
 }
 
 #[test]

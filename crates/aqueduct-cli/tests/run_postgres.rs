@@ -3,7 +3,9 @@
 //! `upsert` targets and a JSONL file, `delete` by key, an `enrich` lookup
 //! with bound parameters, `poll` with a watermark that survives a restart,
 //! and per-record errors (a value the column cannot take, a constraint
-//! violation) in the dead letter naming the column and the reason.
+//! violation) in the dead letter naming the column and the reason; a
+//! password in the URL shown neither in dead letters nor in the errors of
+//! connections cut mid-run.
 //!
 //! Needs `AQUEDUCT_TEST_POSTGRES_URL` (e.g.
 //! `postgres://postgres@127.0.0.1:5432/test`) and the `psql` client; without
@@ -508,4 +510,231 @@ flow load {{
     assert!(r.stderr.contains("main.aq:8: flow `load`"), "{}", r.stderr);
     assert_eq!(psql(&url, &format!("SELECT count(*) FROM {t}")), "0");
     psql(&url, &format!("DROP TABLE {t}"));
+}
+
+#[test]
+fn a_password_never_appears_in_dead_letters_or_mid_run_errors() {
+    let Some(url) = postgres_url("a_password_never_appears_in_dead_letters_or_mid_run_errors")
+    else {
+        return;
+    };
+    // a database of its own: its connections are cut mid-run below
+    let db = support::postgres::Database::create(&url, "pg_pw");
+    psql(
+        &db.url,
+        "CREATE TABLE t (id integer PRIMARY KEY, qty smallint NOT NULL)",
+    );
+    // the test server trusts local connections, so any password is accepted
+    // and the run goes on: what matters is that it is never shown
+    let secret = "s3cr3t-pw";
+    let (scheme, rest) = db.url.split_once("://").expect("a URL");
+    let (auth, host) = rest.split_once('@').expect("a user in the URL");
+    let user = auth.split(':').next().unwrap_or(auth);
+    let with_password = format!("{scheme}://{user}:{secret}@{host}");
+    let mut rows: String = (0..300)
+        .map(|i| format!("{{\"id\":{i},\"qty\":{}}}\n", i % 100))
+        .collect();
+    rows.push_str("{\"id\":1000,\"qty\":70000}\n{\"id\":5,\"qty\":1}\n");
+    let p = Project::new();
+    p.file("in/rows.jsonl", rows).file(
+        "main.aq",
+        r#"
+system pg: postgres { url = secret("PG_URL") }
+
+type Row { id: int, qty: int }
+
+flow load {
+  mode async
+  from file("in").read("rows.jsonl") as Row
+  to pg.insert("t")
+  retry 10 backoff exponential(100ms, 1s)
+  rate_limit 100 per 1s
+  dead_letter file("out").append("dead.jsonl")
+}
+"#,
+    );
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &with_password)]);
+    let count = || -> i64 { psql(&db.url, "SELECT count(*) FROM t").parse().unwrap_or(0) };
+    assert!(
+        wait_until(Duration::from_secs(60), || count() >= 50),
+        "rows arrive\n{}",
+        running.stderr()
+    );
+    // another session locks the table, so the flow's next write waits on
+    // the server; that waiting session is then cut: the write fails mid-run
+    let (other, mut session) = Session::start(&db.url);
+    session.send("BEGIN;\nLOCK TABLE t IN ACCESS EXCLUSIVE MODE;\n");
+    assert!(
+        wait_until(Duration::from_secs(60), || holding(&db.url)),
+        "the other session holds the lock"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || lock_waits(&db.url) == 1),
+        "the flow waits for the lock\n{}",
+        running.stderr()
+    );
+    let cut = psql(
+        &db.url,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock' \
+         AND application_name <> 'psql'",
+    );
+    assert_eq!(cut, "1", "the flow's waiting connection was cut");
+    session.send("COMMIT;\n");
+    session.end(other);
+    let status = running.wait_exit(support::RUN_LIMIT).expect("the run ends");
+    let (stdout, stderr) = (running.stdout(), running.stderr());
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(count(), 300, "every good row arrived despite the cut");
+    let dead = p.read("out/dead.jsonl");
+    assert_eq!(p.jsonl("out/dead.jsonl").len(), 2, "{dead}");
+    assert!(
+        dead.contains("out of range") && dead.contains("duplicate key"),
+        "{dead}"
+    );
+    assert!(
+        stderr.contains("A postgres connection ended"),
+        "the cut shows in the log: {stderr}"
+    );
+    for (what, text) in [
+        ("dead letters", dead.as_str()),
+        ("stderr", stderr.as_str()),
+        ("stdout", stdout.as_str()),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the password shows in {what}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_deadlock_with_another_session_is_retried_and_the_write_lands() {
+    let Some(url) = postgres_url("a_deadlock_with_another_session_is_retried_and_the_write_lands")
+    else {
+        return;
+    };
+    // a database of its own, so its lock waits are the test's alone
+    let db = support::postgres::Database::create(&url, "pg_dl");
+    psql(
+        &db.url,
+        "CREATE TABLE t (id integer PRIMARY KEY, name text NOT NULL);
+         INSERT INTO t VALUES (1, 'old'), (2, 'old')",
+    );
+    // another session holds row 2; its deadlock check waits a minute, so
+    // the server picks the flow's transaction (checked after 1 s) as the victim
+    let (other, mut session) = Session::start(&db.url);
+    session
+        .send("SET deadlock_timeout = '60s';\nBEGIN;\nUPDATE t SET name = 'other' WHERE id = 2;\n");
+    assert!(
+        wait_until(Duration::from_secs(60), || holding(&db.url)),
+        "the other session holds row 2"
+    );
+    let p = Project::new();
+    p.file(
+        "in/rows.jsonl",
+        "{\"id\":1,\"name\":\"flow\"}\n{\"id\":2,\"name\":\"flow\"}\n",
+    )
+    .file(
+        "main.aq",
+        r#"
+system pg: postgres { url = secret("PG_URL") }
+
+type Row { id: int, name: string }
+
+flow load {
+  mode async
+  from file("in").read("rows.jsonl") as Row
+  batch 2
+  to pg.upsert("t", key: [id])
+  retry 5 backoff exponential(100ms, 1s)
+  dead_letter file("out").append("dead.jsonl")
+}
+"#,
+    );
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &db.url)]);
+    // the flow's transaction took row 1 and waits for row 2
+    assert!(
+        wait_until(Duration::from_secs(60), || lock_waits(&db.url) == 1),
+        "the flow waits for the other session's lock\n{}",
+        running.stderr()
+    );
+    // the other session now wants row 1: a deadlock
+    session.send("UPDATE t SET name = 'other' WHERE id = 1;\nCOMMIT;\n");
+    let status = running.wait_exit(support::RUN_LIMIT).expect("the run ends");
+    let stderr = running.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    session.end(other);
+    // the server counted the deadlock (its statistics arrive shortly after)
+    assert!(
+        wait_until(Duration::from_secs(20), || psql(
+            &db.url,
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ) == "1"),
+        "the server saw one deadlock\n{stderr}"
+    );
+    assert_eq!(
+        support::summary_line(&stderr, "load"),
+        "load: 2 in, 2 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    // the retried write came after the other session's commit
+    assert_eq!(
+        psql(&db.url, "SELECT id, name FROM t ORDER BY id"),
+        "1|flow\n2|flow"
+    );
+}
+
+/// A `psql` session fed line by line, to hold locks beside a running flow.
+struct Session(std::process::ChildStdin);
+
+impl Session {
+    fn start(url: &str) -> (std::process::Child, Session) {
+        let mut child = std::process::Command::new("psql")
+            .arg(url)
+            .args(["-qAtX", "-v", "ON_ERROR_STOP=1"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs psql");
+        let stdin = child.stdin.take().expect("psql's stdin");
+        (child, Session(stdin))
+    }
+
+    fn send(&mut self, sql: &str) {
+        use std::io::Write;
+        self.0.write_all(sql.as_bytes()).expect("writes to psql");
+        self.0.flush().expect("flushes to psql");
+    }
+
+    /// Closes the session and checks every statement succeeded.
+    fn end(self, child: std::process::Child) {
+        drop(self);
+        let out = child.wait_with_output().expect("psql ends");
+        assert!(
+            out.status.success(),
+            "the other session's statements succeeded: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Sessions of `url`'s database other than `psql`'s (the flow's) waiting for a lock.
+fn lock_waits(url: &str) -> i64 {
+    psql(
+        url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND application_name <> 'psql'",
+    )
+    .parse()
+    .unwrap_or(0)
+}
+
+/// True once the other session holds its locks (idle in its transaction).
+fn holding(url: &str) -> bool {
+    psql(
+        url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'psql' AND state = 'idle in transaction'",
+    ) == "1"
 }

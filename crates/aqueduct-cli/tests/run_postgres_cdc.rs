@@ -1,6 +1,7 @@
 //! `postgres.changes` end to end through `aqueduct run` against the real
 //! server: inserts, updates and deletes routed by `_op` to an upsert and a
-//! delete target; a restart resumes from the slot without loss; and under
+//! delete target; an update that changes the key moving the row at the
+//! target (a delete of the old key first); a restart resumes from the slot without loss; and under
 //! load (a separate client writing about 10k inserts, updates and deletes)
 //! a `kill -9` at a random moment and a restart leave the target equal to
 //! the source; and under the same load every connection of the flow cut
@@ -238,6 +239,107 @@ fn inserts_updates_and_deletes_reach_upsert_and_delete_targets_and_a_restart_res
         ],
         "nothing read twice after a clean stop"
     );
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+#[test]
+fn an_update_that_changes_the_key_moves_the_row_at_the_target() {
+    let Some(url) = postgres_url("an_update_that_changes_the_key_moves_the_row_at_the_target")
+    else {
+        return;
+    };
+    let f = Fixture::new(&url, "cdckey", ITEM);
+    let p = mirror_project(&f);
+    let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
+    let slot_made = || {
+        psql(
+            &url,
+            &format!(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
+                f.slot
+            ),
+        ) == "1"
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), slot_made),
+        "the slot is created at start-up\n{}",
+        running.stderr()
+    );
+    let ops = |p: &Project| -> Vec<(String, i64)> {
+        p.jsonl("out/changes.jsonl")
+            .iter()
+            .map(|c| {
+                (
+                    c["_op"].as_str().unwrap_or_default().to_string(),
+                    c["id"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
+    };
+    let pairs = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
+        list.iter().map(|(o, i)| (o.to_string(), *i)).collect()
+    };
+    // REPLICA IDENTITY DEFAULT: pgoutput sends the old key only when it changed
+    psql(
+        &url,
+        &format!(
+            "INSERT INTO {s} VALUES (1, 'a', 1), (2, 'b', 2);
+             UPDATE {s} SET id = 10, name = 'moved' WHERE id = 1;
+             UPDATE {s} SET qty = 20 WHERE id = 2;",
+            s = f.src
+        ),
+    );
+    let expected = pairs(&[
+        ("insert", 1),
+        ("insert", 2),
+        ("delete", 1),
+        ("update", 10),
+        ("update", 2),
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || f.differences() == 0
+            && ops(&p) == expected),
+        "the row moved from key 1 to key 10 at the target: {:?}, target {}\n{}",
+        ops(&p),
+        psql(&url, &format!("SELECT id, name FROM {} ORDER BY id", f.dst)),
+        running.stderr()
+    );
+    assert_eq!(
+        psql(
+            &url,
+            &format!("SELECT id, name, qty FROM {} ORDER BY id", f.dst)
+        ),
+        "2|b|20\n10|moved|1",
+        "the old row is gone"
+    );
+    // REPLICA IDENTITY FULL: the whole old row comes with every update;
+    // only a changed key makes a delete
+    psql(
+        &url,
+        &format!(
+            "ALTER TABLE {s} REPLICA IDENTITY FULL;
+             UPDATE {s} SET id = 3 WHERE id = 2;
+             UPDATE {s} SET qty = 11 WHERE id = 10;",
+            s = f.src
+        ),
+    );
+    let mut expected = expected;
+    expected.extend(pairs(&[("delete", 2), ("update", 3), ("update", 10)]));
+    assert!(
+        wait_until(Duration::from_secs(20), || f.differences() == 0
+            && ops(&p) == expected),
+        "with REPLICA IDENTITY FULL too: {:?}\n{}",
+        ops(&p),
+        running.stderr()
+    );
+    assert_eq!(
+        psql(
+            &url,
+            &format!("SELECT id, name, qty FROM {} ORDER BY id", f.dst)
+        ),
+        "3|b|20\n10|moved|11"
+    );
+    running.terminate(Duration::from_secs(20));
     assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
 }
 

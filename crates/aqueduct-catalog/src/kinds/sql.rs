@@ -167,7 +167,7 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "changes",
             role: Role::Source,
-            summary: "Stream each inserted, updated or deleted row of a table as it commits (logical replication); `_op` and `_commit_time` in the record type receive the operation and the commit time (without `_op`, deletes are skipped).",
+            summary: "Stream each inserted, updated or deleted row of a table as it commits (logical replication); `_op` and `_commit_time` in the record type receive the operation and the commit time (without `_op`, deletes are skipped); an update that changes the primary key comes as a delete of the old key, then the update.",
             modes: EVENTS,
             bounded: false,
             request_reply: false,
@@ -213,7 +213,7 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
         OperationSpec {
             name: "changes",
             role: Role::Source,
-            summary: "Stream each inserted, updated or deleted row of a table as it commits (row-based binlog); `_op` and `_commit_time` in the record type receive the operation and the commit time (without `_op`, deletes are skipped).",
+            summary: "Stream each inserted, updated or deleted row of a table as it commits (row-based binlog); `_op` and `_commit_time` in the record type receive the operation and the commit time (without `_op`, deletes are skipped); an update that changes the primary key comes as a delete of the old key, then the update.",
             modes: EVENTS,
             bounded: false,
             request_reply: false,

@@ -5,7 +5,8 @@
 //! ([`TestServer`]), a tiny blocking HTTP/1.1 client ([`http`]) and polling
 //! with a deadline ([`wait_until`]); the Salesforce emulator as a client
 //! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
-//! database of a test's own ([`postgres`]).
+//! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`])
+//! and the rows of a batch load ([`big_csv`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -13,6 +14,7 @@
 
 pub mod cdc;
 pub mod drain;
+pub mod mysql;
 pub mod postgres;
 pub mod salesforce;
 pub mod sse;
@@ -64,6 +66,16 @@ pub fn wait_converged(
         }
     }
     best
+}
+
+/// `n` CSV rows `id,name,amount` with `name-ID` and `ID.(ID % 100)`.
+pub fn big_csv(n: usize) -> String {
+    let mut text = String::with_capacity(n * 28);
+    text.push_str("id,name,amount\n");
+    for i in 0..n {
+        text.push_str(&format!("{i},name-{i},{i}.{:02}\n", i % 100));
+    }
+    text
 }
 
 /// A free loopback port: bind port 0, note the port, drop the listener.

@@ -17,7 +17,11 @@
 //! matched by position to `information_schema` read at start-up, because a
 //! MariaDB binlog carries no column names); `_op` is `"insert"`,
 //! `"update"` or `"delete"`, `_commit_time` the binlog event's time (whole
-//! seconds). Without `_op` deletes are skipped. The server must log
+//! seconds). Without `_op` deletes are skipped. An update that changes the
+//! primary key (the before-image's key differs from the after-image's)
+//! comes as two records: a `"delete"` of the old row, then the `"update"`,
+//! so a replica routing deletes to a `delete` target moves the row. The
+//! server must log
 //! `binlog_format = ROW` with `binlog_row_image = FULL`, so a delete
 //! carries the whole old row.
 
@@ -35,6 +39,7 @@ use aqueduct_runtime::value::{Layout, Record, Schemas, Value};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::row::BinlogRow;
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Conn, Opts, Value as MyValue};
@@ -50,6 +55,9 @@ pub(crate) struct ChangesSource {
     schema: String,
     table: String,
     columns: Vec<ColumnInfo>,
+    /// Positions of the primary key's columns, to tell an update that
+    /// moved a row to another key.
+    row_key: Vec<usize>,
     server_id: u32,
     key: String,
     layout: Option<Arc<Layout>>,
@@ -114,7 +122,7 @@ impl ChangesSource {
             .as_ref()
             .is_some_and(|l| l.fields.iter().any(|f| f.name == "_op"));
         let (opts, system, name) = (db.opts.clone(), db.system.clone(), table.clone());
-        let (schema, columns) = crate::startup::startup(move || {
+        let (schema, columns, row_key) = crate::startup::startup(move || {
             Box::pin(async move { prepare(&system, opts, &name).await })
         })?;
         Ok(ChangesSource {
@@ -123,6 +131,7 @@ impl ChangesSource {
             table: table.rsplit('.').next().unwrap_or(&table).to_string(),
             schema,
             columns,
+            row_key,
             server_id,
             key: format!("mysql:{}:binlog", cx.flow),
             layout,
@@ -369,12 +378,23 @@ impl ChangesSource {
                                 self.system
                             ))
                         })?;
+                        let values = |image: &BinlogRow| -> Vec<Option<BinlogValue<'static>>> {
+                            (0..image.len())
+                                .map(|i| image.as_ref(i).map(|v| v.clone().into_owned()))
+                                .collect()
+                        };
+                        // an update that changed the primary key moves the
+                        // row: the old key's delete comes first
+                        if op == "update"
+                            && self.deletes
+                            && let (Some(b), Some(a)) = (&before, &after)
+                            && self.row_key.iter().any(|&i| b.as_ref(i) != a.as_ref(i))
+                        {
+                            changes.push(("delete", values(b)));
+                        }
                         let image = if op == "delete" { before } else { after };
                         if let Some(image) = image {
-                            let values = (0..image.len())
-                                .map(|i| image.as_ref(i).map(|v| v.clone().into_owned()))
-                                .collect();
-                            changes.push((op, values));
+                            changes.push((op, values(&image)));
                         }
                     }
                 }
@@ -443,13 +463,13 @@ type Settings = (
     Option<String>,
 );
 
-/// Checks the server's binlog settings and the table; the table's schema
-/// and columns.
+/// Checks the server's binlog settings and the table; the table's schema,
+/// columns and the positions of its primary key's columns.
 async fn prepare(
     system: &str,
     opts: Opts,
     table: &str,
-) -> Result<(String, Vec<ColumnInfo>), ConnectorError> {
+) -> Result<(String, Vec<ColumnInfo>, Vec<usize>), ConnectorError> {
     let cfg = |e: mysql_async::Error| ConnectorError::Config(my_error(system, &e).to_string());
     let mut conn = Conn::new(opts).await.map_err(cfg)?;
     let settings: Option<Settings> = conn
@@ -481,7 +501,12 @@ async fn prepare(
             ))
         })?,
     };
-    Ok((schema, described.columns))
+    let row_key = described
+        .primary
+        .iter()
+        .filter_map(|name| described.columns.iter().position(|c| c.name == *name))
+        .collect();
+    Ok((schema, described.columns, row_key))
 }
 
 /// A binlog value in the aqueduct type closest to its column's type.

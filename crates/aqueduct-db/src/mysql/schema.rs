@@ -14,6 +14,8 @@ pub struct Table {
     pub columns: Vec<ColumnInfo>,
     /// Column sets (sorted) of each unique index and the primary key.
     pub unique: Vec<Vec<String>>,
+    /// The primary key's columns in index order (empty without one).
+    pub primary: Vec<String>,
 }
 
 impl Table {
@@ -93,6 +95,11 @@ pub async fn describe(conn: &mut Conn, table: &str) -> Result<Option<Table>, mys
             (schema, name),
         )
         .await?;
+    let primary = keys
+        .iter()
+        .filter(|(index, _)| index == "PRIMARY")
+        .map(|(_, column)| column.clone())
+        .collect();
     let mut unique: Vec<(String, Vec<String>)> = Vec::new();
     for (index, column) in keys {
         match unique.iter_mut().find(|(i, _)| *i == index) {
@@ -107,7 +114,11 @@ pub async fn describe(conn: &mut Conn, table: &str) -> Result<Option<Table>, mys
             cols
         })
         .collect();
-    Ok(Some(Table { columns, unique }))
+    Ok(Some(Table {
+        columns,
+        unique,
+        primary,
+    }))
 }
 
 /// What stops `op` from writing records with `fields` to `table`; empty

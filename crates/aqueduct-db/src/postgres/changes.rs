@@ -22,7 +22,11 @@
 //! declared) is `"insert"`, `"update"` or `"delete"`, `_commit_time` the
 //! transaction's commit time. Without `_op` deletes are skipped. A delete
 //! carries the replica identity (the primary key by default) and null for
-//! every other column.
+//! every other column. An update that changes the primary key (which
+//! pgoutput sends with the old key) comes as two records: a `"delete"` of
+//! the old key, then the `"update"` with the new row, so a flow routing
+//! deletes to a `delete` target moves the row at its replica instead of
+//! leaving the old one behind. Without `_op` only the update comes.
 
 use super::pg_error;
 use super::pgoutput::{Datum, Message, Relation, decode};
@@ -61,6 +65,9 @@ pub(crate) struct ChangesSource {
     layout: Option<Arc<Layout>>,
     schemas: Arc<Schemas>,
     deletes: bool,
+    /// The table's row key (primary key columns), to tell an update that
+    /// moved a row to another key.
+    row_key: Vec<String>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -105,7 +112,7 @@ impl ChangesSource {
         let slot = arg_str(cx, "slot")?.unwrap_or_else(|| default_name(&cx.flow));
         let layout = layout(&cx.record_type, &cx.schemas);
         let deletes = wants_deletes(layout.as_ref());
-        prepare(Setup {
+        let row_key = prepare(Setup {
             system: pool.system().to_string(),
             config: pool.config().clone(),
             table: table.clone(),
@@ -120,6 +127,7 @@ impl ChangesSource {
             layout,
             schemas: cx.schemas.clone(),
             deletes,
+            row_key,
             shutdown: cx.shutdown.clone(),
         })
     }
@@ -329,17 +337,31 @@ impl ChangesSource {
                 let Some(relation) = relations.get(rel).filter(|r| self.is_ours(r)) else {
                     continue;
                 };
-                let record = self.record(relation, op, tuple, old, &t.commit_time);
-                let (ack, rx) = Ack::new();
-                let envelope = Envelope {
-                    record,
-                    ack,
-                    reply: None,
+                // an update that changed the row's key moves the row: the
+                // old key's delete comes first, so a replica drops it
+                let moved = match old {
+                    Some(before) if op == "update" && self.deletes => {
+                        key_moved(relation, &self.row_key, before, tuple).then_some(before)
+                    }
+                    _ => None,
                 };
-                if out.send(envelope).await.is_err() {
-                    break 'poll;
+                let changes = moved
+                    .map(|before| ("delete", before, None))
+                    .into_iter()
+                    .chain([(op, tuple.as_slice(), old)]);
+                for (op, tuple, old) in changes {
+                    let record = self.record(relation, op, tuple, old, &t.commit_time);
+                    let (ack, rx) = Ack::new();
+                    let envelope = Envelope {
+                        record,
+                        ack,
+                        reply: None,
+                    };
+                    if out.send(envelope).await.is_err() {
+                        break 'poll;
+                    }
+                    committer.push(rx, None);
                 }
-                committer.push(rx, None);
             }
             if idle {
                 tokio::select! {
@@ -406,6 +428,24 @@ fn datum(
             column.name
         )),
     }
+}
+
+/// True when an update's old row (`before`: the old key, or the whole old
+/// row with `REPLICA IDENTITY FULL`) has another value in a column of
+/// `row_key` than the new row. pgoutput sends the old key only when the
+/// key changed, but the whole old row on every update, hence the compare.
+/// A table without a key never moves a row.
+fn key_moved(rel: &Relation, row_key: &[String], before: &[Datum], after: &[Datum]) -> bool {
+    row_key.iter().any(|name| {
+        let Some(i) = rel.columns.iter().position(|c| c.name == *name) else {
+            return false;
+        };
+        match (before.get(i), after.get(i)) {
+            (_, Some(Datum::Unchanged)) | (Some(Datum::Unchanged), _) => false,
+            (Some(b), Some(a)) => b != a,
+            _ => false,
+        }
+    })
 }
 
 /// A short text of a change for dead letters.

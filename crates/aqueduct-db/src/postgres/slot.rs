@@ -48,12 +48,14 @@ pub struct Setup {
     pub deletes: bool,
 }
 
-/// Checks the server and the table (start-up, and `check --connect`).
-pub fn prepare(setup: Setup) -> Result<(), ConnectorError> {
+/// Checks the server and the table (start-up, and `check --connect`); the
+/// columns of the table's row key: its primary key, or the index of
+/// `REPLICA IDENTITY USING INDEX` when it has none (empty when neither).
+pub fn prepare(setup: Setup) -> Result<Vec<String>, ConnectorError> {
     startup(move || Box::pin(async move { prepare_async(setup).await }))
 }
 
-async fn prepare_async(s: Setup) -> Result<(), ConnectorError> {
+async fn prepare_async(s: Setup) -> Result<Vec<String>, ConnectorError> {
     let system = &s.system;
     let cfg = |e: tokio_postgres::Error| ConnectorError::Config(pg_error(system, &e).to_string());
     let client = connect(system, &s.config)
@@ -87,7 +89,23 @@ async fn prepare_async(s: Setup) -> Result<(), ConnectorError> {
     if s.deletes && identity != "f" {
         check_delete_fields(&client, &s, &quoted).await?;
     }
-    Ok(())
+    // the primary key's columns, else those of the identity index
+    let keys = client
+        .query(
+            "SELECT i.indexrelid::oid, a.attname::text FROM pg_index i
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+             WHERE i.indrelid = to_regclass($1) AND (i.indisprimary OR i.indisreplident)
+             ORDER BY i.indisprimary DESC, i.indexrelid, a.attnum",
+            &[&quoted],
+        )
+        .await
+        .map_err(cfg)?;
+    let index: Option<u32> = keys.first().map(|row| row.get(0));
+    Ok(keys
+        .iter()
+        .filter(|row| Some(row.get::<_, u32>(0)) == index)
+        .map(|row| row.get(1))
+        .collect())
 }
 
 /// Creates the publication and the slot when missing. Called when the

@@ -1,0 +1,27 @@
+//! The MariaDB/MySQL command-line client as the tests use it beside a
+//! running flow: one SQL text on the server of a `mysql://` URL.
+
+/// Runs `sql` through the command-line client on `url`
+/// (`mysql://user[:password]@host:port/db`); rows tab-separated, one per line.
+pub fn mysql(url: &str, sql: &str) -> String {
+    let rest = url.trim_start_matches("mysql://");
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let (auth, rest) = rest.split_once('@').unwrap_or(("root", rest));
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    let (hostport, db) = rest.split_once('/').unwrap_or((rest, "test"));
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
+    let mut cmd = std::process::Command::new("mysql");
+    cmd.args([
+        "-N", "-B", "-h", host, "-P", port, "-u", user, db, "-e", sql,
+    ]);
+    if !password.is_empty() {
+        cmd.env("MYSQL_PWD", password);
+    }
+    let out = cmd.output().expect("runs the mysql client");
+    assert!(
+        out.status.success(),
+        "mysql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
