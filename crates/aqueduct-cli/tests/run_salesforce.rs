@@ -2,7 +2,9 @@
 //! emulator started in this process: a batch load through sObject
 //! Collections with refused records dead-lettered by `statusCode`, a
 //! query past 2,000 records with a token that expires mid-run, a lookup
-//! with SOQL-literal escaping, and credentials kept out of every output.
+//! with SOQL-literal escaping, credentials kept out of every output, and
+//! the bulk-export and document-upload examples run as shipped against
+//! the emulator seeded from their own seed files.
 
 mod support;
 
@@ -205,94 +207,46 @@ flow find {{
     assert_no_credentials(&out.stderr, "stderr");
 }
 
-const KEY: &[u8] = include_bytes!("../../aqueduct-emulator/tests/fixtures/jwt/test-key.pk8");
-const PUBLIC_KEY: &str = include_str!("../../aqueduct-emulator/tests/fixtures/jwt/test-pub.pem");
-
-/// A PEM `PRIVATE KEY` block of PKCS#8 bytes.
-fn pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<String> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
-    format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        lines.join("\n")
-    )
-}
-
-/// The org of examples/salesforce-bulk-export: a JWT app for the
-/// integration user, closed and open opportunities.
-fn export_seed() -> String {
-    let cert: String = PUBLIC_KEY
-        .lines()
-        .map(|l| format!("          {l}\n"))
-        .collect();
-    format!(
-        r#"
-auth:
-  clients:
-    - client_id: aqueduct-dev
-      username: integration@acme.example
-      certificate: |
-{cert}  users:
-    - {{username: integration@acme.example, name: Jane Doe, email: Jane.Doe@Acme.com}}
-objects:
-  - name: Account
-    fields:
-      - {{ name: Name, type: string, required: true }}
-      - {{ name: Ext_Id__c, type: string, external_id: true, unique: true }}
-    records:
-      - {{ Name: Acme, Ext_Id__c: A-1 }}
-  - name: Opportunity
-    fields:
-      - {{ name: Name, type: string, required: true }}
-      - {{ name: StageName, type: string, required: true }}
-      - {{ name: Amount, type: currency }}
-      - {{ name: CloseDate, type: date, required: true }}
-      - {{ name: IsClosed, type: boolean }}
-      - {{ name: AccountId, type: reference, reference_to: [Account], relationship_name: Account }}
-      - {{ name: OwnerId, type: reference, reference_to: [User], relationship_name: Owner }}
-    records:
-      - {{ Name: " Big Deal ", StageName: Closed Won, Amount: 125000, CloseDate: 2026-02-27, IsClosed: true, Account: {{ Ext_Id__c: A-1 }}, OwnerId: 005000000000001AAA }}
-      - {{ Name: Small Deal, StageName: Closed Lost, CloseDate: 2026-02-20, IsClosed: true }}
-      - {{ Name: Open Deal, StageName: Prospecting, CloseDate: 2026-04-01, IsClosed: false }}
-"#
-    )
+/// Copies every file of `examples/{name}` (inputs included) into a fresh
+/// project, unchanged.
+fn example(name: &str) -> (Project, std::path::PathBuf) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let p = Project::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("example dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(&dir).expect("inside the example");
+                p.file(
+                    &rel.to_string_lossy(),
+                    std::fs::read(&path).expect("example file"),
+                );
+            }
+        }
+    }
+    (p, dir)
 }
 
 #[test]
 fn the_bulk_export_example_runs_against_the_emulator() {
+    // the example as shipped, its seed and dev key; `--now` runs the
+    // nightly flow at once
+    let (p, dir) = example("salesforce-bulk-export");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let emulator = rt
         .block_on(serve(Config {
-            seed: Seed::parse(&export_seed(), "export seed").expect("seed"),
+            seed: Seed::load(&dir.join("emulator-seed.yaml")).expect("seed"),
             listen: "127.0.0.1:0".parse().expect("address"),
         }))
         .expect("emulator starts");
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/salesforce-bulk-export");
-    let p = Project::new();
-    for name in ["aqueduct.yaml", "export.aq"] {
-        let mut text = std::fs::read_to_string(example.join(name)).expect("example file");
-        if name == "export.aq" {
-            // Run now rather than at 02:00, and without the date literal
-            // the emulator's SOQL subset lacks (docs/emulator.md).
-            text = text
-                .replace(
-                    "mode batch schedule \"0 2 * * *\" chunk 5000",
-                    "mode batch chunk 5000",
-                )
-                .replace(" AND CloseDate = LAST_N_DAYS:30", "");
-            assert!(!text.contains("LAST_N_DAYS") && !text.contains("schedule"));
-        }
-        p.file(name, text);
-    }
-    let key = pem(KEY);
+    let key = p.read("dev-private-key.pem");
     let out = p.run_with_env(
-        &[],
+        &["--now"],
         &[
             ("SF_INSTANCE_URL", emulator.instance_url()),
             ("SF_CLIENT_ID", "aqueduct-dev"),
@@ -301,6 +255,8 @@ fn the_bulk_export_example_runs_against_the_emulator() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // of four opportunities, the open one and the one closed before
+    // LAST_N_DAYS:30 (the seed's clock starts on 2026-03-01) stay out
     assert_eq!(
         out.summary("export_opportunities"),
         "export_opportunities: 2 in, 2 delivered, 0 filtered, 0 failed, 0 dead-lettered"
@@ -322,41 +278,20 @@ fn the_bulk_export_example_runs_against_the_emulator() {
 
 #[test]
 fn the_document_upload_example_stores_files_in_the_emulator() {
-    let org = emulator(
-        "
-  - name: ContentVersion
-    fields:
-      - { name: Title, type: string, required: true }
-      - { name: PathOnClient, type: string, required: true }
-      - { name: VersionData, type: textarea, required: true }
-      - { name: FirstPublishLocationId, type: string, length: 18 }
-      - { name: Description, type: textarea }
-",
+    let (p, dir) = example("document-upload");
+    let org = Org::from_file(
+        &dir.join("emulator-seed.yaml"),
+        "aqueduct-dev",
+        "dev-secret",
     );
-    let example =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/document-upload");
-    let p = Project::new();
-    for name in [
-        "aqueduct.yaml",
-        "systems.aq",
-        "upload.aq",
-        "input/inbox/broken.json",
-        "input/inbox/contract-0042.json",
-        "input/inbox/delivery-note-7781.json",
-    ] {
-        p.file(
-            name,
-            std::fs::read(example.join(name)).expect("example file"),
-        );
-    }
     let port = support::free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut running = p.spawn_with_env(
         &[],
         &[
             ("SF_INSTANCE_URL", org.url()),
-            ("SF_CLIENT_ID", "aqueduct-emulator"),
-            ("SF_CLIENT_SECRET", SECRET),
+            ("SF_CLIENT_ID", "aqueduct-dev"),
+            ("SF_CLIENT_SECRET", "dev-secret"),
             ("UPLOAD_TOKEN", "dev-token"),
             ("UPLOAD_LISTEN", &listen),
         ],
@@ -415,6 +350,7 @@ fn the_document_upload_example_stores_files_in_the_emulator() {
     assert!(dead.contains("scan-without-content.pdf"), "{dead}");
     assert_eq!(p.read("dlq/store_in_salesforce.jsonl"), "");
     assert_no_credentials(&out.stderr, "stderr");
+    assert!(!out.stderr.contains("dev-secret"), "{}", out.stderr);
 }
 
 #[test]

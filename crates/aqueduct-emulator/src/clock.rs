@@ -29,6 +29,11 @@ impl Clock {
         }
     }
 
+    /// Today's date in emulated time (UTC), for SOQL date literals.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now().date_naive()
+    }
+
     /// The current emulated time, in whole milliseconds.
     pub fn now(&self) -> DateTime<Utc> {
         let run = if self.frozen {

@@ -34,12 +34,17 @@ pub enum FaultKind {
     UnableToLockRow,
     /// CometD session dropped.
     DropSession,
+    /// A Bulk API 2.0 ingest job fails while processing its rows.
+    BulkJobFailed,
 }
 
 impl FaultKind {
     /// Faults answered at the HTTP level, before the request is handled.
     pub fn is_request_level(self) -> bool {
-        !matches!(self, FaultKind::UnableToLockRow | FaultKind::DropSession)
+        !matches!(
+            self,
+            FaultKind::UnableToLockRow | FaultKind::DropSession | FaultKind::BulkJobFailed
+        )
     }
 }
 
@@ -160,6 +165,19 @@ impl Faults {
                     .as_ref()
                     .is_none_or(|o| o.eq_ignore_ascii_case(object))
                 && applies(r, method, path)
+        })
+        .is_some()
+    }
+
+    /// Whether the next row of an ingest job of `object` hits a
+    /// `bulk_job_failed` rule (`after` counts rows: that many are processed
+    /// first).
+    pub fn take_job_failure(&mut self, object: &str) -> bool {
+        self.take(|r| {
+            r.fault == FaultKind::BulkJobFailed
+                && r.object
+                    .as_ref()
+                    .is_none_or(|o| o.eq_ignore_ascii_case(object))
         })
         .is_some()
     }

@@ -203,7 +203,9 @@ pub fn enqueue(st: &mut State, changes: &[Change]) {
                 let Some(rec) = st.data.get(c.obj, &c.id) else {
                     continue;
                 };
-                if !soql::matches(&schema, &st.data, c.obj, when, rec).unwrap_or(false) {
+                if !soql::matches(&schema, &st.data, c.obj, when, rec, st.clock.today())
+                    .unwrap_or(false)
+                {
                     continue;
                 }
             }

@@ -37,8 +37,8 @@ pub fn execute(
     base: &str,
 ) -> Result<(usize, Vec<Value>), ApiError> {
     let parsed = soql::parse(text).map_err(|e| ApiError::bad(e.code, e.render(text)))?;
-    let prepared =
-        soql::prepare(&st.schema, &parsed).map_err(|e| ApiError::bad(e.code, e.render(text)))?;
+    let prepared = soql::prepare(&st.schema, &parsed, st.clock.today())
+        .map_err(|e| ApiError::bad(e.code, e.render(text)))?;
     let rows = soql::run(&st.schema, &st.data, &prepared, all_rows);
     if prepared.count_only {
         return Ok((rows.len(), Vec::new()));

@@ -43,6 +43,9 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
+    /// Run scheduled batch flows once, now, instead of on their schedule.
+    #[arg(long)]
+    pub now: bool,
 }
 
 /// Checks the project and runs it; exit 1 when a flow failed.
@@ -50,6 +53,18 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
     let checked = project::load(&args.path)?.check();
     let Some(graph) = checked.graph_or_report(out, "run it")? else {
         return Ok(Exit::Findings);
+    };
+    // `--now`: a nightly flow tried out by hand runs once, at once.
+    let unscheduled;
+    let graph = if args.now {
+        let mut g = graph.clone();
+        for flow in &mut g.flows {
+            flow.mode.schedule = None;
+        }
+        unscheduled = g;
+        &unscheduled
+    } else {
+        graph
     };
     for name in &args.flows {
         if graph.flow(name).is_none() {

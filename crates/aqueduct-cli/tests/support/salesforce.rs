@@ -91,6 +91,24 @@ impl Org {
         })
     }
 
+    /// `GET {instance}/services/data/v62.0{path}`: the JSON answer.
+    pub fn rest_get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// The `totalSize` of `soql` (e.g. `SELECT COUNT() FROM Contact`).
+    pub fn count(&self, soql: &str) -> u64 {
+        let (status, page) = self.send(
+            reqwest::Method::GET,
+            &format!("/query?q={}", soql.replace(' ', "+").replace('\'', "%27")),
+            None,
+        );
+        assert_eq!(status, 200, "{soql}: {page}");
+        page["totalSize"].as_u64().unwrap_or_default()
+    }
+
     /// Creates a record through REST; its id.
     pub fn create(&self, object: &str, fields: Value) -> String {
         let (status, body) = self.send(
@@ -120,6 +138,22 @@ impl Org {
             None,
         );
         assert_eq!(status, 204, "delete {object} {id}: {body}");
+    }
+
+    /// A call to the emulator's admin API (`/_emulator/{path}`, no token):
+    /// the JSON answer, or null when it has no body.
+    pub fn admin(&self, method: &str, path: &str, body: Value) -> Value {
+        self.rt.block_on(async {
+            let url = format!("{}/_emulator/{path}", self.url());
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+            let reply = reqwest::Client::new()
+                .request(method, url)
+                .json(&body)
+                .send()
+                .await
+                .expect("admin call");
+            reply.json().await.unwrap_or(Value::Null)
+        })
     }
 
     fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

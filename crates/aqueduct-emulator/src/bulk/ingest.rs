@@ -134,6 +134,11 @@ pub fn results(job: &Job, which: &str) -> Result<ApiResponse, ApiError> {
     Ok(ApiResponse::csv(200, job.results[i].clone()))
 }
 
+/// The `errorMessage` of a job failed by the `bulk_job_failed` fault
+/// (Salesforce documents the field, not the texts of internal failures).
+const JOB_FAULT: &str =
+    "InternalServerError : the job failed while processing (the emulator's bulk_job_failed fault)";
+
 /// An aborted job: everything uploaded is unprocessed.
 pub fn abort(job: &mut Job) {
     match job
@@ -244,7 +249,21 @@ pub fn process(st: &mut State, job_id: &str) {
         ),
     };
     let (mut ok, mut failed) = (Vec::new(), Vec::new());
-    for row in &rows {
+    for (n, row) in rows.iter().enumerate() {
+        if st.faults.take_job_failure(&job.object) {
+            // The rows saved so far stay saved; the rest are unprocessed.
+            let now = st.clock.now_ms();
+            if let Some(j) = st.jobs.all.get_mut(job_id) {
+                j.processed = n as u64;
+                j.failed = failed.len() as u64;
+                j.state = JobState::Failed;
+                j.error_message = Some(JOB_FAULT.to_string());
+                j.modified_ms = now;
+                j.processing_ms = now - started;
+                set_results(j, &header, ok, failed, rows[n..].to_vec());
+            }
+            return;
+        }
         let mark = st.mark();
         match process_row(st, obj, &job, &header, row, &ctx) {
             Ok((id, created)) => {

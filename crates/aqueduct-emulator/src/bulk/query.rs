@@ -58,8 +58,8 @@ pub fn create(st: &mut State, req: &ApiRequest, caller: &Caller) -> Result<ApiRe
 
 fn prepare(st: &State, text: &str) -> Result<soql::Prepared, ApiError> {
     let parsed = soql::parse(text).map_err(|e| ApiError::bad(e.code, e.render(text)))?;
-    let prepared =
-        soql::prepare(&st.schema, &parsed).map_err(|e| ApiError::bad(e.code, e.render(text)))?;
+    let prepared = soql::prepare(&st.schema, &parsed, st.clock.today())
+        .map_err(|e| ApiError::bad(e.code, e.render(text)))?;
     let unsupported = if prepared.has_subquery() {
         Some("parent-to-child subqueries")
     } else if prepared.count_only {

@@ -180,7 +180,7 @@ pub(super) fn check_record(
         }
     }
     for rule in &def.rules {
-        match soql::matches(&schema, &st.data, obj, &rule.when, rec) {
+        match soql::matches(&schema, &st.data, obj, &rule.when, rec, st.clock.today()) {
             Ok(true) => {
                 let fields: Vec<&str> = rule.field.iter().map(String::as_str).collect();
                 return Err(ApiError::bad(

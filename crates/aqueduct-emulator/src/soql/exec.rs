@@ -14,6 +14,7 @@ use crate::ids;
 use crate::schema::{FieldType, ObjectDef, Schema};
 use crate::store::{Data, Record, is_deleted};
 use crate::values::{compare, to_text};
+use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
 
@@ -52,6 +53,9 @@ enum Cond {
     Cmp(Resolved, CmpOp, Value),
     In(Resolved, Vec<Value>, bool),
     Like(Resolved, Vec<Pat>),
+    /// A date literal: the field against the range `[start, end)`, in the
+    /// field's stored form.
+    Range(Resolved, CmpOp, Value, Value),
 }
 
 /// A query checked against the schema, ready to run.
@@ -141,8 +145,9 @@ impl Prepared {
     }
 }
 
-/// Checks a query against the schema.
-pub fn prepare(schema: &Schema, query: &Query) -> Result<Prepared, SoqlError> {
+/// Checks a query against the schema; date literals (`TODAY`,
+/// `LAST_N_DAYS:n`, …) are days relative to `today` (the org's clock, UTC).
+pub fn prepare(schema: &Schema, query: &Query, today: NaiveDate) -> Result<Prepared, SoqlError> {
     let Some(obj) = schema.index(&query.from.text) else {
         return Err(SoqlError {
             code: "INVALID_TYPE",
@@ -153,10 +158,15 @@ pub fn prepare(schema: &Schema, query: &Query) -> Result<Prepared, SoqlError> {
             pos: query.from.pos,
         });
     };
-    prepare_on(schema, obj, query)
+    prepare_on(schema, obj, query, today)
 }
 
-fn prepare_on(schema: &Schema, obj: usize, query: &Query) -> Result<Prepared, SoqlError> {
+fn prepare_on(
+    schema: &Schema,
+    obj: usize,
+    query: &Query,
+    today: NaiveDate,
+) -> Result<Prepared, SoqlError> {
     let def = &schema.objects[obj];
     if def.is_event {
         return Err(SoqlError {
@@ -199,7 +209,7 @@ fn prepare_on(schema: &Schema, obj: usize, query: &Query) -> Result<Prepared, So
                 items.push(Item::Sub {
                     rel_name: rel.name.clone(),
                     child_field: rel.field.clone(),
-                    query: Box::new(prepare_on(schema, child, sub)?),
+                    query: Box::new(prepare_on(schema, child, sub, today)?),
                 });
             }
         }
@@ -211,7 +221,7 @@ fn prepare_on(schema: &Schema, obj: usize, query: &Query) -> Result<Prepared, So
         ));
     }
     let filter = match &query.filter {
-        Some(e) => Some(condition(schema, obj, e)?),
+        Some(e) => Some(condition(schema, obj, e, today)?),
         None => None,
     };
     let mut order = Vec::new();
@@ -292,8 +302,9 @@ pub fn matches(
     obj: usize,
     expr: &Expr,
     rec: &Record,
+    today: NaiveDate,
 ) -> Result<bool, SoqlError> {
-    let c = condition(schema, obj, expr)?;
+    let c = condition(schema, obj, expr, today)?;
     Ok(eval(schema, data, &c, rec))
 }
 
@@ -421,21 +432,21 @@ fn place(
     );
 }
 
-fn condition(schema: &Schema, obj: usize, e: &Expr) -> Result<Cond, SoqlError> {
+fn condition(schema: &Schema, obj: usize, e: &Expr, today: NaiveDate) -> Result<Cond, SoqlError> {
     Ok(match e {
         Expr::And(items) => Cond::And(
             items
                 .iter()
-                .map(|i| condition(schema, obj, i))
+                .map(|i| condition(schema, obj, i, today))
                 .collect::<Result<_, _>>()?,
         ),
         Expr::Or(items) => Cond::Or(
             items
                 .iter()
-                .map(|i| condition(schema, obj, i))
+                .map(|i| condition(schema, obj, i, today))
                 .collect::<Result<_, _>>()?,
         ),
-        Expr::Not(inner) => Cond::Not(Box::new(condition(schema, obj, inner)?)),
+        Expr::Not(inner) => Cond::Not(Box::new(condition(schema, obj, inner, today)?)),
         Expr::Cmp { path, op, value } => {
             let r = resolve(schema, obj, &path.parts, path.pos)?;
             if value == &Literal::Null && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
@@ -444,6 +455,10 @@ fn condition(schema: &Schema, obj: usize, e: &Expr) -> Result<Cond, SoqlError> {
                     message: format!("invalid operator on null for field '{}'", r.field),
                     pos: path.pos,
                 });
+            }
+            if let Literal::Days { text, from, to } = value {
+                let (start, end) = day_range(&r, text, *from, *to, today, path.pos)?;
+                return Ok(Cond::Range(r, *op, start, end));
             }
             let v = literal(&r, value, path.pos)?;
             Cond::Cmp(r, *op, v)
@@ -475,6 +490,48 @@ fn condition(schema: &Schema, obj: usize, e: &Expr) -> Result<Cond, SoqlError> {
             Cond::Like(r, like_pattern(pattern))
         }
     })
+}
+
+/// The range of a date literal as `[start, end)` in the stored form of a
+/// date or datetime field: `= LAST_N_DAYS:30` is every moment from 00:00
+/// UTC thirty days ago to the end of today.
+fn day_range(
+    r: &Resolved,
+    text: &str,
+    from: i64,
+    to: i64,
+    today: NaiveDate,
+    pos: usize,
+) -> Result<(Value, Value), SoqlError> {
+    let day = |offset: i64| {
+        today
+            .checked_add_signed(chrono::Duration::days(offset))
+            .unwrap_or(today)
+    };
+    let (first, after) = (day(from), day(to + 1));
+    match r.ftype {
+        FieldType::Date => Ok((
+            Value::String(first.format("%Y-%m-%d").to_string()),
+            Value::String(after.format("%Y-%m-%d").to_string()),
+        )),
+        FieldType::Datetime => {
+            let midnight = |d: NaiveDate| {
+                Value::String(rest_datetime(
+                    Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)),
+                ))
+            };
+            Ok((midnight(first), midnight(after)))
+        }
+        _ => Err(SoqlError {
+            code: "INVALID_QUERY_FILTER_OPERATOR",
+            message: format!(
+                "value of filter criterion for field '{}' must be of type {} and should not be enclosed in quotes ({text} is a date literal)",
+                r.field,
+                r.ftype.describe_name()
+            ),
+            pos,
+        }),
+    }
 }
 
 fn literal(r: &Resolved, lit: &Literal, pos: usize) -> Result<Value, SoqlError> {
@@ -550,6 +607,25 @@ fn eval(schema: &Schema, data: &Data, c: &Cond, rec: &Record) -> bool {
                 CmpOp::Le => compare_typed(r.ftype, &v, lit) != Ordering::Greater,
                 CmpOp::Gt => compare_typed(r.ftype, &v, lit) == Ordering::Greater,
                 CmpOp::Ge => compare_typed(r.ftype, &v, lit) != Ordering::Less,
+            }
+        }
+        Cond::Range(r, op, start, end) => {
+            let v = value_of(schema, data, rec, r);
+            // `=` is inside the range, `<`/`>` before/after it (Salesforce:
+            // "use > or < to filter on either side of the range")
+            let inside = |v: &Value| {
+                !v.is_null()
+                    && compare_typed(r.ftype, v, start) != Ordering::Less
+                    && compare_typed(r.ftype, v, end) == Ordering::Less
+            };
+            match op {
+                CmpOp::Eq => inside(&v),
+                CmpOp::Ne => !inside(&v),
+                _ if v.is_null() => false,
+                CmpOp::Lt => compare_typed(r.ftype, &v, start) == Ordering::Less,
+                CmpOp::Le => compare_typed(r.ftype, &v, end) == Ordering::Less,
+                CmpOp::Gt => compare_typed(r.ftype, &v, end) != Ordering::Less,
+                CmpOp::Ge => compare_typed(r.ftype, &v, start) != Ordering::Less,
             }
         }
         Cond::In(r, values, negated) => {

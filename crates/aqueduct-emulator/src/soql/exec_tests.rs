@@ -24,6 +24,11 @@ objects:
       - {Name: Umbrella, Industry: energy}
 "#;
 
+/// The day date literals count from in these tests.
+fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2020, 5, 3).expect("a date")
+}
+
 fn state() -> State {
     State::from_seed(&Seed::parse(SEED, "t").expect("seed")).expect("org")
 }
@@ -31,7 +36,7 @@ fn state() -> State {
 /// Runs a query and returns one column of the rendered rows.
 fn column(st: &State, soql: &str, field: &str) -> Vec<Value> {
     let q = parse(soql).unwrap_or_else(|e| panic!("{soql}: {}", e.message));
-    let p = prepare(&st.schema, &q).unwrap_or_else(|e| panic!("{soql}: {}", e.message));
+    let p = prepare(&st.schema, &q, today()).unwrap_or_else(|e| panic!("{soql}: {}", e.message));
     run(&st.schema, &st.data, &p, false)
         .iter()
         .map(|r| {
@@ -186,7 +191,9 @@ fn names_and_literals_are_checked_against_the_schema() {
     let st = state();
     let err = |soql: &str| {
         let q = parse(soql).expect("parses");
-        prepare(&st.schema, &q).map(|_| ()).expect_err(soql)
+        prepare(&st.schema, &q, today())
+            .map(|_| ())
+            .expect_err(soql)
     };
     assert_eq!(err("SELECT Nope FROM Account").code, "INVALID_FIELD");
     assert_eq!(err("SELECT Owner.Name FROM Account").code, "INVALID_FIELD");
@@ -234,7 +241,52 @@ fn deleted_rows_only_in_query_all() {
     };
     crate::dml::delete(&mut st, 1, "001000000000004AAA", &ctx).expect("deletes");
     let q = parse("SELECT Name FROM Account WHERE Name = 'Umbrella'").expect("parses");
-    let p = prepare(&st.schema, &q).expect("prepares");
+    let p = prepare(&st.schema, &q, today()).expect("prepares");
     assert_eq!(run(&st.schema, &st.data, &p, false).len(), 0);
     assert_eq!(run(&st.schema, &st.data, &p, true).len(), 1);
+}
+
+#[test]
+fn day_literals_are_ranges_of_whole_days_up_to_today() {
+    let st = state();
+    let names = |soql: &str| column(&st, soql, "Name");
+    // today is 2020-05-03: Since__c 2020-05-01 is two days ago
+    assert_eq!(
+        names("SELECT Name FROM Account WHERE Since__c = LAST_N_DAYS:2"),
+        [json!("acme")]
+    );
+    assert!(names("SELECT Name FROM Account WHERE Since__c = LAST_N_DAYS:1").is_empty());
+    assert!(names("SELECT Name FROM Account WHERE Since__c = TODAY").is_empty());
+    assert!(names("SELECT Name FROM Account WHERE Since__c = YESTERDAY").is_empty());
+    // `<` is before the range's first day, `>` after its last
+    assert_eq!(
+        names("SELECT Name FROM Account WHERE Since__c < LAST_N_DAYS:2"),
+        [json!("Globex")]
+    );
+    assert!(names("SELECT Name FROM Account WHERE Since__c > YESTERDAY").is_empty());
+    assert_eq!(
+        names("SELECT Name FROM Account WHERE Since__c = LAST_90_DAYS"),
+        [json!("acme")]
+    );
+    assert!(names("SELECT Name FROM Account WHERE Since__c = NEXT_N_DAYS:5").is_empty());
+    // datetimes: the records were created at the real time now, years
+    // after these tests' today
+    let created = |soql: &str| column(&st, soql, "Name").len();
+    assert_eq!(
+        created("SELECT Name FROM Account WHERE CreatedDate > TODAY"),
+        4
+    );
+    assert_eq!(
+        created("SELECT Name FROM Account WHERE CreatedDate = TODAY"),
+        0
+    );
+    let e = parse("SELECT Id FROM Account WHERE Since__c = LAST_N_DAYS:x").expect_err("no number");
+    assert!(
+        e.message.contains("LAST_N_DAYS needs a whole number"),
+        "{}",
+        e.message
+    );
+    let q = parse("SELECT Id FROM Account WHERE Name = TODAY").expect("parses");
+    let e = prepare(&st.schema, &q, today()).expect_err("a text field");
+    assert_eq!(e.code, "INVALID_QUERY_FILTER_OPERATOR");
 }

@@ -9,10 +9,13 @@
 //! ```
 //!
 //! Literals: 'strings' (with `\'` escapes), numbers, true/false, null,
-//! dates (`2024-01-31`) and datetimes (`2024-01-31T10:00:00Z`). Anything
-//! else — GROUP BY, aggregates other than `COUNT()`, date literals such as
-//! `TODAY`, bind variables, TYPEOF, FOR UPDATE — is refused with
-//! `MALFORMED_QUERY` naming the unsupported part, never silently ignored.
+//! dates (`2024-01-31`), datetimes (`2024-01-31T10:00:00Z`) and the day
+//! date literals `TODAY`, `YESTERDAY`, `TOMORROW`, `LAST_90_DAYS`,
+//! `NEXT_90_DAYS`, `LAST_N_DAYS:n` and `NEXT_N_DAYS:n` (ranges of whole
+//! days in UTC). Anything else — GROUP BY, aggregates other than
+//! `COUNT()`, other date literals (`THIS_MONTH`, …), bind variables,
+//! TYPEOF, FOR UPDATE — is refused with `MALFORMED_QUERY` naming the
+//! unsupported part, never silently ignored.
 
 mod exec;
 mod lexer;
@@ -146,6 +149,16 @@ pub enum Literal {
     Date(String),
     /// `2024-01-31T10:00:00Z`
     DateTime(String),
+    /// A date literal: the whole days from `today + from` to `today + to`
+    /// (inclusive), e.g. `LAST_N_DAYS:30` is `-30 ..= 0`.
+    Days {
+        /// As written (`LAST_N_DAYS:30`).
+        text: String,
+        /// First day, relative to today.
+        from: i64,
+        /// Last day, relative to today.
+        to: i64,
+    },
 }
 
 /// An ORDER BY item.

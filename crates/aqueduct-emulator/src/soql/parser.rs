@@ -347,6 +347,61 @@ impl Parser {
         Ok(Expr::Cmp { path, op, value })
     }
 
+    /// A date literal of whole days (Salesforce's "Date Formats and Date
+    /// Literals"): `TODAY`, `YESTERDAY`, `TOMORROW`, `LAST_90_DAYS`,
+    /// `NEXT_90_DAYS`, `LAST_N_DAYS:n` (today and the n days before it),
+    /// `NEXT_N_DAYS:n` (the n days after today). Others are refused.
+    fn date_literal(&mut self, name: &str, pos: usize) -> Result<Literal, SoqlError> {
+        let upper = name.to_ascii_uppercase();
+        let fixed = match upper.as_str() {
+            "TODAY" => Some((0, 0)),
+            "YESTERDAY" => Some((-1, -1)),
+            "TOMORROW" => Some((1, 1)),
+            "LAST_90_DAYS" => Some((-90, 0)),
+            "NEXT_90_DAYS" => Some((1, 90)),
+            _ => None,
+        };
+        if let Some((from, to)) = fixed {
+            self.bump();
+            return Ok(Literal::Days {
+                text: upper,
+                from,
+                to,
+            });
+        }
+        if upper == "LAST_N_DAYS" || upper == "NEXT_N_DAYS" {
+            self.bump();
+            self.expect_sym(":")?;
+            let n = match &self.peek().kind {
+                Tok::Number(n) => n.parse::<i64>().ok().filter(|n| *n >= 0),
+                _ => None,
+            };
+            let Some(n) = n else {
+                return Err(SoqlError::malformed(
+                    self.peek().pos,
+                    format!("{upper} needs a whole number of days, e.g. {upper}:30"),
+                ));
+            };
+            self.bump();
+            let (from, to) = if upper == "LAST_N_DAYS" {
+                (-n, 0)
+            } else {
+                (1, n)
+            };
+            return Ok(Literal::Days {
+                text: format!("{upper}:{n}"),
+                from,
+                to,
+            });
+        }
+        Err(SoqlError::malformed(
+            pos,
+            format!(
+                "date literal or constant `{name}` is not supported by the aqueduct emulator's SOQL subset"
+            ),
+        ))
+    }
+
     fn literal(&mut self) -> Result<Literal, SoqlError> {
         let t = self.peek().clone();
         let lit = match t.kind {
@@ -357,14 +412,7 @@ impl Parser {
             Tok::Ident(ref s) if s.eq_ignore_ascii_case("null") => Literal::Null,
             Tok::Ident(ref s) if s.eq_ignore_ascii_case("true") => Literal::Bool(true),
             Tok::Ident(ref s) if s.eq_ignore_ascii_case("false") => Literal::Bool(false),
-            Tok::Ident(ref s) => {
-                return Err(SoqlError::malformed(
-                    t.pos,
-                    format!(
-                        "date literal or constant `{s}` is not supported by the aqueduct emulator's SOQL subset"
-                    ),
-                ));
-            }
+            Tok::Ident(ref s) => return self.date_literal(s, t.pos),
             Tok::Sym(":") => {
                 return Err(SoqlError::malformed(
                     t.pos,
@@ -458,8 +506,8 @@ mod tests {
                 "MAX() is not supported",
             ),
             (
-                "SELECT Id FROM Account WHERE CreatedDate = TODAY",
-                "`TODAY` is not supported",
+                "SELECT Id FROM Account WHERE CreatedDate = THIS_MONTH",
+                "`THIS_MONTH` is not supported",
             ),
             ("SELECT Id FROM Account WHERE Id = :id", "bind variables"),
             ("SELECT Id FROM Account WHERE Name = 'x", "unterminated"),
