@@ -24,6 +24,9 @@ use support::mysql::mysql;
 use support::postgres::psql;
 use support::{Project, big_csv, sqlite_count, try_http, wait_until};
 
+/// Reads the first column of the first row a SQL query answers.
+type CountQuery = Box<dyn Fn(&str) -> Option<i64>>;
+
 /// The table a killed load writes to: the project's `system` lines and
 /// `to` clause, the environment of the runs, and the one number a query
 /// on the table answers.
@@ -33,7 +36,7 @@ struct Target {
     env: Vec<(&'static str, String)>,
     table: String,
     /// The first column of the first row of `sql`; None while unreadable.
-    count: Box<dyn Fn(&str) -> Option<i64>>,
+    count: CountQuery,
     /// The condition a row with the source's values meets.
     exact: &'static str,
     /// Each chunk of 1000 is one transaction (a reader sees whole chunks).
