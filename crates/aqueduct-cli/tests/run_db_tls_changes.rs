@@ -14,6 +14,7 @@ mod support;
 
 use aqueduct_test_support::{service_url, unique_name};
 use std::time::Duration;
+use support::mysql::mysql;
 use support::{Project, wait_until};
 
 /// `url` with `params` added to its query.
@@ -31,29 +32,6 @@ fn psql(url: &str, sql: &str) -> String {
     assert!(
         out.status.success(),
         "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
-fn mysql(url: &str, sql: &str) -> String {
-    // mysql://user[:password]@host:port/db
-    let rest = url.trim_start_matches("mysql://");
-    let (auth, rest) = rest.split_once('@').unwrap_or(("root", rest));
-    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-    let (hostport, db) = rest.split_once('/').unwrap_or((rest, "test"));
-    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
-    let mut cmd = std::process::Command::new("mysql");
-    cmd.args([
-        "-N", "-B", "-h", host, "-P", port, "-u", user, db, "-e", sql,
-    ]);
-    if !password.is_empty() {
-        cmd.env("MYSQL_PWD", password);
-    }
-    let out = cmd.output().expect("runs the mysql client");
-    assert!(
-        out.status.success(),
-        "mysql failed on {sql}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
