@@ -7,7 +7,7 @@
 //! The table mirrors what `aqueduct-cli`'s `full_registry()` registers; the
 //! CLI's registry test keeps the two in step.
 
-use aqueduct_graph::{Endpoint, ExprKind, Graph, Value};
+use aqueduct_graph::{Endpoint, ExprKind, Graph, OpRef, Step, StepKind, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,19 +46,37 @@ pub struct ConnectorCrate {
     pub features: Vec<String>,
 }
 
-/// Whether a flow reads Salesforce events with `transport: pubsub` (the
-/// connector's `pubsub` feature, which brings in gRPC).
+/// Whether an operation is Salesforce's with `transport: pubsub`.
+fn is_pubsub(op: &OpRef) -> bool {
+    op.connector == "salesforce"
+        && matches!(op.arg("transport").map(|e| &e.kind),
+            Some(ExprKind::Lit(Value::String(t))) if t == "pubsub")
+}
+
+/// Whether a step (or a route arm inside it) delivers with `transport: pubsub`.
+fn step_uses_pubsub(step: &Step) -> bool {
+    match &step.kind {
+        StepKind::To(Endpoint::Op(op)) | StepKind::Tap(Endpoint::Op(op)) => is_pubsub(op),
+        StepKind::Route(arms) => arms.iter().any(|a| a.steps.iter().any(step_uses_pubsub)),
+        _ => false,
+    }
+}
+
+/// Whether a flow reads Salesforce events or publishes them with
+/// `transport: pubsub` (the connector's `pubsub` feature, which brings in
+/// gRPC).
 fn uses_pubsub(graph: &Graph) -> bool {
     graph.flows.iter().any(|flow| {
-        let op = match &flow.source.endpoint {
+        let source = match &flow.source.endpoint {
             Endpoint::Op(op) => Some(op),
             Endpoint::Channel(c) => graph.channel(c).and_then(|c| c.via.as_ref()),
         };
-        op.is_some_and(|op| {
-            op.connector == "salesforce"
-                && matches!(op.arg("transport").map(|e| &e.kind),
-                    Some(ExprKind::Lit(Value::String(t))) if t == "pubsub")
-        })
+        let dead_letter = match &flow.policies.dead_letter {
+            Some(Endpoint::Op(op)) => Some(op),
+            _ => None,
+        };
+        source.into_iter().chain(dead_letter).any(is_pubsub)
+            || flow.steps.iter().any(step_uses_pubsub)
     })
 }
 

@@ -1,6 +1,6 @@
 //! A generated service compiles its connector crates with only the
 //! features its flows use: the Salesforce connector gets `pubsub` (gRPC)
-//! only when a flow reads events with `transport: pubsub`.
+//! only when a flow reads or publishes events with `transport: pubsub`.
 
 mod common;
 
@@ -47,6 +47,30 @@ flow replicate {
     let pubsub = cometd.replace(
         r#"changes("Account")"#,
         r#"changes("Account", transport: pubsub)"#,
+    );
+    assert_eq!(features(&pubsub), vec!["pubsub".to_string()]);
+}
+
+#[test]
+fn the_pubsub_feature_for_a_flow_that_publishes_with_it() {
+    let rest = r#"
+type Order {
+  Number__c: string
+}
+
+flow orders {
+  mode batch
+  from file("in").read("orders.jsonl") as Order
+  route {
+    when .Number__c == "" => to file("out").append("empty.jsonl")
+    else => to crm.publish("Order__e")
+  }
+}
+"#;
+    assert_eq!(features(rest), Vec::<String>::new());
+    let pubsub = rest.replace(
+        r#"publish("Order__e")"#,
+        r#"publish("Order__e", transport: pubsub)"#,
     );
     assert_eq!(features(&pubsub), vec!["pubsub".to_string()]);
 }

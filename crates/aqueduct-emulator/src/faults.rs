@@ -12,6 +12,8 @@
 //! | `concurrent_request_limit` | HTTP 403 `REQUEST_LIMIT_EXCEEDED` "ConcurrentPerOrgLongTxn Limit exceeded." |
 //! | `unable_to_lock_row` | the write of a matching record fails with `UNABLE_TO_LOCK_ROW` (per record in collections and Bulk) |
 //! | `drop_session` | a matching CometD `/meta/connect` loses its session: `403::Unknown client` |
+//! | `bulk_job_failed` | a Bulk API 2.0 ingest job fails while processing its rows (`after` counts rows) |
+//! | `event_rejected` | an event of a Pub/Sub `Publish` (of `object`, if given) gets a per-event `PUBLISH` error and is not published; the others of the request are (`after` counts events) |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -36,6 +38,8 @@ pub enum FaultKind {
     DropSession,
     /// A Bulk API 2.0 ingest job fails while processing its rows.
     BulkJobFailed,
+    /// One event of a Pub/Sub `Publish` is refused with a per-event error.
+    EventRejected,
 }
 
 impl FaultKind {
@@ -43,7 +47,10 @@ impl FaultKind {
     pub fn is_request_level(self) -> bool {
         !matches!(
             self,
-            FaultKind::UnableToLockRow | FaultKind::DropSession | FaultKind::BulkJobFailed
+            FaultKind::UnableToLockRow
+                | FaultKind::DropSession
+                | FaultKind::BulkJobFailed
+                | FaultKind::EventRejected
         )
     }
 }
@@ -182,6 +189,19 @@ impl Faults {
         .is_some()
     }
 
+    /// Whether the next event of a Pub/Sub `Publish` of `object` hits an
+    /// `event_rejected` rule (`after` counts events: that many are
+    /// published first).
+    pub fn take_event_rejection(&mut self, object: &str) -> bool {
+        self.take(|r| {
+            r.fault == FaultKind::EventRejected
+                && r.object
+                    .as_ref()
+                    .is_none_or(|o| o.eq_ignore_ascii_case(object))
+        })
+        .is_some()
+    }
+
     /// Whether a CometD connect hits a `drop_session` rule.
     pub fn take_drop(&mut self, path: &str) -> bool {
         self.take(|r| r.fault == FaultKind::DropSession && applies(r, "POST", path))
@@ -295,6 +315,19 @@ mod tests {
         assert!(!f.take_lock("Contact", "POST", "/p"));
         assert!(f.take_lock("account", "POST", "/p"));
         assert!(!f.take_lock("Account", "POST", "/p"));
+    }
+
+    #[test]
+    fn event_rejections_count_events_of_their_object() {
+        let mut f = Faults::default();
+        f.add(rule("{fault: event_rejected, object: Order__e, after: 2}"));
+        assert!(
+            f.take_request("POST", "/eventbus.v1.PubSub/Publish")
+                .is_none()
+        );
+        assert!(!f.take_event_rejection("Other__e"));
+        let hits: Vec<bool> = (0..5).map(|_| f.take_event_rejection("order__e")).collect();
+        assert_eq!(hits, [false, false, true, false, false]);
     }
 
     #[test]

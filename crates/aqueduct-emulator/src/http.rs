@@ -226,7 +226,10 @@ pub fn fault_response(kind: FaultKind) -> ApiResponse {
             "REQUEST_LIMIT_EXCEEDED",
             "ConcurrentPerOrgLongTxn Limit exceeded.",
         ),
-        FaultKind::UnableToLockRow | FaultKind::DropSession | FaultKind::BulkJobFailed => {
+        FaultKind::UnableToLockRow
+        | FaultKind::DropSession
+        | FaultKind::BulkJobFailed
+        | FaultKind::EventRejected => {
             ApiError::new(500, "UNKNOWN_EXCEPTION", "fault not applicable here")
         }
     };

@@ -15,7 +15,8 @@
 //! - the Streaming API over CometD, with Change Data Capture events from
 //!   its own writes and platform events from REST publishes;
 //! - the Pub/Sub API (gRPC over HTTP/2 on the same port, the same events
-//!   as Avro payloads) in builds with the `pubsub` feature;
+//!   as Avro payloads, and `Publish` into them) in builds with the `pubsub`
+//!   feature;
 //! - outbound messages posted to a listener until acknowledged;
 //! - faults on demand and an admin API under `/_emulator/`.
 //!

@@ -1,9 +1,11 @@
-//! A `PubSub` client: the three calls a subscriber makes, over any tonic
-//! channel (what protoc's tonic plugin would generate, written out).
+//! A `PubSub` client: the three calls a subscriber makes and `Publish`,
+//! over any tonic channel (what protoc's tonic plugin would generate,
+//! written out).
 
 use crate::SERVICE;
 use crate::proto::{
-    FetchRequest, FetchResponse, SchemaInfo, SchemaRequest, TopicInfo, TopicRequest,
+    FetchRequest, FetchResponse, PublishRequest, PublishResponse, SchemaInfo, SchemaRequest,
+    TopicInfo, TopicRequest,
 };
 use futures::Stream;
 use http::uri::PathAndQuery;
@@ -73,6 +75,19 @@ impl PubSubClient {
             .extensions_mut()
             .insert(GrpcMethod::new(SERVICE, "GetTopic"));
         let path = PathAndQuery::from_static("/eventbus.v1.PubSub/GetTopic");
+        self.inner.unary(request, path, ProstCodec::default()).await
+    }
+
+    /// `Publish`: a batch of events for one topic; a result per event.
+    pub async fn publish(
+        &mut self,
+        mut request: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        self.ready().await?;
+        request
+            .extensions_mut()
+            .insert(GrpcMethod::new(SERVICE, "Publish"));
+        let path = PathAndQuery::from_static("/eventbus.v1.PubSub/Publish");
         self.inner.unary(request, path, ProstCodec::default()).await
     }
 }

@@ -7,7 +7,8 @@
 //! `#[derive(prost::Message)]`, because the machines that build aqueduct
 //! have no `protoc` and a pure-Rust proto compiler in build.rs would cost
 //! more compile time than these few structs. Only the calls a subscriber
-//! needs are here: `Subscribe`, `GetSchema` and `GetTopic`.
+//! and a publisher need are here: `Subscribe`, `GetSchema`, `GetTopic` and
+//! `Publish`.
 #![warn(missing_docs)]
 
 #[cfg(feature = "client")]
@@ -24,6 +25,12 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.pubsub.salesforce.com:7443";
 
 /// Most events one `FetchRequest` may ask for.
 pub const MAX_REQUESTED: i32 = 100;
+
+/// Most events aqueduct sends in one `PublishRequest`. The protocol notes
+/// aqueduct is built from give no per-request event limit for `Publish`;
+/// 200 is the batch size of Salesforce's other per-call write APIs (sObject
+/// Collections, SOAP `create`).
+pub const MAX_PUBLISHED: usize = 200;
 
 /// The metadata headers every call carries: access token, instance URL
 /// and org id.

@@ -1,5 +1,5 @@
-//! The `eventbus.v1` messages a subscriber exchanges, with the field
-//! numbers and types of `pubsub_api.proto` (Publish, PublishStream and
+//! The `eventbus.v1` messages a subscriber and a publisher exchange, with
+//! the field numbers and types of `pubsub_api.proto` (PublishStream and
 //! ManagedSubscribe are left out: aqueduct does not call them).
 
 /// What `GetTopic` answers.
@@ -145,6 +145,71 @@ pub struct SchemaInfo {
     pub rpc_id: String,
 }
 
+/// `Publish`'s request: a batch of events for one topic.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PublishRequest {
+    /// The topic, e.g. `/event/Order_Placed__e`.
+    #[prost(string, tag = "1")]
+    pub topic_name: String,
+    /// The events, each Avro-encoded with the topic's schema.
+    #[prost(message, repeated, tag = "2")]
+    pub events: Vec<ProducerEvent>,
+    /// For Salesforce's internal use.
+    #[prost(string, tag = "3")]
+    pub auth_refresh: String,
+}
+
+/// Why one event of a `Publish` was not published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// Not said.
+    Unknown = 0,
+    /// The event could not be published.
+    Publish = 1,
+    /// An unrecoverable commit error.
+    Commit = 2,
+}
+
+/// An error of one event.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Error {
+    /// What kind of error.
+    #[prost(enumeration = "ErrorCode", tag = "1")]
+    pub code: i32,
+    /// What happened.
+    #[prost(string, tag = "2")]
+    pub msg: String,
+}
+
+/// The outcome of one event of a `Publish`: a replay id, or an error.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PublishResult {
+    /// The published event's replay id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub replay_id: Vec<u8>,
+    /// Set when the event was not published.
+    #[prost(message, optional, tag = "2")]
+    pub error: Option<Error>,
+    /// The `id` of the `ProducerEvent` this result is for.
+    #[prost(string, tag = "3")]
+    pub correlation_key: String,
+}
+
+/// What `Publish` answers: a result per event.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PublishResponse {
+    /// The results.
+    #[prost(message, repeated, tag = "1")]
+    pub results: Vec<PublishResult>,
+    /// The schema the events were written with.
+    #[prost(string, tag = "2")]
+    pub schema_id: String,
+    /// Traces the call.
+    #[prost(string, tag = "3")]
+    pub rpc_id: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +231,23 @@ mod tests {
         expected.extend_from_slice(b"/event/A__e");
         expected.extend_from_slice(&[0x10, 2, 0x1a, 2, 0, 7, 0x20, 100]);
         assert_eq!(request.encode_to_vec(), expected);
+    }
+
+    #[test]
+    fn a_publish_result_has_the_field_numbers_of_the_proto() {
+        // replay_id (1, bytes), error (2, message: code 1 varint, msg 2
+        // string), correlation_key (3, string)
+        let result = PublishResult {
+            replay_id: vec![9],
+            error: Some(Error {
+                code: ErrorCode::Publish as i32,
+                msg: "no".into(),
+            }),
+            correlation_key: "k".into(),
+        };
+        let expected = vec![
+            0x0a, 1, 9, 0x12, 6, 0x08, 1, 0x12, 2, b'n', b'o', 0x1a, 1, b'k',
+        ];
+        assert_eq!(result.encode_to_vec(), expected);
     }
 }

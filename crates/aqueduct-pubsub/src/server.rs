@@ -3,7 +3,8 @@
 //! not implement answer `UNIMPLEMENTED`, as gRPC servers do.
 
 use crate::proto::{
-    FetchRequest, FetchResponse, SchemaInfo, SchemaRequest, TopicInfo, TopicRequest,
+    FetchRequest, FetchResponse, PublishRequest, PublishResponse, SchemaInfo, SchemaRequest,
+    TopicInfo, TopicRequest,
 };
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -36,6 +37,11 @@ pub trait PubSub: Send + Sync + 'static {
         &self,
         request: Request<TopicRequest>,
     ) -> BoxFuture<'static, Result<Response<TopicInfo>, Status>>;
+    /// `Publish`.
+    fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> BoxFuture<'static, Result<Response<PublishResponse>, Status>>;
 }
 
 /// A [`PubSub`] as an HTTP service answering `/eventbus.v1.PubSub/*`.
@@ -61,6 +67,7 @@ impl<T> Clone for PubSubServer<T> {
 struct Subscribe<T>(Arc<T>);
 struct GetSchema<T>(Arc<T>);
 struct GetTopic<T>(Arc<T>);
+struct Publish<T>(Arc<T>);
 
 impl<T: PubSub> Service<Request<Streaming<FetchRequest>>> for Subscribe<T> {
     type Response = Response<FetchStream>;
@@ -104,6 +111,20 @@ impl<T: PubSub> Service<Request<TopicRequest>> for GetTopic<T> {
     }
 }
 
+impl<T: PubSub> Service<Request<PublishRequest>> for Publish<T> {
+    type Response = Response<PublishResponse>;
+    type Error = Status;
+    type Future = BoxFuture<'static, Result<Self::Response, Status>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<PublishRequest>) -> Self::Future {
+        self.0.publish(request)
+    }
+}
+
 impl<T, B> Service<http::Request<B>> for PubSubServer<T>
 where
     T: PubSub,
@@ -136,6 +157,11 @@ where
                 "/eventbus.v1.PubSub/GetTopic" => {
                     Grpc::new(ProstCodec::default())
                         .unary(GetTopic(inner), request)
+                        .await
+                }
+                "/eventbus.v1.PubSub/Publish" => {
+                    Grpc::new(ProstCodec::default())
+                        .unary(Publish(inner), request)
                         .await
                 }
                 other => Status::unimplemented(format!("{other} is not served here")).into_http(),

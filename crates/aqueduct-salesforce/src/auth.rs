@@ -45,6 +45,10 @@ pub(crate) struct Token {
     /// (`…/id/00D…/005…`): the Pub/Sub API's `tenantid`.
     #[cfg_attr(not(feature = "pubsub"), allow(dead_code))]
     pub(crate) org_id: Option<String>,
+    /// The user id from the same URL: the `CreatedById` of events
+    /// published over the Pub/Sub API.
+    #[cfg_attr(not(feature = "pubsub"), allow(dead_code))]
+    pub(crate) user_id: Option<String>,
 }
 
 /// Tokens of one system.
@@ -118,12 +122,14 @@ impl Auth {
         if let Some(t) = &cached.0 {
             return Ok(t.clone());
         }
-        let (value, org_id) = self.fetch().await?;
+        let (value, identity) = self.fetch().await?;
         cached.1 += 1;
+        let (org_id, user_id) = identity.unzip();
         let token = Token {
             value,
             generation: cached.1,
             org_id,
+            user_id,
         };
         cached.0 = Some(token.clone());
         Ok(token)
@@ -142,7 +148,7 @@ impl Auth {
         }
     }
 
-    async fn fetch(&self) -> Result<(Secret, Option<String>), ConnectorError> {
+    async fn fetch(&self) -> Result<(Secret, Option<(String, String)>), ConnectorError> {
         let mut form: Vec<(&str, String)> = Vec::new();
         match &self.grant {
             Grant::ClientCredentials {
@@ -201,11 +207,11 @@ impl Auth {
             && let Some(token) = json.get("access_token").and_then(|t| t.as_str())
         {
             remember_derived(token);
-            let org_id = json
+            let identity = json
                 .get("id")
                 .and_then(|i| i.as_str())
-                .and_then(org_of_identity);
-            return Ok((Secret::new(token.to_string()), org_id));
+                .and_then(identity_of);
+            return Ok((Secret::new(token.to_string()), identity));
         }
         let reason = match (
             json.get("error").and_then(|e| e.as_str()),
@@ -224,12 +230,13 @@ impl Auth {
     }
 }
 
-/// The org id in an identity URL (`https://…/id/00D…/005…`).
-fn org_of_identity(url: &str) -> Option<String> {
+/// The org and user ids in an identity URL (`https://…/id/00D…/005…`).
+fn identity_of(url: &str) -> Option<(String, String)> {
     let mut parts = url.rsplit('/');
-    let _user = parts.next()?;
+    let user = parts.next()?;
     let org = parts.next()?;
-    (parts.next() == Some("id") && org.starts_with("00D")).then(|| org.to_string())
+    (parts.next() == Some("id") && org.starts_with("00D"))
+        .then(|| (org.to_string(), user.to_string()))
 }
 
 #[cfg(test)]
@@ -237,14 +244,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_org_id_from_the_identity_url() {
+    fn reads_the_org_and_user_ids_from_the_identity_url() {
         assert_eq!(
-            org_of_identity(
-                "https://login.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001Sv6AAAS"
-            )
-            .as_deref(),
-            Some("00Dxx0000001gPLEAY")
+            identity_of("https://login.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001Sv6AAAS"),
+            Some((
+                "00Dxx0000001gPLEAY".to_string(),
+                "005xx000001Sv6AAAS".to_string()
+            ))
         );
-        assert_eq!(org_of_identity("https://x/other/00D1/0051"), None);
+        assert_eq!(identity_of("https://x/other/00D1/0051"), None);
     }
 }

@@ -7,9 +7,11 @@
 //! through sObject Collections (≤ 200 records a call, `allOrNone=false`, so a
 //! refused record goes to the dead letter and the others go through); calls
 //! `get` and `query` for `enrich`; `publish` inserts platform events the
-//! same way; sources `changes` and `events` over the Streaming API
-//! (CometD), or over the Pub/Sub API (gRPC, Avro payloads) with
-//! `transport: pubsub` in builds with the `pubsub` feature, and
+//! same way, or sends them with the Pub/Sub API's `Publish` (Avro
+//! payloads, ≤ 200 a request) with `transport: pubsub`; sources `changes`
+//! and `events` over the Streaming API (CometD), or over the Pub/Sub API
+//! (gRPC, Avro payloads) with `transport: pubsub` (both Pub/Sub uses in
+//! builds with the `pubsub` feature), and
 //! `outbound_messages`, a listener for workflow outbound
 //! messages.
 //!
@@ -115,6 +117,19 @@ fn not_yet(cx: &OpContext, role: &str) -> ConnectorError {
     ))
 }
 
+#[cfg(not(feature = "pubsub"))]
+fn without_pubsub(cx: &OpContext) -> ConnectorError {
+    let default = if cx.op.operation == "publish" {
+        "rest"
+    } else {
+        "cometd"
+    };
+    ConnectorError::Config(format!(
+        "`{}.{}`: this aqueduct was built without the Pub/Sub API transport (cargo feature `pubsub`); use transport: {default} or a build with it",
+        cx.op.system, cx.op.operation
+    ))
+}
+
 impl ConnectorFactory for SalesforceConnector {
     fn kind(&self) -> &'static str {
         "salesforce"
@@ -135,10 +150,7 @@ impl ConnectorFactory for SalesforceConnector {
                 #[cfg(feature = "pubsub")]
                 Some("pubsub") => Ok(Box::new(pubsub::PubSubSource::build(cx, self.client(cx)?)?)),
                 #[cfg(not(feature = "pubsub"))]
-                Some("pubsub") => Err(ConnectorError::Config(format!(
-                    "`{}.{}`: this aqueduct was built without the Pub/Sub API transport (cargo feature `pubsub`); use transport: cometd or a build with it",
-                    cx.op.system, cx.op.operation
-                ))),
+                Some("pubsub") => Err(without_pubsub(cx)),
                 Some(other) => Err(ConnectorError::Config(format!(
                     "`{}.{}`: transport must be cometd or pubsub, not `{other}`",
                     cx.op.system, cx.op.operation
@@ -151,9 +163,29 @@ impl ConnectorFactory for SalesforceConnector {
 
     fn target(&self, cx: &OpContext) -> Result<Arc<dyn Target>, ConnectorError> {
         match cx.op.operation.as_str() {
-            "insert" | "update" | "upsert" | "delete" | "publish" => Ok(Arc::new(
-                write::WriteTarget::build(cx, self.client(cx)?, self.bulk_threshold)?,
-            )),
+            "publish" => match arg_str(cx, "transport")?.as_deref() {
+                None | Some("rest") => Ok(Arc::new(write::WriteTarget::build(
+                    cx,
+                    self.client(cx)?,
+                    self.bulk_threshold,
+                )?)),
+                #[cfg(feature = "pubsub")]
+                Some("pubsub") => Ok(Arc::new(pubsub::publish::PubSubPublish::build(
+                    cx,
+                    self.client(cx)?,
+                )?)),
+                #[cfg(not(feature = "pubsub"))]
+                Some("pubsub") => Err(without_pubsub(cx)),
+                Some(other) => Err(ConnectorError::Config(format!(
+                    "`{}.{}`: transport must be rest or pubsub, not `{other}`",
+                    cx.op.system, cx.op.operation
+                ))),
+            },
+            "insert" | "update" | "upsert" | "delete" => Ok(Arc::new(write::WriteTarget::build(
+                cx,
+                self.client(cx)?,
+                self.bulk_threshold,
+            )?)),
             _ => Err(not_yet(cx, "target")),
         }
     }

@@ -3,7 +3,8 @@
 //! Authentication uses OAuth only (client credentials, JWT bearer or a
 //! refresh token): SOAP `login()` and the username-password flow are being
 //! retired. Targets write through sObject Collections (200 records a call),
-//! or through Bulk API 2.0 ingest jobs in `batch` mode.
+//! or through Bulk API 2.0 ingest jobs in `batch` mode; `publish` may send
+//! through the Pub/Sub API instead (`transport: pubsub`).
 
 use super::common::{
     BOUNDED_SOURCE, EVENTS, arg, named, opt_secret, option, req_named, required, secret,
@@ -95,6 +96,13 @@ const TRANSPORT: ParamSpec = named(
     "transport",
     ValueType::Enum(&["cometd", "pubsub"]),
     "How events arrive: cometd (the Streaming API) or pubsub (the Pub/Sub API over gRPC, Avro payloads; builds with the `pubsub` feature) (default: cometd).",
+);
+
+/// `transport`: how `publish` sends events.
+const PUBLISH_TRANSPORT: ParamSpec = named(
+    "transport",
+    ValueType::Enum(&["rest", "pubsub"]),
+    "How events are sent: rest (sObject Collections, 200 a call) or pubsub (the Pub/Sub API's Publish over gRPC, Avro payloads, 200 a request; builds with the `pubsub` feature) (default: rest).",
 );
 
 /// A target writing records to an sObject.
@@ -235,11 +243,14 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
         write(
             "publish",
             "Publish each record as a platform event.",
-            &[arg(
-                "event",
-                ValueType::String,
-                "Platform event API name, e.g. \"Order_Placed__e\".",
-            )],
+            &[
+                arg(
+                    "event",
+                    ValueType::String,
+                    "Platform event API name, e.g. \"Order_Placed__e\".",
+                ),
+                PUBLISH_TRANSPORT,
+            ],
         ),
         OperationSpec {
             name: "get",

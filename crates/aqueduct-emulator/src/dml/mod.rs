@@ -293,12 +293,28 @@ pub fn upsert(
     }
 }
 
-/// Publishes a platform event; returns its id and `EventUuid`.
+/// Publishes a platform event (REST and the other record APIs); returns
+/// its id and `EventUuid`.
 pub fn publish(
     st: &mut State,
     obj: usize,
     input: &Map<String, Value>,
     ctx: &WriteCtx,
+) -> Result<(String, String), ApiError> {
+    publish_event(st, obj, input, ctx, None, true)
+}
+
+/// Publishes a platform event with the publisher's `EventUuid` if it gave
+/// one; `required` says whether required custom fields must be set (they
+/// must through REST; the Pub/Sub API's `Publish` does not check them, as
+/// Salesforce documents).
+pub fn publish_event(
+    st: &mut State,
+    obj: usize,
+    input: &Map<String, Value>,
+    ctx: &WriteCtx,
+    uuid: Option<String>,
+    required: bool,
 ) -> Result<(String, String), ApiError> {
     let schema = st.schema.clone();
     let def = &schema.objects[obj];
@@ -309,11 +325,14 @@ pub fn publish(
         .filter(|f| !f.system && !f.nillable && values.get(&f.name).is_none_or(Value::is_null))
         .map(|f| f.name.as_str())
         .collect();
-    if !missing.is_empty() {
+    if required && !missing.is_empty() {
         return Err(required_missing(&missing));
     }
     let id = st.ids.next(&def.key_prefix);
-    let uuid = st.ids.uuid("event");
+    let uuid = match uuid {
+        Some(u) => u,
+        None => st.ids.uuid("event"),
+    };
     let mut rec = Record::new();
     for f in def.fields.iter().filter(|f| !f.system) {
         rec.insert(

@@ -30,8 +30,9 @@ const CHANGE_TYPES: [&str; 9] = [
     "GAP_OVERFLOW",
 ];
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
+/// The Avro shape of a data field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Kind {
     String,
     Boolean,
     Int,
@@ -47,10 +48,12 @@ pub struct EventSchema {
     pub id: String,
     /// The schema as JSON text.
     pub json: String,
-    change: bool,
+    /// Whether it is a change event's (header first) rather than a
+    /// platform event's (`CreatedDate`, `CreatedById` first).
+    pub(super) change: bool,
     /// Data fields after the header (change events) or the audit fields
     /// (platform events).
-    fields: Vec<(String, Kind)>,
+    pub(super) fields: Vec<(String, Kind)>,
 }
 
 fn kind_of(t: FieldType) -> Kind {
@@ -154,7 +157,7 @@ pub fn event_schema(def: &ObjectDef) -> EventSchema {
 }
 
 /// Zig-zag varint.
-fn long(out: &mut Vec<u8>, n: i64) {
+pub(super) fn long(out: &mut Vec<u8>, n: i64) {
     let mut z = ((n << 1) ^ (n >> 63)) as u64;
     while z >= 0x80 {
         out.push((z as u8 & 0x7f) | 0x80);
@@ -163,7 +166,7 @@ fn long(out: &mut Vec<u8>, n: i64) {
     out.push(z as u8);
 }
 
-fn string(out: &mut Vec<u8>, s: &str) {
+pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     long(out, s.len() as i64);
     out.extend_from_slice(s.as_bytes());
 }

@@ -1,6 +1,7 @@
 //! The Pub/Sub API (gRPC `eventbus.v1.PubSub`) on the emulator's own port
 //! (HTTP/2 without TLS), serving the same retained events as CometD:
-//! `GetTopic`, `GetSchema` and `Subscribe` (Publish is not served).
+//! `GetTopic`, `GetSchema`, `Subscribe` and `Publish` (see [`publish`];
+//! `PublishStream` is not served).
 //!
 //! Every call must carry the metadata `accesstoken` (a token the org
 //! issued and has not revoked or expired), `instanceurl` (the org's) and
@@ -18,14 +19,16 @@
 //! `UNAUTHENTICATED` (`session_expired`).
 
 mod avro;
+mod decode;
+mod publish;
 
 use crate::events::channel_exists;
 use crate::faults::FaultKind;
 use crate::ids::short_hash;
 use crate::org::{Org, State};
 use aqueduct_pubsub::proto::{
-    ConsumerEvent, FetchRequest, FetchResponse, ProducerEvent, ReplayPreset, SchemaInfo,
-    SchemaRequest, TopicInfo, TopicRequest,
+    ConsumerEvent, FetchRequest, FetchResponse, ProducerEvent, PublishRequest, PublishResponse,
+    ReplayPreset, SchemaInfo, SchemaRequest, TopicInfo, TopicRequest,
 };
 use aqueduct_pubsub::server::{FetchStream, PubSub, PubSubServer};
 use aqueduct_pubsub::{
@@ -53,8 +56,9 @@ fn path(method: &str) -> String {
     format!("/eventbus.v1.PubSub/{method}")
 }
 
-/// Checks the call's metadata and the faults armed for `method`.
-fn admit(st: &mut State, metadata: &MetadataMap, method: &str) -> Result<(), Status> {
+/// Checks the call's metadata and the faults armed for `method`; the
+/// token's user.
+fn admit(st: &mut State, metadata: &MetadataMap, method: &str) -> Result<String, Status> {
     if let Some(kind) = st.faults.take_request("POST", &path(method)) {
         return Err(match kind {
             FaultKind::SessionExpired => Status::unauthenticated(
@@ -73,11 +77,11 @@ fn admit(st: &mut State, metadata: &MetadataMap, method: &str) -> Result<(), Sta
         ));
     };
     let (now, ttl) = (st.clock.now_ms(), st.settings.token_ttl_ms);
-    if st.tokens.check(token, now, ttl).is_none() {
+    let Some(grant) = st.tokens.check(token, now, ttl) else {
         return Err(Status::unauthenticated(
             "the access token is invalid, expired or revoked",
         ));
-    }
+    };
     if get(INSTANCE_URL).map(|u| u.trim_end_matches('/')) != Some(st.instance_url.as_str()) {
         return Err(Status::unauthenticated(format!(
             "the instanceurl metadata header must be this org's instance URL ({})",
@@ -90,7 +94,7 @@ fn admit(st: &mut State, metadata: &MetadataMap, method: &str) -> Result<(), Sta
             "the tenantid metadata header must be this org's id",
         ));
     }
-    Ok(())
+    Ok(grant.user_id)
 }
 
 /// The schema of a topic, if it exists.
@@ -164,12 +168,25 @@ fn take(st: &mut State, topic: &str, cursor: i64, max: usize) -> (Vec<ConsumerEv
 }
 
 impl PubSub for Service {
+    fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> BoxFuture<'static, Result<Response<PublishResponse>, Status>> {
+        let answer = {
+            let mut st = self.org.lock();
+            publish::publish(&mut st, request.metadata(), request.get_ref())
+        };
+        // Wakes CometD long polls and open subscriptions.
+        self.org.wake();
+        Box::pin(std::future::ready(answer.map(Response::new)))
+    }
+
     fn get_topic(
         &self,
         request: Request<TopicRequest>,
     ) -> BoxFuture<'static, Result<Response<TopicInfo>, Status>> {
         let mut st = self.org.lock();
-        let answer = admit(&mut st, request.metadata(), "GetTopic").and_then(|()| {
+        let answer = admit(&mut st, request.metadata(), "GetTopic").and_then(|_| {
             let topic = &request.get_ref().topic_name;
             let schema = topic_schema(&st, topic)
                 .ok_or_else(|| Status::not_found(format!("topic {topic} not found")))?;
@@ -190,7 +207,7 @@ impl PubSub for Service {
         request: Request<SchemaRequest>,
     ) -> BoxFuture<'static, Result<Response<SchemaInfo>, Status>> {
         let mut st = self.org.lock();
-        let answer = admit(&mut st, request.metadata(), "GetSchema").and_then(|()| {
+        let answer = admit(&mut st, request.metadata(), "GetSchema").and_then(|_| {
             let id = &request.get_ref().schema_id;
             let schema = schema_by_id(&st, id)
                 .ok_or_else(|| Status::not_found(format!("schema {id} not found")))?;

@@ -1,10 +1,12 @@
-//! Avro binary decoding of Pub/Sub payloads into JSON, driven by the
+//! Avro binary decoding of Pub/Sub payloads into JSON (and, in
+//! [`encode`], the encoding of records to publish), driven by the
 //! writer schema `GetSchema` returned (Avro 1.11 specification: zig-zag
 //! varints, length-prefixed bytes and strings, blocked arrays and maps,
 //! unions by branch index, named types referable by name).
 //!
-//! Written by hand rather than with `apache-avro`: a subscriber needs only
-//! decoding of schemas it is given, a few hundred lines, while that crate
+//! Written by hand rather than with `apache-avro`: subscribing and
+//! publishing need only the binary form of schemas they are given, a few
+//! hundred lines, while that crate
 //! brings its own serde layer, big-number and UUID crates into the build.
 //!
 //! Salesforce writes date-times as `long` milliseconds and says so in the
@@ -14,6 +16,8 @@
 
 use serde_json::{Map, Value as J};
 use std::collections::HashMap;
+
+mod encode;
 
 /// How deep schemas and values may nest (guards against recursive types).
 const MAX_DEPTH: usize = 64;

@@ -1,6 +1,6 @@
 //! `changes` and `events` over the Pub/Sub API (gRPC `eventbus.v1.PubSub`),
 //! chosen with `transport: "pubsub"`: the same records as over CometD,
-//! fetched as Avro payloads.
+//! fetched as Avro payloads. (`publish` over the same API is [`publish`].)
 //!
 //! One `Subscribe` stream per source. The first `FetchRequest` names the
 //! topic (the CometD channel name) and the start: after the saved replay id
@@ -24,26 +24,25 @@
 //! numeric one; the two are kept apart because they are not interchangeable.
 
 mod avro;
+mod conn;
+pub(crate) mod publish;
 
 use crate::client::Client;
 use crate::stream::{Events, Start, deliver, subscription};
-use aqueduct_connectors::support::args::{Options, label};
+use aqueduct_connectors::support::args::label;
 use aqueduct_connectors::support::commit::Committer;
 use aqueduct_connectors::support::{decode_error, stopped};
 use aqueduct_pubsub::client::PubSubClient;
 use aqueduct_pubsub::proto::{FetchRequest, ReplayPreset, SchemaRequest, TopicRequest};
-use aqueduct_pubsub::{
-    ACCESS_TOKEN, DEFAULT_ENDPOINT, INSTANCE_URL, MAX_REQUESTED, TENANT_ID, replay_number,
-};
+use aqueduct_pubsub::{MAX_REQUESTED, replay_number};
 use aqueduct_runtime::connector::{ConnectorError, Envelope, OpContext, Source, StateStore};
+use conn::Conn;
 use futures::future::BoxFuture;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 
 pub(crate) use avro::Decoder;
@@ -59,7 +58,7 @@ const MAX_FAILURES: u32 = 8;
 pub(crate) struct PubSubSource {
     client: Arc<Client>,
     events: Events,
-    endpoint: String,
+    conn: Conn,
     start: Start,
     shutdown: watch::Receiver<bool>,
     state: Arc<dyn StateStore>,
@@ -97,15 +96,7 @@ impl PubSubSource {
         client: Arc<Client>,
     ) -> Result<PubSubSource, ConnectorError> {
         let (kind, channel, start) = subscription(cx, &client)?;
-        let endpoint = Options::of(cx)
-            .string("pubsub_url")?
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-            return Err(ConnectorError::Config(format!(
-                "`{}`: pubsub_url must start with https:// (or http:// for a local emulator)",
-                label(cx)
-            )));
-        }
+        let conn = Conn::build(cx, client.clone())?;
         Ok(PubSubSource {
             key: format!("salesforce-pubsub:{}:{channel}", cx.flow),
             events: Events {
@@ -116,71 +107,12 @@ impl PubSubSource {
                 schemas: cx.schemas.clone(),
             },
             client,
-            endpoint,
+            conn,
             start,
             shutdown: cx.shutdown.clone(),
             state: cx.state.clone(),
             label: label(cx),
         })
-    }
-
-    fn channel(&self) -> Result<Channel, ConnectorError> {
-        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
-            .map_err(|e| ConnectorError::Config(format!("`{}`: pubsub_url: {e}", self.label)))?
-            .connect_timeout(Duration::from_secs(30))
-            .http2_keep_alive_interval(Duration::from_secs(60))
-            .keep_alive_while_idle(true);
-        if self.endpoint.starts_with("https://") {
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_webpki_roots())
-                .map_err(|e| {
-                    ConnectorError::Config(format!("`{}`: pubsub_url: {e}", self.label))
-                })?;
-        }
-        // Connects on first use, and again after the connection drops.
-        Ok(endpoint.connect_lazy())
-    }
-
-    /// `request` with the auth metadata; the token's generation.
-    async fn authorize<T>(&self, request: &mut Request<T>) -> Result<u64, ConnectorError> {
-        let token = self.client.token().await?;
-        let org = token.org_id.clone().ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "`{}`: the token response has no identity URL (`id`), so the org id the Pub/Sub API needs (tenantid) is unknown",
-                self.client.system
-            ))
-        })?;
-        let value = |v: &str, what: &str| {
-            MetadataValue::try_from(v).map_err(|_| {
-                ConnectorError::Permanent(format!(
-                    "`{}`: the {what} cannot be sent as gRPC metadata",
-                    self.client.system
-                ))
-            })
-        };
-        let metadata = request.metadata_mut();
-        metadata.insert(ACCESS_TOKEN, value(token.value.expose(), "access token")?);
-        metadata.insert(
-            INSTANCE_URL,
-            value(self.client.instance_url(), "instance URL")?,
-        );
-        metadata.insert(TENANT_ID, value(&org, "org id")?);
-        Ok(token.generation)
-    }
-
-    fn status_error(&self, what: &str, status: &Status) -> ConnectorError {
-        let message = format!(
-            "`{}`: Pub/Sub {what}: {:?}: {}",
-            self.client.system,
-            status.code(),
-            aqueduct_runtime::secrets::redact(status.message())
-        );
-        match status.code() {
-            Code::InvalidArgument | Code::NotFound | Code::PermissionDenied => {
-                ConnectorError::Permanent(message)
-            }
-            _ => ConnectorError::Transient(message),
-        }
     }
 
     /// The writer schema of `id`, fetched once.
@@ -196,17 +128,19 @@ impl PubSubSource {
         let mut request = Request::new(SchemaRequest {
             schema_id: id.to_string(),
         });
-        let generation = self.authorize(&mut request).await.map_err(End::Fail)?;
+        let generation = self.conn.authorize(&mut request).await.map_err(End::Fail)?;
         let info = match rpc.get_schema(request).await {
             Ok(r) => r.into_inner(),
             Err(s) => {
                 if s.code() == Code::Unauthenticated {
                     self.client.invalidate(generation).await;
                 }
-                return Err(match self.status_error(&format!("GetSchema {id}"), &s) {
-                    ConnectorError::Transient(_) => End::Again(s),
-                    e => End::Fail(e),
-                });
+                return Err(
+                    match self.conn.status_error(&format!("GetSchema {id}"), &s) {
+                        ConnectorError::Transient(_) => End::Again(s),
+                        e => End::Fail(e),
+                    },
+                );
             }
         };
         let decoder = Decoder::parse(&info.schema_json).map_err(|e| {
@@ -237,7 +171,7 @@ impl PubSubSource {
         let mut request = Request::new(TopicRequest {
             topic_name: topic.clone(),
         });
-        let generation = match self.authorize(&mut request).await {
+        let generation = match self.conn.authorize(&mut request).await {
             Ok(g) => g,
             Err(e) => return End::Fail(e),
         };
@@ -253,7 +187,7 @@ impl PubSubSource {
                 if s.code() == Code::Unauthenticated {
                     self.client.invalidate(generation).await;
                 }
-                return match self.status_error(&format!("GetTopic {topic}"), &s) {
+                return match self.conn.status_error(&format!("GetTopic {topic}"), &s) {
                     ConnectorError::Transient(_) => End::Again(s),
                     e => End::Fail(e),
                 };
@@ -278,7 +212,7 @@ impl PubSubSource {
         let requests =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
         let mut request = Request::new(requests);
-        let generation = match self.authorize(&mut request).await {
+        let generation = match self.conn.authorize(&mut request).await {
             Ok(g) => g,
             Err(e) => return End::Fail(e),
         };
@@ -288,7 +222,7 @@ impl PubSubSource {
                 if s.code() == Code::Unauthenticated {
                     self.client.invalidate(generation).await;
                 }
-                return match self.status_error(&format!("Subscribe {topic}"), &s) {
+                return match self.conn.status_error(&format!("Subscribe {topic}"), &s) {
                     ConnectorError::Transient(_) => End::Again(s),
                     e => End::Fail(e),
                 };
@@ -317,7 +251,7 @@ impl PubSubSource {
                     if s.code() == Code::Unauthenticated {
                         self.client.invalidate(generation).await;
                     }
-                    return match self.status_error(&format!("Subscribe {topic}"), &s) {
+                    return match self.conn.status_error(&format!("Subscribe {topic}"), &s) {
                         ConnectorError::Transient(_) => End::Again(s),
                         e => End::Fail(e),
                     };
@@ -392,7 +326,7 @@ impl Source for PubSubSource {
                 })?),
                 None => None,
             };
-            let mut rpc = PubSubClient::new(self.channel()?);
+            let mut rpc = PubSubClient::new(self.conn.channel()?);
             let committer = Committer::start(self.state.clone(), self.key.clone());
             let mut cache = HashMap::new();
             let mut failures = 0u32;
@@ -421,7 +355,7 @@ impl Source for PubSubSource {
                         }
                     }
                     End::Again(status) => {
-                        break Err(self.status_error("Subscribe", &status));
+                        break Err(self.conn.status_error("Subscribe", &status));
                     }
                 }
             };
