@@ -3,8 +3,10 @@
 //! records (chunks of 1,000) with a key that already exists, a key repeated
 //! in a chunk, a NULL for a NOT NULL column, a CHECK violation and a value
 //! too long. Every good record lands exactly once, each bad one is in the
-//! dead letter once with the server's message, and the run exits 0. Also:
-//! a MariaDB deadlock in the middle of a chunk's load is retried.
+//! dead letter once with the server's message, and the run exits 0; without
+//! a dead letter the run fails. Also: a MariaDB deadlock in the middle of a
+//! chunk's load is retried, and the MariaDB pool keeps its connections
+//! open between writes, never more than `pool_size`.
 //!
 //! Needs `AQUEDUCT_TEST_POSTGRES_URL` and `AQUEDUCT_TEST_MYSQL_URL` with
 //! their `psql` and `mysql` clients; without a URL its tests print
@@ -376,4 +378,145 @@ flow load {{
         "1000\t1000\t1000"
     );
     mysql(&url, &format!("DROP TABLE {t}, {weight}"));
+}
+
+/// Without a `dead_letter`, a refused row fails the run, after the chunk's
+/// good rows were committed (the chunk is not acknowledged, so a rerun
+/// loads it again).
+#[test]
+fn a_refused_row_without_a_dead_letter_fails_the_run() {
+    let Some(url) = service_url(
+        "AQUEDUCT_TEST_POSTGRES_URL",
+        "a_refused_row_without_a_dead_letter_fails_the_run",
+    ) else {
+        return;
+    };
+    let t = unique_name("pg_iso_nodl");
+    psql(
+        &url,
+        &format!("CREATE TABLE {t} (id bigint PRIMARY KEY, qty bigint NOT NULL, note varchar(5))"),
+    );
+    let p = Project::new();
+    p.file(
+        "in/rows.jsonl",
+        "{\"id\":1,\"qty\":1}\n{\"id\":2,\"qty\":null}\n{\"id\":3,\"qty\":3}\n",
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"
+system db: postgres {{ url = secret("DB_URL") }}
+
+type Row {{ id: int, qty: int?, note: string? }}
+
+flow load {{
+  mode batch
+  from file("in").read("rows.jsonl") as Row
+  to db.insert("{t}")
+}}
+"#
+        ),
+    );
+    let r = p.run_with_env(&[], &[("DB_URL", &url)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("violates not-null constraint")
+            && r.stderr.contains("the flow has no dead_letter"),
+        "{}",
+        r.stderr
+    );
+    // the chunk's good rows were committed before the refusal stopped it
+    assert_eq!(
+        psql(&url, &format!("SELECT id FROM {t} ORDER BY id")),
+        "1\n3"
+    );
+    psql(&url, &format!("DROP TABLE {t}"));
+}
+
+/// The MariaDB pool keeps its connections between writes (it used to
+/// close each one as it came back, so every write connected again) and
+/// never holds more than `pool_size`: the server's process list, sampled
+/// while 3,000 records are written one by one, 4 at a time, shows at most
+/// 2 connections of the flow's database, and only a few ever.
+#[test]
+fn the_mysql_pool_keeps_at_most_pool_size_connections_open() {
+    let Some(url) = service_url(
+        "AQUEDUCT_TEST_MYSQL_URL",
+        "the_mysql_pool_keeps_at_most_pool_size_connections_open",
+    ) else {
+        return;
+    };
+    let db = unique_name("aq_pool").replace('-', "_");
+    mysql(&url, &format!("CREATE DATABASE {db}"));
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url.as_str(), String::new()),
+    };
+    let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
+    let db_url = format!("{server}/{db}{query}");
+    mysql(
+        &db_url,
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, qty BIGINT NOT NULL, note VARCHAR(5))",
+    );
+    let p = Project::new();
+    let mut lines = String::new();
+    for id in 0..3000 {
+        lines.push_str(&format!("{{\"id\":{id},\"qty\":{id},\"note\":\"n\"}}\n"));
+    }
+    p.file("in/rows.jsonl", lines).file(
+        "main.aq",
+        r#"
+system db: mysql { url = secret("DB_URL"), pool_size = 2 }
+
+type Row { id: int, qty: int, note: string? }
+
+flow load {
+  mode async
+  concurrency 4
+  from file("in").read("rows.jsonl") as Row
+  to db.insert("t")
+}
+"#,
+    );
+    let mut running = p.spawn_with_env(&[], &[("DB_URL", &db_url)]);
+    let mut ids = std::collections::BTreeSet::new();
+    let mut most = 0;
+    let mut samples = 0;
+    // counted from another database, so the sampler's own connections
+    // never show in the flow database's list
+    let count = || mysql(&url, &format!("SELECT COUNT(*) FROM {db}.t"));
+    // from the first row on (the start-up checks use connections of their own)
+    assert!(
+        support::wait_until(Duration::from_secs(30), || count() != "0"),
+        "no row arrived: {}",
+        running.stderr()
+    );
+    while running.is_running() && count() != "3000" {
+        let list = mysql(
+            &url,
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{db}' AND ID <> CONNECTION_ID()"
+            ),
+        );
+        let now: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+        most = most.max(now.len());
+        ids.extend(now.iter().map(|s| s.to_string()));
+        samples += 1;
+    }
+    let status = running.wait_exit(Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        running.stderr()
+    );
+    assert_eq!(count(), "3000");
+    assert!(samples >= 3, "only {samples} samples");
+    assert!(most <= 2, "{most} connections at once");
+    assert!(
+        ids.len() <= 4,
+        "{} connections over the run: {ids:?}",
+        ids.len()
+    );
+    mysql(&url, &format!("DROP DATABASE {db}"));
 }
