@@ -554,6 +554,16 @@ impl FlowRt {
         if refused.is_empty() {
             return Ok(false);
         }
+        if let Some(dl) = &self.dead_letter
+            && std::ptr::addr_eq(Arc::as_ptr(&dl.target), Arc::as_ptr(t))
+        {
+            // the dead letter's own entries: nowhere else to put them
+            return Err(format!(
+                "the dead letter refused {} entries: {}",
+                refused.len(),
+                crate::secrets::redact(&refused[0].error.to_string())
+            ));
+        }
         let n = refused.len() as u64;
         let _ = self
             .stats
