@@ -1,7 +1,8 @@
 //! `mysql` (options `url`, `pool_size`): a MySQL or MariaDB database.
 //!
 //! Every operation of one system shares one `mysql_async` pool of at most
-//! `pool_size` connections (default 4); each connection sets
+//! `pool_size` connections (default 4), kept open between uses and closed
+//! after [`IDLE_TIMEOUT`] unused; each connection sets
 //! `time_zone = '+00:00'`, so `TIMESTAMP` columns read and write UTC. At
 //! start-up each operation checks its SQL (and a target its table) through
 //! a connection of its own, so a bad statement or a missing table stops
@@ -23,6 +24,12 @@ use aqueduct_runtime::connector::{
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+
+/// How long an unused pooled connection stays open. mysql_async closes
+/// every returned connection above the pool's minimum (0 here) at once
+/// when this is zero, its default: each chunk or lookup would connect
+/// again.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The `mysql` connector kind.
 #[derive(Debug, Default, Clone, Copy)]
@@ -100,7 +107,11 @@ pub fn parse_url(system: &str, url: &str, size: usize) -> Result<Opts, Connector
     // socket, where it never uses TLS: asked for TLS, stay on TCP
     let stay_on_tcp = ssl.is_some() && !rest.contains("prefer_socket=");
     let mut builder = OptsBuilder::from_opts(opts)
-        .pool_opts(PoolOpts::default().with_constraints(constraints))
+        .pool_opts(
+            PoolOpts::default()
+                .with_constraints(constraints)
+                .with_inactive_connection_ttl(IDLE_TIMEOUT),
+        )
         .setup(vec!["SET time_zone = '+00:00'"])
         .ssl_opts(ssl);
     if stay_on_tcp {

@@ -299,6 +299,17 @@ pub struct Rejected {
     pub error: ConnectorError,
 }
 
+/// A record a target refused while it loaded a chunk at a flush (a
+/// database's constraint violation in a `batch` flow): the target took the
+/// chunk's other records, and this one goes to the dead letter on its own.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// The record as it was handed to [`Target::write`].
+    pub record: Value,
+    /// Why (permanent: loading the record alone failed the same way).
+    pub error: ConnectorError,
+}
+
 /// Accepts records.
 pub trait Target: Send + Sync {
     /// Writes a group of records (one record unless the flow batches), in one
@@ -352,6 +363,17 @@ pub trait Target: Send + Sync {
     /// [`Target::flush`] in the background instead.
     fn start_flush(&self) -> Option<BoxFuture<'static, Result<(), ConnectorError>>> {
         None
+    }
+
+    /// Takes the records the flushes finished so far refused (each with
+    /// its error): a target that loads a chunk at its flush and isolates
+    /// the records the system will not take, so one bad record does not
+    /// fail its chunk, keeps them here. The executor calls it after each
+    /// successful flush ([`Target::flush`], [`Target::start_flush`]) and
+    /// dead-letters them before it acknowledges the chunk. The default
+    /// refuses nothing.
+    fn take_refused(&self) -> Vec<Refused> {
+        Vec::new()
     }
 
     /// The flow's input ended by itself (a bounded source read all of it:

@@ -9,8 +9,14 @@
 //! is one statement (a `batch` group: one multi-row statement in one
 //! transaction). In `batch` flows each chunk is loaded in one transaction
 //! when the executor flushes it; lock wait timeouts, deadlocks and lost
-//! connections roll it back and it is loaded again (up to 5 tries), other
-//! errors fail the chunk and the run.
+//! connections roll it back and it is loaded again (up to 5 tries). An
+//! error of one row ([`is_row_error`]: a duplicate key, a foreign key, a
+//! NULL, a value too long or out of range, a CHECK constraint) rolls it
+//! back too, and the chunk is loaded again isolating the bad rows
+//! ([`isolate`]): one transaction, halves under savepoints, a failing half
+//! split again down to single rows; the good rows commit together and each
+//! bad one is refused with the server's message ([`Target::take_refused`]),
+//! for the dead letter. Other errors fail the chunk and the run.
 //!
 //! How a batch chunk is loaded: `insert` and `upsert` encode each record
 //! as a line of `LOAD DATA` text as it is written ([`super::infile`]) and
@@ -32,7 +38,7 @@ use super::types::{ColumnInfo, encode};
 use super::{Db, my_error, quote_ident};
 use aqueduct_connectors::support::args::{arg_fields, label, req_str};
 use aqueduct_graph::ModeKind;
-use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
+use aqueduct_runtime::connector::{ConnectorError, OpContext, Refused, Target};
 use aqueduct_runtime::value::Value;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -92,6 +98,40 @@ impl Plan {
 
 type Rows = Vec<Vec<MyValue>>;
 
+/// Why loading failed: the connector error, and whether it is an error of
+/// one row ([`is_row_error`]), which isolating the bad rows gets past.
+struct Failed {
+    error: ConnectorError,
+    row: bool,
+}
+
+impl From<ConnectorError> for Failed {
+    fn from(error: ConnectorError) -> Failed {
+        Failed { error, row: false }
+    }
+}
+
+fn fail(system: &str, e: mysql_async::Error) -> Failed {
+    Failed {
+        row: is_row_error(&e),
+        error: my_error(system, &e),
+    }
+}
+
+/// True for a server error about the row being written, which that row
+/// alone will meet again (checked against MariaDB 10.11 in strict mode
+/// unless noted): 1062 duplicate entry, 1451/1452 foreign key (parent,
+/// child), 1048 column cannot be null, 1406 data too long, 1264 out of
+/// range, 1366 incorrect value, 1292 incorrect date/time value, 4025
+/// CHECK constraint (MariaDB), 3819 CHECK constraint (MySQL 8), 1216/1217
+/// (older servers' foreign key codes), 1364 field without default.
+fn is_row_error(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if matches!(
+        s.code,
+        1048 | 1062 | 1216 | 1217 | 1264 | 1292 | 1364 | 1366 | 1406 | 1451 | 1452 | 3819 | 4025
+    ))
+}
+
 /// The rows of a batch chunk being written.
 enum Open {
     /// As `LOAD DATA` text.
@@ -105,8 +145,12 @@ pub(crate) struct MysqlTarget {
     db: Db,
     plan: Arc<Plan>,
     columns: Vec<ColumnInfo>,
-    /// Batch flows: the rows of the open chunk.
-    chunk: Option<Mutex<Open>>,
+    /// Batch flows: the rows of the open chunk, and the records they came
+    /// from (kept for the dead letter; a clone of a record is a reference
+    /// count).
+    chunk: Option<Mutex<(Open, Vec<Value>)>>,
+    /// Records the chunks' loads refused, until the executor takes them.
+    refused: Arc<Mutex<Vec<Refused>>>,
 }
 
 impl MysqlTarget {
@@ -201,12 +245,14 @@ impl MysqlTarget {
             db,
             columns,
             chunk: (cx.mode == ModeKind::Batch).then(|| {
-                Mutex::new(if text {
+                let open = if text {
                     Open::Text(TextRows::default())
                 } else {
                     Open::Values(Vec::new())
-                })
+                };
+                Mutex::new((open, Vec::new()))
             }),
+            refused: Arc::default(),
         })
     }
 
@@ -226,8 +272,8 @@ impl MysqlTarget {
 }
 
 /// Writes `rows` in one transaction of multi-row statements.
-async fn load(db: &Db, plan: &Plan, rows: &Rows) -> Result<(), ConnectorError> {
-    let err = |e: mysql_async::Error| my_error(&plan.system, &e);
+async fn load(db: &Db, plan: &Plan, rows: &Rows) -> Result<(), Failed> {
+    let err = |e: mysql_async::Error| fail(&plan.system, e);
     let mut conn = db.pool.get_conn().await.map_err(err)?;
     let mut tx = conn
         .start_transaction(TxOpts::default())
@@ -240,6 +286,60 @@ async fn load(db: &Db, plan: &Plan, rows: &Rows) -> Result<(), ConnectorError> {
             .map_err(err)?;
     }
     tx.commit().await.map_err(err)
+}
+
+/// Loads `rows` in one transaction, setting aside the rows the server
+/// refuses: halves under a savepoint, a failing half split again, down to
+/// single rows (a chunk of `n` rows with `k` bad ones takes about
+/// `2k·log2(n)` statements). The refused rows by position, each with its
+/// error. A failed statement alone is rolled back by the server too, but
+/// a range of several statements needs the savepoint.
+async fn isolate(
+    db: &Db,
+    plan: &Plan,
+    rows: &Rows,
+) -> Result<Vec<(usize, ConnectorError)>, Failed> {
+    let err = |e: mysql_async::Error| fail(&plan.system, e);
+    let mut conn = db.pool.get_conn().await.map_err(err)?;
+    let mut tx = conn
+        .start_transaction(TxOpts::default())
+        .await
+        .map_err(err)?;
+    let mut refused = Vec::new();
+    // ranges still to load, the next one last
+    let mut todo = vec![(0, rows.len())];
+    while let Some((from, to)) = todo.pop() {
+        tx.query_drop("SAVEPOINT aq_rows").await.map_err(err)?;
+        let mut result = Ok(());
+        for group in rows[from..to].chunks(plan.per_statement()) {
+            let params: Vec<MyValue> = group.iter().flatten().cloned().collect();
+            result = tx.exec_drop(plan.sql(group.len()), params).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        match result {
+            Ok(()) => tx
+                .query_drop("RELEASE SAVEPOINT aq_rows")
+                .await
+                .map_err(err)?,
+            Err(e) if is_row_error(&e) => {
+                tx.query_drop("ROLLBACK TO SAVEPOINT aq_rows")
+                    .await
+                    .map_err(err)?;
+                if to - from == 1 {
+                    refused.push((from, my_error(&plan.system, &e)));
+                } else {
+                    let mid = from + (to - from) / 2;
+                    todo.push((mid, to));
+                    todo.push((from, mid));
+                }
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
+    tx.commit().await.map_err(err)?;
+    Ok(refused)
 }
 
 /// A chunk taken for loading.
@@ -270,8 +370,8 @@ enum Loaded {
 /// the table (insert; upsert unless paused), else (upsert) through the
 /// staging table; when a `LOAD DATA` does not take every row cleanly,
 /// by multi-row statements instead ([`load`]).
-async fn load_text(db: &Db, plan: &Plan, text: &Bytes, n: usize) -> Result<(), ConnectorError> {
-    let err = |e: mysql_async::Error| my_error(&plan.system, &e);
+async fn load_text(db: &Db, plan: &Plan, text: &Bytes, n: usize) -> Result<(), Failed> {
+    let err = |e: mysql_async::Error| fail(&plan.system, e);
     let mut conn = db.pool.get_conn().await.map_err(err)?;
     let cols = plan.cols.join(", ");
     let paused = plan.op == "upsert"
@@ -331,9 +431,9 @@ async fn load_once(
     before: &[String],
     load_sql: &str,
     after: &[String],
-) -> Result<Loaded, ConnectorError> {
+) -> Result<Loaded, Failed> {
     use futures::StreamExt;
-    let err = |e: mysql_async::Error| my_error(&plan.system, &e);
+    let err = |e: mysql_async::Error| fail(&plan.system, e);
     let pieces = infile::pieces(text);
     conn.set_infile_handler(async move {
         Ok(futures::stream::iter(pieces.into_iter().map(Ok)).boxed())
@@ -354,7 +454,7 @@ async fn load_once(
             tracing::warn!(system = %plan.system, "The server refuses LOAD DATA LOCAL INFILE; loading chunks by multi-row statements.");
         }
         let e = err(e);
-        if e.is_retryable() {
+        if e.error.is_retryable() {
             return Err(e);
         }
         let _ = tx.rollback().await;
@@ -382,10 +482,12 @@ impl Target for MysqlTarget {
                 let mut open = open
                     .lock()
                     .map_err(|_| ConnectorError::Permanent("chunk buffer poisoned".to_string()))?;
-                match &mut *open {
+                let (open, kept_records) = &mut *open;
+                match open {
                     Open::Text(text) => rows.iter().for_each(|r| text.push(r)),
                     Open::Values(kept) => kept.extend(rows),
                 }
+                kept_records.extend_from_slice(records);
                 return Ok(());
             }
             if rows.len() == 1 {
@@ -401,7 +503,7 @@ impl Target for MysqlTarget {
                     .await
                     .map_err(|e| my_error(&self.plan.system, &e));
             }
-            load(&self.db, &self.plan, &rows).await
+            load(&self.db, &self.plan, &rows).await.map_err(|f| f.error)
         })
     }
 
@@ -415,11 +517,15 @@ impl Target for MysqlTarget {
     fn start_flush(&self) -> Option<BoxFuture<'static, Result<(), ConnectorError>>> {
         let open = self.chunk.as_ref()?;
         // taken now: the flush loads exactly the rows written before it
-        let rows = match open.lock() {
-            Ok(mut open) => match &mut *open {
-                Open::Text(text) => Chunk::Text(std::mem::take(text).freeze()),
-                Open::Values(kept) => Chunk::Values(std::mem::take(kept)),
-            },
+        let (rows, records) = match open.lock() {
+            Ok(mut open) => {
+                let (open, records) = &mut *open;
+                let records = std::mem::take(records);
+                match open {
+                    Open::Text(text) => (Chunk::Text(std::mem::take(text).freeze()), records),
+                    Open::Values(kept) => (Chunk::Values(std::mem::take(kept)), records),
+                }
+            }
             Err(_) => {
                 return Some(Box::pin(async {
                     Err(ConnectorError::Permanent(
@@ -428,34 +534,66 @@ impl Target for MysqlTarget {
                 }));
             }
         };
-        let (db, plan) = (self.db.clone(), self.plan.clone());
+        let (db, plan, out) = (self.db.clone(), self.plan.clone(), self.refused.clone());
         Some(Box::pin(async move {
             if rows.is_empty() {
                 return Ok(());
             }
-            let attempt_load = || async {
-                match &rows {
-                    Chunk::Text((text, n)) if plan.infile.load(Ordering::Relaxed) => {
-                        load_text(&db, &plan, text, *n).await
+            let mut isolating = false;
+            let attempt_load = |isolating: bool| {
+                let (db, plan, rows) = (&db, &plan, &rows);
+                async move {
+                    if isolating {
+                        return match rows {
+                            Chunk::Text((text, _)) => isolate(db, plan, &infile::parse(text)).await,
+                            Chunk::Values(values) => isolate(db, plan, values).await,
+                        };
                     }
-                    Chunk::Text((text, _)) => load(&db, &plan, &infile::parse(text)).await,
-                    Chunk::Values(values) => load(&db, &plan, values).await,
+                    let loaded = match rows {
+                        Chunk::Text((text, n)) if plan.infile.load(Ordering::Relaxed) => {
+                            load_text(db, plan, text, *n).await
+                        }
+                        Chunk::Text((text, _)) => load(db, plan, &infile::parse(text)).await,
+                        Chunk::Values(values) => load(db, plan, values).await,
+                    };
+                    loaded.map(|()| Vec::new())
                 }
             };
             let mut wait = Duration::from_millis(200);
             let mut attempt = 1;
             loop {
-                match attempt_load().await {
-                    Ok(()) => return Ok(()),
-                    Err(e) if e.is_retryable() && attempt < 5 => {
-                        tracing::warn!(system = %plan.system, error = %e, attempt, "Loading a chunk failed; trying again.");
+                match attempt_load(isolating).await {
+                    Ok(refused) => {
+                        if !refused.is_empty()
+                            && let Ok(mut out) = out.lock()
+                        {
+                            out.extend(refused.into_iter().map(|(i, error)| Refused {
+                                record: records.get(i).cloned().unwrap_or(Value::Null),
+                                error,
+                            }));
+                        }
+                        return Ok(());
+                    }
+                    Err(f) if f.row && !isolating => {
+                        tracing::warn!(system = %plan.system, error = %f.error, "A chunk has a row the server refuses; loading it again to set that row aside.");
+                        isolating = true;
+                    }
+                    Err(f) if f.error.is_retryable() && attempt < 5 => {
+                        tracing::warn!(system = %plan.system, error = %f.error, attempt, "Loading a chunk failed; trying again.");
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(Duration::from_secs(5));
                         attempt += 1;
                     }
-                    Err(e) => return Err(e),
+                    Err(f) => return Err(f.error),
                 }
             }
         }))
+    }
+
+    fn take_refused(&self) -> Vec<Refused> {
+        self.refused
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
     }
 }

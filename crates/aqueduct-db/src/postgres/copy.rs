@@ -92,6 +92,18 @@ impl Frozen {
         &self.data[self.starts[i]..end]
     }
 
+    /// Rows `from..to` (a slice of the same buffer: nothing is copied).
+    pub fn range(&self, from: usize, to: usize) -> Frozen {
+        let to = to.min(self.starts.len());
+        let from = from.min(to);
+        let start = self.starts.get(from).copied().unwrap_or(self.data.len());
+        let end = self.starts.get(to).copied().unwrap_or(self.data.len());
+        Frozen {
+            data: self.data.slice(start..end),
+            starts: self.starts[from..to].iter().map(|s| s - start).collect(),
+        }
+    }
+
     /// The rows with each key's last occurrence only, in first-seen order
     /// (the rows themselves when no key repeats). `key_index` are the
     /// positions of the key columns.
@@ -207,6 +219,17 @@ mod tests {
         assert_eq!(kept.row(2), r.row(3));
         // by name: NULL and "a" differ, so nothing is dropped
         assert_eq!(r.last_per_key(&[1]).starts.len(), 4);
+    }
+
+    #[test]
+    fn a_range_holds_those_rows_only() {
+        let r = rows(&[(1, Some("a")), (2, None), (3, Some("ccc"))]);
+        let mid = r.range(1, 3);
+        assert_eq!(mid.starts.len(), 2);
+        assert_eq!(mid.row(0), r.row(1));
+        assert_eq!(mid.row(1), r.row(2));
+        assert_eq!(r.range(0, 1).row(0), r.row(0));
+        assert_eq!(r.range(2, 2).starts.len(), 0);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! executor flushes it ([`super::chunk`]): binary COPY for `insert` (each
 //! record encoded for it as it is written, [`super::copy`]); for `upsert`
 //! the same COPY into the table while no key exists yet, else COPY into a
-//! temporary staging table plus `INSERT … ON CONFLICT`.
+//! temporary staging table plus `INSERT … ON CONFLICT`. A chunk with rows
+//! the server refuses (a constraint violation, bad data) is loaded again
+//! without them, and they go to the dead letter ([`Target::take_refused`]).
 
 use super::chunk::{Chunk, ChunkPlan, Rows};
 use super::copy::CopyRows;
@@ -27,7 +29,7 @@ use super::types::{Param, encode};
 use super::{pg_error, startup};
 use aqueduct_connectors::support::args::{arg_fields, label, req_str};
 use aqueduct_graph::ModeKind;
-use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
+use aqueduct_runtime::connector::{ConnectorError, OpContext, Refused, Target};
 use aqueduct_runtime::value::Value;
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
@@ -40,7 +42,9 @@ enum Open {
     Params(Vec<Vec<Param>>),
 }
 
-type OpenChunk = Mutex<Open>;
+/// The open chunk: its rows, and the records they came from (kept for
+/// the dead letter; a clone of a record is a reference count).
+type OpenChunk = Mutex<(Open, Vec<Value>)>;
 
 /// Writes rows.
 pub(crate) struct PgTarget {
@@ -52,6 +56,8 @@ pub(crate) struct PgTarget {
     types: Vec<PgType>,
     /// Batch flows: rows of the open chunk, loaded by the flush.
     chunk: Option<(Arc<ChunkPlan>, OpenChunk)>,
+    /// Records the chunks' loads refused, until the executor takes them.
+    refused: Arc<Mutex<Vec<Refused>>>,
 }
 
 impl PgTarget {
@@ -166,7 +172,7 @@ impl PgTarget {
             } else {
                 Open::Copy(CopyRows::default())
             };
-            (Arc::new(plan), Mutex::new(open))
+            (Arc::new(plan), Mutex::new((open, Vec::new())))
         });
         Ok(PgTarget {
             pool,
@@ -174,6 +180,7 @@ impl PgTarget {
             columns,
             types,
             chunk,
+            refused: Arc::default(),
         })
     }
 
@@ -225,7 +232,8 @@ impl Target for PgTarget {
                 let mut open = open
                     .lock()
                     .map_err(|_| ConnectorError::Permanent("chunk buffer poisoned".to_string()))?;
-                match &mut *open {
+                let (open, kept_records) = &mut *open;
+                match open {
                     Open::Params(kept) => kept.extend(rows),
                     Open::Copy(copy) => {
                         // all of the group or none of it
@@ -241,6 +249,7 @@ impl Target for PgTarget {
                         }
                     }
                 }
+                kept_records.extend_from_slice(records);
                 return Ok(());
             }
             let system = self.pool.system();
@@ -275,17 +284,21 @@ impl Target for PgTarget {
     fn start_flush(&self) -> Option<BoxFuture<'static, Result<(), ConnectorError>>> {
         let (plan, open) = self.chunk.as_ref()?;
         // taken now: the flush loads exactly the rows written before it
-        let (rows, len) = match open.lock() {
-            Ok(mut open) => match &mut *open {
-                Open::Copy(copy) => {
-                    let len = copy.len();
-                    (Rows::Copy(std::mem::take(copy).freeze()), len)
+        let (rows, len, records) = match open.lock() {
+            Ok(mut open) => {
+                let (open, records) = &mut *open;
+                let records = std::mem::take(records);
+                match open {
+                    Open::Copy(copy) => {
+                        let len = copy.len();
+                        (Rows::Copy(std::mem::take(copy).freeze()), len, records)
+                    }
+                    Open::Params(kept) => {
+                        let len = kept.len();
+                        (Rows::Params(std::mem::take(kept)), len, records)
+                    }
                 }
-                Open::Params(kept) => {
-                    let len = kept.len();
-                    (Rows::Params(std::mem::take(kept)), len)
-                }
-            },
+            }
             Err(_) => {
                 return Some(Box::pin(async {
                     Err(ConnectorError::Permanent(
@@ -299,8 +312,17 @@ impl Target for PgTarget {
             pool: self.pool.clone(),
             rows,
             len,
+            records,
+            refused: self.refused.clone(),
         };
         Some(Box::pin(chunk.load()))
+    }
+
+    fn take_refused(&self) -> Vec<Refused> {
+        self.refused
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
     }
 }
 

@@ -10,7 +10,7 @@
 //! a chunk's checkpoint only after its records are flushed.
 
 use super::inbox::{Inbound, Inbox};
-use super::steps::{Batcher, CStep, Cont};
+use super::steps::{Batcher, CKind, CStep, Cont};
 use crate::connector::{Ack, ConnectorError, Envelope, ReplyMsg, StateStore, Target};
 use crate::dead_letter;
 use crate::expr::Bindings;
@@ -531,6 +531,7 @@ impl FlowRt {
     }
 
     async fn flush_targets(&self) -> Result<(), String> {
+        let mut refused = false;
         for t in &self.targets {
             t.flush().await.map_err(|e| {
                 format!(
@@ -538,8 +539,98 @@ impl FlowRt {
                     crate::secrets::redact(&e.to_string())
                 )
             })?;
+            refused |= self.dead_letter_refused(t).await?;
         }
-        Ok(())
+        self.flush_dead_letter(refused).await
+    }
+
+    /// Dead-letters the records `t` refused at its last flush
+    /// ([`Target::take_refused`]): they were counted as delivered when
+    /// written, so they move to failed. `Err` when the flow has no dead
+    /// letter or it failed: the flow stops and the chunk stays unacked.
+    /// `Ok(true)` when it wrote to the dead letter.
+    async fn dead_letter_refused(&self, t: &Arc<dyn Target>) -> Result<bool, String> {
+        let refused = t.take_refused();
+        if refused.is_empty() {
+            return Ok(false);
+        }
+        if let Some(dl) = &self.dead_letter
+            && std::ptr::addr_eq(Arc::as_ptr(&dl.target), Arc::as_ptr(t))
+        {
+            // the dead letter's own entries: nowhere else to put them
+            return Err(format!(
+                "the dead letter refused {} entries: {}",
+                refused.len(),
+                crate::secrets::redact(&refused[0].error.to_string())
+            ));
+        }
+        let n = refused.len() as u64;
+        let _ = self
+            .stats
+            .delivered
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(n))
+            });
+        StepMetrics::add(&self.stats.failed, n);
+        let found = find_target(&self.steps, t);
+        if let Some((step, _)) = found {
+            StepMetrics::add(&step.metrics.failed, n);
+        }
+        let (id, at, label) = match found {
+            Some((step, r)) => (step.id.as_str(), step.at.as_str(), r.label.as_str()),
+            None => ("target", "", "target"),
+        };
+        let now = chrono::Utc::now();
+        let errors: Vec<String> = refused
+            .iter()
+            .map(|r| crate::secrets::redact(&format!("{label}: {}", r.error)))
+            .collect();
+        let entries: Vec<Value> = refused
+            .iter()
+            .zip(&errors)
+            .map(|(r, error)| {
+                let failure = dead_letter::Failure {
+                    flow: &self.name,
+                    step: id,
+                    error,
+                    attempts: 1,
+                    at: now,
+                };
+                dead_letter::for_record(&r.record, &failure)
+            })
+            .collect();
+        tracing::warn!(flow = %self.name, step = %id, refused = n, error = %errors[0], "A chunk's target refused records; they go to the dead letter.");
+        match self.dead_letter_write(entries).await {
+            Ok(()) => {
+                if let Some((step, _)) = found {
+                    StepMetrics::add(&step.metrics.dead_lettered, n);
+                }
+                Ok(true)
+            }
+            Err(None) => Err(format!(
+                "step {id} ({at}): {}; the flow has no dead_letter",
+                errors[0]
+            )),
+            Err(Some(e)) => Err(format!(
+                "step {id} ({at}): {}; the dead letter failed too: {e}",
+                errors[0]
+            )),
+        }
+    }
+
+    /// Flushes the dead letter again after refused records went to it, so
+    /// they are durable before the chunk is acknowledged (its own flush may
+    /// have been fixed before they were written).
+    async fn flush_dead_letter(&self, wrote: bool) -> Result<(), String> {
+        match &self.dead_letter {
+            Some(dl) if wrote => dl.target.flush().await.map_err(|e| {
+                format!(
+                    "flushing the dead letter failed: {}",
+                    crate::secrets::redact(&e.to_string())
+                )
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Finishes the flushes started at a chunk's end ([`Target::start_flush`]),
@@ -548,6 +639,7 @@ impl FlowRt {
         &self,
         started: Vec<Option<futures::future::BoxFuture<'static, Result<(), ConnectorError>>>>,
     ) -> Result<(), String> {
+        let mut refused = false;
         for (t, flush) in self.targets.iter().zip(started) {
             let result = match flush {
                 Some(flush) => flush.await,
@@ -559,8 +651,9 @@ impl FlowRt {
                     crate::secrets::redact(&e.to_string())
                 )
             })?;
+            refused |= self.dead_letter_refused(t).await?;
         }
-        Ok(())
+        self.flush_dead_letter(refused).await
     }
 
     fn next_deadline(&self) -> Option<std::time::Instant> {
@@ -723,6 +816,20 @@ impl FlowRt {
         }
         result.and(settled).and(flushed)
     }
+}
+
+/// The step (and its target) that writes to `t`, searched through routes.
+fn find_target<'a>(
+    steps: &'a [CStep],
+    t: &Arc<dyn Target>,
+) -> Option<(&'a CStep, &'a super::steps::TargetRef)> {
+    let same =
+        |r: &super::steps::TargetRef| std::ptr::addr_eq(Arc::as_ptr(&r.target), Arc::as_ptr(t));
+    steps.iter().find_map(|step| match &step.kind {
+        CKind::To(r) | CKind::Tap(r) if same(r) => Some((step, r)),
+        CKind::Route(arms) => arms.iter().find_map(|(_, arm)| find_target(arm, t)),
+        _ => None,
+    })
 }
 
 /// Waits for the chunk commit in progress, if any.
