@@ -269,6 +269,53 @@ async fn async_write_replaces_atomically_at_each_write() {
 }
 
 #[tokio::test]
+async fn async_append_and_write_commit_staged_records_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schemas = item_schemas();
+    let target = |op: &str, path: &str| {
+        let ctx = builder("file", op, "Item", &schemas)
+            .option("root", opt_str(dir.path().to_str().expect("utf8")))
+            .arg("path", lit(path))
+            .mode(ModeKind::Async)
+            .build();
+        FileConnector.target(&ctx.cx).expect("target")
+    };
+    let items: Vec<_> = (1..=3)
+        .map(|i| record(&schemas, "Item", json!({"id": i, "name": "n"})))
+        .collect();
+    let read = |rel: &str| std::fs::read_to_string(dir.path().join(rel)).unwrap_or_default();
+
+    let append = target("append", "out/items.jsonl");
+    assert!(append.group_commits());
+    append.write(&items[..1]).await.expect("write");
+    for item in &items[1..] {
+        append
+            .stage(std::slice::from_ref(item))
+            .await
+            .expect("stage");
+    }
+    // staged records wait for the commit
+    assert_eq!(read("out/items.jsonl").lines().count(), 1);
+    append.commit().await.expect("commit");
+    assert_eq!(
+        read("out/items.jsonl"),
+        "{\"id\":1,\"name\":\"n\"}\n{\"id\":2,\"name\":\"n\"}\n{\"id\":3,\"name\":\"n\"}\n"
+    );
+
+    let write = target("write", "out/items.json");
+    for item in &items {
+        write
+            .stage(std::slice::from_ref(item))
+            .await
+            .expect("stage");
+    }
+    assert!(!dir.path().join("out/items.json").exists());
+    write.commit().await.expect("commit");
+    let doc: serde_json::Value = serde_json::from_str(&read("out/items.json")).expect("json");
+    assert_eq!(doc.as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
 async fn write_goes_on_from_the_file_of_an_interrupted_run_and_afresh_after_a_complete_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let schemas = item_schemas();

@@ -140,6 +140,40 @@ async fn a_batch_is_one_transaction() {
 }
 
 #[tokio::test]
+async fn async_staged_records_share_one_transaction_and_fail_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schemas = customer_schemas();
+    std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+    let ctx = builder("sqlite", "insert", "Event", &schemas)
+        .option("path", db_option(&dir))
+        .arg("table", lit("events"))
+        .mode(ModeKind::Async)
+        .build();
+    let target = SqliteConnector.target(&ctx.cx).expect("target");
+    assert!(target.group_commits());
+    let e = |id: i64| record(&schemas, "Event", json!({"id": id, "kind": "k"}));
+    let conn = rusqlite::Connection::open(dir.path().join("data/app.db")).expect("open");
+    conn.execute_batch("create unique index events_id on events (id)")
+        .expect("index");
+    drop(conn);
+    target.stage(&[e(1)]).await.expect("stage");
+    target.stage(&[e(2)]).await.expect("stage");
+    let err = target.stage(&[e(1)]).await.expect_err("duplicate key");
+    assert!(!err.is_retryable(), "{err}");
+    assert_eq!(
+        count(&dir, "select count(*) from events"),
+        0,
+        "staged rows wait for the commit"
+    );
+    target.commit().await.expect("commits");
+    assert_eq!(
+        count(&dir, "select count(*) from events"),
+        2,
+        "the refused row alone was undone"
+    );
+}
+
+#[tokio::test]
 async fn a_batch_chunk_is_one_transaction_committed_where_it_was_started() {
     let dir = tempfile::tempdir().expect("tempdir");
     let schemas = customer_schemas();

@@ -329,6 +329,32 @@ pub trait Target: Send + Sync {
         Box::pin(async move { self.write(records).await.map(|()| Vec::new()) })
     }
 
+    /// Group commit: true when this target can split [`Target::write`] into
+    /// [`Target::stage`] and [`Target::commit`]. An async flow that has
+    /// several records at hand then stages each of them (with its own
+    /// retries and dead letter, as if it were written alone), makes them all
+    /// durable with one commit (one fsync, one transaction), and only then
+    /// releases their acknowledgements. `false` (the default): every record
+    /// is written, and made durable, on its own.
+    fn group_commits(&self) -> bool {
+        false
+    }
+
+    /// Writes records so that the next [`Target::commit`] makes them
+    /// durable; they need not be durable, nor visible, before it. Only called
+    /// when [`Target::group_commits`] said yes. The default is
+    /// [`Target::write`] (durable at once, so a commit has nothing to do).
+    fn stage<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        self.write(records)
+    }
+
+    /// Makes every record staged so far durable in one commit. `Err` means
+    /// none of them may be taken as durable: the executor stages the whole
+    /// group again before it retries. The default has nothing to commit.
+    fn commit(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// True when this target writes each record as one line of compact
     /// JSON (`value::json::write_json_bytes` and a line end) to one place,
     /// so it can take records already encoded so ([`Target::write_encoded`]).

@@ -4,6 +4,7 @@
 //! time; counting a record is then one relaxed atomic add, no lock.
 //!
 //! Series: `aqueduct_records_{in,out,filtered,failed,retried,dead_lettered}_total{flow,step}`,
+//! `aqueduct_commits_total{flow,step}` (target steps that committed),
 //! `aqueduct_step_duration_seconds{flow,step}` (histogram) and
 //! `aqueduct_circuit_breaker_state{flow,system}` (0 closed, 1 half-open, 2 open),
 //! plus the gauges connectors report with [`set_system_gauge`] (a connector
@@ -37,6 +38,10 @@ pub struct StepMetrics {
     pub retried: AtomicU64,
     /// Records sent to the dead letter from here.
     pub dead_lettered: AtomicU64,
+    /// Commits a `to`/`tap` step made in sync and async flows: one per
+    /// write, or one per group of records made durable together
+    /// ([`crate::connector::Target::commit`]).
+    pub commits: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -152,6 +157,22 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP aqueduct_commits_total Writes a target step made durable in sync and async flows (one per record, or one per group commit)."
+        );
+        let _ = writeln!(out, "# TYPE aqueduct_commits_total counter");
+        for ((flow, step), m) in &steps {
+            if is_target_step(m) {
+                let _ = writeln!(
+                    out,
+                    "aqueduct_commits_total{{flow=\"{}\",step=\"{}\"}} {}",
+                    esc(flow),
+                    esc(step),
+                    m.commits.load(Ordering::Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
             "# HELP aqueduct_step_duration_seconds Time spent in a step per record or group."
         );
         let _ = writeln!(out, "# TYPE aqueduct_step_duration_seconds histogram");
@@ -231,6 +252,11 @@ fn render_system_gauges(out: &mut String) {
     }
 }
 
+/// Only steps that committed something show a commit count (others never do).
+fn is_target_step(m: &StepMetrics) -> bool {
+    m.commits.load(Ordering::Relaxed) > 0
+}
+
 /// Picks one counter of a step.
 type Pick = fn(&StepMetrics) -> &AtomicU64;
 
@@ -265,10 +291,15 @@ mod tests {
         StepMetrics::add(&s.records_in, 3);
         StepMetrics::add(&s.filtered, 1);
         s.observe(Duration::from_millis(3));
+        StepMetrics::add(&m.step("orders", "s2").commits, 2);
         m.breaker("orders", "erp").store(2, Ordering::Relaxed);
         let text = m.render();
         assert!(text.contains("# TYPE aqueduct_records_in_total counter\naqueduct_records_in_total{flow=\"orders\",step=\"s1\"} 3\n"));
         assert!(text.contains("aqueduct_records_filtered_total{flow=\"orders\",step=\"s1\"} 1\n"));
+        assert!(text.contains(
+            "# TYPE aqueduct_commits_total counter\naqueduct_commits_total{flow=\"orders\",step=\"s2\"} 2\n"
+        ));
+        assert!(!text.contains("aqueduct_commits_total{flow=\"orders\",step=\"s1\"}"));
         assert!(text.contains(
             "aqueduct_step_duration_seconds_bucket{flow=\"orders\",step=\"s1\",le=\"0.0025\"} 0\n"
         ));

@@ -16,7 +16,9 @@
 //!
 //! Commits happen on `flush()` in batch flows (end of each chunk); in sync
 //! and async flows each `write()` commits before returning, so an accepted
-//! record is on disk (fsync). A template path (`"out/{.region}.csv"`) keeps
+//! record is on disk (fsync), and records an async flow has at hand together
+//! are staged into the buffers and committed with one sync (group commit:
+//! `Target::stage`, `Target::commit`). A template path (`"out/{.region}.csv"`) keeps
 //! one file per value; interpolated values cannot leave the directory (`/`,
 //! `\` and `..` are replaced by `_`).
 
@@ -384,6 +386,12 @@ impl Inner {
     }
 
     fn write(&self, records: &[Value]) -> Result<(), ConnectorError> {
+        self.write_then(records, self.commit_each_write)
+    }
+
+    /// Encodes `records` (opening their files) and, when `commit`, commits
+    /// their files; otherwise they wait in the buffers for the next commit.
+    fn write_then(&self, records: &[Value], commit: bool) -> Result<(), ConnectorError> {
         let mut files = self
             .files
             .lock()
@@ -412,7 +420,7 @@ impl Inner {
                 continue;
             };
             open.dirty = true;
-            if self.commit_each_write {
+            if commit {
                 self.commit(path, open)?;
             } else if open.buf.len() >= SPILL {
                 Self::spill(path, open)?;
@@ -615,6 +623,38 @@ impl Target for FileTarget {
             }
             blocking(move || inner.write(&records)).await
         })
+    }
+
+    fn group_commits(&self) -> bool {
+        // batch flows already commit once per chunk
+        self.inner.commit_each_write
+    }
+
+    fn stage<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        let inner = self.inner.clone();
+        if !inner.commit_each_write {
+            return self.write(records);
+        }
+        // encoded into memory; written out and synced by `commit`
+        match inner.buffer(records) {
+            Ok(Buffered::Done) => Box::pin(async { Ok(()) }),
+            Ok(Buffered::Spill) => Box::pin(blocking(move || inner.spill_large())),
+            Ok(Buffered::Closed) => {
+                let records = records.to_vec();
+                Box::pin(blocking(move || inner.write_then(&records, false)))
+            }
+            Err(e) => Box::pin(async { Err(e) }),
+        }
+    }
+
+    fn commit(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        let inner = self.inner.clone();
+        if !inner.commit_each_write {
+            return Box::pin(async { Ok(()) });
+        }
+        // one sync per file written since the last commit (and, for
+        // `write`, one replacement of the target)
+        Box::pin(async move { blocking(move || inner.flush().map(|_| ())).await })
     }
 
     fn takes_encoded_jsonl(&self) -> bool {

@@ -1,7 +1,9 @@
 //! `sqlite.insert(table)`, `upsert(table, key)`, `delete(table, key)`.
 //!
 //! Columns are the fields of the record type. In `sync` and `async` flows
-//! each `write` (one record, or a `batch` group) is one transaction. In
+//! each `write` (one record, or a `batch` group) is one transaction, and
+//! records an async flow has at hand together are staged into one
+//! transaction that `commit` ends (group commit). In
 //! `batch` flows a chunk is one transaction: the first write opens it, every
 //! write of the chunk runs inside it, and `flush()` (which the executor calls
 //! at the end of the chunk, before acknowledging its records) commits it, so
@@ -134,19 +136,44 @@ impl SqliteTarget {
     }
 }
 
-impl Target for SqliteTarget {
-    fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+impl SqliteTarget {
+    /// Writes `records` as one unit; `commit` ends the transaction after it.
+    fn write_then<'a>(
+        &'a self,
+        records: &'a [Value],
+        commit: bool,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         let rows: Vec<Vec<SqlValue>> = records
             .iter()
             .map(|r| self.columns.iter().map(|c| to_sql(&r.field(c))).collect())
             .collect();
         let sql = self.sql.clone();
-        let commit = !self.chunked;
         let db = self.db.clone();
         Box::pin(
             self.db
                 .run(move |conn| write_rows(conn, &db, &sql, &rows, commit)),
         )
+    }
+}
+
+impl Target for SqliteTarget {
+    fn write<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        self.write_then(records, !self.chunked)
+    }
+
+    fn group_commits(&self) -> bool {
+        // batch flows already commit once per chunk
+        !self.chunked
+    }
+
+    fn stage<'a>(&'a self, records: &'a [Value]) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        // joins (or opens) the transaction that `commit` ends
+        self.write_then(records, false)
+    }
+
+    fn commit(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        let db = self.db.clone();
+        Box::pin(self.db.run(move |conn| commit_open(conn, &db)))
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {

@@ -455,6 +455,9 @@ impl FlowRt {
         t: &TargetRef,
         items: Vec<Item>,
     ) -> Result<Vec<Item>, String> {
+        if t.target.group_commits() {
+            return self.deliver_staged(step, t, items).await;
+        }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let res = self
@@ -464,6 +467,7 @@ impl FlowRt {
                 .await;
             match res {
                 Ok(()) => {
+                    self.count_commit(step);
                     StepMetrics::add(&self.stats.delivered, 1);
                     item.pending.mark_delivered();
                     out.push(item);
@@ -514,11 +518,15 @@ impl FlowRt {
             .await
         {
             Ok(rejected) if rejected.is_empty() => {
+                self.count_commit(step);
                 StepMetrics::add(&self.stats.delivered, values.len() as u64);
                 items.iter().for_each(|i| i.pending.mark_delivered());
                 Ok(items)
             }
-            Ok(rejected) => self.deliver_partly(step, t, items, rejected).await,
+            Ok(rejected) => {
+                self.count_commit(step);
+                self.deliver_partly(step, t, items, rejected).await
+            }
             Err((e, attempts)) if is_tap(step) => {
                 self.tap_failed(step, t, &e, attempts, values.len() as u64);
                 Ok(items)
@@ -534,6 +542,99 @@ impl FlowRt {
 }
 
 impl FlowRt {
+    /// Counts one durable write of a target step (sync and async flows:
+    /// a batch flow's writes become durable at its chunk's flush).
+    fn count_commit(&self, step: &CStep) {
+        if self.mode != aqueduct_graph::ModeKind::Batch {
+            StepMetrics::add(&step.metrics.commits, 1);
+        }
+    }
+
+    /// Group commit ([`crate::connector::Target::group_commits`]): records
+    /// taken from the input together are staged one at a time (each with
+    /// its own retries and dead letter, as [`FlowRt::deliver_each`] writes
+    /// them), then made durable by one commit. Their items (and so their
+    /// acknowledgements) are held until that commit succeeded. A failed
+    /// commit is retried by staging the whole group again (at least once:
+    /// a retry may write a record twice, never lose one); when it fails for
+    /// good, every record of the group fails (dead letter, or the flow stops).
+    async fn deliver_staged(
+        self: &Arc<Self>,
+        step: &CStep,
+        t: &TargetRef,
+        items: Vec<Item>,
+    ) -> Result<Vec<Item>, String> {
+        // (item, staged): a record of a failed `tap` goes on unstaged
+        let mut held: Vec<(Item, bool)> = Vec::with_capacity(items.len());
+        for item in items {
+            let res = self
+                .with_policies(step, t.system.as_deref(), || {
+                    t.target.stage(std::slice::from_ref(&item.value))
+                })
+                .await;
+            match res {
+                Ok(()) => held.push((item, true)),
+                Err((e, attempts)) if is_tap(step) => {
+                    self.tap_failed(step, t, &e, attempts, 1);
+                    held.push((item, false));
+                }
+                Err((e, attempts)) => {
+                    let msg = format!("{}: {e}", t.label);
+                    self.fail(step, vec![item], &msg, attempts, status_of(&e))
+                        .await?;
+                }
+            }
+        }
+        let staged: Vec<Value> = held
+            .iter()
+            .filter(|(_, s)| *s)
+            .map(|(i, _)| i.value.clone())
+            .collect();
+        if staged.is_empty() {
+            return Ok(held.into_iter().map(|(i, _)| i).collect());
+        }
+        let mut first = true;
+        let committed = self
+            .with_policies(step, t.system.as_deref(), || {
+                let again = !std::mem::replace(&mut first, false);
+                let staged = &staged;
+                async move {
+                    if again {
+                        t.target.stage(staged).await?;
+                    }
+                    t.target.commit().await
+                }
+            })
+            .await;
+        match committed {
+            Ok(()) => {
+                self.count_commit(step);
+                StepMetrics::add(&self.stats.delivered, staged.len() as u64);
+                Ok(held
+                    .into_iter()
+                    .map(|(item, s)| {
+                        if s {
+                            item.pending.mark_delivered();
+                        }
+                        item
+                    })
+                    .collect())
+            }
+            Err((e, attempts)) if is_tap(step) => {
+                self.tap_failed(step, t, &e, attempts, staged.len() as u64);
+                Ok(held.into_iter().map(|(i, _)| i).collect())
+            }
+            Err((e, attempts)) => {
+                let (failed, rest): (Vec<_>, Vec<_>) = held.into_iter().partition(|(_, s)| *s);
+                let failed: Vec<Item> = failed.into_iter().map(|(i, _)| i).collect();
+                let msg = format!("{}: {e}", t.label);
+                self.fail(step, failed, &msg, attempts, status_of(&e))
+                    .await?;
+                Ok(rest.into_iter().map(|(i, _)| i).collect())
+            }
+        }
+    }
+
     /// A group the target took except for the `rejected` records: those fail
     /// on their own (dead letter, or a failed tap), the rest are delivered.
     async fn deliver_partly(
