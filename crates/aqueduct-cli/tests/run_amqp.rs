@@ -4,7 +4,8 @@
 //! queue is empty after the run), a payload that is not JSON goes to the
 //! dead letter once with its raw text and is acked; `publish` waits for
 //! publisher confirms and an unroutable message is an error; a consumer
-//! killed with SIGKILL mid-stream and started again loses nothing.
+//! killed with SIGKILL at a random moment of 20,000 messages and started
+//! again, or whose connection is cut, loses nothing and upserts each once.
 
 mod support;
 
@@ -169,6 +170,16 @@ flow drain {{
     )
 }
 
+/// The flow of the kill and cut tests: `queue` drained fast (see
+/// `support::drain::fast_flow`), with enough prefetch to fill its groups.
+fn fast_flow(queue: &str) -> String {
+    drain::fast_flow(
+        system(),
+        &format!(r#"broker.consume("{queue}", prefetch: 1000)"#),
+        500,
+    )
+}
+
 #[test]
 fn consume_delivers_acks_after_commit_and_dead_letters_bad_json_once() {
     let Some(url) = url("consume_delivers_acks_after_commit_and_dead_letters_bad_json_once") else {
@@ -319,16 +330,15 @@ fn consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
     else {
         return;
     };
-    const N: i64 = 3000;
+    const N: i64 = drain::FAULT_MESSAGES;
     let rabbit = Rabbit::connect(&url);
     let queue = rabbit.queue_of_items("aq_kill", N);
     let p = Project::new();
-    p.file("main.aq", drain_flow(&queue, 50, 1000));
+    p.file("main.aq", fast_flow(&queue));
     drain::kill_and_restart(
         &p,
         ("AMQP_URL", &url),
         N,
-        500,
         |_| {},
         || {},
         || rabbit.ready(&queue) == 0,
@@ -368,19 +378,18 @@ fn consume_reconnects_after_a_cut_connection_and_loses_nothing() {
     let Some(url) = url("consume_reconnects_after_a_cut_connection_and_loses_nothing") else {
         return;
     };
-    const N: i64 = 2000;
+    const N: i64 = drain::FAULT_MESSAGES;
     let rabbit = Rabbit::connect(&url);
     let queue = rabbit.queue_of_items("aq_cut", N);
     let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:5672");
     let proxied = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
     let p = Project::new();
-    p.file("main.aq", drain_flow(&queue, 50, 1000));
+    p.file("main.aq", fast_flow(&queue));
     let r = drain::cut_and_recover(
         &p,
         ("AMQP_URL", &proxied),
         &proxy,
         N,
-        300,
         |_| {},
         || rabbit.ready(&queue) == 0,
     );

@@ -385,7 +385,6 @@ flow drain {{
         &p,
         ("KAFKA_URL", &url),
         N,
-        500,
         |_| {},
         || {},
         || kafka.committed(&topic, &group, 2) == ends,

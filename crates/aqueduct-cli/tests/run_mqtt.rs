@@ -1,8 +1,10 @@
 //! `mqtt` through `aqueduct run` against the Mosquitto broker of
 //! `AQUEDUCT_TEST_MQTT_URL`, with rumqttc as the independent client:
 //! `subscribe` at QoS 1 delivers into SQLite (bad JSON to the dead letter
-//! once); a subscriber killed with SIGKILL mid-stream loses nothing after
-//! restart (its persistent session keeps what was not acknowledged);
+//! once); a subscriber at QoS 1 or 2 killed with SIGKILL at a random
+//! moment of 20,000 messages, or whose connection is cut, loses nothing and
+//! upserts each once (its persistent session keeps what was not
+//! acknowledged);
 //! `publish` at QoS 1 returns after the broker's PUBACK and the messages
 //! reach a subscriber.
 
@@ -54,31 +56,6 @@ fn publish_all(url: &str, topic: &str, payloads: Vec<String>) {
 
 const SYSTEM: &str =
     "system devices: mqtt {\n  url = secret(\"MQTT_URL\")\n  client_id = \"CLIENT\"\n}\n";
-
-/// A flow subscribed to `topic` at QoS 1 as `client`, into `out/items.db`
-/// (see `support::drain`).
-fn ingest_flow(topic: &str, client: &str) -> String {
-    format!(
-        r#"{}
-type Item {{ id: int, name: string }}
-
-flow ingest {{
-  mode async
-  from devices.subscribe("{topic}", 1) as Item
-  to sqlite("out/items.db").upsert("items", key: [id])
-  dead_letter file("out").append("dead.jsonl")
-  rate_limit 200 per 1s
-}}
-"#,
-        SYSTEM.replace("CLIENT", client)
-    )
-}
-
-/// Waits until `running` subscribed, then publishes `n` items to `topic`.
-fn subscribed_then_publish(running: &mut support::Running, url: &str, topic: &str, n: i64) {
-    wait_subscribed(running);
-    publish_all(url, topic, (0..n).map(drain::item_json).collect());
-}
 
 fn wait_subscribed(running: &mut support::Running) {
     assert!(
@@ -143,27 +120,153 @@ flow ingest {{
     assert_eq!(dead[0]["raw"], json!("oops"));
 }
 
-#[test]
-fn subscriber_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
-    let Some(url) = url("subscriber_killed_with_sigkill_mid_stream_loses_nothing_after_restart")
-    else {
+/// Items `0..n` published to `topic` at `qos` by an independent rumqttc
+/// client on a thread of its own, never more than [`WINDOW`] ahead of what
+/// landed in `db`: Mosquitto queues at most 1000 messages for a session
+/// (`max_queued_messages`) and drops the rest, so a publisher running far
+/// ahead while the subscriber is killed would lose messages in the broker,
+/// which is not what the test is about. Ends when the broker acknowledged
+/// every message (PUBACK, or PUBCOMP at QoS 2), or fails after a minute
+/// without any progress.
+fn paced_publisher(
+    url: &str,
+    topic: &str,
+    qos: QoS,
+    n: i64,
+    db: std::path::PathBuf,
+) -> std::thread::JoinHandle<Result<(), String>> {
+    const WINDOW: i64 = 400;
+    const IN_FLIGHT: i64 = 16;
+    const STALLED: Duration = Duration::from_secs(60);
+    let (url, topic) = (url.to_string(), topic.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        rt.block_on(async move {
+            let id = aqueduct_test_support::unique_name("pub");
+            let (client, mut eventloop) = AsyncClient::new(options(&url, &id), 100);
+            let acked = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+            let counter = acked.clone();
+            let poller = tokio::spawn(async move {
+                loop {
+                    match eventloop.poll().await {
+                        Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Ok(_) => {}
+                        Err(e) => return format!("the publisher's connection failed: {e}"),
+                    }
+                }
+            });
+            let mut next = 0;
+            // rows landed, read again when the window is used up or every second
+            let mut landed = 0;
+            let mut read_at = std::time::Instant::now();
+            let mut progress = (0, std::time::Instant::now());
+            loop {
+                let done = acked.load(std::sync::atomic::Ordering::SeqCst);
+                if done >= n {
+                    break;
+                }
+                if poller.is_finished() {
+                    return Err(poller.await.unwrap_or_else(|e| e.to_string()));
+                }
+                if next - landed >= WINDOW || read_at.elapsed() >= Duration::from_secs(1) {
+                    landed = drain::items(&db);
+                    read_at = std::time::Instant::now();
+                    if landed + done > progress.0 {
+                        progress = (landed + done, read_at);
+                    } else if progress.1.elapsed() > STALLED {
+                        return Err(format!("stalled: {done} acknowledged, {landed} landed"));
+                    }
+                }
+                // Mosquitto takes at most `max_inflight_messages` (20)
+                // incoming QoS 2 messages of an MQTT 3.1.1 client at once
+                // and drops the ones over it, completing them all the same
+                let room = (IN_FLIGHT - (next - done)).min(n - next);
+                if next - landed >= WINDOW {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                } else if room > 0 {
+                    for i in next..next + room {
+                        client
+                            .publish(topic.clone(), qos, false, drain::item_json(i).into_bytes())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    next += room;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            let _ = client.disconnect().await;
+            poller.abort();
+            Ok(())
+        })
+    })
+}
+
+/// The flow of the kill and cut tests: `topic` at `qos` as `client` into
+/// `out/items.db` (see `support::drain::fast_flow`), in groups of 20, the
+/// messages Mosquitto has in flight to a client at once
+/// (`max_inflight_messages`): the next ones come only after the acks.
+fn fast_flow(topic: &str, client: &str, qos: u8) -> String {
+    drain::fast_flow(
+        &SYSTEM.replace("CLIENT", client),
+        &format!(r#"devices.subscribe("{topic}", {qos})"#),
+        20,
+    )
+}
+
+/// A subscriber at `qos` killed with SIGKILL at a random moment of 20,000
+/// messages and started again: its persistent session keeps what it had
+/// not acknowledged, so every message lands, each once at the upsert.
+fn killed_and_restarted(test: &str, qos: QoS) {
+    let Some(url) = url(test) else {
         return;
     };
-    // Mosquitto queues at most 1000 messages per session (max_queued_messages)
-    const N: i64 = 600;
+    const N: i64 = drain::FAULT_MESSAGES;
     let topic = aqueduct_test_support::unique_name("aq/kill");
     let client = aqueduct_test_support::unique_name("aq-kill");
     let p = Project::new();
-    p.file("main.aq", ingest_flow(&topic, &client));
-    // The persistent session holds what was not acknowledged; nothing to ask the broker.
+    p.file("main.aq", fast_flow(&topic, &client, qos as u8));
+    let mut publisher = None;
+    // the persistent session holds what was not acknowledged; nothing to ask the broker
     drain::kill_and_restart(
         &p,
         ("MQTT_URL", &url),
         N,
-        100,
-        |first| subscribed_then_publish(first, &url, &topic, N),
+        |first| {
+            wait_subscribed(first);
+            publisher = Some(paced_publisher(
+                &url,
+                &topic,
+                qos,
+                N,
+                p.path(drain::ITEMS_DB),
+            ));
+        },
         || {},
         || true,
+    );
+    let published = publisher
+        .expect("started")
+        .join()
+        .expect("the publisher ran");
+    assert_eq!(published, Ok(()));
+}
+
+#[test]
+fn subscriber_at_qos1_killed_with_sigkill_at_random_loses_nothing_after_restart() {
+    killed_and_restarted(
+        "subscriber_at_qos1_killed_with_sigkill_at_random_loses_nothing_after_restart",
+        QoS::AtLeastOnce,
+    );
+}
+
+#[test]
+fn subscriber_at_qos2_killed_with_sigkill_at_random_loses_nothing_after_restart() {
+    killed_and_restarted(
+        "subscriber_at_qos2_killed_with_sigkill_at_random_loses_nothing_after_restart",
+        QoS::ExactlyOnce,
     );
 }
 
@@ -237,25 +340,57 @@ flow send {{
     );
 }
 
-#[test]
-fn subscriber_recovers_from_a_cut_connection_and_loses_nothing() {
-    let Some(url) = url("subscriber_recovers_from_a_cut_connection_and_loses_nothing") else {
+/// A subscriber at `qos` whose connection is cut at a random moment of
+/// 20,000 messages by a fault-injecting proxy: it reconnects, resumes its
+/// session, and every message lands, each once at the upsert.
+fn cut_and_recovered(test: &str, qos: QoS) {
+    let Some(url) = url(test) else {
         return;
     };
-    const N: i64 = 600;
+    const N: i64 = drain::FAULT_MESSAGES;
     let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:1883");
     let proxied = format!("mqtt://127.0.0.1:{}", proxy.port());
     let topic = aqueduct_test_support::unique_name("aq/cut");
     let client = aqueduct_test_support::unique_name("aq-cut");
     let p = Project::new();
-    p.file("main.aq", ingest_flow(&topic, &client));
+    p.file("main.aq", fast_flow(&topic, &client, qos as u8));
+    let mut publisher = None;
     drain::cut_and_recover(
         &p,
         ("MQTT_URL", &proxied),
         &proxy,
         N,
-        100,
-        |running| subscribed_then_publish(running, &url, &topic, N),
+        |running| {
+            wait_subscribed(running);
+            publisher = Some(paced_publisher(
+                &url,
+                &topic,
+                qos,
+                N,
+                p.path(drain::ITEMS_DB),
+            ));
+        },
         || true,
+    );
+    let published = publisher
+        .expect("started")
+        .join()
+        .expect("the publisher ran");
+    assert_eq!(published, Ok(()));
+}
+
+#[test]
+fn subscriber_at_qos1_recovers_from_a_cut_connection_and_loses_nothing() {
+    cut_and_recovered(
+        "subscriber_at_qos1_recovers_from_a_cut_connection_and_loses_nothing",
+        QoS::AtLeastOnce,
+    );
+}
+
+#[test]
+fn subscriber_at_qos2_recovers_from_a_cut_connection_and_loses_nothing() {
+    cut_and_recovered(
+        "subscriber_at_qos2_recovers_from_a_cut_connection_and_loses_nothing",
+        QoS::ExactlyOnce,
     );
 }

@@ -2,8 +2,9 @@
 //! `AQUEDUCT_TEST_NATS_URL`, with async-nats as the independent client:
 //! `subscribe` with `durable` delivers every message into SQLite and acks
 //! it only then, bad JSON goes to the dead letter once; a consumer killed
-//! with SIGKILL mid-stream loses nothing after restart (the unacked ones
-//! come back after `ack_wait`); `publish` returns once the stream stored the
+//! with SIGKILL at a random moment of 20,000 messages, or whose connection
+//! is cut, loses nothing and upserts each once (the unacked ones come back
+//! after `ack_wait`); `publish` returns once the stream stored the
 //! message and a subject no stream captures is an error; `request` answers
 //! an `enrich`; core `subscribe` delivers what is published while it runs.
 
@@ -135,6 +136,16 @@ flow drain {{
     )
 }
 
+/// The flow of the kill and cut tests: the stream `name` drained fast by the
+/// durable `drain` (see `support::drain::fast_flow`).
+fn fast_flow(name: &str) -> String {
+    drain::fast_flow(
+        SYSTEM,
+        &format!(r#"bus.subscribe("{name}.>", durable: "drain", ack_wait: 5s)"#),
+        500,
+    )
+}
+
 #[test]
 fn durable_subscribe_delivers_acks_after_commit_and_dead_letters_bad_json_once() {
     let Some(url) =
@@ -202,16 +213,15 @@ fn durable_consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart()
     else {
         return;
     };
-    const N: i64 = 3000;
+    const N: i64 = drain::FAULT_MESSAGES;
     let nats = Nats::connect(&url);
     let name = nats.stream_of_items("aq_jskill", N);
     let p = Project::new();
-    p.file("main.aq", drain_flow(&name, 1000));
+    p.file("main.aq", fast_flow(&name));
     drain::kill_and_restart(
         &p,
         ("NATS_URL", &url),
         N,
-        500,
         |_| {},
         || {},
         || nats.consumer_state(&name, "drain") == (0, 0),
@@ -355,19 +365,18 @@ fn durable_subscribe_recovers_from_a_cut_connection_and_loses_nothing() {
     else {
         return;
     };
-    const N: i64 = 2000;
+    const N: i64 = drain::FAULT_MESSAGES;
     let nats = Nats::connect(&url);
     let name = nats.stream_of_items("aq_jscut", N);
     let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:4222");
     let proxied = format!("nats://127.0.0.1:{}", proxy.port());
     let p = Project::new();
-    p.file("main.aq", drain_flow(&name, 1000));
+    p.file("main.aq", fast_flow(&name));
     drain::cut_and_recover(
         &p,
         ("NATS_URL", &proxied),
         &proxy,
         N,
-        300,
         |_| {},
         || nats.consumer_state(&name, "drain") == (0, 0),
     );

@@ -2,7 +2,8 @@
 //! `AQUEDUCT_TEST_REDIS_URL`, with redis-rs as the independent client:
 //! `stream` delivers every entry into SQLite and XACKs it only then (an
 //! entry that does not fit the type goes to the dead letter once), a
-//! consumer killed with SIGKILL mid-stream loses nothing after restart, and
+//! consumer killed with SIGKILL at a random moment of 20,000 entries, or
+//! whose connection is cut, loses nothing and upserts each once, and
 //! entries a dead consumer left pending are claimed; `xadd`, `set` with a
 //! TTL and `get` as an enrich; pub/sub both ways.
 
@@ -68,10 +69,6 @@ fn xadd_items(c: &mut redis::Connection, key: &str, n: i64) {
 
 /// A flow draining the stream `key` in the group `workers` as `consumer`
 /// into `out/items.db` (see `support::drain`); `options` follow the consumer.
-fn drain_flow(key: &str, consumer: &str, per_second: u32) -> String {
-    drain_flow_with(key, consumer, "", per_second)
-}
-
 fn drain_flow_with(key: &str, consumer: &str, options: &str, per_second: u32) -> String {
     format!(
         r#"{SYSTEM}
@@ -85,6 +82,16 @@ flow drain {{
   rate_limit {per_second} per 1s
 }}
 "#
+    )
+}
+
+/// The flow of the kill and cut tests: the stream `key` drained fast in the
+/// group `workers` as `one` (see `support::drain::fast_flow`).
+fn fast_flow(key: &str) -> String {
+    drain::fast_flow(
+        SYSTEM,
+        &format!(r#"cache.stream("{key}", "workers", consumer: "one")"#),
+        500,
     )
 }
 
@@ -145,18 +152,17 @@ fn stream_consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() 
     else {
         return;
     };
-    const N: i64 = 3000;
+    const N: i64 = drain::FAULT_MESSAGES;
     let mut c = conn(&url);
     let key = aqueduct_test_support::unique_name("aq_streamkill");
     xadd_items(&mut c, &key, N);
     let p = Project::new();
-    p.file("main.aq", drain_flow(&key, "one", 1000));
+    p.file("main.aq", fast_flow(&key));
     let watcher = std::cell::RefCell::new(conn(&url));
     drain::kill_and_restart(
         &p,
         ("REDIS_URL", &url),
         N,
-        500,
         |_| {},
         || {
             assert!(
@@ -370,20 +376,19 @@ fn stream_recovers_from_a_cut_connection_and_loses_nothing() {
     let Some(url) = url("stream_recovers_from_a_cut_connection_and_loses_nothing") else {
         return;
     };
-    const N: i64 = 2000;
+    const N: i64 = drain::FAULT_MESSAGES;
     let mut c = conn(&url);
     let key = aqueduct_test_support::unique_name("aq_streamcut");
     xadd_items(&mut c, &key, N);
     let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:6379");
     let proxied = format!("redis://127.0.0.1:{}", proxy.port());
     let p = Project::new();
-    p.file("main.aq", drain_flow(&key, "one", 1000));
+    p.file("main.aq", fast_flow(&key));
     drain::cut_and_recover(
         &p,
         ("REDIS_URL", &proxied),
         &proxy,
         N,
-        300,
         |_| {},
         || pending(&mut c, &key, "workers") == 0,
     );

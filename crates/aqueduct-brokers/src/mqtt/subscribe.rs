@@ -16,7 +16,7 @@ use aqueduct_connectors::support::args::req_str;
 use aqueduct_connectors::support::stopped;
 use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
 use futures::future::BoxFuture;
-use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, Publish, QoS};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -60,6 +60,9 @@ impl Subscribe {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Incoming::ConnAck(_))) => {
                         delay = Duration::from_secs(1);
+                        if qos == QoS::ExactlyOnce {
+                            expect_every_release(&mut eventloop);
+                        }
                         // every (re)connection subscribes again
                         if let Err(e) = subscriber.try_subscribe(filter.clone(), qos) {
                             tracing::warn!("`{label}`: cannot subscribe to `{filter}`: {e}");
@@ -74,6 +77,10 @@ impl Subscribe {
                         }
                     }
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    // the release completed: the id stays answerable
+                    Ok(Event::Outgoing(Outgoing::PubComp(pkid))) => {
+                        expect_release(&mut eventloop, pkid);
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         let message = format!("`{label}`: the broker connection failed: {e}");
@@ -158,6 +165,39 @@ impl Subscribe {
         let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
         drop(incoming);
         Ok(())
+    }
+}
+
+/// Makes the event loop answer every PUBREL with PUBCOMP. rumqttc answers
+/// a PUBREL only for a packet id it saw an incoming QoS 2 PUBLISH of on the
+/// current connection; any other is an error that drops the connection.
+/// But a PUBREL may well follow a PUBREC of an earlier connection: rumqttc
+/// forgets the packet ids on every reconnection while the PUBRECs of the
+/// records the flow acked meanwhile still go out, and the broker sends
+/// again, after every reconnection, a PUBREL that was not completed (a cut
+/// or a `kill -9` right after a PUBREC). Without this the subscriber
+/// reconnected for ever and received nothing more. MQTT says a PUBREL is
+/// always answered with PUBCOMP, and completing it loses nothing: the PUBREC
+/// before it went out only after the flow made its record safe.
+///
+/// The event loop learns a packet id from an incoming QoS 2 PUBLISH only;
+/// an empty one with manual acks sends nothing, and its event is taken back
+/// so that no record is made of it.
+fn expect_release(eventloop: &mut EventLoop, pkid: u16) {
+    let mut marker = Publish::new("", QoS::ExactlyOnce, Vec::new());
+    marker.pkid = pkid;
+    // an incoming QoS 2 PUBLISH is never refused
+    let _ = eventloop
+        .state
+        .handle_incoming_packet(Incoming::Publish(marker));
+    eventloop.state.events.pop_back();
+}
+
+/// [`expect_release`] of every packet id, right after a connection (before
+/// any packet of it is read).
+fn expect_every_release(eventloop: &mut EventLoop) {
+    for pkid in 1..=u16::MAX {
+        expect_release(eventloop, pkid);
     }
 }
 
