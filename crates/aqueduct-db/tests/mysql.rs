@@ -134,8 +134,9 @@ async fn load_data_keeps_every_value_and_chunks_stay_whole() {
     insert.flush().await.expect("second chunk");
     assert_eq!(rows(&url, &ins).await.len(), 3);
 
-    // an existing key fails the insert's chunk with the server's message,
-    // and nothing of the chunk stays
+    // an existing key refuses that record alone, with the server's message:
+    // the rest of the chunk commits and the refused record is handed back
+    // for the dead letter
     insert
         .write(&[item(json!({"id": 4, "name": "new"}))])
         .await
@@ -144,8 +145,19 @@ async fn load_data_keeps_every_value_and_chunks_stay_whole() {
         .write(&[item(json!({"id": 2, "name": "dup"}))])
         .await
         .expect("write");
-    let err = insert.flush().await.expect_err("duplicate key");
-    assert!(err.to_string().contains("Duplicate entry '2'"), "{err}");
-    assert_eq!(rows(&url, &ins).await.len(), 3, "the chunk rolled back");
+    insert
+        .flush()
+        .await
+        .expect("the chunk commits without the refused record");
+    let refused = insert.take_refused();
+    assert_eq!(refused.len(), 1, "one record refused");
+    assert_eq!(refused[0].record.field("id").to_text(), "2");
+    let err = refused[0].error.to_string();
+    assert!(err.contains("Duplicate entry '2'"), "{err}");
+    assert_eq!(
+        rows(&url, &ins).await.len(),
+        4,
+        "id 4 landed, id 2 kept its row"
+    );
     sql(&url, &format!("DROP TABLE {ins}, {ups}")).await;
 }
