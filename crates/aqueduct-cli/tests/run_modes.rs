@@ -146,7 +146,7 @@ fn sync_endpoint_answers_with_the_reply_and_422_when_where_drops() {
     let mut running = p.spawn(&[]);
     running.wait_serving(port, "/quote");
     let r = http(port, "POST", "/quote", r#"{"sku":"MUG-1","quantity":120}"#);
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}\nstderr:\n{}", r.body, running.stderr());
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(
         r.body,

@@ -79,9 +79,21 @@ pub fn big_csv(n: usize) -> String {
 }
 
 /// A free loopback port: bind port 0, note the port, drop the listener.
+/// Never the same port twice in one test process: the tests of a binary run
+/// in parallel, and two of them handed one port would each talk to the
+/// other's aqueduct (one of which cannot listen), a failure that only shows
+/// now and then.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binds an ephemeral port");
-    listener.local_addr().expect("has an address").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binds an ephemeral port");
+        let port = listener.local_addr().expect("has an address").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A temporary project directory.
