@@ -320,28 +320,25 @@ fn a_mysql_deadlock_during_a_chunk_is_retried() {
             )
         })
     };
-    // the session holds row 900 before the flow starts
+    // the session holds row 900 before the flow starts; polled gently:
+    // INNODB_TRX asked every few milliseconds slows its insert to a crawl
+    let mut seen = String::new();
+    let holding =
+        support::wait_until_every(Duration::from_secs(30), Duration::from_millis(250), || {
+            seen = mysql(
+                &url,
+                "SELECT trx_rows_modified FROM information_schema.INNODB_TRX",
+            );
+            let holds = seen
+                .lines()
+                .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n >= 5001));
+            holds || holder.is_finished()
+        });
+    assert!(
+        holding && !holder.is_finished(),
+        "the locking session did not start (rows modified: {seen:?})"
+    );
     let started = Instant::now();
-    // Polled gently: INNODB_TRX asked every few milliseconds slows the
-    // session's insert down to a crawl.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let seen = mysql(
-            &url,
-            "SELECT trx_rows_modified FROM information_schema.INNODB_TRX",
-        );
-        if seen
-            .lines()
-            .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n >= 5001))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline && !holder.is_finished(),
-            "the locking session did not start (rows modified: {seen:?})"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
     let p = Project::new();
     let mut lines = String::new();
     for id in 0..1000 {

@@ -32,7 +32,12 @@ use std::time::{Duration, Instant};
 pub const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// Polls `check` every 20 ms until it is true or `limit` passed; true when it became true.
-pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+pub fn wait_until(limit: Duration, check: impl FnMut() -> bool) -> bool {
+    wait_until_every(limit, Duration::from_millis(20), check)
+}
+
+/// [`wait_until`] polling every `every`, for checks that load what they watch.
+pub fn wait_until_every(limit: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if check() {
@@ -41,7 +46,7 @@ pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(every);
     }
 }
 
