@@ -356,7 +356,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
         let mut hand = Vec::new();
         let mut aq = Vec::new();
         let mut failed = None;
-        'runs: for run in 0..cli.runs {
+        for run in 0..cli.runs {
             let order = if run % 2 == 0 {
                 [Contender::Baseline, Contender::Aqueduct]
             } else {
@@ -384,11 +384,20 @@ fn bench(cli: &Cli) -> Result<(), String> {
                         }
                     }
                     Err(e) => {
-                        println!("{:6} run {run}: FAILED: {e}", broker.name());
+                        let tag = if who == Contender::Baseline {
+                            "hand"
+                        } else {
+                            "aqueduct"
+                        };
+                        println!("{:6} run {run} {tag:9}: FAILED: {e}", broker.name());
                         failed = Some(e);
-                        break 'runs;
                     }
                 }
+            }
+            // the other contender of this run still ran: a failed baseline
+            // leaves aqueduct's own figure known
+            if failed.is_some() {
+                break;
             }
         }
         rows.push((broker, hand, aq, failed));
@@ -410,11 +419,16 @@ fn bench(cli: &Cli) -> Result<(), String> {
                 aq.iter().map(|s| s.peak_mib).fold(0.0, f64::max),
                 hand.iter().map(|s| s.peak_mib).fold(0.0, f64::max),
             ),
-            (_, _, failed) => println!(
-                "| {} | failed: {} | | | | |",
-                broker.operation(),
-                failed.as_deref().unwrap_or("no samples")
-            ),
+            (h, a, failed) => {
+                let rate = |s: Option<&Sample>| s.map(|s| format!("{:.0} msgs/s", s.rate));
+                println!(
+                    "| {} | {} | {} | failed: {} | | |",
+                    broker.operation(),
+                    rate(h).unwrap_or_else(|| "no sample".to_string()),
+                    rate(a).unwrap_or_else(|| "no sample".to_string()),
+                    failed.as_deref().unwrap_or("no samples")
+                )
+            }
         }
     }
     Ok(())
