@@ -363,16 +363,16 @@ fn bench(cli: &Cli) -> Result<(), String> {
                 [Contender::Aqueduct, Contender::Baseline]
             };
             for who in order {
+                let tag = if who == Contender::Baseline {
+                    "hand"
+                } else {
+                    "aqueduct"
+                };
                 match bench.once(broker, &url, who, run) {
                     Ok(s) => {
                         println!(
-                            "{:6} run {run} {:9}: {:>9.0} msgs/s  {:>7.3} s  cpu {:>6.2} s  peak RSS {:>6.1} MiB",
+                            "{:6} run {run} {tag:9}: {:>9.0} msgs/s  {:>7.3} s  cpu {:>6.2} s  peak RSS {:>6.1} MiB",
                             broker.name(),
-                            if who == Contender::Baseline {
-                                "hand"
-                            } else {
-                                "aqueduct"
-                            },
                             s.rate,
                             s.wall.as_secs_f64(),
                             s.cpu.as_secs_f64(),
@@ -384,11 +384,6 @@ fn bench(cli: &Cli) -> Result<(), String> {
                         }
                     }
                     Err(e) => {
-                        let tag = if who == Contender::Baseline {
-                            "hand"
-                        } else {
-                            "aqueduct"
-                        };
                         println!("{:6} run {run} {tag:9}: FAILED: {e}", broker.name());
                         failed = Some(e);
                     }
