@@ -12,6 +12,8 @@
 //! row-based binary log for `changes`.
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod bisect;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]

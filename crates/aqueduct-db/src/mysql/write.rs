@@ -36,6 +36,7 @@ use super::infile::{self, TextRows};
 use super::schema::{describe, problems};
 use super::types::{ColumnInfo, encode};
 use super::{Db, my_error, quote_ident};
+use crate::bisect::Bisection;
 use aqueduct_connectors::support::args::{arg_fields, label, req_str};
 use aqueduct_graph::ModeKind;
 use aqueduct_runtime::connector::{ConnectorError, OpContext, Refused, Target};
@@ -289,11 +290,9 @@ async fn load(db: &Db, plan: &Plan, rows: &Rows) -> Result<(), Failed> {
 }
 
 /// Loads `rows` in one transaction, setting aside the rows the server
-/// refuses: halves under a savepoint, a failing half split again, down to
-/// single rows (a chunk of `n` rows with `k` bad ones takes about
-/// `2k·log2(n)` statements). The refused rows by position, each with its
-/// error. A failed statement alone is rolled back by the server too, but
-/// a range of several statements needs the savepoint.
+/// refuses (see [`Bisection`]). The refused rows by position, each with its
+/// error. A failed statement alone is rolled back by the server too, but a
+/// range of several statements needs the savepoint.
 async fn isolate(
     db: &Db,
     plan: &Plan,
@@ -305,13 +304,11 @@ async fn isolate(
         .start_transaction(TxOpts::default())
         .await
         .map_err(err)?;
-    let mut refused = Vec::new();
-    // ranges still to load, the next one last
-    let mut todo = vec![(0, rows.len())];
-    while let Some((from, to)) = todo.pop() {
+    let mut bisection = Bisection::new(rows.len());
+    while let Some(range) = bisection.next_range() {
         tx.query_drop("SAVEPOINT aq_rows").await.map_err(err)?;
         let mut result = Ok(());
-        for group in rows[from..to].chunks(plan.per_statement()) {
+        for group in rows[range.clone()].chunks(plan.per_statement()) {
             let params: Vec<MyValue> = group.iter().flatten().cloned().collect();
             result = tx.exec_drop(plan.sql(group.len()), params).await;
             if result.is_err() {
@@ -327,19 +324,13 @@ async fn isolate(
                 tx.query_drop("ROLLBACK TO SAVEPOINT aq_rows")
                     .await
                     .map_err(err)?;
-                if to - from == 1 {
-                    refused.push((from, my_error(&plan.system, &e)));
-                } else {
-                    let mid = from + (to - from) / 2;
-                    todo.push((mid, to));
-                    todo.push((from, mid));
-                }
+                bisection.refused(range, || my_error(&plan.system, &e));
             }
             Err(e) => return Err(err(e)),
         }
     }
     tx.commit().await.map_err(err)?;
-    Ok(refused)
+    Ok(bisection.into_refused())
 }
 
 /// A chunk taken for loading.

@@ -32,6 +32,7 @@ use super::copy::Frozen;
 use super::pg_error;
 use super::pool::Pool;
 use super::types::Param;
+use crate::bisect::Bisection;
 use aqueduct_runtime::connector::{ConnectorError, Refused};
 use aqueduct_runtime::value::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -202,9 +203,7 @@ impl Chunk {
     }
 
     /// Loads the chunk in one transaction, setting aside the rows the
-    /// server refuses: halves under a savepoint, a failing half split
-    /// again, down to single rows (a chunk of `n` rows with `k` bad ones
-    /// takes about `2k·log2(n)` loads). The refused rows by position,
+    /// server refuses (see [`Bisection`]). The refused rows by position,
     /// each with its error.
     async fn isolate(&self) -> Result<Vec<(usize, ConnectorError)>, Failed> {
         let plan = &self.plan;
@@ -215,12 +214,10 @@ impl Chunk {
             if plan.op == "upsert" {
                 create_stage(plan, &tx).await.map_err(err)?;
             }
-            let mut refused = Vec::new();
-            // ranges still to load, the next one last
-            let mut todo = vec![(0, self.len)];
-            while let Some((from, to)) = todo.pop() {
+            let mut bisection = Bisection::new(self.len);
+            while let Some(range) = bisection.next_range() {
                 tx.batch_execute("SAVEPOINT aq_rows").await.map_err(err)?;
-                match self.load_range(&tx, from, to).await {
+                match self.load_range(&tx, range.start, range.end).await {
                     Ok(()) => tx
                         .batch_execute("RELEASE SAVEPOINT aq_rows")
                         .await
@@ -229,19 +226,13 @@ impl Chunk {
                         tx.batch_execute("ROLLBACK TO SAVEPOINT aq_rows")
                             .await
                             .map_err(err)?;
-                        if to - from == 1 {
-                            refused.push((from, pg_error(&plan.system, &e)));
-                        } else {
-                            let mid = from + (to - from) / 2;
-                            todo.push((mid, to));
-                            todo.push((from, mid));
-                        }
+                        bisection.refused(range, || pg_error(&plan.system, &e));
                     }
                     Err(e) => return Err(err(e)),
                 }
             }
             tx.commit().await.map_err(err)?;
-            Ok::<_, Failed>(refused)
+            Ok::<_, Failed>(bisection.into_refused())
         }
         .await;
         if result.is_err() {
