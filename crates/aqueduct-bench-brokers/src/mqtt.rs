@@ -6,8 +6,10 @@
 //! Mosquitto keeps at most `max_queued_messages` (1000 by default) for a
 //! session and drops the rest, so the benchmark starts a broker of its own
 //! (the same `mosquitto` binary, on a free port) that queues the whole
-//! backlog; `max_inflight_messages` is left at its default (20), the bound
-//! that paces both contenders alike.
+//! backlog. Its `max_inflight_messages` (20) does not pace a resumed
+//! session: Mosquitto 2.0.11 here sent thousands of messages to a consumer
+//! that had acknowledged none, so TCP flow control and the contenders'
+//! own channels are the bounds.
 
 use crate::sink::{Item, Sink};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};
@@ -192,6 +194,22 @@ pub async fn consume(
             }
         }
     });
+    // Acks go out from a task of their own, as in `mqtt.subscribe`: an
+    // ack waits for room in the client's request channel, which only the
+    // event loop empties, and the event loop may itself wait for room in
+    // `tx` while Mosquitto sends a resumed session's backlog far past
+    // `max_inflight_messages`. Awaited here, the two waits met and
+    // the consumer stalled for good after a few thousand messages.
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Vec<rumqttc::Publish>>();
+    let acker_client = client.clone();
+    let acker = tokio::spawn(async move {
+        while let Some(batch) = ack_rx.recv().await {
+            for p in batch {
+                acker_client.ack(&p).await.map_err(|e| e.to_string())?;
+            }
+        }
+        Ok::<(), String>(())
+    });
     let mut batch = Vec::new();
     loop {
         let first = tokio::select! {
@@ -207,9 +225,14 @@ pub async fn consume(
             sink.add_json(&p.payload)?;
         }
         sink.commit(batch.len() as u64)?;
-        for p in batch.drain(..) {
-            client.ack(&p).await.map_err(|e| e.to_string())?;
+        if ack_tx.send(std::mem::take(&mut batch)).is_err() {
+            break;
         }
+    }
+    drop(ack_tx);
+    match acker.await {
+        Ok(r) => r?,
+        Err(e) => return Err(e.to_string()),
     }
     let _ = client.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
