@@ -346,11 +346,13 @@ fn bench(cli: &Cli) -> Result<(), String> {
         let (var, default, _) = broker.url_vars();
         // MQTT: a broker of our own that queues the whole backlog
         let private = match broker {
-            Broker::Mqtt => Some(mqtt::start(dir.path())?),
+            Broker::Mqtt => Some(aqueduct_test_support::Mosquitto::start(
+                aqueduct_test_support::KEEP_EVERYTHING,
+            )?),
             _ => None,
         };
         let url = match &private {
-            Some(b) => b.url.clone(),
+            Some(b) => b.url(),
             None => std::env::var(var).unwrap_or_else(|_| default.to_string()),
         };
         let mut hand = Vec::new();

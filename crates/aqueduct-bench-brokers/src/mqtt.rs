@@ -5,71 +5,16 @@
 //!
 //! Mosquitto keeps at most `max_queued_messages` (1000 by default) for a
 //! session and drops the rest, so the benchmark starts a broker of its own
-//! (the same `mosquitto` binary, on a free port) that queues the whole
-//! backlog. Its `max_inflight_messages` (20) does not pace a resumed
+//! (`aqueduct_test_support::Mosquitto`: the same binary, on a free port)
+//! that queues the whole backlog. Its `max_inflight_messages` (20) does not pace a resumed
 //! session: Mosquitto 2.0.11 here sent thousands of messages to a consumer
 //! that had acknowledged none, so TCP flow control and the contenders'
 //! own channels are the bounds.
 
 use crate::sink::{Item, Sink};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-
-/// A private Mosquitto; killed when dropped.
-pub struct Broker {
-    child: Child,
-    /// Its URL.
-    pub url: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `mosquitto` with a configuration in `dir` on a free port.
-pub fn start(dir: &Path) -> Result<Broker, String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_queued_bytes 0\n"
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let binary = ["/usr/sbin/mosquitto", "mosquitto"]
-        .into_iter()
-        .find(|b| Path::new(b).exists())
-        .unwrap_or("mosquitto");
-    let child = Command::new(binary)
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start mosquitto: {e}"))?;
-    let broker = Broker {
-        child,
-        url: format!("mqtt://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(broker);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err("mosquitto did not start listening".to_string())
-}
 
 fn options(url: &str, client_id: &str, clean: bool) -> Result<MqttOptions, String> {
     let mut options = MqttOptions::parse_url(format!("{url}?client_id={client_id}"))

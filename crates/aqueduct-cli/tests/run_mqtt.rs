@@ -57,6 +57,19 @@ fn publish_all(url: &str, topic: &str, payloads: Vec<String>) {
 const SYSTEM: &str =
     "system devices: mqtt {\n  url = secret(\"MQTT_URL\")\n  client_id = \"CLIENT\"\n}\n";
 
+/// A Mosquitto of the test's own that keeps every message of a session
+/// (the shared one drops what is over `max_queued_messages`, 1000: under
+/// load, with the subscriber reconnecting, that lost messages in the
+/// broker and stalled these tests), or `None` (a skip) when the MQTT
+/// service is not configured.
+fn private_broker(test: &str) -> Option<aqueduct_test_support::Mosquitto> {
+    url(test)?;
+    Some(
+        aqueduct_test_support::Mosquitto::start(aqueduct_test_support::KEEP_EVERYTHING)
+            .expect("a private mosquitto starts"),
+    )
+}
+
 fn wait_subscribed(running: &mut support::Running) {
     assert!(
         wait_until(Duration::from_secs(20), || running
@@ -122,12 +135,10 @@ flow ingest {{
 
 /// Items `0..n` published to `topic` at `qos` by an independent rumqttc
 /// client on a thread of its own, never more than [`WINDOW`] ahead of what
-/// landed in `db`: Mosquitto queues at most 1000 messages for a session
-/// (`max_queued_messages`) and drops the rest, so a publisher running far
-/// ahead while the subscriber is killed would lose messages in the broker,
-/// which is not what the test is about. Ends when the broker acknowledged
-/// every message (PUBACK, or PUBCOMP at QoS 2), or fails after a minute
-/// without any progress.
+/// landed in `db`, so the kill or cut strikes a live stream rather than a
+/// backlog queued in full. Ends when the broker acknowledged every message
+/// (PUBACK, or PUBCOMP at QoS 2), or fails after a minute without any
+/// progress.
 fn paced_publisher(
     url: &str,
     topic: &str,
@@ -220,9 +231,10 @@ fn fast_flow(topic: &str, client: &str, qos: u8) -> String {
 /// messages and started again: its persistent session keeps what it had
 /// not acknowledged, so every message lands, each once at the upsert.
 fn killed_and_restarted(test: &str, qos: QoS) {
-    let Some(url) = url(test) else {
+    let Some(broker) = private_broker(test) else {
         return;
     };
+    let url = broker.url();
     const N: i64 = drain::FAULT_MESSAGES;
     let topic = aqueduct_test_support::unique_name("aq/kill");
     let client = aqueduct_test_support::unique_name("aq-kill");
@@ -344,11 +356,12 @@ flow send {{
 /// 20,000 messages by a fault-injecting proxy: it reconnects, resumes its
 /// session, and every message lands, each once at the upsert.
 fn cut_and_recovered(test: &str, qos: QoS) {
-    let Some(url) = url(test) else {
+    let Some(broker) = private_broker(test) else {
         return;
     };
+    let url = broker.url();
     const N: i64 = drain::FAULT_MESSAGES;
-    let proxy = aqueduct_test_support::FaultProxy::start("127.0.0.1:1883");
+    let proxy = aqueduct_test_support::FaultProxy::start(&format!("127.0.0.1:{}", broker.port()));
     let proxied = format!("mqtt://127.0.0.1:{}", proxy.port());
     let topic = aqueduct_test_support::unique_name("aq/cut");
     let client = aqueduct_test_support::unique_name("aq-cut");

@@ -2,13 +2,16 @@
 //! the Salesforce emulator): where a service is ([`service_url`], with a
 //! visible skip when it is not configured), names no concurrent test shares
 //! ([`unique_name`]), and a TCP proxy that cuts connections on demand
-//! ([`FaultProxy`]) to test reconnection without restarting a shared server.
+//! ([`FaultProxy`]) to test reconnection without restarting a shared server,
+//! and a private Mosquitto ([`Mosquitto`]) that keeps every message.
 //!
 //! Std only (threads, blocking sockets), so sync and async tests can use it.
 #![warn(missing_docs)]
 
+mod mosquitto;
 mod proxy;
 
+pub use mosquitto::{KEEP_EVERYTHING, Mosquitto};
 pub use proxy::FaultProxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
