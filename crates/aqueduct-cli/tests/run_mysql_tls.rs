@@ -207,3 +207,116 @@ fn a_ca_that_did_not_sign_the_server_certificate_stops_the_run_at_start_up() {
     assert_eq!(mysql(&url, &format!("SELECT count(*) FROM {dst}")), "0");
     mysql(&url, &format!("DROP TABLE {src}, {dst}"));
 }
+
+/// A TCP proxy to the server at `upstream` that makes it look like a
+/// server without TLS: in the server's first packet (the initial handshake,
+/// HandshakeV10 in MySQL's protocol documentation: protocol version, NUL
+/// terminated server version, connection id, 8 bytes of auth data, a
+/// filler, then the lower two bytes of the capability flags) it clears
+/// `CLIENT_SSL` (0x0800), and passes everything else through unchanged.
+/// Returns the port it listens on; it serves until the test process ends.
+fn server_without_tls(upstream: &str) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("an address").port();
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(mut server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let mut header = [0u8; 4];
+            if server.read_exact(&mut header).is_err() {
+                continue;
+            }
+            let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+            let mut greeting = vec![0u8; len];
+            if server.read_exact(&mut greeting).is_err() {
+                continue;
+            }
+            if greeting.first() == Some(&0x0a)
+                && let Some(nul) = greeting[1..].iter().position(|b| *b == 0)
+            {
+                // after the version's NUL: id (4), auth data (8), filler (1)
+                let flags = 1 + nul + 1 + 4 + 8 + 1;
+                if let Some(high) = greeting.get_mut(flags + 1) {
+                    *high &= !0x08;
+                }
+            }
+            let mut client = client;
+            if client.write_all(&header).is_err() || client.write_all(&greeting).is_err() {
+                continue;
+            }
+            let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client, &mut server);
+                let _ = server.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn preferred_goes_on_in_plaintext_when_the_server_offers_no_tls_and_required_refuses() {
+    let Some((url, _ca)) =
+        setup("preferred_goes_on_in_plaintext_when_the_server_offers_no_tls_and_required_refuses")
+    else {
+        return;
+    };
+    let (src, dst) = tables(&url);
+    // mysql://user@host:port/db: the same server behind the proxy
+    let host_port = url
+        .trim_start_matches("mysql://")
+        .split_once('@')
+        .map_or("", |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let port = server_without_tls(&host_port);
+    let proxied = url.replacen(&host_port, &format!("127.0.0.1:{port}"), 1);
+    let p = project(&src, &dst);
+
+    let r = p.run_with_env(
+        &[],
+        &[("MY_URL", &with_params(&proxied, "ssl-mode=REQUIRED"))],
+    );
+    assert_ne!(r.code, 0, "REQUIRED refuses a server without TLS");
+    assert!(
+        r.stderr.contains("mysql `my`: the URL asks for TLS but the server does not offer it; enable TLS on the server or use ssl-mode=DISABLED"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(mysql(&url, &format!("SELECT count(*) FROM {dst}")), "0");
+
+    let r = p.run_with_env(
+        &[],
+        &[("MY_URL", &with_params(&proxied, "ssl-mode=PREFERRED"))],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("mysql `my`: the server offers no TLS; ssl-mode=PREFERRED goes on in plaintext (ssl-mode=REQUIRED refuses instead)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        mysql(
+            &url,
+            &format!(
+                "SELECT id, name, IF(src_cipher <> '', 'enc', 'plain'), IF(dst_cipher <> '', 'enc', 'plain')
+                 FROM {dst} ORDER BY id"
+            ),
+        ),
+        "1\ta\tplain\tplain\n2\tb\tplain\tplain\n3\tc\tplain\tplain",
+        "the server saw plaintext sessions"
+    );
+    mysql(&url, &format!("DROP TABLE {src}, {dst}"));
+}

@@ -17,8 +17,12 @@ pub(crate) struct Bisection<E> {
 impl<E> Bisection<E> {
     /// All of `0..len` to load, nothing refused yet.
     pub(crate) fn new(len: usize) -> Self {
+        let mut todo = Vec::new();
+        if len > 0 {
+            todo.push(0..len);
+        }
         Bisection {
-            todo: if len == 0 { Vec::new() } else { vec![0..len] },
+            todo,
             refused: Vec::new(),
         }
     }

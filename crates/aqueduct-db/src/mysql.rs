@@ -146,7 +146,10 @@ fn db(cx: &OpContext) -> Result<Db, ConnectorError> {
     if let Some(db) = all.get(&key) {
         return Ok(db.clone());
     }
-    let opts = parse_url(&system, &url, size)?;
+    let mut opts = parse_url(&system, &url, size)?;
+    if tls::split(&system, &url)?.1.mode == Some(tls::SslMode::Preferred) {
+        opts = preferred(&system, opts);
+    }
     let db = Db {
         system,
         pool: Pool::new(opts.clone()),
@@ -154,6 +157,37 @@ fn db(cx: &OpContext) -> Result<Db, ConnectorError> {
     };
     all.insert(key, db.clone());
     Ok(db)
+}
+
+/// `ssl-mode=PREFERRED` as MySQL's own clients mean it: TLS when the
+/// server offers it, plaintext when it does not. mysql_async has no such
+/// fallback, so one connection at start-up finds out which, and every
+/// connection of the system then goes the same way. Any other failure of
+/// that connection keeps TLS: the flow's own connections report it.
+fn preferred(system: &str, opts: Opts) -> Opts {
+    let probe = opts.clone();
+    let offered = crate::startup::startup(move || {
+        Box::pin(async move {
+            match mysql_async::Conn::new(probe).await {
+                Ok(conn) => {
+                    let _ = conn.disconnect().await;
+                    Ok(true)
+                }
+                Err(mysql_async::Error::Driver(
+                    mysql_async::DriverError::NoClientSslFlagFromServer,
+                )) => Ok(false),
+                Err(_) => Ok(true),
+            }
+        })
+    });
+    if matches!(offered, Ok(false)) {
+        tracing::warn!(
+            "mysql `{system}`: the server offers no TLS; ssl-mode=PREFERRED goes on in plaintext (ssl-mode=REQUIRED refuses instead)"
+        );
+        OptsBuilder::from_opts(opts).ssl_opts(None).into()
+    } else {
+        opts
+    }
 }
 
 /// A MySQL error as a connector error: lost connections, deadlocks and lock

@@ -106,8 +106,9 @@ pub fn split(system: &str, url: &str) -> Result<(String, TlsParams), ConnectorEr
 ///
 /// - `DISABLED`: plaintext.
 /// - `PREFERRED`, `REQUIRED`: encrypted, nothing verified; with `ssl-ca`
-///   as `VERIFY_CA`. Unlike MySQL's client, `PREFERRED` does not fall
-///   back to plaintext: mysql_async cannot, so a server without TLS fails.
+///   as `VERIFY_CA`. `PREFERRED` falls back to plaintext when the server
+///   offers no TLS: the connector asks once at start-up (mysql_async
+///   cannot fall back by itself), with these options.
 /// - `VERIFY_CA`: the chain to the roots. mysql_async 0.37.1 also checks
 ///   the host name here (its name-mismatch test no longer matches rustls'
 ///   message: blackbeam/mysql_async#404), so it behaves as `VERIFY_IDENTITY`.
