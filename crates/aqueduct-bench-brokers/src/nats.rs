@@ -14,6 +14,9 @@ use tokio::sync::watch;
 pub const MAX_ACK_PENDING: i64 = 1000;
 /// Messages per pull request.
 pub const BATCH: usize = 100;
+/// How long a pull request waits on the server: with async-nats' default
+/// (30 s) either contender sometimes stalled for 34 s (see the connector).
+pub const PULL_EXPIRES: Duration = Duration::from_secs(2);
 /// The durable consumer both contenders use.
 const DURABLE: &str = "drain";
 
@@ -111,6 +114,7 @@ pub async fn consume(
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(BATCH)
+        .expires(PULL_EXPIRES)
         .messages()
         .await
         .map_err(|e| e.to_string())?;

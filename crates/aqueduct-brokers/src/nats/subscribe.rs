@@ -20,8 +20,9 @@ use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Sour
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 /// Default time JetStream waits for an ack before redelivering.
 const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
@@ -29,6 +30,20 @@ const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 const MAX_ACK_PENDING: i64 = 1000;
 /// Messages fetched per pull request.
 const BATCH: usize = 100;
+/// Most messages handed to the flow and not acknowledged yet. Kept well
+/// under `MAX_ACK_PENDING`, leaving room for the pull requests async-nats
+/// has out, so the server never reaches its own limit: NATS 2.9.10 left a
+/// pull request that met the limit unanswered until it expired, even
+/// after the acks came (a stall of the expiry, each time, seen in the
+/// benchmark).
+const IN_FLIGHT: usize = MAX_ACK_PENDING as usize - 3 * BATCH;
+/// How long one pull request waits on the server. NATS 2.9.10 sometimes
+/// left a pull request unanswered until it expired although the stream
+/// held messages (in the benchmark, for aqueduct and the hand-written
+/// consumer alike: with async-nats' default expiry of 30 s a 34 s stall in
+/// about one run of three). A short expiry bounds such a stall to this, at
+/// the cost of one request per period while idle.
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
 pub(crate) struct Subscribe {
     endpoint: Endpoint,
@@ -144,10 +159,13 @@ impl Subscribe {
         tracing::info!(subject = %self.subject, stream = %stream_name, durable = %durable,
             "{}: consuming (JetStream, at least once)", ep.label);
         // acks are sent by the client, which reconnects: one task for the whole run
+        // each message handed out holds a permit until it is acked (or
+        // skipped): see IN_FLIGHT
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
         let acks = Ordered::start(
             "nats",
-            |run: Run<async_nats::jetstream::Message>| async move {
-                for message in &run.items {
+            |run: Run<(async_nats::jetstream::Message, OwnedSemaphorePermit)>| async move {
+                for (message, _permit) in &run.items {
                     message.ack().await.map_err(|e| e.to_string())?;
                 }
                 Ok(())
@@ -158,6 +176,7 @@ impl Subscribe {
             let mut messages = match consumer
                 .stream()
                 .max_messages_per_batch(BATCH)
+                .expires(PULL_EXPIRES)
                 .messages()
                 .await
             {
@@ -175,6 +194,11 @@ impl Subscribe {
                 }
             };
             loop {
+                let permit = tokio::select! {
+                    p = in_flight.clone().acquire_owned() => p,
+                    _ = stopped(&mut self.shutdown) => break 'session,
+                };
+                let Ok(permit) = permit else { break 'session };
                 let next = tokio::select! {
                     m = messages.next() => m,
                     _ = stopped(&mut self.shutdown) => break 'session,
@@ -208,7 +232,7 @@ impl Subscribe {
                 {
                     break 'session;
                 }
-                acks.track(safe, message);
+                acks.track(safe, (message, permit));
             }
         }
         drop(out);
