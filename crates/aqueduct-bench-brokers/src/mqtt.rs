@@ -120,17 +120,27 @@ pub async fn consume(
     let subscriber = client.clone();
     let filter = format!("{name}/#");
     let poller = tokio::spawn(async move {
+        // DISCONNECT sent: read until the broker closes the connection, as
+        // `mqtt.subscribe` does (closing a socket with unread data resets
+        // it, and the broker drops the acks it had not read yet)
+        let mut leaving = false;
         loop {
-            match eventloop.poll().await {
+            let polled = eventloop.poll().await;
+            if leaving {
+                if polled.is_err() {
+                    return;
+                }
+                continue;
+            }
+            match polled {
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
                     let _ = subscriber.try_subscribe(filter.clone(), QoS::AtLeastOnce);
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    if tx.send(p).await.is_err() {
-                        return;
-                    }
+                    // stopped: acks and the DISCONNECT still to send
+                    let _ = tx.send(p).await;
                 }
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => leaving = true,
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("mqtt: {e}");
@@ -174,6 +184,7 @@ pub async fn consume(
             break;
         }
     }
+    drop(rx);
     drop(ack_tx);
     match acker.await {
         Ok(r) => r?,

@@ -407,3 +407,98 @@ fn subscriber_at_qos2_recovers_from_a_cut_connection_and_loses_nothing() {
         QoS::ExactlyOnce,
     );
 }
+
+/// Resumes the persistent session `client_id` for two seconds without
+/// acknowledging: how many messages the broker sends again.
+fn unacknowledged(url: &str, client_id: &str) -> usize {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let mut options = options(url, client_id);
+        options.set_clean_session(false).set_manual_acks(true);
+        let (_client, mut eventloop) = AsyncClient::new(options, 100);
+        let mut again = 0;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Incoming::Publish(_))) => again += 1,
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .await;
+        again
+    })
+}
+
+/// A backlog far over `max_inflight_messages` queued for a session: the
+/// broker sends it all at once when the session resumes. Stopped with
+/// SIGTERM once everything landed, the subscriber leaves nothing
+/// unacknowledged. The release build in the broker benchmark (60,000 to
+/// 100,000 messages) used to leave thousands: it closed its socket right
+/// after the DISCONNECT with data unread in it, the kernel reset the
+/// connection and the broker dropped the acks it had not read yet. This
+/// debug-build test did not reproduce that race (it passed before the fix
+/// too); it holds the guarantee.
+#[test]
+fn a_subscriber_stopped_after_a_flood_leaves_nothing_unacknowledged() {
+    let test = "a_subscriber_stopped_after_a_flood_leaves_nothing_unacknowledged";
+    let Some(broker) = private_broker(test) else {
+        return;
+    };
+    let url = broker.url();
+    const N: i64 = 30_000;
+    let topic = aqueduct_test_support::unique_name("aq/flood");
+    let client = aqueduct_test_support::unique_name("aq-flood");
+    // the session exists (and queues) before anything is published
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let mut options = options(&url, &client);
+        options.set_clean_session(false);
+        let (c, mut eventloop) = AsyncClient::new(options, 10);
+        c.subscribe(format!("{topic}/#"), QoS::AtLeastOnce)
+            .await
+            .expect("subscribes");
+        loop {
+            if let Ok(Event::Incoming(Incoming::SubAck(_))) = eventloop.poll().await {
+                break;
+            }
+        }
+        let _ = c.disconnect().await;
+        while eventloop.poll().await.is_ok() {}
+    });
+    publish_all(
+        &url,
+        &format!("{topic}/items"),
+        (0..N).map(drain::item_json).collect(),
+    );
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            "{}\n{}\nflow drain {{\n  mode async\n  from devices.subscribe(\"{topic}/#\", 1) as Item\n  to file(\"out\").append(\"items.jsonl\")\n}}\n",
+            SYSTEM.replace("CLIENT", &client),
+            "type Item { id: int, name: string }"
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &[("MQTT_URL", &url)]);
+    let out = p.path("out/items.jsonl");
+    let landed = || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || landed() >= N as usize),
+        "{} of {N} landed; stderr:\n{}",
+        landed(),
+        running.stderr()
+    );
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        unacknowledged(&url, &client),
+        0,
+        "messages came again after a clean stop"
+    );
+}

@@ -56,8 +56,17 @@ impl Subscribe {
         let poller = tokio::spawn(async move {
             let mut connected_tx = Some(connected_tx);
             let mut delay = Duration::from_secs(1);
+            // DISCONNECT sent: see `leave`
+            let mut leaving = false;
             loop {
-                match eventloop.poll().await {
+                let polled = eventloop.poll().await;
+                if leaving {
+                    if polled.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                match polled {
                     Ok(Event::Incoming(Incoming::ConnAck(_))) => {
                         delay = Duration::from_secs(1);
                         if qos == QoS::ExactlyOnce {
@@ -72,11 +81,19 @@ impl Subscribe {
                         }
                     }
                     Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                        if tx.send(publish).await.is_err() {
-                            return;
-                        }
+                        // once the flow stops taking messages the loop
+                        // still has acks and the DISCONNECT to send; an
+                        // unacknowledged message comes again next session
+                        let _ = tx.send(publish).await;
                     }
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    // Leaving at once would close the socket with the
+                    // broker's unread messages in it: the kernel then
+                    // resets the connection, and the broker drops what it
+                    // had not read yet (the last acks, the DISCONNECT), so
+                    // those messages came again after a restart (seen in
+                    // the benchmark: thousands). The broker closes the
+                    // connection after DISCONNECT; read until it does.
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => leaving = true,
                     // the release completed: the id stays answerable
                     Ok(Event::Outgoing(Outgoing::PubComp(pkid))) => {
                         expect_release(&mut eventloop, pkid);
@@ -158,12 +175,12 @@ impl Subscribe {
             }
         }
         drop(out);
+        drop(incoming);
         drop(ack_tx);
         // the records handed out are still being delivered: ack them, then leave
         let _ = acker.await;
         let _ = client.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
-        drop(incoming);
         Ok(())
     }
 }
