@@ -102,6 +102,18 @@ fn tables(url: &str) -> (String, String) {
     (src, dst)
 }
 
+/// The rows of `dst` with whether the source's and the target's sessions
+/// were encrypted (`enc`) or not (`plain`), tab-separated.
+fn sessions(url: &str, dst: &str) -> String {
+    mysql(
+        url,
+        &format!(
+            "SELECT id, name, IF(src_cipher <> '', 'enc', 'plain'), IF(dst_cipher <> '', 'enc', 'plain')
+             FROM {dst} ORDER BY id"
+        ),
+    )
+}
+
 /// A flow copying `src` to `dst`, each row carrying its session's cipher.
 fn project(src: &str, dst: &str) -> Project {
     let p = Project::new();
@@ -160,13 +172,7 @@ fn every_ssl_mode_connects_and_the_server_confirms_encryption() {
         // the session's Ssl_cipher is empty when it was not encrypted
         let want = if encrypted { "enc" } else { "plain" };
         assert_eq!(
-            mysql(
-                &url,
-                &format!(
-                    "SELECT id, name, IF(src_cipher <> '', 'enc', 'plain'), IF(dst_cipher <> '', 'enc', 'plain')
-                     FROM {dst} ORDER BY id"
-                ),
-            ),
+            sessions(&url, &dst),
             format!("1\ta\t{want}\t{want}\n2\tb\t{want}\t{want}\n3\tc\t{want}\t{want}"),
             "{params}: the server saw the source and target sessions encrypted: {encrypted}"
         );
@@ -308,13 +314,7 @@ fn preferred_goes_on_in_plaintext_when_the_server_offers_no_tls_and_required_ref
         r.stderr
     );
     assert_eq!(
-        mysql(
-            &url,
-            &format!(
-                "SELECT id, name, IF(src_cipher <> '', 'enc', 'plain'), IF(dst_cipher <> '', 'enc', 'plain')
-                 FROM {dst} ORDER BY id"
-            ),
-        ),
+        sessions(&url, &dst),
         "1\ta\tplain\tplain\n2\tb\tplain\tplain\n3\tc\tplain\tplain",
         "the server saw plaintext sessions"
     );
