@@ -11,7 +11,7 @@
 mod mosquitto;
 mod proxy;
 
-pub use mosquitto::{KEEP_EVERYTHING, Mosquitto};
+pub use mosquitto::{KEEP_EVERYTHING, Mosquitto, PERSISTENT};
 pub use proxy::FaultProxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
