@@ -399,3 +399,57 @@ fn three_replicas_share_a_durable_and_one_killed_loses_nothing() {
     );
     nats.delete(&name);
 }
+
+/// A NATS server of the test's own (JetStream on a directory of its own)
+/// restarted mid-stream while a durable consumer drains 3,000 messages:
+/// the client reconnects, pulling starts again, and every message lands
+/// once with nothing pending or unacknowledged afterwards.
+#[test]
+fn durable_subscribe_recovers_from_a_server_restart_and_loses_nothing() {
+    let test = "durable_subscribe_recovers_from_a_server_restart_and_loses_nothing";
+    if url(test).is_none() {
+        return;
+    }
+    let mut server = aqueduct_test_support::Daemon::start(
+        &[
+            "/usr/sbin/nats-server",
+            "/usr/local/bin/nats-server",
+            "/usr/bin/nats-server",
+        ],
+        &["-a", "127.0.0.1", "-p", "{port}", "-js", "-sd", "{dir}"],
+    )
+    .expect("a private nats-server starts");
+    let url = format!("nats://127.0.0.1:{}", server.port());
+    const N: i64 = 3000;
+    let nats = Nats::connect(&url);
+    let name = nats.stream_of_items("aq_jsrestart", N);
+    let p = Project::new();
+    p.file("main.aq", drain_flow(&name, 500));
+    let mut running = p.spawn_with_env(&[], &[("NATS_URL", &url)]);
+    let db = p.path(drain::ITEMS_DB);
+    assert!(
+        wait_until(Duration::from_secs(60), || drain::items(&db) >= 500),
+        "{} landed before the restart; stderr:\n{}",
+        drain::items(&db),
+        running.stderr()
+    );
+    server.restart().expect("the server starts again");
+    let at_restart = drain::items(&db);
+    assert!(at_restart < N, "restarted mid-stream: {at_restart} of {N}");
+    assert!(
+        wait_until(Duration::from_secs(90), || drain::items(&db) >= N),
+        "{} of {N} after a restart at {at_restart}; stderr:\n{}",
+        drain::items(&db),
+        running.stderr()
+    );
+    // the test's own client reconnects too
+    assert!(
+        wait_until(Duration::from_secs(30), || nats
+            .consumer_state(&name, "drain")
+            == (0, 0)),
+        "the consumer still holds messages"
+    );
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    drain::assert_exactly_once(&db, N);
+}

@@ -11,7 +11,7 @@ mod support;
 
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain};
+use support::{Project, drain, wait_until};
 
 fn url(test: &str) -> Option<String> {
     aqueduct_test_support::service_url("AQUEDUCT_TEST_REDIS_URL", test)
@@ -412,4 +412,67 @@ fn three_replicas_share_a_group_and_one_killed_loses_nothing() {
         || pending(&mut c, &key, "workers") == 0,
     );
     let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
+}
+
+/// A Redis server of the test's own (append-only file in a directory of
+/// its own, so the stream and its group outlive a restart) restarted
+/// mid-stream while a group consumer drains 3,000 entries: the source
+/// reconnects with backoff, and every entry lands once with nothing
+/// pending afterwards.
+#[test]
+fn stream_recovers_from_a_server_restart_and_loses_nothing() {
+    let test = "stream_recovers_from_a_server_restart_and_loses_nothing";
+    if url(test).is_none() {
+        return;
+    }
+    let mut server = aqueduct_test_support::Daemon::start(
+        &["/usr/bin/redis-server", "/usr/local/bin/redis-server"],
+        &[
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--dir",
+            "{dir}",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ],
+    )
+    .expect("a private redis-server starts");
+    let url = format!("redis://127.0.0.1:{}", server.port());
+    const N: i64 = 3000;
+    let key = aqueduct_test_support::unique_name("aq_streamrestart");
+    xadd_items(&mut conn(&url), &key, N);
+    let p = Project::new();
+    p.file("main.aq", drain_flow_with(&key, "one", "", 500));
+    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
+    let db = p.path(drain::ITEMS_DB);
+    assert!(
+        wait_until(Duration::from_secs(60), || drain::items(&db) >= 500),
+        "{} landed before the restart; stderr:\n{}",
+        drain::items(&db),
+        running.stderr()
+    );
+    server.restart().expect("the server starts again");
+    let at_restart = drain::items(&db);
+    assert!(at_restart < N, "restarted mid-stream: {at_restart} of {N}");
+    assert!(
+        wait_until(Duration::from_secs(90), || drain::items(&db) >= N),
+        "{} of {N} after a restart at {at_restart}; stderr:\n{}",
+        drain::items(&db),
+        running.stderr()
+    );
+    let mut c = conn(&url);
+    assert!(
+        wait_until(Duration::from_secs(30), || pending(&mut c, &key, "workers")
+            == 0),
+        "entries still pending"
+    );
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    drain::assert_exactly_once(&db, N);
 }

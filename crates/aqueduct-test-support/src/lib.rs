@@ -3,14 +3,17 @@
 //! visible skip when it is not configured), names no concurrent test shares
 //! ([`unique_name`]), and a TCP proxy that cuts connections on demand
 //! ([`FaultProxy`]) to test reconnection without restarting a shared server,
-//! and a private Mosquitto ([`Mosquitto`]) that keeps every message.
+//! a private Mosquitto ([`Mosquitto`]) that keeps every message, and
+//! private servers to restart ([`Daemon`]).
 //!
 //! Std only (threads, blocking sockets), so sync and async tests can use it.
 #![warn(missing_docs)]
 
+mod daemon;
 mod mosquitto;
 mod proxy;
 
+pub use daemon::Daemon;
 pub use mosquitto::{KEEP_EVERYTHING, Mosquitto, PERSISTENT};
 pub use proxy::FaultProxy;
 

@@ -1,0 +1,105 @@
+//! A server process of a test's own (a `nats-server`, a `redis-server`): the
+//! machine's binary on a free loopback port with a data directory of its
+//! own, restarted on demand, killed when dropped. For testing what a
+//! connector does when its server restarts, without restarting a server
+//! other tests share.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private server process.
+pub struct Daemon {
+    child: Child,
+    binary: PathBuf,
+    args: Vec<String>,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Daemon {
+    /// Starts the first of `binaries` that exists with `args`, in which
+    /// `{port}` stands for a free port of 127.0.0.1 and `{dir}` for a new
+    /// empty directory, and waits until it listens on that port.
+    pub fn start(binaries: &[&str], args: &[&str]) -> Result<Daemon, String> {
+        let binary = binaries
+            .iter()
+            .find(|b| Path::new(b).exists())
+            .ok_or_else(|| format!("none of {binaries:?} is installed"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let dir = std::env::temp_dir().join(crate::unique_name("daemon"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                a.replace("{port}", &port.to_string())
+                    .replace("{dir}", &dir.display().to_string())
+            })
+            .collect();
+        let binary = PathBuf::from(binary);
+        let child = spawn(&binary, &args, port)?;
+        Ok(Daemon {
+            child,
+            binary,
+            args,
+            dir,
+            port,
+        })
+    }
+
+    /// Stops the server as a service manager would (SIGTERM, so it saves
+    /// what it keeps on disk) and starts it again with the same arguments;
+    /// returns once it listens again.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        self.child = spawn(&self.binary, &self.args, self.port)?;
+        Ok(())
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Starts `binary args` and waits until it listens on `port`.
+fn spawn(binary: &Path, args: &[String], port: u16) -> Result<Child, String> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(child);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{} exited ({status})", binary.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!(
+        "{} did not listen on 127.0.0.1:{port} within 20 s",
+        binary.display()
+    ))
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
