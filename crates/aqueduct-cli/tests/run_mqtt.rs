@@ -542,31 +542,20 @@ fn subscriber_recovers_from_a_broker_restart_and_loses_nothing() {
     let flow = fast_flow(&format!("{topic}/#"), &client, 1)
         .replace("  dead_letter", "  rate_limit 1000 per 1s\n  dead_letter");
     p.file("main.aq", flow);
-    let mut running = p.spawn_with_env(&[], &[("MQTT_URL", &url)]);
-    let db = p.path(drain::ITEMS_DB);
-    assert!(
-        wait_until(Duration::from_secs(60), || drain::items(&db) >= 1000),
-        "{} landed before the restart; stderr:\n{}",
-        drain::items(&db),
-        running.stderr()
+    let r = drain::strike_and_recover(
+        &p,
+        ("MQTT_URL", &url),
+        N,
+        "a broker restart",
+        |_| {},
+        || broker.restart().expect("the broker starts again"),
+        || true,
     );
-    broker.restart().expect("the broker starts again");
-    let at_restart = drain::items(&db);
-    assert!(at_restart < N, "restarted mid-stream: {at_restart} of {N}");
-    assert!(
-        wait_until(Duration::from_secs(90), || drain::items(&db) >= N),
-        "{} of {N} after a restart at {at_restart}; stderr:\n{}",
-        drain::items(&db),
-        running.stderr()
-    );
-    let r = running.terminate(Duration::from_secs(20));
-    assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("the broker connection failed"),
         "the restart was noticed: {}",
         r.stderr
     );
-    drain::assert_exactly_once(&db, N);
     assert_eq!(
         unacknowledged(&url, &client),
         0,

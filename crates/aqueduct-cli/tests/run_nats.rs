@@ -425,31 +425,14 @@ fn durable_subscribe_recovers_from_a_server_restart_and_loses_nothing() {
     let name = nats.stream_of_items("aq_jsrestart", N);
     let p = Project::new();
     p.file("main.aq", drain_flow(&name, 500));
-    let mut running = p.spawn_with_env(&[], &[("NATS_URL", &url)]);
-    let db = p.path(drain::ITEMS_DB);
-    assert!(
-        wait_until(Duration::from_secs(60), || drain::items(&db) >= 500),
-        "{} landed before the restart; stderr:\n{}",
-        drain::items(&db),
-        running.stderr()
+    drain::strike_and_recover(
+        &p,
+        ("NATS_URL", &url),
+        N,
+        "a server restart",
+        |_| {},
+        || server.restart().expect("the server starts again"),
+        // the test's own client reconnects too
+        || nats.consumer_state(&name, "drain") == (0, 0),
     );
-    server.restart().expect("the server starts again");
-    let at_restart = drain::items(&db);
-    assert!(at_restart < N, "restarted mid-stream: {at_restart} of {N}");
-    assert!(
-        wait_until(Duration::from_secs(90), || drain::items(&db) >= N),
-        "{} of {N} after a restart at {at_restart}; stderr:\n{}",
-        drain::items(&db),
-        running.stderr()
-    );
-    // the test's own client reconnects too
-    assert!(
-        wait_until(Duration::from_secs(30), || nats
-            .consumer_state(&name, "drain")
-            == (0, 0)),
-        "the consumer still holds messages"
-    );
-    let r = running.terminate(Duration::from_secs(20));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    drain::assert_exactly_once(&db, N);
 }

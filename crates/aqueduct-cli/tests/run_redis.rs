@@ -11,7 +11,7 @@ mod support;
 
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain, wait_until};
+use support::{Project, drain};
 
 fn url(test: &str) -> Option<String> {
     aqueduct_test_support::service_url("AQUEDUCT_TEST_REDIS_URL", test)
@@ -449,30 +449,13 @@ fn stream_recovers_from_a_server_restart_and_loses_nothing() {
     xadd_items(&mut conn(&url), &key, N);
     let p = Project::new();
     p.file("main.aq", drain_flow_with(&key, "one", "", 500));
-    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
-    let db = p.path(drain::ITEMS_DB);
-    assert!(
-        wait_until(Duration::from_secs(60), || drain::items(&db) >= 500),
-        "{} landed before the restart; stderr:\n{}",
-        drain::items(&db),
-        running.stderr()
+    drain::strike_and_recover(
+        &p,
+        ("REDIS_URL", &url),
+        N,
+        "a server restart",
+        |_| {},
+        || server.restart().expect("the server starts again"),
+        || pending(&mut conn(&url), &key, "workers") == 0,
     );
-    server.restart().expect("the server starts again");
-    let at_restart = drain::items(&db);
-    assert!(at_restart < N, "restarted mid-stream: {at_restart} of {N}");
-    assert!(
-        wait_until(Duration::from_secs(90), || drain::items(&db) >= N),
-        "{} of {N} after a restart at {at_restart}; stderr:\n{}",
-        drain::items(&db),
-        running.stderr()
-    );
-    let mut c = conn(&url);
-    assert!(
-        wait_until(Duration::from_secs(30), || pending(&mut c, &key, "workers")
-            == 0),
-        "entries still pending"
-    );
-    let r = running.terminate(Duration::from_secs(20));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    drain::assert_exactly_once(&db, N);
 }

@@ -22,6 +22,16 @@ impl Daemon {
     /// `{port}` stands for a free port of 127.0.0.1 and `{dir}` for a new
     /// empty directory, and waits until it listens on that port.
     pub fn start(binaries: &[&str], args: &[&str]) -> Result<Daemon, String> {
+        Daemon::start_with(binaries, args, |_, _| Ok(()))
+    }
+
+    /// [`Daemon::start`], with `prepare` called with the port and the
+    /// directory before the server starts (to write its configuration).
+    pub fn start_with(
+        binaries: &[&str],
+        args: &[&str],
+        prepare: impl FnOnce(u16, &Path) -> Result<(), String>,
+    ) -> Result<Daemon, String> {
         let binary = binaries
             .iter()
             .find(|b| Path::new(b).exists())
@@ -39,6 +49,7 @@ impl Daemon {
                     .replace("{dir}", &dir.display().to_string())
             })
             .collect();
+        prepare(port, &dir)?;
         let binary = PathBuf::from(binary);
         let child = spawn(&binary, &args, port)?;
         Ok(Daemon {

@@ -176,16 +176,18 @@ pub fn kill_and_restart(
     assert_exactly_once(&db, n);
 }
 
-/// Runs `project` with `env` (pointing at `proxy`), cuts every connection
-/// at a random moment, and asserts that all `n` items land
-/// exactly once over a new connection and that the broker settles. Returns
-/// how the run ended, for broker-specific checks of its log.
-pub fn cut_and_recover(
+/// Runs `project` with `env`, strikes at a random moment (`strike`: cuts
+/// the connections, restarts the server; `what` names it in messages),
+/// and asserts that all `n` items land exactly once afterwards and that the
+/// broker settles. Returns how the run ended, for broker-specific checks
+/// of its log.
+pub fn strike_and_recover(
     project: &Project,
     env: (&str, &str),
-    proxy: &FaultProxy,
     n: i64,
+    what: &str,
     after_start: impl FnOnce(&mut Running),
+    strike: impl FnOnce(),
     mut settled: impl FnMut() -> bool,
 ) -> Outcome {
     let db = project.path(ITEMS_DB);
@@ -198,16 +200,40 @@ pub fn cut_and_recover(
         items(&db),
         running.stderr()
     );
-    proxy.cut();
-    let at_cut = items(&db);
-    assert!(at_cut < n, "cut mid-stream: {at_cut} of {n}");
-    wait_all(&db, n, &format!("a cut at {at_cut}"), || running.stderr());
+    strike();
+    let at_strike = items(&db);
+    assert!(at_strike < n, "{what} mid-stream: at {at_strike} of {n}");
+    wait_all(&db, n, &format!("{what} at {at_strike}"), || {
+        running.stderr()
+    });
     let settled = wait_until(SETTLE_LIMIT, &mut settled);
     let r = running.terminate(STOP_LIMIT);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(settled, "the broker still holds unacknowledged messages");
-    assert!(proxy.accepted() >= 2, "a second connection was made");
     assert_exactly_once(&db, n);
+    r
+}
+
+/// [`strike_and_recover`] by cutting every connection through `proxy`
+/// (which `env` points at): the items land over a new connection.
+pub fn cut_and_recover(
+    project: &Project,
+    env: (&str, &str),
+    proxy: &FaultProxy,
+    n: i64,
+    after_start: impl FnOnce(&mut Running),
+    settled: impl FnMut() -> bool,
+) -> Outcome {
+    let r = strike_and_recover(
+        project,
+        env,
+        n,
+        "a cut",
+        after_start,
+        || proxy.cut(),
+        settled,
+    );
+    assert!(proxy.accepted() >= 2, "a second connection was made");
     r
 }
 
