@@ -432,6 +432,22 @@ fn create_session(url: &str, client_id: &str, filter: &str) {
     });
 }
 
+/// A new persistent session (`aq-PREFIX…`) subscribed to a new topic filter
+/// (`aq/PREFIX…/#`) at QoS 1, holding items `0..n` published to it while
+/// it was away: the broker sends them all at once when it resumes. The
+/// topic and the client id.
+fn queued_backlog(url: &str, prefix: &str, n: i64) -> (String, String) {
+    let topic = aqueduct_test_support::unique_name(&format!("aq/{prefix}"));
+    let client = aqueduct_test_support::unique_name(&format!("aq-{prefix}"));
+    create_session(url, &client, &format!("{topic}/#"));
+    publish_all(
+        url,
+        &format!("{topic}/items"),
+        (0..n).map(drain::item_json).collect(),
+    );
+    (topic, client)
+}
+
 /// Resumes the persistent session `client_id` for two seconds without
 /// acknowledging: how many messages the broker sends again.
 fn unacknowledged(url: &str, client_id: &str) -> usize {
@@ -472,14 +488,7 @@ fn a_subscriber_stopped_after_a_flood_leaves_nothing_unacknowledged() {
     };
     let url = broker.url();
     const N: i64 = 30_000;
-    let topic = aqueduct_test_support::unique_name("aq/flood");
-    let client = aqueduct_test_support::unique_name("aq-flood");
-    create_session(&url, &client, &format!("{topic}/#"));
-    publish_all(
-        &url,
-        &format!("{topic}/items"),
-        (0..N).map(drain::item_json).collect(),
-    );
+    let (topic, client) = queued_backlog(&url, "flood", N);
     let p = Project::new();
     p.file(
         "main.aq",
@@ -529,14 +538,7 @@ fn subscriber_recovers_from_a_broker_restart_and_loses_nothing() {
     .expect("a private mosquitto starts");
     let url = broker.url();
     const N: i64 = 5000;
-    let topic = aqueduct_test_support::unique_name("aq/restart");
-    let client = aqueduct_test_support::unique_name("aq-restart");
-    create_session(&url, &client, &format!("{topic}/#"));
-    publish_all(
-        &url,
-        &format!("{topic}/items"),
-        (0..N).map(drain::item_json).collect(),
-    );
+    let (topic, client) = queued_backlog(&url, "restart", N);
     let p = Project::new();
     // paced, so that the restart comes mid-stream
     let flow = fast_flow(&format!("{topic}/#"), &client, 1)
