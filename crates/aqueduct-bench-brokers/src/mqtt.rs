@@ -6,10 +6,10 @@
 //! Mosquitto keeps at most `max_queued_messages` (1000 by default) for a
 //! session and drops the rest, so the benchmark starts a broker of its own
 //! (`aqueduct_test_support::Mosquitto`: the same binary, on a free port)
-//! that queues the whole backlog. Its `max_inflight_messages` (20) does not pace a resumed
-//! session: Mosquitto 2.0.11 here sent thousands of messages to a consumer
-//! that had acknowledged none, so TCP flow control and the contenders'
-//! own channels are the bounds.
+//! that queues the whole backlog. Its `max_inflight_messages` (20) does
+//! not pace a resumed session: Mosquitto 2.0.11 here sent thousands of
+//! messages to a consumer that had acknowledged none, so TCP flow control
+//! and the contenders' own channels are the bounds.
 
 use crate::sink::{Item, Sink};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};

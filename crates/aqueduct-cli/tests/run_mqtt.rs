@@ -6,9 +6,9 @@
 //! upserts each once (its persistent session keeps what was not
 //! acknowledged);
 //! `publish` at QoS 1 returns after the broker's PUBACK and the messages
-//! reach a subscriber; a subscriber stopped after a flood or living
-//! through a broker restart leaves nothing lost or unacknowledged. The
-//! fault tests run against a Mosquitto of their own that keeps every
+//! reach a subscriber; a subscriber stopped after a flood leaves nothing
+//! unacknowledged, and one living through a broker restart loses nothing.
+//! The fault tests run against a Mosquitto of their own that keeps every
 //! message (`aqueduct_test_support::Mosquitto`).
 
 mod support;

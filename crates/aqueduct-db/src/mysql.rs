@@ -89,10 +89,15 @@ fn pools() -> &'static Pools {
     POOLS.get_or_init(Default::default)
 }
 
-/// Options for `url`; the error never repeats the URL (it may hold a password).
-/// TLS follows the URL's `ssl-mode`/`ssl-ca` or mysql_async's own
-/// parameters ([`tls`]).
-pub fn parse_url(system: &str, url: &str, size: usize) -> Result<Opts, ConnectorError> {
+/// Options for `url`, and whether it asks for `ssl-mode=PREFERRED` (see
+/// [`preferred`]); the error never repeats the URL (it may hold a
+/// password). TLS follows the URL's `ssl-mode`/`ssl-ca` or mysql_async's
+/// own parameters ([`tls`]).
+pub(crate) fn parse_url(
+    system: &str,
+    url: &str,
+    size: usize,
+) -> Result<(Opts, bool), ConnectorError> {
     let (rest, params) = tls::split(system, url)?;
     let opts = Opts::from_url(&rest).map_err(|e| {
         ConnectorError::Config(format!(
@@ -117,7 +122,7 @@ pub fn parse_url(system: &str, url: &str, size: usize) -> Result<Opts, Connector
     if stay_on_tcp {
         builder = builder.prefer_socket(false);
     }
-    Ok(builder.into())
+    Ok((builder.into(), params.mode == Some(tls::SslMode::Preferred)))
 }
 
 /// The database of the context's system.
@@ -146,8 +151,8 @@ fn db(cx: &OpContext) -> Result<Db, ConnectorError> {
     if let Some(db) = all.get(&key) {
         return Ok(db.clone());
     }
-    let mut opts = parse_url(&system, &url, size)?;
-    if tls::split(&system, &url)?.1.mode == Some(tls::SslMode::Preferred) {
+    let (mut opts, tls_preferred) = parse_url(&system, &url, size)?;
+    if tls_preferred {
         opts = preferred(&system, opts);
     }
     let db = Db {

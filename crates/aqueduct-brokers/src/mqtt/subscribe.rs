@@ -56,7 +56,7 @@ impl Subscribe {
         let poller = tokio::spawn(async move {
             let mut connected_tx = Some(connected_tx);
             let mut delay = Duration::from_secs(1);
-            // DISCONNECT sent: see `leave`
+            // DISCONNECT sent: see the `Outgoing::Disconnect` arm below
             let mut leaving = false;
             loop {
                 let polled = eventloop.poll().await;
