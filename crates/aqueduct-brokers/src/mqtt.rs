@@ -9,6 +9,7 @@
 //! format:)` at QoS 1 or 2 returns only when the broker acknowledged the
 //! message (PUBACK, or PUBCOMP at QoS 2).
 
+mod ack_gate;
 mod publish;
 mod subscribe;
 

@@ -8,15 +8,18 @@
 //! when the session resumes. The broker bounds the unacknowledged messages
 //! in flight (Mosquitto: `max_inflight_messages`, 20), so a slow flow leaves
 //! the backlog queued in the broker. The event loop reconnects with backoff
-//! and subscribes again after every connection.
+//! and subscribes again after every connection; acks of messages of an
+//! ended connection are dropped ([`AckGate`]).
 
 use super::Endpoint;
+use super::ack_gate::{AckGate, AckOutcome};
 use crate::payload::Payload;
 use aqueduct_connectors::support::args::req_str;
 use aqueduct_connectors::support::stopped;
 use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
 use futures::future::BoxFuture;
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, Publish, QoS};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -47,13 +50,20 @@ impl Subscribe {
             .set_manual_acks(at_least_once)
             .set_keep_alive(Duration::from_secs(30));
         let (client, mut eventloop) = AsyncClient::new(options, 256);
-        let (tx, mut incoming) = mpsc::channel::<rumqttc::Publish>(1024);
+        // each message with the epoch of the connection it came on
+        let (tx, mut incoming) = mpsc::channel::<(u64, Publish)>(1024);
+        let gate = Arc::new(AckGate::default());
         let (connected_tx, connected_rx) = oneshot::channel::<Result<(), ConnectorError>>();
         let label = self.endpoint.label.clone();
         let (filter, qos) = (self.filter.clone(), self.qos);
         let subscriber = client.clone();
+        let poller_gate = gate.clone();
         // the event loop must keep running (pings, acks) while the flow is busy
         let poller = tokio::spawn(async move {
+            let gate = poller_gate;
+            let closing = gate.clone();
+            // however the loop ends, the acker must stop waiting on it
+            async move {
             let mut connected_tx = Some(connected_tx);
             let mut delay = Duration::from_secs(1);
             // DISCONNECT sent: see the `Outgoing::Disconnect` arm below
@@ -84,7 +94,7 @@ impl Subscribe {
                         // once the flow stops taking messages the loop
                         // still has acks and the DISCONNECT to send; an
                         // unacknowledged message comes again next session
-                        let _ = tx.send(publish).await;
+                        let _ = tx.send((gate.current(), publish)).await;
                     }
                     // Leaving at once would close the socket with the
                     // broker's unread messages in it: the kernel then
@@ -105,14 +115,19 @@ impl Subscribe {
                             let _ = tx.send(Err(ConnectorError::Transient(message)));
                             return;
                         }
+                        let dropped = gate.connection_ended(&mut eventloop);
                         tracing::warn!(
                             "{message}; reconnecting in {delay:?} (unacknowledged messages are sent again)"
                         );
+                        tracing::debug!("`{label}`: {dropped} acks of the ended connection dropped");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(30));
                     }
                 }
             }
+            }
+            .await;
+            closing.close();
         });
         match connected_rx.await {
             Ok(Ok(())) => {}
@@ -128,10 +143,10 @@ impl Subscribe {
             "{}: subscribed", self.endpoint.label);
         // acknowledgements in arrival order
         let (ack_tx, mut ack_rx) =
-            mpsc::unbounded_channel::<(oneshot::Receiver<()>, rumqttc::Publish)>();
+            mpsc::unbounded_channel::<(oneshot::Receiver<()>, u64, Publish)>();
         let acker_client = client.clone();
         let acker = tokio::spawn(async move {
-            while let Some((safe, publish)) = ack_rx.recv().await {
+            while let Some((safe, epoch, publish)) = ack_rx.recv().await {
                 if safe.await.is_err() {
                     tracing::warn!(
                         "an mqtt message was not acknowledged by the flow; it and the ones after it are sent again when the session resumes"
@@ -139,10 +154,17 @@ impl Subscribe {
                     while ack_rx.recv().await.is_some() {}
                     return;
                 }
-                if let Err(e) = acker_client.ack(&publish).await {
-                    tracing::warn!(
-                        "acknowledging an mqtt message failed (it will be sent again): {e}"
-                    );
+                loop {
+                    match gate.try_ack(&acker_client, epoch, &publish) {
+                        AckOutcome::Queued | AckOutcome::Stale => break,
+                        AckOutcome::Full => tokio::time::sleep(Duration::from_millis(1)).await,
+                        AckOutcome::Closed => {
+                            tracing::warn!(
+                                "the mqtt connection has ended: the messages not acknowledged are sent again when the session resumes"
+                            );
+                            return;
+                        }
+                    }
                 }
             }
         });
@@ -151,7 +173,9 @@ impl Subscribe {
                 p = incoming.recv() => p,
                 _ = stopped(&mut self.shutdown) => None,
             };
-            let Some(publish) = publish else { break };
+            let Some((epoch, publish)) = publish else {
+                break;
+            };
             let record = self.payload.decode(&publish.payload);
             let (ack, safe) = if at_least_once {
                 let (ack, safe) = Ack::new();
@@ -171,7 +195,7 @@ impl Subscribe {
                 break;
             }
             if let Some(safe) = safe {
-                let _ = ack_tx.send((safe, publish));
+                let _ = ack_tx.send((safe, epoch, publish));
             }
         }
         drop(out);
