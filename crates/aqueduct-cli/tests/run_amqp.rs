@@ -397,6 +397,65 @@ fn consume_reconnects_after_a_cut_connection_and_loses_nothing() {
     rabbit.delete(&queue);
 }
 
+/// A RabbitMQ node of the test's own (the machine's RabbitMQ, on a port,
+/// a node name and a data directory of its own, no plugins), for a test
+/// that restarts it. `RUNNING_UNDER_SYSTEMD` makes the start script
+/// `exec` the Erlang VM, so that the process the test holds is the node
+/// itself: SIGTERM stops it cleanly, SIGKILL when dropped leaves nothing.
+fn private_rabbit() -> aqueduct_test_support::Daemon {
+    aqueduct_test_support::Daemon::start_with_env(
+        &["/usr/lib/rabbitmq/bin/rabbitmq-server"],
+        &[],
+        &[
+            ("RUNNING_UNDER_SYSTEMD", "1"),
+            ("RABBITMQ_NODENAME", "aqueduct-test-{port}@localhost"),
+            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1"),
+            ("RABBITMQ_NODE_PORT", "{port}"),
+            ("RABBITMQ_DIST_PORT", "{port2}"),
+            ("RABBITMQ_MNESIA_BASE", "{dir}/mnesia"),
+            ("RABBITMQ_LOG_BASE", "{dir}/log"),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE", "{dir}/enabled_plugins"),
+            ("RABBITMQ_CONFIG_FILE", "{dir}/rabbitmq"),
+            ("RABBITMQ_PID_FILE", "{dir}/pid"),
+        ],
+        |_, dir| {
+            std::fs::write(dir.join("enabled_plugins"), "[].\n")
+                .map_err(|e| format!("enabled_plugins: {e}"))
+        },
+    )
+    .expect("a private RabbitMQ node starts")
+}
+
+/// The broker restarted (SIGTERM, started again on the same port) while a
+/// consumer drains 3,000 persistent messages of a durable queue: the
+/// consumer logs the failure, reconnects with backoff, declares nothing
+/// it should not, and every message lands once, with nothing left in the
+/// queue.
+#[test]
+fn consume_recovers_from_a_broker_restart_and_loses_nothing() {
+    if url("consume_recovers_from_a_broker_restart_and_loses_nothing").is_none() {
+        return;
+    }
+    let mut broker = private_rabbit();
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", broker.port());
+    const N: i64 = 3000;
+    let queue = Rabbit::connect(&url).queue_of_items("aq_restart", N);
+    let p = Project::new();
+    // paced, so that the restart comes mid-stream
+    p.file("main.aq", drain_flow(&queue, 100, 1000));
+    let r = drain::strike_and_recover(
+        &p,
+        ("AMQP_URL", &url),
+        N,
+        "a broker restart",
+        |_| {},
+        || broker.restart().expect("the broker starts again"),
+        // the test's connection died with the broker: a new one each time
+        || Rabbit::connect(&url).ready(&queue) == 0,
+    );
+    assert!(r.stderr.contains("reconnecting"), "{}", r.stderr);
+}
+
 #[test]
 fn three_replicas_share_a_queue_and_one_killed_loses_nothing() {
     let Some(url) = url("three_replicas_share_a_queue_and_one_killed_loses_nothing") else {

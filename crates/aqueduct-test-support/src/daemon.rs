@@ -1,4 +1,5 @@
-//! A server process of a test's own (a `nats-server`, a `redis-server`): the
+//! A server process of a test's own (a `nats-server`, a `redis-server`, a
+//! RabbitMQ node): the
 //! machine's binary on a free loopback port with a data directory of its
 //! own, restarted on demand, killed when dropped. For testing what a
 //! connector does when its server restarts, without restarting a server
@@ -13,6 +14,7 @@ pub struct Daemon {
     child: Child,
     binary: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     dir: PathBuf,
     port: u16,
 }
@@ -32,30 +34,45 @@ impl Daemon {
         args: &[&str],
         prepare: impl FnOnce(u16, &Path) -> Result<(), String>,
     ) -> Result<Daemon, String> {
+        Daemon::start_with_env(binaries, args, &[], prepare)
+    }
+
+    /// [`Daemon::start_with`], with environment variables set for the
+    /// server; in their values (as in `args`) `{port}` and `{dir}` are
+    /// replaced, and `{port2}` by a second free port (for a server that
+    /// listens on two).
+    pub fn start_with_env(
+        binaries: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(u16, &Path) -> Result<(), String>,
+    ) -> Result<Daemon, String> {
         let binary = binaries
             .iter()
             .find(|b| Path::new(b).exists())
             .ok_or_else(|| format!("none of {binaries:?} is installed"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
+        // both bound at once, so that they differ
+        let (first, second) = (free_port()?, free_port()?);
+        let (port, port2) = (port_of(&first)?, port_of(&second)?);
+        drop((first, second));
         let dir = std::env::temp_dir().join(crate::unique_name("daemon"));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| {
-                a.replace("{port}", &port.to_string())
-                    .replace("{dir}", &dir.display().to_string())
-            })
-            .collect();
+        let fill = |a: &str| {
+            a.replace("{port}", &port.to_string())
+                .replace("{port2}", &port2.to_string())
+                .replace("{dir}", &dir.display().to_string())
+        };
+        let args: Vec<String> = args.iter().map(|a| fill(a)).collect();
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), fill(v))).collect();
         prepare(port, &dir)?;
         let binary = PathBuf::from(binary);
-        let child = spawn(&binary, &args, port)?;
+        let child = spawn(&binary, &args, &env, port)?;
         Ok(Daemon {
             child,
             binary,
             args,
+            env,
             dir,
             port,
         })
@@ -70,7 +87,7 @@ impl Daemon {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
-        self.child = spawn(&self.binary, &self.args, self.port)?;
+        self.child = spawn(&self.binary, &self.args, &self.env, self.port)?;
         Ok(())
     }
 
@@ -80,17 +97,38 @@ impl Daemon {
     }
 }
 
-/// Starts `binary args` and waits until it listens on `port`.
-fn spawn(binary: &Path, args: &[String], port: u16) -> Result<Child, String> {
+fn free_port() -> Result<std::net::TcpListener, String> {
+    std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))
+}
+
+fn port_of(listener: &std::net::TcpListener) -> Result<u16, String> {
+    Ok(listener
+        .local_addr()
+        .map_err(|e| format!("no free port: {e}"))?
+        .port())
+}
+
+/// How long a server may take to listen: a RabbitMQ node takes 10 s on
+/// the loaded 2-core test machine.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// Starts `binary args` with `env` and waits until it listens on `port`.
+fn spawn(
+    binary: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    port: u16,
+) -> Result<Child, String> {
     let mut child = Command::new(binary)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
+    while started.elapsed() < START_LIMIT {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(child);
         }
@@ -102,7 +140,7 @@ fn spawn(binary: &Path, args: &[String], port: u16) -> Result<Child, String> {
     let _ = child.kill();
     let _ = child.wait();
     Err(format!(
-        "{} did not listen on 127.0.0.1:{port} within 20 s",
+        "{} did not listen on 127.0.0.1:{port} within {START_LIMIT:?}",
         binary.display()
     ))
 }
