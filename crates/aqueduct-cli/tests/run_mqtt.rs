@@ -6,7 +6,7 @@
 //! upserts each once (its persistent session keeps what was not
 //! acknowledged);
 //! `publish` at QoS 1 returns after the broker's PUBACK and the messages
-//! reach a subscriber; a subscriber stopped after a flood leaves nothing
+//! reach a subscriber, and at QoS 2 large groups arrive whole; a subscriber stopped after a flood leaves nothing
 //! unacknowledged, and one living through a broker restart loses nothing.
 //! The fault tests run against a Mosquitto of their own that keeps every
 //! message (`aqueduct_test_support::Mosquitto`).
@@ -352,6 +352,84 @@ flow send {{
             (format!("{topic}/1"), r#"{"id":1,"name":"a"}"#.to_string()),
             (format!("{topic}/2"), r#"{"id":2,"name":"b"}"#.to_string()),
         ]
+    );
+}
+
+/// 500 records published at QoS 2 in groups of 250 to a Mosquitto that
+/// keeps every message (`max_queued_messages 0`, as a subscriber that
+/// must not lose messages needs): every one reaches a subscriber. Mosquitto
+/// takes at most `max_inflight_messages` (20) incoming QoS 2 messages of
+/// an MQTT 3.1.1 client at once: with rumqttc's default of 100 in flight
+/// it reset the publisher's connection here and the flow failed (and an
+/// earlier test publisher with 50 in flight lost messages silently), so
+/// `publish` at QoS 2 keeps at most 20 in flight.
+#[test]
+fn publish_at_qos2_of_large_groups_loses_nothing() {
+    let Some(broker) = private_broker("publish_at_qos2_of_large_groups_loses_nothing") else {
+        return;
+    };
+    let url = broker.url();
+    const N: usize = 500;
+    let topic = aqueduct_test_support::unique_name("aq/pub2");
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let (client, mut eventloop) = AsyncClient::new(
+        options(&url, &aqueduct_test_support::unique_name("listener")),
+        100,
+    );
+    let (code, stderr, ids) = rt.block_on(async {
+        client
+            .subscribe(format!("{topic}/#"), QoS::ExactlyOnce)
+            .await
+            .expect("subscribes");
+        loop {
+            if let Ok(Event::Incoming(Incoming::SubAck(_))) = eventloop.poll().await {
+                break;
+            }
+        }
+        let p = Project::new();
+        let items: String = (0..N as i64).map(|i| drain::item_json(i) + "\n").collect();
+        p.file("in/items.jsonl", items).file(
+            "main.aq",
+            format!(
+                r#"{}
+type Item {{ id: int, name: string }}
+
+flow send {{
+  mode async
+  from file("in").read("items.jsonl") as Item
+  batch 250 within 1s
+  to devices.publish("{topic}/items", 2)
+}}
+"#,
+                SYSTEM.replace("CLIENT", &aqueduct_test_support::unique_name("aq-pub2"))
+            ),
+        );
+        let mqtt_url = url.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let r = p.run_with_env(&[], &[("MQTT_URL", &mqtt_url)]);
+            (r.code, r.stderr)
+        });
+        let mut ids = std::collections::BTreeSet::new();
+        while ids.len() < N {
+            match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+                Ok(Ok(Event::Incoming(Incoming::Publish(m)))) => {
+                    let item: serde_json::Value =
+                        serde_json::from_slice(&m.payload).expect("a JSON item");
+                    ids.insert(item["id"].as_i64().expect("an id"));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let (code, stderr) = run.await.expect("the run ends");
+        (code, stderr, ids)
+    });
+    assert_eq!(code, 0, "{stderr}");
+    let missing: Vec<i64> = (0..N as i64).filter(|i| !ids.contains(i)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {N} never arrived: {missing:?}",
+        missing.len()
     );
 }
 

@@ -25,6 +25,14 @@ use tokio::sync::oneshot;
 /// Longest wait for the broker's acknowledgement.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most publishes at QoS 2 waiting for their completion (rumqttc's
+/// default, 100, stays for QoS 1). Mosquitto takes at most `max_inflight_messages` (20 by default)
+/// incoming QoS 2 messages of an MQTT 3.1.1 client at once and drops the
+/// ones over it while completing them like the others (PUBREC, PUBCOMP),
+/// so more in flight loses messages without an error; MQTT 3.1.1 has no
+/// way for the broker to say its limit.
+const MAX_QOS2_IN_FLIGHT: u16 = 20;
+
 type Waiter = oneshot::Sender<Result<(), String>>;
 
 /// Publishes waiting for the event loop to give them a packet id, then for their ack.
@@ -83,6 +91,9 @@ impl Publish {
         options
             .set_clean_session(true)
             .set_keep_alive(Duration::from_secs(30));
+        if self.qos == QoS::ExactlyOnce {
+            options.set_inflight(MAX_QOS2_IN_FLIGHT);
+        }
         let (client, mut eventloop) = AsyncClient::new(options, 256);
         let waiters = Arc::new(Mutex::new(Waiters::default()));
         let shared = waiters.clone();
