@@ -24,6 +24,7 @@
 mod baseline;
 mod child;
 mod compare;
+mod contender;
 mod load;
 mod myload;
 mod pgload;

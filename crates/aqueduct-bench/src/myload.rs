@@ -7,6 +7,8 @@
 //! The ratio is the client's time over aqueduct's (1.0 = as fast as
 //! `LOAD DATA`; the goal is ≥ 0.6). Every load must leave the same table
 //! (count and sums of every column), so no load is faster by loading less.
+//! The insert and the upsert run once more with `chunk 10000` (see
+//! [`crate::contender`]), the transaction size a bulk load would choose.
 
 use crate::child;
 use crate::pgload::{fields, json_line};
@@ -85,7 +87,8 @@ fn generate(dir: &Path, rows: u64) -> std::io::Result<()> {
 
 const COLUMNS: &str = "id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL, amount DECIMAL(12,2) NOT NULL, at DATETIME NOT NULL, active BOOLEAN NOT NULL";
 
-fn project(dir: &Path, url: &str, op: &str, table: &str) -> std::io::Result<()> {
+fn project(dir: &Path, url: &str, what: &str, table: &str) -> std::io::Result<()> {
+    let (op, chunk) = crate::contender::parse(what);
     let to = if op == "upsert" {
         format!("my.upsert(\"{table}\", key: [id])")
     } else {
@@ -97,7 +100,7 @@ fn project(dir: &Path, url: &str, op: &str, table: &str) -> std::io::Result<()> 
         format!(
             "system my: mysql {{ url = \"{url}\" }}\n\n\
              type Row {{ id: int, name: string, amount: decimal, at: timestamp, active: bool }}\n\n\
-             flow load {{\n  mode batch\n  from file(\"in\").read(\"rows.jsonl\") as Row\n  to {to}\n}}\n"
+             flow load {{\n  mode batch{chunk}\n  from file(\"in\").read(\"rows.jsonl\") as Row\n  to {to}\n}}\n"
         ),
     )
 }
@@ -130,6 +133,9 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
         // the same rows again into the table the upsert just filled:
         // every key exists, so every row is an update
         ("upsert again", vec![]),
+        // the chunk a bulk load would take: fewer transactions and checkpoints
+        ("insert, chunk 10000", vec![]),
+        ("upsert, chunk 10000", vec![]),
     ];
     let mut expected: Option<String> = None;
     for run in 0..runs {
@@ -142,8 +148,7 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
                 client.run(&load)?;
                 started.elapsed()
             } else {
-                let op = what.trim_end_matches(" again");
-                project(dir, url, op, table).map_err(|e| e.to_string())?;
+                project(dir, url, what, table).map_err(|e| e.to_string())?;
                 let _ = std::fs::remove_dir_all(dir.join(".aqueduct"));
                 let o = child::run_to_end(bin, dir).map_err(|e| e.to_string())?;
                 if !o.ok {
@@ -175,8 +180,7 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
         let (min, med) = min_median(t.clone());
         let label = match *what {
             "LOAD DATA" => "`mariadb` `LOAD DATA LOCAL INFILE` (CSV)".to_string(),
-            "upsert again" => "`aqueduct run`, `mysql.upsert`, every key exists".to_string(),
-            op => format!("`aqueduct run`, `mysql.{op}`"),
+            what => crate::contender::label("mysql", what),
         };
         println!(
             "| {label} | {} | {} | {:.0} | {:.2}× (median {:.2}×) |",

@@ -4,6 +4,8 @@
 //! more over the table it just filled (every key exists: every row is an
 //! update, through the staging table). The ratio is psql's time over
 //! aqueduct's (1.0 = as fast as `psql \copy`; the goal is ≥ 0.6).
+//! The insert and the upsert run once more with `chunk 10000` (see
+//! [`crate::contender`]), the transaction size a bulk load would choose.
 
 use crate::child;
 use crate::{machine, min_median, secs};
@@ -70,7 +72,8 @@ fn generate(dir: &Path, rows: u64) -> std::io::Result<()> {
 
 const COLUMNS: &str = "id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, at timestamptz NOT NULL, active boolean NOT NULL";
 
-fn project(dir: &Path, url: &str, op: &str, table: &str) -> std::io::Result<()> {
+fn project(dir: &Path, url: &str, what: &str, table: &str) -> std::io::Result<()> {
+    let (op, chunk) = crate::contender::parse(what);
     let to = if op == "upsert" {
         format!("pg.upsert(\"{table}\", key: [id])")
     } else {
@@ -82,7 +85,7 @@ fn project(dir: &Path, url: &str, op: &str, table: &str) -> std::io::Result<()> 
         format!(
             "system pg: postgres {{ url = \"{url}\" }}\n\n\
              type Row {{ id: int, name: string, amount: decimal, at: timestamp, active: bool }}\n\n\
-             flow load {{\n  mode batch\n  from file(\"in\").read(\"rows.jsonl\") as Row\n  to {to}\n}}\n"
+             flow load {{\n  mode batch{chunk}\n  from file(\"in\").read(\"rows.jsonl\") as Row\n  to {to}\n}}\n"
         ),
     )
 }
@@ -103,6 +106,9 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
         // the same rows again into the table the upsert just filled:
         // every key exists, so every row is an update
         ("upsert again", vec![]),
+        // the chunk a bulk load would take: fewer transactions and checkpoints
+        ("insert, chunk 10000", vec![]),
+        ("upsert, chunk 10000", vec![]),
     ];
     for run in 0..runs {
         for (what, t) in times.iter_mut() {
@@ -114,8 +120,7 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
                 psql(url, &["-c", &copy])?;
                 started.elapsed()
             } else {
-                let op = what.trim_end_matches(" again");
-                project(dir, url, op, table).map_err(|e| e.to_string())?;
+                project(dir, url, what, table).map_err(|e| e.to_string())?;
                 let _ = std::fs::remove_dir_all(dir.join(".aqueduct"));
                 let o = child::run_to_end(bin, dir).map_err(|e| e.to_string())?;
                 if !o.ok {
@@ -145,8 +150,7 @@ pub fn run(bin: &Path, url: &str, rows: u64, runs: usize) -> Result<(), String> 
         let (min, med) = min_median(t.clone());
         let label = match *what {
             "psql \\copy" => "`psql \\copy` (CSV)".to_string(),
-            "upsert again" => "`aqueduct run`, `postgres.upsert`, every key exists".to_string(),
-            op => format!("`aqueduct run`, `postgres.{op}`"),
+            what => crate::contender::label("postgres", what),
         };
         println!(
             "| {label} | {} | {} | {:.0} | {:.2}× (median {:.2}×) |",
