@@ -17,7 +17,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain, sqlite_count, wait_until};
+use support::{Project, drain, publish, sqlite_count, wait_until};
 
 /// A lapin channel and the runtime it runs on.
 struct Rabbit {
@@ -454,6 +454,29 @@ fn consume_recovers_from_a_broker_restart_and_loses_nothing() {
         || Rabbit::connect(&url).ready(&queue) == 0,
     );
     assert!(r.stderr.contains("reconnecting"), "{}", r.stderr);
+}
+
+/// `publish` through a restart of the broker (`support::publish`): the
+/// writes that fail while it is down are retried, the next one connects
+/// and opens its channel again, and every item is in the durable queue
+/// afterwards.
+#[test]
+fn publish_recovers_from_a_broker_restart_and_loses_nothing() {
+    if url("publish_recovers_from_a_broker_restart_and_loses_nothing").is_none() {
+        return;
+    }
+    let mut broker = private_rabbit();
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", broker.port());
+    let queue = aqueduct_test_support::unique_name("aq_pubrestart");
+    Rabbit::connect(&url).declare(&queue);
+    let p = publish::project(system(), &format!(r#"broker.publish("", "{queue}")"#));
+    publish::through_restart(
+        &p,
+        ("AMQP_URL", &url),
+        || i64::from(Rabbit::connect(&url).ready(&queue)),
+        || broker.restart().expect("the broker starts again"),
+        || publish::ids(&Rabbit::connect(&url).drain(&queue)),
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@ mod support;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain, wait_until};
+use support::{Project, drain, publish, wait_until};
 
 fn url(test: &str) -> Option<String> {
     aqueduct_test_support::service_url("AQUEDUCT_TEST_MQTT_URL", test)
@@ -508,6 +508,98 @@ fn create_session(url: &str, client_id: &str, filter: &str) {
         let _ = c.disconnect().await;
         while eventloop.poll().await.is_ok() {}
     });
+}
+
+/// Counts the messages on `filter` as they come, on a thread of its own,
+/// until its connection fails (the broker restarting); returns once it
+/// is subscribed.
+fn live_count(url: &str, filter: &str) -> std::sync::Arc<std::sync::atomic::AtomicI64> {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let (counter, url, filter) = (count.clone(), url.to_string(), filter.to_string());
+    let (subscribed, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        rt.block_on(async move {
+            let id = aqueduct_test_support::unique_name("counter");
+            let (c, mut eventloop) = AsyncClient::new(options(&url, &id), 10);
+            let _ = c.subscribe(filter, QoS::AtMostOnce).await;
+            while let Ok(event) = eventloop.poll().await {
+                match event {
+                    Event::Incoming(Incoming::SubAck(_)) => {
+                        let _ = subscribed.send(());
+                    }
+                    Event::Incoming(Incoming::Publish(_)) => {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    _ => {}
+                }
+            }
+        });
+    });
+    ready
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the counter subscribes");
+    count
+}
+
+/// Resumes the persistent session `client_id` and takes (acknowledging)
+/// every message it holds, until none came for 3 s: the items' ids.
+fn take_session(url: &str, client_id: &str) -> std::collections::BTreeSet<i64> {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let mut options = options(url, client_id);
+        options.set_clean_session(false);
+        let (_client, mut eventloop) = AsyncClient::new(options, 100);
+        let mut ids = std::collections::BTreeSet::new();
+        while let Ok(Ok(event)) =
+            tokio::time::timeout(Duration::from_secs(3), eventloop.poll()).await
+        {
+            if let Event::Incoming(Incoming::Publish(m)) = event
+                && let Ok(item) = serde_json::from_slice::<serde_json::Value>(&m.payload)
+                && let Some(id) = item["id"].as_i64()
+            {
+                ids.insert(id);
+            }
+        }
+        ids
+    })
+}
+
+/// `publish` at QoS 1 through a restart of the broker (`support::publish`;
+/// a Mosquitto of the test's own that keeps its sessions): the writes
+/// that fail while it is down are retried on the next connection, and a
+/// persistent session subscribed before the run holds every item
+/// afterwards.
+#[test]
+fn publish_recovers_from_a_broker_restart_and_loses_nothing() {
+    if url("publish_recovers_from_a_broker_restart_and_loses_nothing").is_none() {
+        return;
+    }
+    let mut broker = aqueduct_test_support::Mosquitto::start(&format!(
+        "{}{}",
+        aqueduct_test_support::KEEP_EVERYTHING,
+        aqueduct_test_support::PERSISTENT
+    ))
+    .expect("a private mosquitto starts");
+    let url = broker.url();
+    let topic = aqueduct_test_support::unique_name("aq/pubrestart");
+    let session = aqueduct_test_support::unique_name("aq-pubrestart-session");
+    create_session(&url, &session, &format!("{topic}/#"));
+    let seen = live_count(&url, &format!("{topic}/#"));
+    let p = publish::project(
+        &SYSTEM.replace(
+            "CLIENT",
+            &aqueduct_test_support::unique_name("aq-pubrestart"),
+        ),
+        &format!(r#"devices.publish("{topic}/items", 1)"#),
+    );
+    publish::through_restart(
+        &p,
+        ("MQTT_URL", &url),
+        || seen.load(std::sync::atomic::Ordering::SeqCst),
+        || broker.restart().expect("the broker starts again"),
+        || take_session(&url, &session),
+    );
 }
 
 /// A new persistent session (`aq-PREFIX…`) subscribed to a new topic filter

@@ -14,7 +14,7 @@ use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain, wait_until};
+use support::{Project, drain, publish, wait_until};
 
 struct Nats {
     rt: tokio::runtime::Runtime,
@@ -93,6 +93,15 @@ impl Nats {
                 out.push(String::from_utf8_lossy(&m.payload).into_owned());
             }
             out
+        })
+    }
+
+    /// How many messages a stream holds.
+    fn stored_count(&self, stream_name: &str) -> i64 {
+        self.rt.block_on(async {
+            let mut stream = self.js.get_stream(stream_name).await.expect("stream");
+            let n = stream.info().await.expect("info").state.messages;
+            i64::try_from(n).unwrap_or(i64::MAX)
         })
     }
 
@@ -400,6 +409,42 @@ fn three_replicas_share_a_durable_and_one_killed_loses_nothing() {
     nats.delete(&name);
 }
 
+/// A NATS server of the test's own, with JetStream storing on a directory
+/// of its own, for a test that restarts it.
+fn private_server() -> aqueduct_test_support::Daemon {
+    aqueduct_test_support::Daemon::start(
+        &[
+            "/usr/sbin/nats-server",
+            "/usr/local/bin/nats-server",
+            "/usr/bin/nats-server",
+        ],
+        &["-a", "127.0.0.1", "-p", "{port}", "-js", "-sd", "{dir}"],
+    )
+    .expect("a private nats-server starts")
+}
+
+/// `publish` to a JetStream subject through a restart of the server
+/// (`support::publish`): the writes that fail while it is down are retried
+/// and every item is stored in the stream afterwards.
+#[test]
+fn publish_recovers_from_a_server_restart_and_loses_nothing() {
+    if url("publish_recovers_from_a_server_restart_and_loses_nothing").is_none() {
+        return;
+    }
+    let mut server = private_server();
+    let url = format!("nats://127.0.0.1:{}", server.port());
+    let name = aqueduct_test_support::unique_name("aq_jspubrestart");
+    Nats::connect(&url).stream(&name, &name);
+    let p = publish::project(SYSTEM, &format!(r#"bus.publish("{name}.items")"#));
+    publish::through_restart(
+        &p,
+        ("NATS_URL", &url),
+        || Nats::connect(&url).stored_count(&name),
+        || server.restart().expect("the server starts again"),
+        || publish::ids(&Nats::connect(&url).stored(&name)),
+    );
+}
+
 /// A NATS server of the test's own (JetStream on a directory of its own)
 /// restarted mid-stream while a durable consumer drains 3,000 messages:
 /// the client reconnects, pulling starts again, and every message lands
@@ -410,15 +455,7 @@ fn durable_subscribe_recovers_from_a_server_restart_and_loses_nothing() {
     if url(test).is_none() {
         return;
     }
-    let mut server = aqueduct_test_support::Daemon::start(
-        &[
-            "/usr/sbin/nats-server",
-            "/usr/local/bin/nats-server",
-            "/usr/bin/nats-server",
-        ],
-        &["-a", "127.0.0.1", "-p", "{port}", "-js", "-sd", "{dir}"],
-    )
-    .expect("a private nats-server starts");
+    let mut server = private_server();
     let url = format!("nats://127.0.0.1:{}", server.port());
     const N: i64 = 3000;
     let nats = Nats::connect(&url);

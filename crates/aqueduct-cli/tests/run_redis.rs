@@ -11,7 +11,7 @@ mod support;
 
 use serde_json::json;
 use std::time::Duration;
-use support::{Project, drain};
+use support::{Project, drain, publish};
 
 fn url(test: &str) -> Option<String> {
     aqueduct_test_support::service_url("AQUEDUCT_TEST_REDIS_URL", test)
@@ -416,18 +416,11 @@ fn three_replicas_share_a_group_and_one_killed_loses_nothing() {
     let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
 }
 
-/// A Redis server of the test's own (append-only file in a directory of
-/// its own, so the stream and its group outlive a restart) restarted
-/// mid-stream while a group consumer drains 3,000 entries: the source
-/// reconnects with backoff, and every entry lands once with nothing
-/// pending afterwards.
-#[test]
-fn stream_recovers_from_a_server_restart_and_loses_nothing() {
-    let test = "stream_recovers_from_a_server_restart_and_loses_nothing";
-    if url(test).is_none() {
-        return;
-    }
-    let mut server = aqueduct_test_support::Daemon::start(
+/// A Redis server of the test's own, for a test that restarts it: its
+/// append-only file (synced at every write) in a directory of its own, so
+/// streams and groups outlive the restart.
+fn private_server() -> aqueduct_test_support::Daemon {
+    aqueduct_test_support::Daemon::start(
         &["/usr/bin/redis-server", "/usr/local/bin/redis-server"],
         &[
             "--bind",
@@ -444,7 +437,62 @@ fn stream_recovers_from_a_server_restart_and_loses_nothing() {
             "",
         ],
     )
-    .expect("a private redis-server starts");
+    .expect("a private redis-server starts")
+}
+
+/// The `id` field of every entry of the stream `key`.
+fn stream_ids(c: &mut redis::Connection, key: &str) -> std::collections::BTreeSet<i64> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(c)
+        .expect("XRANGE");
+    entries
+        .iter()
+        .flat_map(|(_, fields)| fields.iter())
+        .filter(|(k, _)| k == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect()
+}
+
+/// `xadd` through a restart of the server (`support::publish`): the writes
+/// that fail while it is down are retried on a new connection and every
+/// item is in the stream afterwards.
+#[test]
+fn xadd_recovers_from_a_server_restart_and_loses_nothing() {
+    if url("xadd_recovers_from_a_server_restart_and_loses_nothing").is_none() {
+        return;
+    }
+    let mut server = private_server();
+    let url = format!("redis://127.0.0.1:{}", server.port());
+    let key = aqueduct_test_support::unique_name("aq_xaddrestart");
+    let p = publish::project(SYSTEM, &format!(r#"cache.xadd("{key}")"#));
+    publish::through_restart(
+        &p,
+        ("REDIS_URL", &url),
+        || {
+            redis::cmd("XLEN")
+                .arg(&key)
+                .query(&mut conn(&url))
+                .unwrap_or(0)
+        },
+        || server.restart().expect("the server starts again"),
+        || stream_ids(&mut conn(&url), &key),
+    );
+}
+
+/// The Redis server of the test's own restarted
+/// mid-stream while a group consumer drains 3,000 entries: the source
+/// reconnects with backoff, and every entry lands once with nothing
+/// pending afterwards.
+#[test]
+fn stream_recovers_from_a_server_restart_and_loses_nothing() {
+    let test = "stream_recovers_from_a_server_restart_and_loses_nothing";
+    if url(test).is_none() {
+        return;
+    }
+    let mut server = private_server();
     let url = format!("redis://127.0.0.1:{}", server.port());
     const N: i64 = 3000;
     let key = aqueduct_test_support::unique_name("aq_streamrestart");

@@ -3,7 +3,9 @@
 //! Each message is published to JetStream and the write returns only when
 //! the stream capturing the subject acknowledged storing it. A subject that
 //! no stream captures is a permanent error (JetStream answers "no
-//! responders"), never a silent drop.
+//! responders", and listing the streams by subject finds none), never a
+//! silent drop; "no responders" while JetStream does not answer at all (a
+//! server restarting) is transient, for the flow's retry.
 
 use super::{Endpoint, Lazy};
 use crate::payload::Payload;
@@ -11,7 +13,7 @@ use aqueduct_connectors::support::args::label;
 use aqueduct_connectors::support::template::Template;
 use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
 use aqueduct_runtime::value::Value;
-use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::context::{GetStreamByNameErrorKind, PublishErrorKind};
 use futures::future::BoxFuture;
 
 pub(crate) struct Publish {
@@ -65,10 +67,16 @@ impl Target for Publish {
                 match ack.await {
                     Ok(_) => {}
                     Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                        return Err(ep.permanent(
-                            &format!("no JetStream stream captures subject `{subject}`"),
-                            e,
-                        ));
+                        let what = format!("no JetStream stream captures subject `{subject}`");
+                        // "No responders" also while a restarted server is
+                        // still loading its streams: permanent only when
+                        // JetStream itself says no stream captures it
+                        return Err(match js.stream_by_subject(subject.as_str()).await {
+                            Err(lookup) if lookup.kind() == GetStreamByNameErrorKind::NotFound => {
+                                ep.permanent(&what, e)
+                            }
+                            _ => ep.transient(&format!("{what} (JetStream not answering yet)"), e),
+                        });
                     }
                     Err(e) => {
                         return Err(ep.transient(

@@ -16,6 +16,7 @@ pub mod cdc;
 pub mod drain;
 pub mod mysql;
 pub mod postgres;
+pub mod publish;
 pub mod salesforce;
 pub mod sse;
 
