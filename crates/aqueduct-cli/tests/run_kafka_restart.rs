@@ -7,6 +7,9 @@
 //! the upsert target, and the group's committed offset reaches the end of
 //! the topic. Offsets are committed only after the targets commit, so
 //! what the flow had not made safe when the broker died is read again.
+//! And `kafka.publish` through the same kind of restart: 2,000 records
+//! published by a batch flow with `retry` (`support::publish`), every one
+//! in the topic afterwards.
 //!
 //! The tansu binary is the one `.ci/services` installs
 //! (`~/.cache/aqueduct-ci/bin/tansu`, or `AQUEDUCT_TEST_TANSU`); the test
@@ -19,7 +22,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -175,18 +178,100 @@ fn positions(bootstrap: &str, topic: &str, group: &str) -> Option<Vec<(i64, i64)
         .collect()
 }
 
-#[test]
-fn consume_survives_a_broker_restart_and_loses_nothing() {
-    let test = "consume_survives_a_broker_restart_and_loses_nothing";
-    if aqueduct_test_support::service_url("AQUEDUCT_TEST_KAFKA_URL", test).is_none() {
-        return;
-    }
-    let Some(binary) = tansu_binary() else {
+/// The tansu binary for `test`, or `None` (a skip, or a failure under
+/// `AQUEDUCT_REQUIRE_SERVICES=1`) when Kafka is not configured or no
+/// binary is installed.
+fn tansu_for(test: &str) -> Option<PathBuf> {
+    aqueduct_test_support::service_url("AQUEDUCT_TEST_KAFKA_URL", test)?;
+    let binary = tansu_binary();
+    if binary.is_none() {
         assert!(
             std::env::var("AQUEDUCT_REQUIRE_SERVICES").as_deref() != Ok("1"),
             "AQUEDUCT_REQUIRE_SERVICES=1 but no tansu binary (needed by {test})"
         );
         println!("SKIP: {test} (no tansu binary; set AQUEDUCT_TEST_TANSU)");
+    }
+    binary
+}
+
+/// The sum of the end offsets of the topic's two partitions.
+fn stored_count(bootstrap: &str, topic: &str) -> i64 {
+    let Ok(consumer) = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create::<BaseConsumer>()
+    else {
+        return 0;
+    };
+    (0..2)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, TIMEOUT)
+                .map_or(0, |(_, end)| end)
+        })
+        .sum()
+}
+
+/// The payloads of every message of the topic, read from the beginning.
+fn stored(bootstrap: &str, topic: &str) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", aqueduct_test_support::unique_name("aq_reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .expect("a consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..2 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("an offset");
+    }
+    consumer.assign(&tpl).expect("assigns the partitions");
+    let want = stored_count(bootstrap, topic);
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    while (out.len() as i64) < want && started.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    out
+}
+
+/// `kafka.publish` through a restart of the broker (`support::publish`;
+/// killed with SIGKILL, down 3 s, started again on its storage): every
+/// record is in the topic afterwards.
+#[test]
+fn publish_survives_a_broker_restart_and_loses_nothing() {
+    let Some(binary) = tansu_for("publish_survives_a_broker_restart_and_loses_nothing") else {
+        return;
+    };
+    let mut tansu = Tansu::start(binary);
+    let bootstrap = tansu.bootstrap();
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let topic = aqueduct_test_support::unique_name("aq_pubrestart");
+    create_topic(&rt, &bootstrap, &topic);
+    let p = support::publish::project(
+        "system broker: kafka {\n  url = env(\"KAFKA_URL\")\n}\n",
+        &format!(r#"broker.publish("{topic}", key: "{{.id}}")"#),
+    );
+    let url = format!("kafka://{bootstrap}");
+    support::publish::through_restart(
+        &p,
+        ("KAFKA_URL", &url),
+        || stored_count(&bootstrap, &topic),
+        || {
+            tansu.kill();
+            std::thread::sleep(Duration::from_secs(3));
+            tansu.spawn();
+        },
+        || support::publish::ids(&stored(&bootstrap, &topic)),
+    );
+}
+
+#[test]
+fn consume_survives_a_broker_restart_and_loses_nothing() {
+    let test = "consume_survives_a_broker_restart_and_loses_nothing";
+    let Some(binary) = tansu_for(test) else {
         return;
     };
     const N: i64 = 3000;
