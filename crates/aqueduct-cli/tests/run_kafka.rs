@@ -345,7 +345,7 @@ fn consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
     else {
         return;
     };
-    const N: i64 = 3000;
+    const N: i64 = drain::FAULT_MESSAGES;
     let kafka = Kafka::connect(&url);
     let topic = aqueduct_test_support::unique_name("aq_kill");
     let group = aqueduct_test_support::unique_name("aq_group");
@@ -372,8 +372,9 @@ type Item {{ id: int, name: string }}
 flow drain {{
   mode async
   from broker.consume("{topic}", "{group}") as Item
+  batch 500 within 50ms
   to sqlite("out/items.db").upsert("items", key: [id])
-  rate_limit 1000 per 1s
+  rate_limit 2000 per 1s
 }}
 "#,
             system()

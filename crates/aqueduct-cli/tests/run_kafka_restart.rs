@@ -7,6 +7,9 @@
 //! the upsert target, and the group's committed offset reaches the end of
 //! the topic. Offsets are committed only after the targets commit, so
 //! what the flow had not made safe when the broker died is read again.
+//! A consumer whose connections are all cut at a random moment by a
+//! fault-injecting proxy (which the private broker advertises as its
+//! address) over 20,000 messages loses nothing either.
 //! And `kafka.publish` through the same kind of restart: 2,000 records
 //! published by a batch flow with `retry` (`support::publish`), every one
 //! in the topic afterwards.
@@ -40,15 +43,24 @@ struct Tansu {
     binary: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
+    /// The port it tells clients to connect to (its own, or a proxy's).
+    advertised: u16,
     child: Option<Child>,
 }
 
 impl Tansu {
     fn start(binary: PathBuf) -> Tansu {
+        let port = support::free_port();
+        Tansu::start_on(binary, port, port)
+    }
+
+    /// Starts it on `port`, advertising `advertised` as its address.
+    fn start_on(binary: PathBuf, port: u16, advertised: u16) -> Tansu {
         let mut tansu = Tansu {
             binary,
             dir: tempfile::tempdir().expect("a directory for tansu"),
-            port: support::free_port(),
+            port,
+            advertised,
             child: None,
         };
         tansu.spawn();
@@ -63,6 +75,7 @@ impl Tansu {
     /// waits until it accepts connections.
     fn spawn(&mut self) {
         let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -71,7 +84,7 @@ impl Tansu {
         let child = Command::new(&self.binary)
             .current_dir(self.dir.path())
             .args(["broker", "--listener-url", &listener])
-            .args(["--advertised-listener-url", &listener])
+            .args(["--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -265,6 +278,48 @@ fn publish_survives_a_broker_restart_and_loses_nothing() {
             tansu.spawn();
         },
         || support::publish::ids(&stored(&bootstrap, &topic)),
+    );
+}
+
+/// 20,000 messages on 2 partitions consumed through a fault-injecting
+/// proxy that the broker advertises as its address (so every connection
+/// of librdkafka, metadata included, goes through it), every connection
+/// cut at a random moment: librdkafka reconnects, and every message lands
+/// once at the upsert with the committed offsets at the end of the topic.
+#[test]
+fn consume_recovers_from_a_cut_connection_and_loses_nothing() {
+    let Some(binary) = tansu_for("consume_recovers_from_a_cut_connection_and_loses_nothing") else {
+        return;
+    };
+    const N: i64 = drain::FAULT_MESSAGES;
+    let port = support::free_port();
+    let proxy = aqueduct_test_support::FaultProxy::start(&format!("127.0.0.1:{port}"));
+    let _tansu = Tansu::start_on(binary, port, proxy.port());
+    let bootstrap = format!("127.0.0.1:{}", proxy.port());
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let topic = aqueduct_test_support::unique_name("aq_cut");
+    let group = aqueduct_test_support::unique_name("aq_group");
+    create_topic(&rt, &bootstrap, &topic);
+    produce(&rt, &bootstrap, &topic, N);
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        drain::fast_flow(
+            "system broker: kafka {\n  url = env(\"KAFKA_URL\")\n}\n",
+            &format!(r#"broker.consume("{topic}", "{group}")"#),
+            500,
+        ),
+    );
+    drain::cut_and_recover(
+        &p,
+        ("KAFKA_URL", &format!("kafka://{bootstrap}")),
+        &proxy,
+        N,
+        |_| {},
+        || {
+            positions(&bootstrap, &topic, &group)
+                .is_some_and(|ps| ps.iter().all(|(at, end)| at == end))
+        },
     );
 }
 
