@@ -397,6 +397,58 @@ flow drain {{
     );
 }
 
+/// Three replicas in one group on a 3-partition topic, each taking a
+/// share of 3,000 messages; one killed with SIGKILL mid-stream: once its
+/// session times out the group rebalances, the other two take its
+/// partition from its last committed offset, and every message lands in
+/// one of their tables, the committed offsets at the end of the topic.
+///
+/// Ignored: tansu 0.6.0, the broker of these tests, rebalances when the
+/// killed member's session expires but assigns its partition to nobody
+/// (2,073 of 3,000 landed here in 120 s; the same with three
+/// confluent-kafka consumers and no aqueduct: after the rebalance the
+/// survivors held only their own partitions). Run it against Apache Kafka
+/// with `--ignored`.
+#[test]
+#[ignore = "tansu 0.6.0 does not reassign a killed member's partition (docs/connectors.md, kafka)"]
+fn three_replicas_share_a_group_and_one_killed_loses_nothing() {
+    let Some(url) = url("three_replicas_share_a_group_and_one_killed_loses_nothing") else {
+        return;
+    };
+    const N: i64 = 3000;
+    let kafka = Kafka::connect(&url);
+    let topic = aqueduct_test_support::unique_name("aq_replicas");
+    let group = aqueduct_test_support::unique_name("aq_group");
+    kafka.create_topic(&topic, 3);
+    kafka.produce(
+        &topic,
+        (0..N)
+            .map(|i| (Some(format!("k{i}")), vec![], drain::item_json(i)))
+            .collect(),
+    );
+    let ends = kafka.ends(&topic, 3);
+    drain::three_replicas(
+        |_| {
+            format!(
+                r#"{}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from broker.consume("{topic}", "{group}") as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  rate_limit 200 per 1s
+}}
+"#,
+                system()
+            )
+        },
+        ("KAFKA_URL", &url),
+        N,
+        || kafka.committed(&topic, &group, 3) == ends,
+    );
+}
+
 #[test]
 fn two_consumers_in_one_group_share_the_topic() {
     let Some(url) = url("two_consumers_in_one_group_share_the_topic") else {
