@@ -185,6 +185,24 @@ fn system() -> &'static str {
     "system broker: kafka {\n  url = env(\"KAFKA_URL\")\n}\n"
 }
 
+/// A flow `drain` consuming `topic` in `group` into `out/items.db`
+/// (upserted by `id`), with `policy` lines (e.g. a `rate_limit`) after
+/// its target.
+fn group_flow(topic: &str, group: &str, policy: &str) -> String {
+    format!(
+        r#"{}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from broker.consume("{topic}", "{group}") as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+{policy}}}
+"#,
+        system()
+    )
+}
+
 #[test]
 fn publish_waits_for_delivery_and_the_key_picks_the_partition() {
     let Some(url) = url("publish_waits_for_delivery_and_the_key_picks_the_partition") else {
@@ -428,21 +446,7 @@ fn three_replicas_share_a_group_and_one_killed_loses_nothing() {
     );
     let ends = kafka.ends(&topic, 3);
     drain::three_replicas(
-        |_| {
-            format!(
-                r#"{}
-type Item {{ id: int, name: string }}
-
-flow drain {{
-  mode async
-  from broker.consume("{topic}", "{group}") as Item
-  to sqlite("out/items.db").upsert("items", key: [id])
-  rate_limit 200 per 1s
-}}
-"#,
-                system()
-            )
-        },
+        |_| group_flow(&topic, &group, "  rate_limit 200 per 1s\n"),
         ("KAFKA_URL", &url),
         N,
         || kafka.committed(&topic, &group, 3) == ends,
@@ -459,18 +463,7 @@ fn two_consumers_in_one_group_share_the_topic() {
     let topic = aqueduct_test_support::unique_name("aq_share");
     let group = aqueduct_test_support::unique_name("aq_group");
     kafka.create_topic(&topic, 2);
-    let flow = format!(
-        r#"{}
-type Item {{ id: int, name: string }}
-
-flow drain {{
-  mode async
-  from broker.consume("{topic}", "{group}") as Item
-  to sqlite("out/items.db").upsert("items", key: [id])
-}}
-"#,
-        system()
-    );
+    let flow = group_flow(&topic, &group, "");
     let (a, b) = (Project::new(), Project::new());
     a.file("main.aq", &flow);
     b.file("main.aq", &flow);

@@ -253,6 +253,25 @@ fn stored(bootstrap: &str, topic: &str) -> Vec<String> {
 /// `kafka.publish` through a restart of the broker (`support::publish`;
 /// killed with SIGKILL, down 3 s, started again on its storage): every
 /// record is in the topic afterwards.
+/// Whether the group's committed offsets reached the end of both partitions.
+fn at_end(bootstrap: &str, topic: &str, group: &str) -> bool {
+    positions(bootstrap, topic, group).is_some_and(|ps| ps.iter().all(|(at, end)| at == end))
+}
+
+/// A new 2-partition topic named after `prefix` holding `n` items, and a
+/// new group name: (topic, group).
+fn topic_of_items(bootstrap: &str, prefix: &str, n: i64) -> (String, String) {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let topic = aqueduct_test_support::unique_name(prefix);
+    create_topic(&rt, bootstrap, &topic);
+    if n > 0 {
+        produce(&rt, bootstrap, &topic, n);
+    }
+    (topic, aqueduct_test_support::unique_name("aq_group"))
+}
+
+const SYSTEM: &str = "system broker: kafka {\n  url = env(\"KAFKA_URL\")\n}\n";
+
 #[test]
 fn publish_survives_a_broker_restart_and_loses_nothing() {
     let Some(binary) = tansu_for("publish_survives_a_broker_restart_and_loses_nothing") else {
@@ -260,11 +279,9 @@ fn publish_survives_a_broker_restart_and_loses_nothing() {
     };
     let mut tansu = Tansu::start(binary);
     let bootstrap = tansu.bootstrap();
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let topic = aqueduct_test_support::unique_name("aq_pubrestart");
-    create_topic(&rt, &bootstrap, &topic);
+    let (topic, _) = topic_of_items(&bootstrap, "aq_pubrestart", 0);
     let p = support::publish::project(
-        "system broker: kafka {\n  url = env(\"KAFKA_URL\")\n}\n",
+        SYSTEM,
         &format!(r#"broker.publish("{topic}", key: "{{.id}}")"#),
     );
     let url = format!("kafka://{bootstrap}");
@@ -296,16 +313,12 @@ fn consume_recovers_from_a_cut_connection_and_loses_nothing() {
     let proxy = aqueduct_test_support::FaultProxy::start(&format!("127.0.0.1:{port}"));
     let _tansu = Tansu::start_on(binary, port, proxy.port());
     let bootstrap = format!("127.0.0.1:{}", proxy.port());
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let topic = aqueduct_test_support::unique_name("aq_cut");
-    let group = aqueduct_test_support::unique_name("aq_group");
-    create_topic(&rt, &bootstrap, &topic);
-    produce(&rt, &bootstrap, &topic, N);
+    let (topic, group) = topic_of_items(&bootstrap, "aq_cut", N);
     let p = Project::new();
     p.file(
         "main.aq",
         drain::fast_flow(
-            "system broker: kafka {\n  url = env(\"KAFKA_URL\")\n}\n",
+            SYSTEM,
             &format!(r#"broker.consume("{topic}", "{group}")"#),
             500,
         ),
@@ -316,10 +329,7 @@ fn consume_recovers_from_a_cut_connection_and_loses_nothing() {
         &proxy,
         N,
         |_| {},
-        || {
-            positions(&bootstrap, &topic, &group)
-                .is_some_and(|ps| ps.iter().all(|(at, end)| at == end))
-        },
+        || at_end(&bootstrap, &topic, &group),
     );
 }
 
@@ -332,19 +342,13 @@ fn consume_survives_a_broker_restart_and_loses_nothing() {
     const N: i64 = 3000;
     let mut tansu = Tansu::start(binary);
     let bootstrap = tansu.bootstrap();
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let topic = aqueduct_test_support::unique_name("aq_restart");
-    let group = aqueduct_test_support::unique_name("aq_group");
-    create_topic(&rt, &bootstrap, &topic);
-    produce(&rt, &bootstrap, &topic, N);
+    let (topic, group) = topic_of_items(&bootstrap, "aq_restart", N);
 
     let p = Project::new();
     p.file(
         "main.aq",
         format!(
-            r#"system broker: kafka {{
-  url = env("KAFKA_URL")
-}}
+            r#"{SYSTEM}
 type Item {{ id: int, name: string }}
 
 flow drain {{
@@ -379,7 +383,7 @@ flow drain {{
         tansu.log()
     );
     let settled = wait_until(Duration::from_secs(30), || {
-        positions(&bootstrap, &topic, &group).is_some_and(|ps| ps.iter().all(|(at, end)| at == end))
+        at_end(&bootstrap, &topic, &group)
     });
     let r = running.terminate(Duration::from_secs(30));
     assert_eq!(r.code, 0, "{}", r.stderr);

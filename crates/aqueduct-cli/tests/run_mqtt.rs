@@ -285,20 +285,25 @@ fn subscriber_at_qos2_killed_with_sigkill_at_random_loses_nothing_after_restart(
     );
 }
 
-#[test]
-fn publish_at_qos1_reaches_a_subscriber() {
-    let Some(url) = url("publish_at_qos1_reaches_a_subscriber") else {
-        return;
-    };
-    let topic = aqueduct_test_support::unique_name("aq/pub");
+/// Runs `project` with `url` as `MQTT_URL` while a subscriber at `qos`,
+/// subscribed to `topic/#` before the run starts, listens: the run's exit
+/// code and stderr, and the messages received as (topic, payload), up to
+/// `n` or until none came for 10 s.
+fn run_while_listening(
+    url: &str,
+    topic: &str,
+    qos: QoS,
+    project: Project,
+    n: usize,
+) -> (i32, String, Vec<(String, String)>) {
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let (client, mut eventloop) = AsyncClient::new(
-        options(&url, &aqueduct_test_support::unique_name("listener")),
+        options(url, &aqueduct_test_support::unique_name("listener")),
         100,
     );
-    let received = rt.block_on(async {
+    rt.block_on(async {
         client
-            .subscribe(format!("{topic}/#"), QoS::AtLeastOnce)
+            .subscribe(format!("{topic}/#"), qos)
             .await
             .expect("subscribes");
         loop {
@@ -306,34 +311,14 @@ fn publish_at_qos1_reaches_a_subscriber() {
                 break;
             }
         }
-        let p = Project::new();
-        p.file(
-            "in/items.jsonl",
-            "{\"id\":1,\"name\":\"a\"}\n{\"id\":2,\"name\":\"b\"}\n",
-        )
-        .file(
-            "main.aq",
-            format!(
-                r#"{}
-type Item {{ id: int, name: string }}
-
-flow send {{
-  mode batch
-  from file("in").read("items.jsonl") as Item
-  to devices.publish("{topic}/{{.id}}", 1)
-}}
-"#,
-                SYSTEM.replace("CLIENT", &aqueduct_test_support::unique_name("aq-pub"))
-            ),
-        );
-        let mqtt_url = url.clone();
+        let mqtt_url = url.to_string();
         let run = tokio::task::spawn_blocking(move || {
-            let r = p.run_with_env(&[], &[("MQTT_URL", &mqtt_url)]);
+            let r = project.run_with_env(&[], &[("MQTT_URL", &mqtt_url)]);
             (r.code, r.stderr)
         });
         let mut got = Vec::new();
-        while got.len() < 2 {
-            match tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await {
+        while got.len() < n {
+            match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
                 Ok(Ok(Event::Incoming(Incoming::Publish(m)))) => got.push((
                     m.topic.clone(),
                     String::from_utf8_lossy(&m.payload).into_owned(),
@@ -343,9 +328,38 @@ flow send {{
             }
         }
         let (code, stderr) = run.await.expect("the run ends");
-        assert_eq!(code, 0, "{stderr}");
-        got
-    });
+        (code, stderr, got)
+    })
+}
+
+#[test]
+fn publish_at_qos1_reaches_a_subscriber() {
+    let Some(url) = url("publish_at_qos1_reaches_a_subscriber") else {
+        return;
+    };
+    let topic = aqueduct_test_support::unique_name("aq/pub");
+    let p = Project::new();
+    p.file(
+        "in/items.jsonl",
+        "{\"id\":1,\"name\":\"a\"}\n{\"id\":2,\"name\":\"b\"}\n",
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"{}
+type Item {{ id: int, name: string }}
+
+flow send {{
+  mode batch
+  from file("in").read("items.jsonl") as Item
+  to devices.publish("{topic}/{{.id}}", 1)
+}}
+"#,
+            SYSTEM.replace("CLIENT", &aqueduct_test_support::unique_name("aq-pub"))
+        ),
+    );
+    let (code, stderr, received) = run_while_listening(&url, &topic, QoS::AtLeastOnce, p, 2);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         received,
         vec![
@@ -368,30 +382,14 @@ fn publish_at_qos2_of_large_groups_loses_nothing() {
     let Some(broker) = private_broker("publish_at_qos2_of_large_groups_loses_nothing") else {
         return;
     };
-    let url = broker.url();
     const N: usize = 500;
     let topic = aqueduct_test_support::unique_name("aq/pub2");
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let (client, mut eventloop) = AsyncClient::new(
-        options(&url, &aqueduct_test_support::unique_name("listener")),
-        100,
-    );
-    let (code, stderr, ids) = rt.block_on(async {
-        client
-            .subscribe(format!("{topic}/#"), QoS::ExactlyOnce)
-            .await
-            .expect("subscribes");
-        loop {
-            if let Ok(Event::Incoming(Incoming::SubAck(_))) = eventloop.poll().await {
-                break;
-            }
-        }
-        let p = Project::new();
-        let items: String = (0..N as i64).map(|i| drain::item_json(i) + "\n").collect();
-        p.file("in/items.jsonl", items).file(
-            "main.aq",
-            format!(
-                r#"{}
+    let p = Project::new();
+    let items: String = (0..N as i64).map(|i| drain::item_json(i) + "\n").collect();
+    p.file("in/items.jsonl", items).file(
+        "main.aq",
+        format!(
+            r#"{}
 type Item {{ id: int, name: string }}
 
 flow send {{
@@ -401,30 +399,13 @@ flow send {{
   to devices.publish("{topic}/items", 2)
 }}
 "#,
-                SYSTEM.replace("CLIENT", &aqueduct_test_support::unique_name("aq-pub2"))
-            ),
-        );
-        let mqtt_url = url.clone();
-        let run = tokio::task::spawn_blocking(move || {
-            let r = p.run_with_env(&[], &[("MQTT_URL", &mqtt_url)]);
-            (r.code, r.stderr)
-        });
-        let mut ids = std::collections::BTreeSet::new();
-        while ids.len() < N {
-            match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
-                Ok(Ok(Event::Incoming(Incoming::Publish(m)))) => {
-                    let item: serde_json::Value =
-                        serde_json::from_slice(&m.payload).expect("a JSON item");
-                    ids.insert(item["id"].as_i64().expect("an id"));
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        let (code, stderr) = run.await.expect("the run ends");
-        (code, stderr, ids)
-    });
+            SYSTEM.replace("CLIENT", &aqueduct_test_support::unique_name("aq-pub2"))
+        ),
+    );
+    let (code, stderr, received) =
+        run_while_listening(&broker.url(), &topic, QoS::ExactlyOnce, p, N);
     assert_eq!(code, 0, "{stderr}");
+    let ids = publish::ids(received.iter().map(|(_, payload)| payload));
     let missing: Vec<i64> = (0..N as i64).filter(|i| !ids.contains(i)).collect();
     assert!(
         missing.is_empty(),
