@@ -58,6 +58,14 @@ impl Kafka {
         }
     }
 
+    /// A new topic named after `prefix` with `partitions`, and a new
+    /// group name: (topic, group).
+    fn new_topic(&self, prefix: &str, partitions: i32) -> (String, String) {
+        let topic = aqueduct_test_support::unique_name(prefix);
+        self.create_topic(&topic, partitions);
+        (topic, aqueduct_test_support::unique_name("aq_group"))
+    }
+
     fn create_topic(&self, topic: &str, partitions: i32) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
@@ -258,9 +266,7 @@ fn consume_commits_after_the_targets_and_dead_letters_bad_json_once() {
         return;
     };
     let kafka = Kafka::connect(&url);
-    let topic = aqueduct_test_support::unique_name("aq_consume");
-    let group = aqueduct_test_support::unique_name("aq_group");
-    kafka.create_topic(&topic, 1);
+    let (topic, group) = kafka.new_topic("aq_consume", 1);
     let msg = |key: &str, payload: &str| (Some(key.to_string()), vec![], payload.to_string());
     kafka.produce(
         &topic,
@@ -365,9 +371,7 @@ fn consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
     };
     const N: i64 = drain::FAULT_MESSAGES;
     let kafka = Kafka::connect(&url);
-    let topic = aqueduct_test_support::unique_name("aq_kill");
-    let group = aqueduct_test_support::unique_name("aq_group");
-    kafka.create_topic(&topic, 2);
+    let (topic, group) = kafka.new_topic("aq_kill", 2);
     kafka.produce(
         &topic,
         (0..N)
@@ -435,9 +439,7 @@ fn three_replicas_share_a_group_and_one_killed_loses_nothing() {
     };
     const N: i64 = 3000;
     let kafka = Kafka::connect(&url);
-    let topic = aqueduct_test_support::unique_name("aq_replicas");
-    let group = aqueduct_test_support::unique_name("aq_group");
-    kafka.create_topic(&topic, 3);
+    let (topic, group) = kafka.new_topic("aq_replicas", 3);
     kafka.produce(
         &topic,
         (0..N)
@@ -460,9 +462,7 @@ fn two_consumers_in_one_group_share_the_topic() {
     };
     const N: i64 = 2000;
     let kafka = Kafka::connect(&url);
-    let topic = aqueduct_test_support::unique_name("aq_share");
-    let group = aqueduct_test_support::unique_name("aq_group");
-    kafka.create_topic(&topic, 2);
+    let (topic, group) = kafka.new_topic("aq_share", 2);
     let flow = group_flow(&topic, &group, "");
     let (a, b) = (Project::new(), Project::new());
     a.file("main.aq", &flow);

@@ -73,6 +73,17 @@ fn private_broker(test: &str) -> Option<aqueduct_test_support::Mosquitto> {
     )
 }
 
+/// A Mosquitto of the test's own that keeps every message and saves its
+/// sessions across a restart, for a test that restarts it.
+fn persistent_broker() -> aqueduct_test_support::Mosquitto {
+    aqueduct_test_support::Mosquitto::start(&format!(
+        "{}{}",
+        aqueduct_test_support::KEEP_EVERYTHING,
+        aqueduct_test_support::PERSISTENT
+    ))
+    .expect("a private mosquitto starts")
+}
+
 fn wait_subscribed(running: &mut support::Running) {
     assert!(
         wait_until(Duration::from_secs(20), || running
@@ -556,12 +567,7 @@ fn publish_recovers_from_a_broker_restart_and_loses_nothing() {
     if url("publish_recovers_from_a_broker_restart_and_loses_nothing").is_none() {
         return;
     }
-    let mut broker = aqueduct_test_support::Mosquitto::start(&format!(
-        "{}{}",
-        aqueduct_test_support::KEEP_EVERYTHING,
-        aqueduct_test_support::PERSISTENT
-    ))
-    .expect("a private mosquitto starts");
+    let mut broker = persistent_broker();
     let url = broker.url();
     let topic = aqueduct_test_support::unique_name("aq/pubrestart");
     let session = aqueduct_test_support::unique_name("aq-pubrestart-session");
@@ -682,12 +688,7 @@ fn subscriber_recovers_from_a_broker_restart_and_loses_nothing() {
     if url(test).is_none() {
         return;
     }
-    let mut broker = aqueduct_test_support::Mosquitto::start(&format!(
-        "{}{}",
-        aqueduct_test_support::KEEP_EVERYTHING,
-        aqueduct_test_support::PERSISTENT
-    ))
-    .expect("a private mosquitto starts");
+    let mut broker = persistent_broker();
     let url = broker.url();
     const N: i64 = 5000;
     let (topic, client) = queued_backlog(&url, "restart", N);
