@@ -61,6 +61,8 @@ impl Subscribe {
         // the event loop must keep running (pings, acks) while the flow is busy
         let poller = tokio::spawn(async move {
             let gate = poller_gate;
+            // only this task moves the epoch: no lock per message to read it
+            let mut epoch = gate.current();
             let closing = gate.clone();
             // however the loop ends, the acker must stop waiting on it
             async move {
@@ -94,7 +96,7 @@ impl Subscribe {
                         // once the flow stops taking messages the loop
                         // still has acks and the DISCONNECT to send; an
                         // unacknowledged message comes again next session
-                        let _ = tx.send((gate.current(), publish)).await;
+                        let _ = tx.send((epoch, publish)).await;
                     }
                     // Leaving at once would close the socket with the
                     // broker's unread messages in it: the kernel then
@@ -116,6 +118,7 @@ impl Subscribe {
                             return;
                         }
                         let dropped = gate.connection_ended(&mut eventloop);
+                        epoch = gate.current();
                         tracing::warn!(
                             "{message}; reconnecting in {delay:?} (unacknowledged messages are sent again)"
                         );
