@@ -182,13 +182,18 @@ fn sync_endpoint_answers_504_with_a_json_error_when_the_timeout_passes() {
     ]);
     let port = support::free_port();
     let p = endpoint_project(port, &server.url());
-    let mut running = p.spawn(&[]);
+    // debug: a failure under load shows when routes opened and closed
+    let log = (
+        "RUST_LOG",
+        "info,aqueduct_connectors=debug,aqueduct_runtime=debug",
+    );
+    let mut running = p.spawn_with_env(&[], &[log]);
     running.wait_serving(port, "/slow");
     running.wait_serving(port, "/quote");
     let started = Instant::now();
     let r = http(port, "POST", "/slow", r#"{"sku":"MUG-1","quantity":1}"#);
     let took = started.elapsed();
-    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.status, 504, "{}\nstderr:\n{}", r.body, running.stderr());
     assert_eq!(r.header("content-type"), Some("application/json"));
     let error = r.json()["error"].as_str().map(str::to_string);
     assert!(
@@ -204,7 +209,7 @@ fn sync_endpoint_answers_504_with_a_json_error_when_the_timeout_passes() {
     assert_eq!(server.hits("/slow/")[0].path, "/slow/MUG-1");
     // the server still answers the other flows
     let r = http(port, "POST", "/quote", r#"{"sku":"A","quantity":1}"#);
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}\nstderr:\n{}", r.body, running.stderr());
     let out = running.terminate(Duration::from_secs(15));
     assert_eq!(out.code, 0, "{}", out.stderr);
 }

@@ -206,13 +206,14 @@ impl Source for EndpointSource {
                 url = %self.url,
                 "Endpoint listening."
             );
-            tokio::select! {
-                _ = stopped(&mut self.shutdown) => {}
-                _ = out.closed() => {}
-            }
+            let why = tokio::select! {
+                _ = stopped(&mut self.shutdown) => "the run is stopping",
+                _ = out.closed() => "the flow stopped taking requests",
+            };
             if let Ok(mut sender) = self.route.sender.lock() {
                 *sender = None;
             }
+            tracing::debug!(addr = %self.guard.addr(), url = %self.url, why, "endpoint route closed");
             Ok(())
         })
     }
@@ -364,6 +365,7 @@ async fn source_request(
     {
         Ok(Ok(())) => {}
         Ok(Err(_)) => {
+            tracing::debug!("a request found its flow's input closed");
             return unavailable("the flow is not running");
         }
         Err(_) => {

@@ -49,7 +49,10 @@ pub fn through_restart(
     restart: impl FnOnce(),
     stored: impl FnOnce() -> BTreeSet<i64>,
 ) {
-    let mut running = project.spawn_with_env(&[], &[env]);
+    // each retried write is logged (at debug), so a run that does not end
+    // shows what its retries met
+    let log = ("RUST_LOG", "info,aqueduct_runtime::executor=debug");
+    let mut running = project.spawn_with_env(&[], &[env, log]);
     let strike_at = 200 + Lcg(drain::seed()).next(1000) as i64;
     println!("restarting once {strike_at} of {PUBLISHED} items are stored");
     assert!(
