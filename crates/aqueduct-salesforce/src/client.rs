@@ -45,6 +45,19 @@ impl Default for Backoff {
     }
 }
 
+impl Backoff {
+    /// The wait before retry `attempt` (0 for the first): the base doubled
+    /// per attempt, ±20 % jitter so that many clients do not retry in step,
+    /// and never more than `max` (the jitter is applied before the cap, so
+    /// `max` is a true bound).
+    pub(crate) fn wait(&self, attempt: u32, limited: bool) -> Duration {
+        let base = if limited { self.limit_base } else { self.base };
+        let exp = base.saturating_mul(1u32 << attempt.min(16));
+        let jitter = rand::rng().random_range(0.8..1.2);
+        exp.mul_f64(jitter).min(self.max)
+    }
+}
+
 /// A request body.
 pub(crate) enum Body {
     None,
@@ -245,7 +258,13 @@ impl Client {
             }
             let limited = is_limit_exceeded(&reply);
             if (status == 429 || status == 503 || limited) && attempt < self.backoff.retries {
-                let wait = retry_after(&reply).unwrap_or_else(|| self.wait(attempt, limited));
+                // A `Retry-After` is honoured up to `max` too: one call must
+                // not hold its records for as long as a server asks; the
+                // flow's `retry` policy is there for longer outages.
+                let wait = match retry_after(&reply) {
+                    Some(after) => after.min(self.backoff.max),
+                    None => self.backoff.wait(attempt, limited),
+                };
                 tracing::warn!(
                     system = %self.system,
                     status,
@@ -259,17 +278,6 @@ impl Client {
             }
             return Ok(reply);
         }
-    }
-
-    fn wait(&self, attempt: u32, limited: bool) -> Duration {
-        let base = if limited {
-            self.backoff.limit_base
-        } else {
-            self.backoff.base
-        };
-        let exp = base.saturating_mul(1u32 << attempt.min(16));
-        let jitter = rand::rng().random_range(0.8..1.2);
-        exp.min(self.backoff.max).mul_f64(jitter)
     }
 
     /// Reads `Sforce-Limit-Info: api-usage=18/15000` and warns once when
@@ -417,6 +425,25 @@ mod tests {
             Some((25, 5000))
         );
         assert_eq!(parse_limit_info("per-app-api-usage=17/250"), None);
+    }
+
+    #[test]
+    fn waits_double_from_their_base_with_jitter_and_never_pass_the_cap() {
+        let b = Backoff::default();
+        for _ in 0..200 {
+            for (attempt, busy, limit) in [(0, 1, 10), (1, 2, 20), (2, 4, 40), (3, 8, 80)] {
+                let w = b.wait(attempt, false);
+                let secs = Duration::from_secs(busy);
+                assert!(w >= secs.mul_f64(0.8) && w <= secs.mul_f64(1.2), "{w:?}");
+                let w = b.wait(attempt, true);
+                let secs = Duration::from_secs(limit).min(b.max);
+                assert!(w >= secs.mul_f64(0.8).min(b.max), "{w:?}");
+                assert!(w <= b.max, "{w:?} passes the 2 min cap");
+            }
+            // 10 s · 2⁴ = 160 s: the cap, even with the jitter up
+            assert_eq!(b.wait(4, true), b.max);
+            assert_eq!(b.wait(40, true), b.max);
+        }
     }
 
     #[test]
