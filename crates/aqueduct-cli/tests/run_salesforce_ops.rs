@@ -3,8 +3,8 @@
 //! process: outbound messages into SQLite with the Ack only after the row
 //! is committed and a `kill -9` before the Ack redelivered, not lost; the
 //! `update`, `upsert` and `delete` targets; `get` as an enrichment; platform
-//! `events`; and Bulk API 2.0 ingest jobs with refused rows and with a job
-//! that fails midway.
+//! `events`; and Bulk API 2.0 ingest jobs with refused rows (insert,
+//! update, delete) and with a job that fails midway.
 
 mod support;
 
@@ -564,4 +564,158 @@ fn rows_of_an_ingest_job_that_fails_midway_are_dead_lettered_as_unprocessed() {
     let expected: Vec<String> = (1500..2500).map(|i| format!("C-{i}")).collect();
     assert_eq!(unprocessed, expected);
     assert_eq!(org.count("SELECT COUNT() FROM Contact"), 1498);
+}
+
+/// 2,500 contacts `C-1` … `C-2500` (`LastName` `Last n`) for the update
+/// and delete ingest jobs.
+const INGEST_SEED: &str = "
+bulk:
+  processing_delay_ms: 100
+objects:
+  - name: Contact
+    fields:
+      - { name: LastName, type: string, required: true }
+      - { name: Ext_Id__c, type: string, external_id: true, unique: true }
+    generate:
+      - count: 2500
+        fields: { LastName: \"Last {n}\", Ext_Id__c: \"C-{n}\" }
+";
+
+/// The rows (1-based) whose Id names no contact, so Salesforce refuses them.
+const UNKNOWN_ROWS: [usize; 3] = [8, 1008, 2008];
+
+/// The id of the seed's contact `C-n`: the emulator numbers the ids of a
+/// key prefix in creation order (docs/emulator.md), here checked against
+/// the org for the first and the last contact; `n` above 2,500 names none.
+fn contact_ids(org: &Org) -> Vec<String> {
+    let mut ids = aqueduct_emulator::ids::IdGen::default();
+    let all: Vec<String> = (0..2503).map(|_| ids.next("003")).collect();
+    for n in [1, 2500] {
+        let found = org.query(&format!("SELECT Id FROM Contact WHERE Ext_Id__c = 'C-{n}'"));
+        assert_eq!(found[0]["Id"], json!(all[n - 1]), "the id of C-{n}");
+    }
+    all
+}
+
+/// Row `n` (1-based) of an ingest input: contact `C-n`, or for the
+/// [`UNKNOWN_ROWS`] an id past the last contact.
+fn ingest_id(ids: &[String], n: usize) -> &str {
+    match UNKNOWN_ROWS.iter().position(|&r| r == n) {
+        Some(k) => &ids[2500 + k],
+        None => &ids[n - 1],
+    }
+}
+
+/// Runs `flow` (2,500 records in one `batch` group, refused ones
+/// dead-lettered) and checks that it was one ingest job of `operation`
+/// with the [`UNKNOWN_ROWS`] dead-lettered with Salesforce's error.
+fn run_ingest(org: &Org, p: &Project, flow: &str, operation: &str, ids: &[String]) {
+    p.file("main.aq", format!("{SYSTEM}{flow}"));
+    let out = p.run_with_env(
+        &[],
+        &[("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let jobs = org.rest_get("/jobs/ingest");
+    let jobs = jobs["records"].as_array().cloned().unwrap_or_default();
+    assert_eq!(jobs.len(), 1, "one job, no collections call: {jobs:?}");
+    assert_eq!(
+        (&jobs[0]["object"], &jobs[0]["operation"]),
+        (&json!("Contact"), &json!(operation))
+    );
+    assert_eq!(
+        out.summary("load"),
+        "load: 2500 in, 2497 delivered, 0 filtered, 3 failed, 3 dead-lettered"
+    );
+    let dead: Vec<(String, String)> = p
+        .jsonl("out/dead.jsonl")
+        .iter()
+        .map(|d| {
+            (
+                d["record"]["Id"].as_str().unwrap_or_default().to_string(),
+                d["error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expected = format!(
+        "crm.{operation}: `crm`: bulk {operation} Contact refused the record: INVALID_CROSS_REFERENCE_KEY: invalid cross reference id"
+    );
+    let unknown: Vec<(String, String)> = UNKNOWN_ROWS
+        .iter()
+        .map(|&n| (ingest_id(ids, n).to_string(), expected.clone()))
+        .collect();
+    assert_eq!(dead, unknown);
+}
+
+#[test]
+fn a_bulk_update_job_dead_letters_its_failed_rows_and_applies_the_others() {
+    let org = org(INGEST_SEED);
+    let ids = contact_ids(&org);
+    let lines: String = (1..=2500)
+        .map(|n| {
+            format!(
+                "{{\"Id\":\"{}\",\"LastName\":\"Renamed {n}\"}}\n",
+                ingest_id(&ids, n)
+            )
+        })
+        .collect();
+    let p = Project::new();
+    p.file("in/renames.jsonl", lines);
+    let flow = r#"
+type Rename {
+  Id: string
+  LastName: string
+}
+
+flow load {
+  mode batch chunk 5000
+  from file("in").read("renames.jsonl") as Rename
+  batch 2500 within 5s
+  to crm.update("Contact")
+  dead_letter file("out").append("dead.jsonl")
+}
+"#;
+    run_ingest(&org, &p, flow, "update", &ids);
+    assert_eq!(
+        org.count("SELECT COUNT() FROM Contact WHERE LastName LIKE 'Renamed%'"),
+        2497
+    );
+    // the contacts of the refused rows were not touched
+    let kept = org.query(
+        "SELECT Ext_Id__c, LastName FROM Contact WHERE Ext_Id__c IN ('C-8', 'C-1008', 'C-2008') ORDER BY LastName",
+    );
+    let kept: Vec<&str> = kept.iter().filter_map(|c| c["LastName"].as_str()).collect();
+    assert_eq!(kept, ["Last 1008", "Last 2008", "Last 8"]);
+}
+
+#[test]
+fn a_bulk_delete_job_dead_letters_its_failed_rows_and_deletes_the_others() {
+    let org = org(INGEST_SEED);
+    let ids = contact_ids(&org);
+    let lines: String = (1..=2500)
+        .map(|n| format!("{{\"Id\":\"{}\"}}\n", ingest_id(&ids, n)))
+        .collect();
+    let p = Project::new();
+    p.file("in/remove.jsonl", lines);
+    let flow = r#"
+type ContactId {
+  Id: string
+}
+
+flow load {
+  mode batch chunk 5000
+  from file("in").read("remove.jsonl") as ContactId
+  batch 2500 within 5s
+  to crm.delete("Contact")
+  dead_letter file("out").append("dead.jsonl")
+}
+"#;
+    run_ingest(&org, &p, flow, "delete", &ids);
+    // only the contacts the refused rows did not name are left
+    let left = org.query("SELECT Ext_Id__c FROM Contact ORDER BY Ext_Id__c");
+    let left: Vec<&str> = left
+        .iter()
+        .filter_map(|c| c["Ext_Id__c"].as_str())
+        .collect();
+    assert_eq!(left, ["C-1008", "C-2008", "C-8"]);
 }

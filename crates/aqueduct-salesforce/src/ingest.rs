@@ -86,9 +86,11 @@ fn to_csv(records: &[Value], delete: bool) -> Result<(String, Vec<Vec<String>>),
 }
 
 /// `REQUIRED_FIELD_MISSING:Required fields are missing: [X]:X --` as
-/// `REQUIRED_FIELD_MISSING: Required fields are missing: [X]:X`.
+/// `REQUIRED_FIELD_MISSING: Required fields are missing: [X]:X`; an error
+/// naming no field (`CODE:message: --`) loses the empty list's colon.
 fn describe(sf_error: &str) -> String {
     let text = sf_error.trim().trim_end_matches("--").trim_end();
+    let text = text.strip_suffix(':').unwrap_or(text);
     match text.split_once(':') {
         Some((code, rest)) if !code.contains(' ') => format!("{code}: {rest}"),
         _ => text.to_string(),
@@ -280,6 +282,10 @@ mod tests {
         assert_eq!(
             describe("REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --"),
             "REQUIRED_FIELD_MISSING: Required fields are missing: [LastName]:LastName"
+        );
+        assert_eq!(
+            describe("INVALID_CROSS_REFERENCE_KEY:invalid cross reference id: --"),
+            "INVALID_CROSS_REFERENCE_KEY: invalid cross reference id"
         );
     }
 }
