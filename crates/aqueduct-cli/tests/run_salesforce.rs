@@ -2,9 +2,10 @@
 //! emulator started in this process: a batch load through sObject
 //! Collections with refused records dead-lettered by `statusCode`, a
 //! query past 2,000 records with a token that expires mid-run, a lookup
-//! with SOQL-literal escaping, credentials kept out of every output, and
-//! the bulk-export and document-upload examples run as shipped against
-//! the emulator seeded from their own seed files.
+//! with SOQL-literal escaping, credentials kept out of every output, the
+//! start-up preflight (through `check --connect` and `run`), and the
+//! bulk-export and document-upload examples run as shipped against the
+//! emulator seeded from their own seed files.
 
 mod support;
 
@@ -505,6 +506,151 @@ flow load {{
     }
     let stored = org.query("SELECT Id FROM Contact WHERE LastName = 'Lee'");
     assert!(stored.is_empty(), "nothing was written: {stored:?}");
+    assert_no_credentials(&r.stderr, "stderr");
+}
+
+/// A seed with a field `update` cannot write (`Region__c`) for the
+/// preflight tests, and one contact that must stay as it is.
+const PREFLIGHT_SEED: &str = "
+objects:
+  - name: Contact
+    fields:
+      - { name: LastName, type: string, required: true }
+      - { name: Birthdate, type: date }
+      - { name: Region__c, type: string, updateable: false }
+      - { name: Ext_Id__c, type: string, external_id: true, unique: true }
+    records:
+      - { LastName: Lee, Region__c: EMEA, Ext_Id__c: C-1 }
+";
+
+#[test]
+fn wrong_types_and_fields_update_or_upsert_cannot_write_stop_check_connect_and_run() {
+    let org = Org::start(
+        Seed::parse(PREFLIGHT_SEED, "test seed").expect("seed"),
+        "aqueduct-emulator",
+        SECRET,
+    );
+    let lee = org.query("SELECT Id FROM Contact WHERE Ext_Id__c = 'C-1'");
+    let lee = lee[0]["Id"]
+        .as_str()
+        .expect("the seeded contact")
+        .to_string();
+    let main = format!(
+        r#"{SYSTEM}
+type Rename {{
+  Id: string
+  LastName: string
+  Region__c: string
+}}
+
+type Sync {{
+  Ext_Id__c: string
+  LastName: string
+  Birthdate: bool
+  CreatedDate: timestamp
+}}
+
+flow rename {{
+  mode batch
+  from file("in").read("renames.jsonl") as Rename
+  to crm.update("Contact")
+}}
+
+flow sync {{
+  mode batch
+  from file("in").read("sync.jsonl") as Sync
+  to crm.upsert("Contact", external_id: "Ext_Id__c")
+}}
+"#
+    );
+    let p = Project::new();
+    p.file(
+        "in/renames.jsonl",
+        format!("{{\"Id\":\"{lee}\",\"LastName\":\"Renamed\",\"Region__c\":\"APAC\"}}\n"),
+    )
+    .file(
+        "in/sync.jsonl",
+        "{\"Ext_Id__c\":\"C-2\",\"LastName\":\"New\",\"Birthdate\":true,\"CreatedDate\":\"2024-01-02T03:04:05Z\"}\n",
+    )
+    .file("main.aq", &main);
+    // the `to` steps: line (1-based) and column of `to`
+    let at = |step: &str| {
+        let line = main
+            .lines()
+            .position(|l| l.contains(step))
+            .expect("the step's line");
+        format!("main.aq:{}:3", line + 1)
+    };
+    let (update_at, upsert_at) = (at("to crm.update("), at("to crm.upsert("));
+    let problems = [
+        "Contact.Region__c cannot be updated by this user (field `Region__c` of `Rename` writes it)",
+        "Contact.Birthdate is of type date, which cannot take field `Birthdate: bool`",
+        "Contact.CreatedDate cannot be created or updated by this user (field `CreatedDate` of `Sync` writes it)",
+    ];
+    let env = [("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+        .args(["check", "--connect", "--format", "json"])
+        .arg(p.root())
+        .envs(env)
+        .output()
+        .expect("runs aqueduct check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diags: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON array");
+    let got: Vec<(String, String, String)> = diags
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_string(),
+                format!(
+                    "{}:{}:{}",
+                    d["file"].as_str().unwrap_or_default(),
+                    d["start"]["line"],
+                    d["start"]["col"]
+                ),
+                d["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    // one diagnostic per step, its problems joined with `; `
+    let step = |span: &str, op: &str, problems: &[&str]| {
+        (
+            "AQ0410".to_string(),
+            span.to_string(),
+            format!("`crm.{op}`: salesforce `crm`: {}", problems.join("; ")),
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            step(&update_at, "update", &problems[..1]),
+            step(&upsert_at, "upsert", &problems[1..]),
+        ]
+    );
+
+    // `run` refuses to start: exit 3, every problem named, nothing written
+    let r = p.run_with_env(&[], &env);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    // the same problems, each step's line `main.aq:LINE: flow `NAME`: …`
+    for ((_, span, message), flow) in got.iter().zip(["rename", "sync"]) {
+        let line = span.rsplit_once(':').map_or(span.as_str(), |(l, _)| l);
+        let at = format!("{line}: flow `{flow}`: {message}");
+        assert!(r.stderr.contains(&at), "{at} in {}", r.stderr);
+    }
+    let contacts = org.query("SELECT LastName, Region__c, Ext_Id__c FROM Contact");
+    assert_eq!(contacts.len(), 1, "nothing created: {contacts:?}");
+    assert_eq!(
+        (&contacts[0]["LastName"], &contacts[0]["Region__c"]),
+        (&serde_json::json!("Lee"), &serde_json::json!("EMEA")),
+        "nothing updated"
+    );
     assert_no_credentials(&r.stderr, "stderr");
 }
 

@@ -173,10 +173,12 @@ pub(crate) fn problems(
             Use::Delete | Use::Read => true,
         };
         if !writable {
-            let how = if use_ == Use::Update {
-                "updated"
-            } else {
-                "created"
+            // upsert may create or update each record: only a field it can
+            // do neither with is refused, and the message says both
+            let how = match use_ {
+                Use::Update => "updated",
+                Use::Upsert(_) => "created or updated",
+                _ => "created",
             };
             out.push(format!(
                 "{sobject}.{} cannot be {how} by this user (field `{}` of `{type_name}` writes it)",
@@ -325,6 +327,24 @@ mod tests {
             [
                 "Account.CreatedDate cannot be updated by this user (field `CreatedDate` of `Acct` writes it)",
                 "Account.Region__c cannot be updated by this user (field `Region__c` of `Acct` writes it)",
+            ]
+        );
+        // upsert creates or updates: Region__c can be created, so it passes
+        let upsert = [
+            field("Account_Number__c", "string"),
+            field("CreatedDate", "timestamp"),
+            field("Region__c", "string"),
+        ];
+        assert_eq!(
+            problems(
+                "Account",
+                Some(&account),
+                Use::Upsert("Account_Number__c"),
+                "Acct",
+                &upsert
+            ),
+            [
+                "Account.CreatedDate cannot be created or updated by this user (field `CreatedDate` of `Acct` writes it)"
             ]
         );
     }

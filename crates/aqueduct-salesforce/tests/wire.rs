@@ -320,7 +320,7 @@ async fn the_preflight_compares_the_record_type_with_the_documented_describe() {
         err,
         "salesforce `crm`: Account has no field `Revenue__c` (field of `Account`); \
          Account.AnnualRevenue is of type currency, which cannot take field `AnnualRevenue: bool`; \
-         Account.CreatedDate cannot be created by this user (field `CreatedDate` of `Account` writes it); \
+         Account.CreatedDate cannot be created or updated by this user (field `CreatedDate` of `Account` writes it); \
          Account.AnnualRevenue is not an external id field, which upsert needs"
     );
     assert_eq!(
