@@ -2,10 +2,10 @@
 //! emulator started in this process: a batch load through sObject
 //! Collections with refused records dead-lettered by `statusCode`, a
 //! query past 2,000 records with a token that expires mid-run, a lookup
-//! with SOQL-literal escaping, credentials kept out of every output, the
-//! start-up preflight (through `check --connect` and `run`), and the
-//! bulk-export and document-upload examples run as shipped against the
-//! emulator seeded from their own seed files.
+//! with SOQL-literal escaping, credentials kept out of every output
+//! (`/metrics` included), the start-up preflight (through `check
+//! --connect` and `run`), and the bulk-export and document-upload examples
+//! run as shipped against the emulator seeded from their own seed files.
 
 mod support;
 
@@ -654,15 +654,49 @@ flow sync {{
     assert_no_credentials(&r.stderr, "stderr");
 }
 
+/// The example's JWT app, its key pair made for the emulator only, next to
+/// the default client-credentials app (run as the same user).
+fn jwt_app() -> (String, String) {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/salesforce-bulk-export");
+    let seed = std::fs::read_to_string(example.join("emulator-seed.yaml")).expect("the seed");
+    let start = seed.find("\nauth:\n").expect("the seed's auth") + 1;
+    let end = seed[start..]
+        .find("\nobjects:")
+        .expect("the seed's objects")
+        + start;
+    let auth = seed[start..end].replacen(
+        "  clients:\n",
+        "  clients:\n    - { client_id: aqueduct-emulator, client_secret: emulator-secret, username: integration@acme.example }\n",
+        1,
+    );
+    let key = std::fs::read_to_string(example.join("dev-private-key.pem")).expect("the key");
+    (auth, key)
+}
+
 #[test]
 fn sforce_limit_info_is_exported_as_a_metric() {
-    let org = emulator("limits:\n  daily_api_requests: 5000\n");
+    let (auth, key) = jwt_app();
+    let org = emulator(&format!("limits:\n  daily_api_requests: 5000\n{auth}"));
     let p = Project::new();
-    p.file("in/contacts.jsonl", "").file(
-        "main.aq",
-        format!(
-            r#"{SYSTEM}
+    p.file("in/contacts.jsonl", "")
+        .file("in/accounts.jsonl", "")
+        .file(
+            "main.aq",
+            format!(
+                r#"{SYSTEM}
+system crm_jwt: salesforce {{
+  instance_url = env("SF_INSTANCE_URL")
+  api_version = "62.0"
+  auth = jwt_bearer {{
+    client_id = "aqueduct-dev"
+    username = "integration@acme.example"
+    private_key = secret("SF_PRIVATE_KEY")
+  }}
+}}
+
 type Contact {{ LastName: string, Ext_Id__c: string }}
+type Account {{ Name: string, Ext_Id__c: string }}
 
 flow load {{
   mode async
@@ -670,13 +704,23 @@ flow load {{
   to crm.insert("Contact")
   dead_letter file("out").append("dead.jsonl")
 }}
+
+flow accounts {{
+  mode async
+  from file("in").tail("accounts.jsonl") as Account
+  to crm_jwt.insert("Account")
+}}
 "#
-        ),
-    );
+            ),
+        );
     let admin = support::free_port();
     let mut running = p.spawn_with_env(
         &["--admin", &format!("127.0.0.1:{admin}")],
-        &[("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)],
+        &[
+            ("SF_INSTANCE_URL", org.url()),
+            ("SF_CLIENT_SECRET", SECRET),
+            ("SF_PRIVATE_KEY", &key),
+        ],
     );
     running.wait_listening(admin);
     let gauges = || {
@@ -726,5 +770,40 @@ flow load {{
         "the gauge did not grow past {first}; stderr:\n{}",
         running.stderr()
     );
+
+    // No credential of either system on /metrics: the JWT system has
+    // logged in and called the org too (its preflight's describe)...
+    let text = support::http(admin, "GET", "/metrics", "").body;
+    assert!(
+        support::metric(
+            &text,
+            "aqueduct_salesforce_api_requests{system=\"crm_jwt\"}"
+        )
+        .is_some(),
+        "the JWT system called the org:\n{text}"
+    );
+    // ...yet neither the client secret, nor an access token (every token
+    // of the org starts with its id and `!`, as the test's own shows), nor
+    // any line of the private key is there
+    let token_prefix = format!("{}!", &org.emulator.org_id()[..15]);
+    assert!(org.access_token().starts_with(&token_prefix));
+    assert!(
+        !text.contains(SECRET),
+        "the client secret on /metrics:\n{text}"
+    );
+    assert!(
+        !text.contains(&token_prefix),
+        "a token on /metrics:\n{text}"
+    );
+    assert!(
+        !text.contains("PRIVATE KEY"),
+        "the key on /metrics:\n{text}"
+    );
+    for line in key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(
+            !text.contains(line),
+            "a line of the key on /metrics:\n{text}"
+        );
+    }
     running.terminate(limit);
 }

@@ -67,6 +67,11 @@ impl Org {
             .to_string()
     }
 
+    /// An access token of the test's app, as the org issues them.
+    pub fn access_token(&self) -> String {
+        self.rt.block_on(self.token(&reqwest::Client::new()))
+    }
+
     /// `{instance}/services/data/v62.0{path}`.
     fn data(&self, path: &str) -> String {
         format!("{}/services/data/v62.0{path}", self.url())
