@@ -5,8 +5,8 @@
 //! too long. Every good record lands exactly once, each bad one is in the
 //! dead letter once with the server's message, and the run exits 0; without
 //! a dead letter the run fails. Also: a MariaDB deadlock in the middle of a
-//! chunk's load is retried, and the MariaDB pool keeps its connections
-//! open between writes, never more than `pool_size`.
+//! chunk's load is retried, and the MariaDB and PostgreSQL pools keep
+//! their connections open between writes, never more than `pool_size`.
 //!
 //! Needs `AQUEDUCT_TEST_POSTGRES_URL` and `AQUEDUCT_TEST_MYSQL_URL` with
 //! their `psql` and `mysql` clients; without a URL its tests print
@@ -527,4 +527,87 @@ flow load {
         ids.len()
     );
     mysql(&url, &format!("DROP DATABASE {db}"));
+}
+
+/// The PostgreSQL pool, likewise: while 3,000 records are written one by
+/// one, 4 at a time, through a pool of 2, the server's `pg_stat_activity`
+/// shows at most 2 backends of the flow's database, and only a few ever.
+#[test]
+fn the_postgres_pool_keeps_at_most_pool_size_connections_open() {
+    let Some(url) = service_url(
+        "AQUEDUCT_TEST_POSTGRES_URL",
+        "the_postgres_pool_keeps_at_most_pool_size_connections_open",
+    ) else {
+        return;
+    };
+    // a database of its own: every backend in it is the flow's
+    let db = support::postgres::Database::create(&url, "pg_pool");
+    psql(
+        &db.url,
+        "CREATE TABLE t (id bigint PRIMARY KEY, qty bigint NOT NULL, note varchar(5))",
+    );
+    let p = Project::new();
+    let mut lines = String::new();
+    for id in 0..3000 {
+        lines.push_str(&format!("{{\"id\":{id},\"qty\":{id},\"note\":\"n\"}}\n"));
+    }
+    p.file("in/rows.jsonl", lines).file(
+        "main.aq",
+        r#"
+system db: postgres { url = secret("DB_URL"), pool_size = 2 }
+
+type Row { id: int, qty: int, note: string? }
+
+flow load {
+  mode async
+  concurrency 4
+  from file("in").read("rows.jsonl") as Row
+  to db.insert("t")
+}
+"#,
+    );
+    let mut running = p.spawn_with_env(&[], &[("DB_URL", &db.url)]);
+    let (mut pids, mut most, mut samples) = (std::collections::BTreeSet::new(), 0, 0);
+    // sampled from the server's first database, so the sampler's own
+    // backends are never among the flow database's
+    let name = db.url.rsplit('/').next().unwrap_or_default();
+    let name = name.split('?').next().unwrap_or(name).to_string();
+    let count = || psql(&db.url, "SELECT count(*) FROM t");
+    // from the first row on (the start-up checks use connections of their own)
+    assert!(
+        support::wait_until(Duration::from_secs(30), || count() != "0"),
+        "no row arrived: {}",
+        running.stderr()
+    );
+    while running.is_running() {
+        let list = psql(
+            &url,
+            &format!(
+                "SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND application_name <> 'psql'"
+            ),
+        );
+        let now: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+        most = most.max(now.len());
+        pids.extend(now.iter().map(|s| s.to_string()));
+        samples += 1;
+        if count() == "3000" {
+            break;
+        }
+    }
+    let status = running.wait_exit(Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        running.stderr()
+    );
+    assert_eq!(count(), "3000");
+    assert!(samples >= 3, "only {samples} samples");
+    assert!(most >= 1, "no connection of the flow was ever seen");
+    assert!(most <= 2, "{most} connections at once");
+    assert!(
+        pids.len() <= 4,
+        "{} connections over the run: {pids:?}",
+        pids.len()
+    );
 }

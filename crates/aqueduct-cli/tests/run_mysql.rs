@@ -402,3 +402,271 @@ flow load {{
     assert_eq!(mysql(&url, &format!("SELECT count(*) FROM {t}")), "0");
     mysql(&url, &format!("DROP TABLE {t}"));
 }
+
+/// The instants of the `timestamp` test, as UTC text and as seconds since
+/// 1970 (what `UNIX_TIMESTAMP` answers whatever the session's time zone).
+const INSTANTS: [(i64, &str, &str); 4] = [
+    (1, "2024-05-01T10:34:56.789012Z", "1714559696.789012"),
+    (2, "2024-03-30T22:00:00.000001Z", "1711836000.000001"),
+    (3, "2038-01-19T03:14:07.999999Z", "2147483647.999999"),
+    (4, "1970-01-01T00:00:01.000001Z", "1.000001"),
+];
+
+/// `TIMESTAMP` columns convert between the session's time zone and UTC
+/// (`DATETIME` does not). Rows written by a session in `+05:30` are read
+/// by `query` as the same instants, and `insert`/`upsert` of those
+/// instants (through `LOAD DATA` in a `batch` flow and through statements
+/// in an `async` one) store the same instants again: `UNIX_TIMESTAMP`,
+/// which no time zone changes, agrees to the microsecond, and a `+05:30`
+/// session sees the local times it wrote.
+#[test]
+fn a_timestamp_column_keeps_the_instant_both_ways() {
+    let Some(url) = mysql_url("a_timestamp_column_keeps_the_instant_both_ways") else {
+        return;
+    };
+    let tables: Vec<String> = [
+        "my_ts_src",
+        "my_ts_ins",
+        "my_ts_ups",
+        "my_ts_ains",
+        "my_ts_aups",
+    ]
+    .iter()
+    .map(|p| unique_name(p))
+    .collect();
+    let [src, ins, ups, ains, aups] = [0, 1, 2, 3, 4].map(|i| tables[i].clone());
+    let mut sql = String::from("SET time_zone = '+05:30';");
+    for t in &tables {
+        sql.push_str(&format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, at TIMESTAMP(6) NULL DEFAULT NULL);"
+        ));
+    }
+    // local times of +05:30 for the instants above
+    sql.push_str(&format!(
+        "INSERT INTO {src} VALUES (1, '2024-05-01 16:04:56.789012'), (2, '2024-03-31 03:30:00.000001'),
+           (3, '2038-01-19 08:44:07.999999'), (4, '1970-01-01 05:30:01.000001'), (5, NULL);
+         INSERT INTO {ups} VALUES (1, '2000-01-01 00:00:00'), (9, '2001-01-01 00:00:00');
+         INSERT INTO {aups} VALUES (1, '2000-01-01 00:00:00'), (9, '2001-01-01 00:00:00');"
+    ));
+    mysql(&url, &sql);
+    let p = Project::new();
+    let lines: String = INSTANTS
+        .iter()
+        .map(|(id, at, _)| format!("{{\"id\":{id},\"at\":\"{at}\"}}\n"))
+        .collect();
+    p.file("in/rows.jsonl", lines).file(
+        "main.aq",
+        format!(
+            r#"
+system my: mysql {{ url = secret("MY_URL") }}
+
+type Row {{ id: int, at: timestamp? }}
+
+flow copy {{
+  mode batch
+  from my.query("select id, at from {src} order by id") as Row
+  to my.insert("{ins}")
+  to my.upsert("{ups}", key: [id])
+  to file("out").append("rows.jsonl")
+}}
+
+flow live {{
+  mode async
+  from file("in").read("rows.jsonl") as Row
+  to my.insert("{ains}")
+  to my.upsert("{aups}", key: [id])
+}}
+"#
+        ),
+    );
+    let r = p.run_with_env(&[], &[("MY_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("copy"),
+        "copy: 5 in, 15 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    assert_eq!(
+        r.summary("live"),
+        "live: 4 in, 8 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    // read: the instants in UTC, whatever zone wrote them
+    let read: Vec<String> = p
+        .jsonl("out/rows.jsonl")
+        .iter()
+        .map(|r| r["at"].as_str().unwrap_or("null").to_string())
+        .collect();
+    let mut want: Vec<String> = INSTANTS.iter().map(|(_, at, _)| at.to_string()).collect();
+    want.push("null".to_string());
+    assert_eq!(read, want);
+    // written: the same instants, to the microsecond
+    let epochs: String = INSTANTS
+        .iter()
+        .map(|(id, _, epoch)| format!("{id}\t{epoch}\n"))
+        .collect();
+    for t in [&src, &ins, &ups, &ains, &aups] {
+        let got = mysql(
+            &url,
+            &format!("SELECT id, UNIX_TIMESTAMP(at) FROM {t} WHERE id < 5 ORDER BY id"),
+        );
+        assert_eq!(format!("{got}\n"), epochs, "the instants in {t}");
+    }
+    // and a session in +05:30 reads back the local times it wrote
+    let local = |t: &str| {
+        mysql(
+            &url,
+            &format!("SET time_zone = '+05:30'; SELECT id, at FROM {t} WHERE id < 5 ORDER BY id"),
+        )
+    };
+    assert_eq!(local(&ins), local(&src));
+    assert_eq!(local(&aups), local(&src));
+    assert_eq!(
+        mysql(&url, &format!("SELECT COUNT(*) FROM {ups} WHERE id = 9")),
+        "1",
+        "upsert left the other row"
+    );
+    mysql(&url, &format!("DROP TABLE {}", tables.join(", ")));
+}
+
+/// A user with a password (made here, dropped at the end) writes through
+/// a flow whose connection is killed mid-statement (the write is retried)
+/// and whose bad records go to the dead letter: the password shows in none
+/// of stderr (with the retries' debug log), stdout, the dead letters or the
+/// `/metrics` text of `--admin`.
+#[test]
+fn a_password_never_appears_in_dead_letters_metrics_or_mid_run_errors() {
+    let Some(url) = mysql_url("a_password_never_appears_in_dead_letters_metrics_or_mid_run_errors")
+    else {
+        return;
+    };
+    let secret = "s3cr3t-My-pw";
+    let user = unique_name("aq_pw").replace('-', "_");
+    let user = &user[..user.len().min(32)];
+    let t = unique_name("my_pw");
+    let rest = url.trim_start_matches("mysql://");
+    let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let (hostport, tail) = host.split_once('/').unwrap_or((host, "test"));
+    let db = tail.split('?').next().unwrap_or(tail);
+    mysql(
+        &url,
+        &format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, qty SMALLINT NOT NULL);
+             CREATE USER '{user}'@'%' IDENTIFIED BY '{secret}';
+             CREATE USER '{user}'@'localhost' IDENTIFIED BY '{secret}';
+             GRANT ALL ON `{db}`.* TO '{user}'@'%';
+             GRANT ALL ON `{db}`.* TO '{user}'@'localhost';"
+        ),
+    );
+    let with_password = format!("mysql://{user}:{secret}@{hostport}/{tail}");
+    let mut rows: String = (0..300)
+        .map(|i| format!("{{\"id\":{i},\"qty\":{}}}\n", i % 100))
+        .collect();
+    rows.push_str("{\"id\":1000,\"qty\":70000}\n{\"id\":5,\"qty\":1}\n");
+    let p = Project::new();
+    p.file("in/rows.jsonl", rows).file(
+        "main.aq",
+        format!(
+            r#"
+system my: mysql {{ url = secret("MY_URL") }}
+
+type Row {{ id: int, qty: int }}
+
+flow load {{
+  mode async
+  from file("in").read("rows.jsonl") as Row
+  to my.insert("{t}")
+  retry 10 backoff exponential(100ms, 1s)
+  rate_limit 50 per 1s
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let admin = support::free_port();
+    let mut running = p.spawn_with_env(
+        &["--admin", &format!("127.0.0.1:{admin}")],
+        &[
+            ("MY_URL", &with_password),
+            // the retried mid-run error shows in the log
+            ("RUST_LOG", "info,aqueduct_runtime=debug"),
+        ],
+    );
+    let count = || -> i64 {
+        mysql(&url, &format!("SELECT COUNT(*) FROM {t}"))
+            .parse()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || count() >= 50),
+        "rows arrive\n{}",
+        running.stderr()
+    );
+    // another session locks the table, so the flow's next write waits on
+    // the server; that waiting connection is then killed: the write fails mid-run
+    let locker = {
+        let (url, t) = (url.clone(), t.clone());
+        std::thread::spawn(move || {
+            mysql(
+                &url,
+                &format!("LOCK TABLES {t} WRITE; SELECT SLEEP(3); UNLOCK TABLES"),
+            )
+        })
+    };
+    let waiting = || {
+        mysql(
+            &url,
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{user}' AND STATE LIKE 'Waiting for table%'"
+            ),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || !waiting().is_empty()),
+        "the flow waits for the lock\n{}",
+        running.stderr()
+    );
+    let mut killed = 0;
+    for id in waiting().lines().filter(|l| !l.is_empty()) {
+        // it may have ended meanwhile: only the kills that happened count
+        if support::mysql::try_mysql(&url, &format!("KILL {id}")).is_ok() {
+            killed += 1;
+        }
+    }
+    assert!(killed >= 1, "the flow's waiting connection was killed");
+    let metrics = support::try_http(admin, "GET", "/metrics", "", &[])
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let status = running.wait_exit(support::RUN_LIMIT).expect("the run ends");
+    assert!(locker.join().is_ok(), "the locking session failed");
+    let (stdout, stderr) = (running.stdout(), running.stderr());
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(count(), 300, "every good row arrived despite the kill");
+    assert!(
+        stderr.contains("Retrying after a failure.") && stderr.contains("mysql `my`"),
+        "the killed write failed and was retried: {stderr}"
+    );
+    let dead = p.read("out/dead.jsonl");
+    assert_eq!(p.jsonl("out/dead.jsonl").len(), 2, "{dead}");
+    assert!(
+        dead.contains("out of range") && dead.contains("Duplicate entry"),
+        "{dead}"
+    );
+    assert!(
+        metrics.contains("flow=\"load\""),
+        "the metrics were read: {metrics}"
+    );
+    for (what, text) in [
+        ("dead letters", dead.as_str()),
+        ("stderr", stderr.as_str()),
+        ("stdout", stdout.as_str()),
+        ("metrics", metrics.as_str()),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the password shows in {what}: {text}"
+        );
+    }
+    mysql(
+        &url,
+        &format!("DROP USER '{user}'@'%'; DROP USER '{user}'@'localhost'; DROP TABLE {t}"),
+    );
+}

@@ -5,7 +5,8 @@
 //! and per-record errors (a value the column cannot take, a constraint
 //! violation) in the dead letter naming the column and the reason; a
 //! password in the URL shown neither in dead letters nor in the errors of
-//! connections cut mid-run.
+//! connections cut mid-run; a deadlock and a serialization failure with
+//! another session retried, the write landing once.
 //!
 //! Needs `AQUEDUCT_TEST_POSTGRES_URL` (e.g.
 //! `postgres://postgres@127.0.0.1:5432/test`) and the `psql` client; without
@@ -681,6 +682,103 @@ flow load {
     assert_eq!(
         psql(&db.url, "SELECT id, name FROM t ORDER BY id"),
         "1|flow\n2|flow"
+    );
+}
+
+/// Serialization failures (SQLSTATE 40001) are retried. The test's
+/// database runs every transaction in REPEATABLE READ; another session
+/// updates row 1 and holds it while the flow's upsert of rows 1 and 2
+/// waits for it, then commits: the flow's transaction, whose snapshot is
+/// older than that update, fails with 40001, is retried (the log says so)
+/// and lands once (a trigger logs each row the flow writes: one each).
+#[test]
+fn a_serialization_failure_is_retried_and_the_write_lands_once() {
+    let Some(url) = postgres_url("a_serialization_failure_is_retried_and_the_write_lands_once")
+    else {
+        return;
+    };
+    // a database of its own, so its isolation level and lock waits are the test's alone
+    let db = support::postgres::Database::create(&url, "pg_ser");
+    psql(
+        &db.url,
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = ''repeatable read''', current_database()); END $$;
+         CREATE TABLE t (id integer PRIMARY KEY, name text NOT NULL);
+         INSERT INTO t VALUES (1, 'old'), (2, 'old');
+         CREATE TABLE written (id integer NOT NULL, name text NOT NULL);
+         CREATE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO written VALUES (NEW.id, NEW.name); RETURN NEW; END $$;
+         CREATE TRIGGER t_written AFTER INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION log_write()",
+    );
+    assert_eq!(
+        psql(&db.url, "SHOW default_transaction_isolation"),
+        "repeatable read"
+    );
+    let (other, mut session) = Session::start(&db.url);
+    session.send("BEGIN;\nUPDATE t SET name = 'other' WHERE id = 1;\n");
+    assert!(
+        wait_until(Duration::from_secs(60), || holding(&db.url)),
+        "the other session holds row 1"
+    );
+    let p = Project::new();
+    p.file(
+        "in/rows.jsonl",
+        "{\"id\":1,\"name\":\"flow\"}\n{\"id\":2,\"name\":\"flow\"}\n",
+    )
+    .file(
+        "main.aq",
+        r#"
+system pg: postgres { url = secret("PG_URL") }
+
+type Row { id: int, name: string }
+
+flow load {
+  mode async
+  from file("in").read("rows.jsonl") as Row
+  batch 2
+  to pg.upsert("t", key: [id])
+  retry 5 backoff exponential(100ms, 1s)
+  dead_letter file("out").append("dead.jsonl")
+}
+"#,
+    );
+    let mut running = p.spawn_with_env(
+        &[],
+        &[
+            ("PG_URL", &db.url),
+            ("RUST_LOG", "info,aqueduct_runtime=debug"),
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || lock_waits(&db.url) == 1),
+        "the flow waits for the other session's row\n{}",
+        running.stderr()
+    );
+    // the update the flow's snapshot does not see commits
+    session.send("COMMIT;\n");
+    session.end(other);
+    let status = running.wait_exit(support::RUN_LIMIT).expect("the run ends");
+    let stderr = running.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Retrying after a failure.")
+            && stderr.contains("could not serialize access due to concurrent update"),
+        "the serialization failure was retried: {stderr}"
+    );
+    assert_eq!(
+        support::summary_line(&stderr, "load"),
+        "load: 2 in, 2 delivered, 0 filtered, 0 failed, 0 dead-lettered"
+    );
+    assert_eq!(
+        psql(&db.url, "SELECT id, name FROM t ORDER BY id"),
+        "1|flow\n2|flow"
+    );
+    // the other session's update, then the flow's rows, each once
+    assert_eq!(
+        psql(
+            &db.url,
+            "SELECT id, name, count(*) FROM written GROUP BY id, name ORDER BY id, name"
+        ),
+        "1|flow|1\n1|other|1\n2|flow|1"
     );
 }
 

@@ -9,13 +9,16 @@
 //! ([`tls`]).
 //!
 //! Column values convert exactly both ways ([`types`]): `numeric` ↔
-//! `decimal` through `rust_decimal`, never `f64`; `timestamptz` ↔
+//! `decimal` through `rust_decimal`, never `f64` and never rounded (a
+//! value with more digits than a decimal holds is an error, [`numeric`]);
+//! `timestamptz` ↔
 //! `timestamp`; `json`/`jsonb` ↔ `json`, lists and records.
 
 mod changes;
 mod chunk;
 mod copy;
 mod lookup;
+mod numeric;
 pub mod pgoutput;
 mod poll;
 mod pool;

@@ -4,6 +4,12 @@
 /// Runs `sql` through the command-line client on `url`
 /// (`mysql://user[:password]@host:port/db`); rows tab-separated, one per line.
 pub fn mysql(url: &str, sql: &str) -> String {
+    try_mysql(url, sql).unwrap_or_else(|e| panic!("mysql failed on {sql}: {e}"))
+}
+
+/// [`mysql`], with the client's error instead of a panic (a statement that
+/// may fail by design, like `KILL` of a connection that just closed).
+pub fn try_mysql(url: &str, sql: &str) -> Result<String, String> {
     let rest = url.trim_start_matches("mysql://");
     let rest = rest.split('?').next().unwrap_or(rest);
     let (auth, rest) = rest.split_once('@').unwrap_or(("root", rest));
@@ -18,10 +24,8 @@ pub fn mysql(url: &str, sql: &str) -> String {
         cmd.env("MYSQL_PWD", password);
     }
     let out = cmd.output().expect("runs the mysql client");
-    assert!(
-        out.status.success(),
-        "mysql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).to_string());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }

@@ -555,7 +555,8 @@ fn natural(value: BinlogValue<'static>, column: &ColumnInfo) -> Result<Value, St
             let text = || std::str::from_utf8(&b).map_err(|_| "text is not UTF-8".to_string());
             match ty {
                 "decimal" => {
-                    Value::Decimal(text()?.parse().map_err(|_| "not a decimal".to_string())?)
+                    // never `FromStr`, which rounds what does not fit
+                    Value::Decimal(aqueduct_runtime::value::json::parse_decimal(text()?)?)
                 }
                 // TIMESTAMP columns come as seconds since 1970 (with a fraction)
                 "timestamp" => {

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `TINYINT` … `BIGINT` (`TINYINT(1)`/`BOOLEAN` also as `bool`) | `int` |
 //! | `FLOAT`, `DOUBLE` | `float` |
-//! | `DECIMAL` | `decimal` (exact, as text on the wire) |
+//! | `DECIMAL` | `decimal` (exact, as text on the wire; more digits than a decimal holds is an error) |
 //! | `CHAR`, `VARCHAR`, `TEXT`s, `ENUM` | `string` |
 //! | `DATE` | `date` |
 //! | `DATETIME`, `TIMESTAMP` (session time zone UTC) | `timestamp` |
@@ -21,6 +21,7 @@
 //! | NULL | null of an optional field |
 
 use aqueduct_runtime::value::Value;
+use aqueduct_runtime::value::json::parse_decimal;
 use chrono::{Datelike, NaiveDate, Timelike};
 use mysql_async::consts::ColumnType;
 use mysql_async::{Column, Value as MyValue};
@@ -198,14 +199,7 @@ pub fn encode(value: &Value, column: &ColumnInfo) -> Result<MyValue, String> {
                 .trim()
                 .parse()
                 .map_err(|_| format!("`{s}` is not an integer"))?)?,
-            _ if c.data_type == "decimal" => encode(
-                &Value::Decimal(
-                    s.trim()
-                        .parse()
-                        .map_err(|_| format!("`{s}` is not a decimal"))?,
-                ),
-                c,
-            )?,
+            _ if c.data_type == "decimal" => encode(&Value::Decimal(parse_decimal(s)?), c)?,
             _ if c.data_type == "date" => encode(
                 &Value::Date(
                     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
@@ -318,10 +312,8 @@ pub fn natural(value: &MyValue, column: &Column) -> Result<Value, String> {
         MyValue::Bytes(b) => match ty {
             ColumnType::MYSQL_TYPE_DECIMAL | ColumnType::MYSQL_TYPE_NEWDECIMAL => {
                 let text = std::str::from_utf8(b).map_err(|_| "bad decimal".to_string())?;
-                Value::Decimal(
-                    text.parse()
-                        .map_err(|_| format!("{text} does not fit a decimal"))?,
-                )
+                // never `FromStr`, which rounds what does not fit
+                Value::Decimal(parse_decimal(text)?)
             }
             ColumnType::MYSQL_TYPE_JSON => Value::Json(Arc::new(
                 serde_json::from_slice(b).map_err(|e| format!("bad JSON: {e}"))?,

@@ -24,6 +24,7 @@
 pub use crate::values::convert;
 use aqueduct_graph::Type;
 use aqueduct_runtime::value::Value;
+use aqueduct_runtime::value::json::parse_decimal;
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
@@ -250,7 +251,8 @@ fn encode_str(s: &str, ty: &PgType) -> Result<Param, String> {
             &Value::Int(s.trim().parse().map_err(|_| bad("an integer"))?),
             ty,
         )?,
-        PgType::NUMERIC => Param::Numeric(s.trim().parse().map_err(|_| bad("a decimal"))?),
+        // never `FromStr`, which rounds what does not fit
+        PgType::NUMERIC => Param::Numeric(parse_decimal(s)?),
         PgType::FLOAT4 | PgType::FLOAT8 => encode(
             &Value::Float(s.trim().parse().map_err(|_| bad("a number"))?),
             ty,
@@ -350,7 +352,7 @@ impl Cell<'_> {
             PgType::OID => Value::Int(u32::from_sql(ty, raw).map_err(e)?.into()),
             PgType::FLOAT4 => Value::Float(f32::from_sql(ty, raw).map_err(e)?.into()),
             PgType::FLOAT8 => Value::Float(f64::from_sql(ty, raw).map_err(e)?),
-            PgType::NUMERIC => Value::Decimal(Decimal::from_sql(ty, raw).map_err(e)?),
+            PgType::NUMERIC => Value::Decimal(super::numeric::decode(raw)?),
             PgType::UUID => Value::String(Arc::from(format_uuid(raw))),
             PgType::DATE => Value::Date(NaiveDate::from_sql(ty, raw).map_err(e)?),
             PgType::TIMESTAMPTZ => Value::Timestamp(DateTime::<Utc>::from_sql(ty, raw).map_err(e)?),

@@ -12,9 +12,9 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
+pub mod exact;
 pub(crate) mod number;
 mod seed;
 
@@ -118,9 +118,20 @@ pub fn from_json(
             .as_f64()
             .map(Value::Float)
             .ok_or_else(|| mismatch(ty, json)),
-        (Type::Decimal, J::Number(n)) => parse_decimal(&n.to_string())
-            .map(Value::Decimal)
-            .map_err(ConvError::new),
+        (Type::Decimal, J::Number(n)) => {
+            // a number the fast path refused for its digits arrives here as
+            // its f64, which would pass as a rounded decimal
+            if let Some(why) = n
+                .as_f64()
+                .filter(|_| !n.is_i64() && !n.is_u64())
+                .and_then(seed::refused)
+            {
+                return Err(ConvError::new(why));
+            }
+            parse_decimal(&n.to_string())
+                .map(Value::Decimal)
+                .map_err(ConvError::new)
+        }
         (Type::Decimal, J::String(s)) => {
             parse_decimal(s).map(Value::Decimal).map_err(ConvError::new)
         }
@@ -173,12 +184,14 @@ fn layout<'a>(schemas: &'a Schemas, name: &str) -> Result<&'a Arc<Layout>, ConvE
         .ok_or_else(|| ConvError::new(format!("unknown record type `{name}`")))
 }
 
-/// Parses a decimal written plainly (`12.50`) or in scientific notation (`1e3`).
+/// Parses a decimal written plainly (`12.50`) or in scientific notation
+/// (`1e3`), exactly: text with more digits than a decimal holds is an
+/// error, never rounded ([`exact`]).
 pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
-    let t = text.trim();
-    Decimal::from_str(t)
-        .or_else(|_| Decimal::from_scientific(t))
-        .map_err(|_| format!("expected decimal, found `{}`", truncate(text)))
+    exact::parse(text).map_err(|e| match e {
+        exact::Inexact::TooManyDigits(message) => message,
+        exact::Inexact::NotADecimal => format!("expected decimal, found `{}`", truncate(text)),
+    })
 }
 
 /// Parses an RFC 3339 timestamp (a naive `YYYY-MM-DDTHH:MM:SS` is read as UTC).

@@ -8,10 +8,11 @@
 //! included), where a parsed `serde_json::Value` only has its f64. Anything
 //! it does not take (a type mismatch, a missing field, malformed text) is
 //! left to the slower path, which has the precise error messages: the fast
-//! path only ever says "not me".
+//! path only ever says "not me". A number with more digits than a decimal
+//! holds is noted for the slow path ([`refused`]), which sees only its f64.
 
 use super::number::{self, Number, Numeric};
-use super::{json_value, parse_date, parse_decimal, parse_timestamp};
+use super::{json_value, parse_date, parse_timestamp};
 use crate::value::{Record, Schemas, Value};
 use aqueduct_graph::{FieldType, Type};
 use base64::Engine as _;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 /// Decodes `text` (one JSON document) as a value of type `ty`; `None` when
 /// it is not a valid document of that type.
 pub(super) fn decode(text: &str, ty: &Type, schemas: &Schemas) -> Option<Value> {
+    REFUSED.with(|r| r.borrow_mut().clear());
     let mut de = serde_json::Deserializer::from_str(text);
     let value = TypeSeed { ty, schemas }.deserialize(&mut de).ok()?;
     de.end().ok()?;
@@ -71,7 +73,40 @@ fn decimal<E: de::Error>(raw: &str, ty: &Type) -> Result<Value, E> {
         Some(b'n') if raw == "null" && matches!(ty, Type::Optional(_)) => return Ok(Value::Null),
         _ => return Err(no()),
     };
-    parse_decimal(text).map(Value::Decimal).map_err(|_| no())
+    match super::exact::parse(text) {
+        Ok(d) => Ok(Value::Decimal(d)),
+        Err(super::exact::Inexact::TooManyDigits(message)) => {
+            if let Ok(f) = text.parse::<f64>() {
+                refuse(f, message);
+            }
+            Err(no())
+        }
+        Err(super::exact::Inexact::NotADecimal) => Err(no()),
+    }
+}
+
+thread_local! {
+    /// The JSON numbers the last [`decode`] on this thread refused as
+    /// decimals for their digits, by their f64, with the reason. The slow
+    /// path only sees a number's f64, which would read such a number as a
+    /// rounded decimal without complaint; it asks here instead
+    /// ([`refused`]).
+    static REFUSED: std::cell::RefCell<Vec<(f64, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn refuse(f: f64, message: String) {
+    REFUSED.with(|r| r.borrow_mut().push((f, message)));
+}
+
+/// Why the last [`decode`] on this thread refused the JSON number whose
+/// f64 is `f` as a decimal, if it did.
+pub(super) fn refused(f: f64) -> Option<String> {
+    REFUSED.with(|r| {
+        r.borrow()
+            .iter()
+            .find(|(g, _)| *g == f)
+            .map(|(_, m)| m.clone())
+    })
 }
 
 use serde::Deserialize as _;
