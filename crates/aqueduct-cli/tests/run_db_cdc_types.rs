@@ -429,3 +429,96 @@ flow types {{
         dead[0]
     );
 }
+
+#[test]
+fn mysql_changes_read_unsigned_ints_enum_set_and_year_as_their_values() {
+    let Some(url) = service_url(
+        "AQUEDUCT_TEST_MYSQL_URL",
+        "mysql_changes_read_unsigned_ints_enum_set_and_year_as_their_values",
+    ) else {
+        return;
+    };
+    let table = MyTable {
+        url: url.clone(),
+        name: unique_name("cdcenum_my"),
+    };
+    let t = table.name.as_str();
+    mysql(
+        &url,
+        &format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, kind ENUM('Small','Big') NULL,
+               tags SET('A','b','C') NULL, y YEAR NULL, u BIGINT UNSIGNED NULL,
+               ui INT UNSIGNED NULL, tu TINYINT UNSIGNED NULL)"
+        ),
+    );
+    let server_id = 6_000_000 + std::process::id() % 1_000_000;
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system my: mysql {{ url = secret("MY_URL") }}
+
+type Row {{ id: int, kind: string?, tags: string?, y: int?, u: decimal?, ui: int?, tu: int?,
+  _op: string }}
+
+flow types {{
+  mode async
+  from my.changes("{t}", server_id: {server_id}) as Row
+  to file("out").append("changes.jsonl")
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+"#
+        ),
+    );
+    let mut running = p.spawn_with_env(&[], &[("MY_URL", &url)]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            support::sqlite_count(
+                &p.path(".aqueduct/state.db"),
+                "select count(*) from aqueduct_state where key like 'mysql:%'",
+            )
+            .unwrap_or(0)
+                > 0
+        }),
+        "the start position is stored\n{}",
+        running.stderr()
+    );
+    for sql in [
+        format!(
+            "INSERT INTO {t} VALUES (1, 'Big', 'C,A', 2024, 18446744073709551615, 4294967295, 255)"
+        ),
+        format!(
+            "UPDATE {t} SET kind = 'Small', tags = '', y = 1901, u = 9223372036854775808,
+               ui = 2147483648, tu = 128 WHERE id = 1"
+        ),
+        format!("DELETE FROM {t} WHERE id = 1"),
+    ] {
+        mysql(&url, &sql);
+    }
+    assert!(
+        wait_until(Duration::from_secs(30), || p
+            .read("out/changes.jsonl")
+            .lines()
+            .count()
+            >= 3),
+        "every change arrives: {}\ndead: {}\n{}",
+        p.read("out/changes.jsonl"),
+        p.read("dlq/dead.jsonl"),
+        running.stderr()
+    );
+    running.terminate(Duration::from_secs(20));
+    // the binlog carries an ENUM's index, a SET's bit mask and unsigned
+    // ints without their flag; the records carry the values
+    let first = json!({"id": 1, "kind": "Big", "tags": "A,C", "y": 2024,
+        "u": "18446744073709551615", "ui": 4294967295_u64, "tu": 255, "_op": "insert"});
+    let second = json!({"id": 1, "kind": "Small", "tags": "", "y": 1901,
+        "u": "9223372036854775808", "ui": 2147483648_u64, "tu": 128, "_op": "update"});
+    let mut gone = second.clone();
+    gone["_op"] = json!("delete");
+    assert_eq!(
+        changes(&p, "out/changes.jsonl", &["u"]),
+        [first, second, gone]
+    );
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
