@@ -8,7 +8,10 @@
 //! file, must carry exactly those values, the `_op` of each change and the
 //! key of each delete. On MariaDB a `DECIMAL(38,10)` value of 35 digits,
 //! more than a `decimal` holds, must go to the dead letter as an error of
-//! its record while the flow goes on.
+//! its record while the flow goes on; and unsigned integers above the
+//! signed range, `ENUM`, `SET` and `YEAR`, which the binlog carries as a
+//! wrapped negative, an index, a bit mask and text, must arrive as the
+//! values `query` reads.
 //!
 //! Each PostgreSQL test drops its slot and publication at the end, also
 //! when it fails (an abandoned slot keeps WAL on the shared server). Needs
