@@ -8,6 +8,7 @@
 //! a connection of its own, so a bad statement or a missing table stops
 //! `run` before any record moves. Values are described in [`types`].
 
+mod binlog;
 mod changes;
 mod infile;
 mod lookup;

@@ -25,6 +25,7 @@
 //! `binlog_format = ROW` with `binlog_row_image = FULL`, so a delete
 //! carries the whole old row.
 
+use super::binlog::natural;
 use super::schema::describe;
 use super::types::ColumnInfo;
 use super::{Db, my_error};
@@ -42,8 +43,7 @@ use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStreamRequest, Conn, Opts, Value as MyValue};
-use rust_decimal::Decimal;
+use mysql_async::{BinlogStreamRequest, Conn, Opts};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -507,82 +507,6 @@ async fn prepare(
         .filter_map(|name| described.columns.iter().position(|c| c.name == *name))
         .collect();
     Ok((schema, described.columns, row_key))
-}
-
-/// A binlog value in the aqueduct type closest to its column's type.
-fn natural(value: BinlogValue<'static>, column: &ColumnInfo) -> Result<Value, String> {
-    let value = match value {
-        BinlogValue::Value(v) => v,
-        BinlogValue::Jsonb(j) => {
-            let json = serde_json::Value::try_from(j).map_err(|e| format!("bad JSON: {e}"))?;
-            return Ok(Value::Json(Arc::new(json)));
-        }
-        BinlogValue::JsonDiff(_) => {
-            return Err(
-                "partial JSON updates are not supported; set binlog_row_value_options = ''"
-                    .to_string(),
-            );
-        }
-    };
-    let ty = column.data_type.as_str();
-    Ok(match value {
-        MyValue::NULL => Value::Null,
-        MyValue::Int(i) => Value::Int(i),
-        MyValue::UInt(u) => match i64::try_from(u) {
-            Ok(i) => Value::Int(i),
-            Err(_) => Value::Decimal(Decimal::from(u)),
-        },
-        MyValue::Float(f) => Value::Float(f64::from(f)),
-        MyValue::Double(f) => Value::Float(f),
-        MyValue::Date(y, mo, d, h, mi, s, us) => {
-            let date = chrono::NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d))
-                .ok_or_else(|| format!("{y:04}-{mo:02}-{d:02} is not a date"))?;
-            if ty == "date" {
-                Value::Date(date)
-            } else {
-                let t = date
-                    .and_hms_micro_opt(u32::from(h), u32::from(mi), u32::from(s), us)
-                    .ok_or("not a time of day")?;
-                Value::Timestamp(t.and_utc())
-            }
-        }
-        MyValue::Time(neg, days, h, m, s, us) => {
-            let hours = u64::from(days) * 24 + u64::from(h);
-            let sign = if neg { "-" } else { "" };
-            Value::String(Arc::from(format!("{sign}{hours:02}:{m:02}:{s:02}.{us:06}")))
-        }
-        MyValue::Bytes(b) => {
-            let text = || std::str::from_utf8(&b).map_err(|_| "text is not UTF-8".to_string());
-            match ty {
-                "decimal" => {
-                    // never `FromStr`, which rounds what does not fit
-                    Value::Decimal(aqueduct_runtime::value::json::parse_decimal(text()?)?)
-                }
-                // TIMESTAMP columns come as seconds since 1970 (with a fraction)
-                "timestamp" => {
-                    let t = text()?;
-                    let (secs, frac) = t.split_once('.').unwrap_or((t, "0"));
-                    let secs: i64 = secs.parse().map_err(|_| format!("bad timestamp {t}"))?;
-                    let micros: u32 = format!("{frac:0<6}")
-                        .get(..6)
-                        .unwrap_or("0")
-                        .parse()
-                        .map_err(|_| format!("bad timestamp {t}"))?;
-                    Value::Timestamp(
-                        chrono::DateTime::from_timestamp(secs, micros * 1000)
-                            .ok_or_else(|| format!("bad timestamp {t}"))?,
-                    )
-                }
-                "json" => Value::Json(Arc::new(
-                    serde_json::from_slice(&b).map_err(|e| format!("bad JSON: {e}"))?,
-                )),
-                "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
-                    Value::Bytes(Arc::from(b.as_slice()))
-                }
-                _ => Value::String(Arc::from(text()?)),
-            }
-        }
-    })
 }
 
 impl Source for ChangesSource {

@@ -46,7 +46,7 @@ pub async fn describe(conn: &mut Conn, table: &str) -> Result<Option<Table>, mys
     };
     let rows: Vec<ColumnRow> = conn
         .exec(
-            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), CHARACTER_MAXIMUM_LENGTH, \
+            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, \
              NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA \
              FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
@@ -71,10 +71,15 @@ pub async fn describe(conn: &mut Conn, table: &str) -> Result<Option<Table>, mys
                 extra,
             )| {
                 let extra = extra.to_lowercase();
+                let labels = match data_type.as_str() {
+                    "enum" | "set" => labels(&column_type),
+                    _ => Vec::new(),
+                };
                 ColumnInfo {
                     name,
                     data_type,
-                    column_type,
+                    column_type: column_type.to_lowercase(),
+                    labels,
                     max_chars,
                     precision,
                     scale,
@@ -175,4 +180,44 @@ pub fn problems(
         }
     }
     out
+}
+
+/// The members of `enum('a','b')` / `set('a','b')` as `COLUMN_TYPE`
+/// spells them: single-quoted, a quote inside doubled (`'it''s'`).
+fn labels(column_type: &str) -> Vec<String> {
+    let Some(open) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let mut labels = Vec::new();
+    let mut chars = column_type[open + 1..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    label.push('\'');
+                }
+                '\'' => break,
+                c => label.push(c),
+            }
+        }
+        labels.push(label);
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::labels;
+
+    #[test]
+    fn enum_and_set_members_keep_their_case_commas_and_quotes() {
+        assert_eq!(labels("enum('Small','Big')"), ["Small", "Big"]);
+        assert_eq!(labels("enum('a,b','it''s','')"), ["a,b", "it's", ""]);
+        assert!(labels("int(11)").is_empty());
+    }
 }

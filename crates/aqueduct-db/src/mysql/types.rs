@@ -37,6 +37,9 @@ pub struct ColumnInfo {
     pub data_type: String,
     /// `COLUMN_TYPE` (`int(10) unsigned`, `tinyint(1)`, …), lower case.
     pub column_type: String,
+    /// The members of an `ENUM` or `SET` column, in declared order and
+    /// case (the binlog carries an index or a bit mask, not the text).
+    pub labels: Vec<String>,
     /// `CHARACTER_MAXIMUM_LENGTH`.
     pub max_chars: Option<u64>,
     /// `NUMERIC_PRECISION`, `NUMERIC_SCALE` (decimals).
