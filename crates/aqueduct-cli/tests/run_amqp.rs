@@ -627,3 +627,43 @@ fn the_work_queue_example_is_drained_by_three_replicas() {
     println!("jobs taken per replica: {taken:?}");
     rabbit.delete(&queue);
 }
+
+/// Stopped with SIGTERM mid-stream, the consumer acknowledges every record
+/// it delivered while draining: what landed and what is still in the queue
+/// add up to what was published, nothing comes back a second time. The
+/// channel used to be closed (its last handle dropped) when consuming
+/// stopped, before the drained records' acks went out on it, so those
+/// messages were delivered again to the next consumer.
+#[test]
+fn a_consumer_stopped_mid_stream_acknowledges_what_it_drained() {
+    let Some(url) = url("a_consumer_stopped_mid_stream_acknowledges_what_it_drained") else {
+        return;
+    };
+    const N: i64 = 300;
+    let rabbit = Rabbit::connect(&url);
+    let queue = rabbit.queue_of_items("aq_stop", N);
+    let p = Project::new();
+    // paced, so that records are in flight when the stop comes
+    p.file("main.aq", drain_flow(&queue, 50, 40));
+    let table = p.path("out/items.db");
+    let count = || sqlite_count(&table, "select count(*) from items").unwrap_or(0);
+    let mut running = p.spawn_with_env(&[], &[("AMQP_URL", &url)]);
+    assert!(
+        wait_until(Duration::from_secs(30), || count() >= 20),
+        "no progress; stderr:\n{}",
+        running.stderr()
+    );
+    let r = running.terminate(Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let landed = count();
+    assert!(landed < N, "the stop came after the end: {landed} landed");
+    let ready = i64::from(rabbit.ready(&queue));
+    assert_eq!(
+        landed + ready,
+        N,
+        "{landed} landed and {ready} still in the queue: {} delivered and not acknowledged; stderr:\n{}",
+        landed + ready - N,
+        r.stderr
+    );
+    rabbit.delete(&queue);
+}

@@ -1,16 +1,18 @@
 //! Memory under a backlog: 100,000 messages of about 1 KiB each (about
-//! 100 MiB) wait in RabbitMQ, NATS JetStream and a Redis stream, and
-//! `aqueduct run` drains them into a file. While it works through them,
-//! the process's peak resident memory (`VmHWM` from `/proc`) stays under
-//! 100 MiB, less than the backlog itself, and the broker still holds what
-//! the flow has not written yet, give or take the connector's bounds
-//! (prefetch, pull batch, read count) and the flow's input queue: the
-//! broker keeps the backlog, not aqueduct. A memory bound, not a timing.
+//! 100 MiB) wait in RabbitMQ, NATS JetStream, a Redis stream and an MQTT
+//! persistent session, and `aqueduct run` drains them into a file. While
+//! it works through them, the process's peak resident memory (`VmHWM`
+//! from `/proc`) stays under 100 MiB, less than the backlog itself, and
+//! the broker still holds what the flow has not written yet, give or take
+//! the connector's bounds (prefetch, pull batch, read count) and the
+//! flow's input queue: the broker keeps the backlog, not aqueduct. A
+//! memory bound, not a timing.
 //!
-//! MQTT is left out: Mosquitto queues at most `max_queued_messages` (1000)
-//! for a session and paces deliveries by its in-flight window (20), so no
-//! backlog of this size reaches a subscriber. Kafka's prefetch queue is
-//! bounded in librdkafka (`queued.max.messages.kbytes`, 8 MiB).
+//! MQTT runs on a Mosquitto of the test's own that queues the whole
+//! backlog for the session (the shared one keeps 1000); what it holds is
+//! its store count, which keeps each message until the subscriber
+//! acknowledged it. Kafka's prefetch queue is bounded in librdkafka
+//! (`queued.max.messages.kbytes`, 8 MiB).
 
 mod support;
 
@@ -323,4 +325,125 @@ fn redis_stream_leaves_a_100k_backlog_in_the_stream_with_flat_memory() {
         }
     });
     let _ = redis::cmd("DEL").arg(&key).query::<()>(&mut conn);
+}
+
+/// An MQTT client of the test's (rumqttc) on the broker at `url`.
+fn mqtt_options(url: &str, client_id: &str, clean: bool) -> rumqttc::MqttOptions {
+    let mut options = rumqttc::MqttOptions::parse_url(format!("{url}?client_id={client_id}"))
+        .expect("an mqtt url");
+    options
+        .set_clean_session(clean)
+        .set_keep_alive(Duration::from_secs(30));
+    options
+}
+
+/// Creates the persistent session `client_id` subscribed to `filter` at
+/// QoS 1, then publishes the backlog to `topic` at QoS 1 and waits for
+/// every PUBACK: the session queues all of it.
+fn mqtt_backlog(url: &str, client_id: &str, filter: &str, topic: &str) {
+    use rumqttc::{AsyncClient, Event, Incoming, QoS};
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let (session, mut eventloop) = AsyncClient::new(mqtt_options(url, client_id, false), 10);
+        session
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .expect("subscribes");
+        while !matches!(
+            eventloop.poll().await.expect("subscribing"),
+            Event::Incoming(Incoming::SubAck(_))
+        ) {}
+        let _ = session.disconnect().await;
+        while eventloop.poll().await.is_ok() {}
+
+        let id = aqueduct_test_support::unique_name("aq-backlog-pub");
+        let (publisher, mut eventloop) = AsyncClient::new(mqtt_options(url, &id, true), 1000);
+        let topic = topic.to_string();
+        let sender = tokio::spawn(async move {
+            for p in payloads() {
+                publisher
+                    .publish(topic.as_str(), QoS::AtLeastOnce, false, p.into_bytes())
+                    .await
+                    .expect("publishes");
+            }
+        });
+        let mut acked = 0;
+        while acked < BACKLOG {
+            match tokio::time::timeout(Duration::from_secs(60), eventloop.poll()).await {
+                Ok(Ok(Event::Incoming(Incoming::PubAck(_)))) => acked += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("publishing failed: {e}"),
+                Err(_) => panic!("no PUBACK for {} messages", BACKLOG - acked),
+            }
+        }
+        sender.await.expect("the publisher ends");
+    });
+}
+
+/// The messages the broker holds, from its `$SYS/broker/store/messages/count`
+/// (published every second with `sys_interval 1`): a message stays in
+/// Mosquitto's store until every session it is queued for acknowledged
+/// it, so this counts what the subscriber has not acknowledged (plus the
+/// broker's few retained `$SYS` messages). The first fresh value, not the
+/// retained one, which may be a second old.
+fn mqtt_stored(url: &str) -> u64 {
+    use rumqttc::{Client, Event, Incoming, QoS};
+    let id = aqueduct_test_support::unique_name("aq-backlog-sys");
+    let (client, mut connection) = Client::new(mqtt_options(url, &id, true), 10);
+    client
+        .subscribe("$SYS/broker/store/messages/count", QoS::AtMostOnce)
+        .expect("subscribes to $SYS");
+    for event in connection.iter().take(1000) {
+        if let Ok(Event::Incoming(Incoming::Publish(p))) = event
+            && !p.retain
+        {
+            let _ = client.disconnect();
+            return std::str::from_utf8(&p.payload)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or_else(|| panic!("a count in {:?}", p.payload));
+        }
+    }
+    panic!("no $SYS store count from the broker");
+}
+
+/// The MQTT backlog waits in a persistent session (QoS 1) of a Mosquitto
+/// of the test's own that queues all of it (the shared one keeps 1000 per
+/// session), drained at 5,000 a second. Mosquitto does not hold a resumed
+/// session's queue back by its in-flight window, so what bounds aqueduct
+/// here is its own reading: a subscriber that read its socket into a
+/// buffer without bound would hold most of the 100 MiB by the time 20,000
+/// are written. The store count cannot show that (a message stays in it
+/// until acknowledged, and aqueduct acknowledges only what it wrote);
+/// the peak memory does.
+#[test]
+fn mqtt_subscribe_leaves_a_100k_backlog_in_the_session_with_flat_memory() {
+    if aqueduct_test_support::service_url(
+        "AQUEDUCT_TEST_MQTT_URL",
+        "mqtt_subscribe_leaves_a_100k_backlog_in_the_session_with_flat_memory",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let broker = aqueduct_test_support::Mosquitto::start(&format!(
+        "{}sys_interval 1\n",
+        aqueduct_test_support::KEEP_EVERYTHING
+    ))
+    .expect("a private mosquitto starts");
+    let url = broker.url();
+    let topic = aqueduct_test_support::unique_name("aq/backlog");
+    let client = aqueduct_test_support::unique_name("aq-backlog");
+    let filter = format!("{topic}/#");
+    mqtt_backlog(&url, &client, &filter, &format!("{topic}/items"));
+    // paced: the unpaced drain is done within the second the broker takes
+    // to publish a fresh store count, and a slow target is the case to test
+    let project = Project::new();
+    project.file(
+        "main.aq",
+        format!(
+            "system devices: mqtt {{\n  url = env(\"MQTT_URL\")\n  client_id = \"{client}\"\n}}\n\ntype Item {{ id: int, pad: string }}\n\nflow drain {{\n  mode async\n  from devices.subscribe(\"{filter}\", 1) as Item\n  to file(\"out\").append(\"items.jsonl\")\n  rate_limit 5000 per 1s\n}}\n"
+        ),
+    );
+    drain_part(&project, ("MQTT_URL", &url), || mqtt_stored(&url));
 }

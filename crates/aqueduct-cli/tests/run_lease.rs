@@ -7,6 +7,10 @@
 //!   lease time, and no run of the one overlaps a run of the other.
 //! - A batch flow run once is run by one process; the other, having waited
 //!   while it ran to completion, does not run it again.
+//! - A batch flow run once whose holder is killed with `kill -9` mid-run is
+//!   taken over by the waiting process once the lease expires, which
+//!   finishes the run: the PostgreSQL upsert target holds every record
+//!   exactly once.
 //!
 //! Needs `AQUEDUCT_TEST_POSTGRES_URL`; without it each test prints `SKIP: …`
 //! and passes, unless `AQUEDUCT_REQUIRE_SERVICES=1`.
@@ -15,6 +19,7 @@ mod support;
 
 use aqueduct_test_support::{service_url, unique_name};
 use std::time::{Duration, Instant};
+use support::postgres::psql;
 use support::{Project, wait_until};
 
 /// The lease time the tests run with (`AQUEDUCT_LEASE_TTL`).
@@ -186,4 +191,102 @@ flow {flow} {{
         "{}",
         second.stderr()
     );
+}
+
+#[test]
+fn a_batch_run_once_killed_mid_run_is_finished_by_the_process_that_waited() {
+    let test = "a_batch_run_once_killed_mid_run_is_finished_by_the_process_that_waited";
+    let Some(url) = service_url("AQUEDUCT_TEST_POSTGRES_URL", test) else {
+        return;
+    };
+    const N: i64 = 200;
+    let flow = unique_name("lease_takeover");
+    let table = unique_name("lease_rows");
+    psql(
+        &url,
+        &format!("CREATE TABLE {table} (id bigint PRIMARY KEY, label text NOT NULL)"),
+    );
+    let rows = || -> i64 {
+        psql(&url, &format!("select count(*) from {table}"))
+            .parse()
+            .unwrap_or(0)
+    };
+    // 200 rows at 20 a second in chunks of 10: about 10 s, time to kill the
+    // holder with part of the rows committed
+    let text = format!(
+        r#"
+system pg: postgres {{ url = secret("PG_URL") }}
+
+type Row {{ id: int, label: string }}
+
+flow {flow} {{
+  mode batch chunk 10
+  from pg.query("select g as id, 'row ' || g as label from generate_series(1, {N}) g") as Row
+  to pg.upsert("{table}", key: [id])
+  rate_limit 20 per 1s
+}}
+"#
+    );
+    let ttl = TTL_SECS.to_string();
+    let env = [
+        ("PG_URL", url.as_str()),
+        ("AQUEDUCT_LEASE_TTL", ttl.as_str()),
+    ];
+    let a = project(&url, &text);
+    let b = project(&url, &text);
+    let mut first = a.spawn_with_env(&[], &env);
+    assert!(
+        wait_until(Duration::from_secs(30), || first
+            .stderr()
+            .contains("This process holds the flow's lease and runs it.")),
+        "the first process does not take the lease; stderr:\n{}",
+        first.stderr()
+    );
+    let mut second = b.spawn_with_env(&[], &env);
+    assert!(
+        wait_until(Duration::from_secs(30), || second.stderr().contains(
+            "Another process holds the flow's lease; this one waits to take over."
+        )),
+        "the second process does not wait for the lease; stderr:\n{}",
+        second.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || rows() >= 40),
+        "the holder commits nothing; stderr:\n{}",
+        first.stderr()
+    );
+    first.signal("KILL");
+    assert!(first.wait_exit(Duration::from_secs(10)).is_some());
+    let at_kill = rows();
+    println!("killed the holder with {at_kill} of {N} rows committed");
+    assert!(at_kill < N, "the holder finished before the kill");
+
+    let done = second.wait_exit(Duration::from_secs(120));
+    assert_eq!(
+        done.and_then(|s| s.code()),
+        Some(0),
+        "the waiting process does not finish the run; stderr:\n{}",
+        second.stderr()
+    );
+    let log = second.stderr();
+    assert!(
+        log.contains("This process holds the flow's lease and runs it."),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Another process ran this batch flow to completion"),
+        "the killed run was taken for a completed one: {log}"
+    );
+    assert_eq!(
+        psql(
+            &url,
+            &format!(
+                "select count(*), count(distinct id), min(id), max(id), \
+                 count(*) filter (where label = 'row ' || id) from {table}"
+            )
+        ),
+        format!("{N}|{N}|1|{N}|{N}"),
+        "every record exactly once"
+    );
+    psql(&url, &format!("DROP TABLE {table}"));
 }

@@ -277,7 +277,14 @@ flow look {{
 "#
         ),
     );
-    let r = p.run_with_env(&["--flow", "store"], &[("REDIS_URL", &url)]);
+    // the entry ids Redis answered are logged at trace level
+    let r = p.run_with_env(
+        &["--flow", "store"],
+        &[
+            ("REDIS_URL", &url),
+            ("RUST_LOG", "info,aqueduct_brokers::redis=trace"),
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg(format!("{key}:stream"))
@@ -285,6 +292,19 @@ flow look {{
         .arg("+")
         .query(&mut c)
         .expect("XRANGE");
+    // each write logs the ids of its entries: together, the stream's
+    let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    let logged: Vec<String> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("TRACE") && l.contains("cache.xadd: entries added"))
+        .filter_map(|l| {
+            l.split_once("ids=[")
+                .and_then(|(_, rest)| rest.split_once(']'))
+        })
+        .flat_map(|(list, _)| list.split(", ").map(|id| id.trim_matches('"').to_string()))
+        .collect();
+    assert_eq!(logged, ids, "the logged entry ids; stderr:\n{}", r.stderr);
     let fields: Vec<Vec<(String, String)>> = entries.into_iter().map(|(_, f)| f).collect();
     assert_eq!(
         fields,

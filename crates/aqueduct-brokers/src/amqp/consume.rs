@@ -94,9 +94,11 @@ impl Consume {
             first = false;
             match end {
                 End::Stopped => {
-                    // the records handed out are still being delivered: ack them on this connection
+                    // the records handed out are still being delivered: ack them on this
+                    // channel, held open until then (dropping its last handle closes it,
+                    // and acks sent after that are lost: the broker redelivers the messages)
                     drop(out);
-                    if let Some(acks) = acks {
+                    if let Some((acks, _channel)) = acks {
                         acks.finish().await;
                     }
                     let _ = tokio::time::timeout(
@@ -109,7 +111,7 @@ impl Consume {
                 End::Failed(e) => {
                     // acks of this connection's deliveries cannot be sent any more;
                     // the broker delivers those messages again
-                    if let Some(acks) = acks {
+                    if let Some((acks, _)) = acks {
                         acks.abort();
                     }
                     if !e.is_retryable() {
@@ -129,13 +131,14 @@ impl Consume {
         Ok(())
     }
 
-    /// Consumes on one connection until shutdown or failure.
+    /// Consumes on one connection until shutdown or failure; with the
+    /// acknowledgements still due, the channel they go out on.
     async fn session(
         &mut self,
         connection: &lapin::Connection,
         out: &mpsc::Sender<Envelope>,
         first: bool,
-    ) -> (End, Option<Ordered<Acker>>) {
+    ) -> (End, Option<(Ordered<Acker>, lapin::Channel)>) {
         let ep = &self.endpoint;
         let channel = match connection.create_channel().await {
             Ok(c) => c,
@@ -203,7 +206,7 @@ impl Consume {
             }
         });
         let end = self.deliver(&mut consumer, &channel, out, &acks).await;
-        (end, Some(acks))
+        (end, Some((acks, channel)))
     }
 
     /// Hands the deliveries to the flow until shutdown or failure.
