@@ -654,6 +654,126 @@ flow sync {{
     assert_no_credentials(&r.stderr, "stderr");
 }
 
+#[test]
+fn an_upsert_writing_a_field_it_cannot_update_is_a_warning_and_only_its_updates_fail() {
+    // Region__c can be created, not updated: the upsert that creates C-2
+    // may set it, the one that matches C-1 is refused by Salesforce
+    let org = Org::start(
+        Seed::parse(PREFLIGHT_SEED, "test seed").expect("seed"),
+        "aqueduct-emulator",
+        SECRET,
+    );
+    let main = format!(
+        r#"{SYSTEM}
+type Sync {{
+  Ext_Id__c: string
+  LastName: string
+  Region__c: string?
+}}
+
+flow sync {{
+  mode batch
+  from file("in").read("sync.jsonl") as Sync
+  to crm.upsert("Contact", external_id: "Ext_Id__c")
+  dead_letter file("out").append("dead.jsonl")
+}}
+"#
+    );
+    let p = Project::new();
+    p.file(
+        "in/sync.jsonl",
+        "{\"Ext_Id__c\":\"C-1\",\"LastName\":\"Lee\",\"Region__c\":\"APAC\"}\n{\"Ext_Id__c\":\"C-2\",\"LastName\":\"New\",\"Region__c\":\"APAC\"}\n",
+    )
+    .file("main.aq", &main);
+    // the warning points at the operation call, `crm.upsert(…)`
+    let (line, col) = main
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find("crm.upsert(").map(|c| (i + 1, c + 1)))
+        .expect("the step's line");
+    let message = "salesforce `crm`: Contact.Region__c can be created but not updated by this user: an upsert that matches an existing record cannot write it (field `Region__c` of `Sync`)";
+    let help = "if the upsert only ever creates records, nothing is wrong; otherwise leave `Region__c` out of `Sync` or have the field made updateable for the user";
+    let env = [("SF_INSTANCE_URL", org.url()), ("SF_CLIENT_SECRET", SECRET)];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+        .args(["check", "--connect", "--format", "json"])
+        .arg(p.root())
+        .envs(env)
+        .output()
+        .expect("runs aqueduct check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // a warning: the project still checks
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diags: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON array");
+    let got: Vec<[String; 5]> = diags
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            [
+                text(&d["code"]),
+                text(&d["severity"]),
+                format!(
+                    "{}:{}:{}",
+                    text(&d["file"]),
+                    d["start"]["line"],
+                    d["start"]["col"]
+                ),
+                text(&d["message"]),
+                text(&d["help"]),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [[
+            "AQ0412".to_string(),
+            "warning".to_string(),
+            format!("main.aq:{line}:{col}"),
+            message.to_string(),
+            help.to_string(),
+        ]]
+    );
+    let denied = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+        .args(["check", "--connect", "--deny-warnings"])
+        .arg(p.root())
+        .envs(env)
+        .output()
+        .expect("runs aqueduct check");
+    assert_eq!(denied.status.code(), Some(1), "--deny-warnings fails on it");
+
+    // `run` starts, logs the warning, creates C-2 and dead-letters the
+    // update of C-1 with Salesforce's refusal
+    let r = p.run_with_env(&[], &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(message), "{}", r.stderr);
+    assert_eq!(
+        r.summary("sync"),
+        "sync: 2 in, 1 delivered, 0 filtered, 1 failed, 1 dead-lettered"
+    );
+    let dead = p.jsonl("out/dead.jsonl");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["record"]["Ext_Id__c"], "C-1");
+    let error = dead[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("INVALID_FIELD_FOR_INSERT_UPDATE"), "{error}");
+    let contacts = org.query("SELECT Ext_Id__c, Region__c FROM Contact ORDER BY Ext_Id__c");
+    let regions: Vec<(&str, &str)> = contacts
+        .iter()
+        .map(|c| {
+            (
+                c["Ext_Id__c"].as_str().unwrap_or_default(),
+                c["Region__c"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(regions, [("C-1", "EMEA"), ("C-2", "APAC")]);
+}
+
 /// The example's JWT app, its key pair made for the emulator only, next to
 /// the default client-credentials app (run as the same user).
 fn jwt_app() -> (String, String) {

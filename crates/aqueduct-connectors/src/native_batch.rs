@@ -208,6 +208,8 @@ pub fn plan(
             config: config.clone(),
             shutdown: shutdown.clone(),
             batched: false,
+            // nothing reports them here; pushing still logs each one
+            warnings: Arc::default(),
         })
     };
     let Endpoint::Op(source) = &flow.source.endpoint else {

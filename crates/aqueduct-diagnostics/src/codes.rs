@@ -137,6 +137,8 @@ pub const AQ0409: Code = Code("AQ0409");
 pub const AQ0410: Code = Code("AQ0410");
 /// Change record field of the wrong type: A `changes` source's record type declares `_op` or `_commit_time` with another type than the source fills in.
 pub const AQ0411: Code = Code("AQ0411");
+/// Connector may fail at run time: Reaching a system at start-up (`run`, `check --connect`) found something that does not stop the flow but may fail once it runs, such as a Salesforce upsert writing a field the user can create but not update.
+pub const AQ0412: Code = Code("AQ0412");
 /// At-most-once source: A flow reads a source that delivers each message at most once (core NATS, Redis pub/sub, MQTT QoS 0).
 pub const AQ0420: Code = Code("AQ0420");
 /// Unknown flow to build: `aqueduct build --flow NAME` names no flow of the project.
@@ -469,6 +471,12 @@ pub static REGISTRY: &[CodeInfo] = &[
         title: "change record field of the wrong type",
         summary: "A `changes` source's record type declares `_op` or `_commit_time` with another type than the source fills in.",
         page: include_str!("../../../docs/diagnostics/AQ0411.md"),
+    },
+    CodeInfo {
+        code: AQ0412,
+        title: "connector may fail at run time",
+        summary: "Reaching a system at start-up (`run`, `check --connect`) found something that does not stop the flow but may fail once it runs, such as a Salesforce upsert writing a field the user can create but not update.",
+        page: include_str!("../../../docs/diagnostics/AQ0412.md"),
     },
     CodeInfo {
         code: AQ0420,

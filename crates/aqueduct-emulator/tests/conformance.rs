@@ -6,6 +6,11 @@
 //! output, so the emulator and a client tested against it cannot silently
 //! agree on something Salesforce does not do.
 //!
+//! Outbound messaging goes the other way (the org posts SOAP to a
+//! listener), so its fixture, `tests/conformance/outbound/`, is replayed
+//! by `tests/outbound_conformance.rs` here and by the connector's
+//! `tests/outbound_conformance.rs`, not by this file.
+//!
 //! Fixture format (YAML):
 //!
 //! ```yaml

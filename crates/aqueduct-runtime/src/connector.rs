@@ -79,6 +79,21 @@ pub struct OpContext {
     /// written as one unit (an HTTP target sends a JSON array). `false`:
     /// each write is one record (or, for a dead letter, the entries at hand).
     pub batched: bool,
+    /// Where [`OpContext::warn`] records what does not stop the flow.
+    pub warnings: Arc<crate::startup_warnings::StartupWarnings>,
+}
+
+impl OpContext {
+    /// Records a start-up warning at this operation's step (logged by
+    /// `run`, a warning diagnostic of `check --connect`).
+    pub fn warn(&self, message: impl Into<String>, help: impl Into<String>) {
+        self.warnings.push(crate::startup_warnings::StartupWarning {
+            flow: self.flow.clone(),
+            message: message.into(),
+            help: help.into(),
+            origin: self.op.origin.clone(),
+        });
+    }
 }
 
 /// Resolves option values: `env("X")`, `secret("X")`, literals.

@@ -83,6 +83,8 @@ pub struct RunOptions {
     /// state store ([`crate::lease`]): the longest a dead holder keeps the
     /// others waiting.
     pub lease_ttl: Duration,
+    /// Start-up warnings of the operations built ([`OpContext::warn`]).
+    pub warnings: Arc<crate::startup_warnings::StartupWarnings>,
 }
 
 impl Default for RunOptions {
@@ -99,6 +101,7 @@ impl Default for RunOptions {
             natives: None,
             require_natives: false,
             lease_ttl: crate::lease::DEFAULT_TTL,
+            warnings: Arc::default(),
         }
     }
 }

@@ -41,6 +41,7 @@ pub mod postgres_tls;
 pub mod schedule;
 pub mod secrets;
 pub mod shutdown;
+pub mod startup_warnings;
 pub mod state;
 pub mod testing;
 pub mod value;

@@ -6,7 +6,8 @@
 //! cannot take the record's values, a field written that the user cannot
 //! create (insert) or update (update), an upsert whose external id is not
 //! an external id or id-lookup field, and (insert) a required field the
-//! record type has no field for.
+//! record type has no field for. An upsert writing a field that can be
+//! created but not updated is a warning, not a refusal ([`warnings`]).
 //!
 //! Field names compare without regard to case, as Salesforce's API names
 //! do. `Id`, the `attributes` member and the fields the connector adds
@@ -218,6 +219,42 @@ pub(crate) fn problems(
     out
 }
 
+/// What may fail without stopping the flow: an upsert writing a field the
+/// user can create but not update. Each record's upsert that inserts
+/// writes it; one that matches an existing record is refused
+/// (`INVALID_FIELD_FOR_INSERT_UPDATE`), so a flow that only ever inserts
+/// through upsert is right and one that updates is not, which describe
+/// cannot tell: a warning with what to do, not a refusal. Each warning is
+/// the message and its help line.
+pub(crate) fn warnings(
+    object: Option<&SObject>,
+    use_: Use<'_>,
+    type_name: &str,
+    fields: &[FieldType],
+) -> Vec<(String, String)> {
+    let (Some(object), Use::Upsert(external)) = (object, use_) else {
+        return Vec::new();
+    };
+    fields
+        .iter()
+        .filter(|f| is_object_field(&f.name) && !f.name.eq_ignore_ascii_case(external))
+        .filter_map(|f| object.field(&f.name).map(|sf| (f, sf)))
+        .filter(|(_, sf)| sf.createable && !sf.updateable)
+        .map(|(f, sf)| {
+            (
+                format!(
+                    "{}.{} can be created but not updated by this user: an upsert that matches an existing record cannot write it (field `{}` of `{type_name}`)",
+                    object.name, sf.name, f.name
+                ),
+                format!(
+                    "if the upsert only ever creates records, nothing is wrong; otherwise leave `{}` out of `{type_name}` or have the field made updateable for the user",
+                    f.name
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Runs the preflight of `use_` of `object` by the records of `cx` at
 /// start-up (on a thread of its own: operations are built from synchronous
 /// code): an error listing every problem stops the flow before it starts.
@@ -256,6 +293,9 @@ pub(crate) fn preflight(
             described
         }
     };
+    for (message, help) in warnings(described.as_deref(), use_, &type_name, &fields) {
+        cx.warn(format!("salesforce `{}`: {message}", client.system), help);
+    }
     let found = problems(object, described.as_deref(), use_, &type_name, &fields);
     if found.is_empty() {
         return Ok(());
@@ -347,6 +387,33 @@ mod tests {
                 "Account.CreatedDate cannot be created or updated by this user (field `CreatedDate` of `Acct` writes it)"
             ]
         );
+    }
+
+    #[test]
+    fn upsert_warns_of_a_field_it_can_create_but_not_update() {
+        let account = account();
+        // Region__c is createable, not updateable; CreatedDate is neither
+        // (a refusal, not a warning); the external id is matched, not
+        // written by an update
+        let fields = [
+            field("Account_Number__c", "string"),
+            field("region__c", "string"),
+            field("CreatedDate", "timestamp"),
+        ];
+        let upsert = Use::Upsert("Account_Number__c");
+        assert_eq!(
+            warnings(Some(&account), upsert, "Acct", &fields),
+            [(
+                "Account.Region__c can be created but not updated by this user: an upsert that matches an existing record cannot write it (field `region__c` of `Acct`)".to_string(),
+                "if the upsert only ever creates records, nothing is wrong; otherwise leave `region__c` out of `Acct` or have the field made updateable for the user".to_string(),
+            )]
+        );
+        // the same field is no warning for insert (it can be created) nor
+        // for update (there it is a refusal)
+        for use_ in [Use::Insert, Use::Update, Use::Read, Use::Delete] {
+            assert!(warnings(Some(&account), use_, "Acct", &fields).is_empty());
+        }
+        assert!(warnings(None, upsert, "Acct", &fields).is_empty());
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub struct Args {
     /// Also reach every system the way `run` does before its first record
     /// (databases: connect, prepare statements, compare each table with its
     /// record type; Salesforce: describe each sObject and compare its
-    /// fields) and report what would stop `run` (AQ0410).
+    /// fields) and report what would stop `run` (AQ0410) and what may fail
+    /// once it runs (AQ0412).
     #[arg(long)]
     pub connect: bool,
 }
@@ -41,9 +42,9 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
             overrides: Default::default(),
             secrets_dir: None,
         });
-        let errors = super::preflight::connect(graph, config, sources)
+        let found = super::preflight::connect(graph, config, sources)
             .map_err(crate::exit::Failure::Runtime)?;
-        let mut found = super::preflight::diagnostics(&errors, &checked.sources);
+        let mut found = super::preflight::diagnostics(&found, &checked.sources);
         checked.result.diagnostics.append(&mut found);
     }
     let diags = &checked.result.diagnostics;

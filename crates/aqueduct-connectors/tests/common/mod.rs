@@ -258,6 +258,7 @@ impl Builder {
             config: Arc::new(EnvConfig),
             shutdown,
             batched: self.batched,
+            warnings: Arc::default(),
         };
         Ctx {
             cx,

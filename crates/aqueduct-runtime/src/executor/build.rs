@@ -386,5 +386,6 @@ pub fn op_context(
         config: opts.config.clone(),
         shutdown: shutdown.clone(),
         batched: false,
+        warnings: opts.warnings.clone(),
     })
 }

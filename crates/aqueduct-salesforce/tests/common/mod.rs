@@ -238,6 +238,7 @@ pub fn context_with_state(
         config: Arc::new(Literals),
         shutdown,
         batched,
+        warnings: Arc::default(),
     };
     (cx, stop)
 }
