@@ -34,7 +34,7 @@ const PEAK_LIMIT_KIB: u64 = 100 * 1024;
 /// Messages that may be out of the broker and not yet written: the
 /// connectors' prefetch (100), pull batches and pending bound (1000), read
 /// count (100), the flow's input queue (1024) and the group it takes at
-/// once (1024), rounded up generously.
+/// once (256), rounded up generously.
 const OUT_OF_BROKER: u64 = 5_000;
 /// Guards against hangs (a debug build on a loaded machine), not timings.
 const PROGRESS_LIMIT: Duration = Duration::from_secs(300);

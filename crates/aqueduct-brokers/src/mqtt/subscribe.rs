@@ -10,11 +10,6 @@
 //! the backlog queued in the broker. The event loop reconnects with backoff
 //! and subscribes again after every connection; acks of messages of an
 //! ended connection are dropped ([`AckGate`]).
-//!
-//! The event loop's task decodes each message and hands it to the flow
-//! itself: a task between the two cost a channel hop and a wake-up per
-//! message, a third of the source's own work at the rates a resumed
-//! session's backlog arrives.
 
 use super::Endpoint;
 use super::ack_gate::{AckGate, AckOutcome};
@@ -24,14 +19,9 @@ use aqueduct_connectors::support::stopped;
 use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
 use futures::future::BoxFuture;
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, Publish, QoS};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
-
-/// Requests (acks, the subscription, DISCONNECT) the client queues for its
-/// event loop: room for the acks of a few whole groups the flow commits at
-/// once, so the acker seldom finds the queue full and waits.
-const REQUESTS: usize = 4096;
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) struct Subscribe {
     endpoint: Endpoint,
@@ -39,24 +29,6 @@ pub(crate) struct Subscribe {
     qos: QoS,
     payload: Payload,
     shutdown: watch::Receiver<bool>,
-}
-
-/// A message's ack receiver, with what acknowledging it needs.
-type Unacked = (oneshot::Receiver<()>, u64, Publish);
-
-/// Where the event loop's task hands messages while the flow takes them:
-/// the flow's input and the acker's queue. Emptied when the source stops,
-/// which closes both (the event loop itself keeps running for the acks).
-#[derive(Clone)]
-struct Feed {
-    out: mpsc::Sender<Envelope>,
-    acks: mpsc::UnboundedSender<Unacked>,
-}
-
-type FeedSlot = Arc<Mutex<Option<Feed>>>;
-
-fn take_feed(slot: &FeedSlot) -> Option<Feed> {
-    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
 impl Subscribe {
@@ -77,28 +49,89 @@ impl Subscribe {
             .set_clean_session(!at_least_once)
             .set_manual_acks(at_least_once)
             .set_keep_alive(Duration::from_secs(30));
-        let (client, eventloop) = AsyncClient::new(options, REQUESTS);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        // each message with the epoch of the connection it came on
+        let (tx, mut incoming) = mpsc::channel::<(u64, Publish)>(1024);
         let gate = Arc::new(AckGate::default());
         let (connected_tx, connected_rx) = oneshot::channel::<Result<(), ConnectorError>>();
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Unacked>();
-        let feed: FeedSlot = Arc::new(Mutex::new(Some(Feed { out, acks: ack_tx })));
-        // the flow stopped taking messages
-        let flow_gone = Arc::new(Notify::new());
+        let label = self.endpoint.label.clone();
+        let (filter, qos) = (self.filter.clone(), self.qos);
+        let subscriber = client.clone();
+        let poller_gate = gate.clone();
         // the event loop must keep running (pings, acks) while the flow is busy
-        let poller = tokio::spawn(
-            Poller {
-                label: self.endpoint.label.clone(),
-                filter: self.filter.clone(),
-                qos: self.qos,
-                payload: self.payload.clone(),
-                subscriber: client.clone(),
-                gate: gate.clone(),
-                feed: feed.clone(),
-                flow_gone: flow_gone.clone(),
-                shutdown: self.shutdown.clone(),
+        let poller = tokio::spawn(async move {
+            let gate = poller_gate;
+            // only this task moves the epoch: no lock per message to read it
+            let mut epoch = gate.current();
+            let closing = gate.clone();
+            // however the loop ends, the acker must stop waiting on it
+            async move {
+            let mut connected_tx = Some(connected_tx);
+            let mut delay = Duration::from_secs(1);
+            // DISCONNECT sent: see the `Outgoing::Disconnect` arm below
+            let mut leaving = false;
+            loop {
+                let polled = eventloop.poll().await;
+                if leaving {
+                    if polled.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                match polled {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        delay = Duration::from_secs(1);
+                        if qos == QoS::ExactlyOnce {
+                            expect_every_release(&mut eventloop);
+                        }
+                        // every (re)connection subscribes again
+                        if let Err(e) = subscriber.try_subscribe(filter.clone(), qos) {
+                            tracing::warn!("`{label}`: cannot subscribe to `{filter}`: {e}");
+                        }
+                        if let Some(tx) = connected_tx.take() {
+                            let _ = tx.send(Ok(()));
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                        // once the flow stops taking messages the loop
+                        // still has acks and the DISCONNECT to send; an
+                        // unacknowledged message comes again next session
+                        let _ = tx.send((epoch, publish)).await;
+                    }
+                    // Leaving at once would close the socket with the
+                    // broker's unread messages in it: the kernel then
+                    // resets the connection, and the broker drops what it
+                    // had not read yet (the last acks, the DISCONNECT), so
+                    // those messages came again after a restart (seen in
+                    // the benchmark: thousands). The broker closes the
+                    // connection after DISCONNECT; read until it does.
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => leaving = true,
+                    // the release completed: the id stays answerable
+                    Ok(Event::Outgoing(Outgoing::PubComp(pkid))) => {
+                        expect_release(&mut eventloop, pkid);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let message = format!("`{label}`: the broker connection failed: {e}");
+                        if let Some(tx) = connected_tx.take() {
+                            let _ = tx.send(Err(ConnectorError::Transient(message)));
+                            return;
+                        }
+                        let dropped = gate.connection_ended(&mut eventloop);
+                        epoch = gate.current();
+                        tracing::warn!(
+                            "{message}; reconnecting in {delay:?} (unacknowledged messages are sent again)"
+                        );
+                        tracing::debug!("`{label}`: {dropped} acks of the ended connection dropped");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
             }
-            .run(eventloop, connected_tx),
-        );
+            }
+            .await;
+            closing.close();
+        });
         match connected_rx.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
@@ -111,183 +144,71 @@ impl Subscribe {
         }
         tracing::info!(filter = %self.filter, qos = ?self.qos, client_id = %self.endpoint.client_id,
             "{}: subscribed", self.endpoint.label);
-        let acker = tokio::spawn(acknowledge(ack_rx, gate, client.clone()));
-        tokio::select! {
-            _ = stopped(&mut self.shutdown) => {}
-            _ = flow_gone.notified() => {}
+        // acknowledgements in arrival order
+        let (ack_tx, mut ack_rx) =
+            mpsc::unbounded_channel::<(oneshot::Receiver<()>, u64, Publish)>();
+        let acker_client = client.clone();
+        let acker = tokio::spawn(async move {
+            while let Some((safe, epoch, publish)) = ack_rx.recv().await {
+                if safe.await.is_err() {
+                    tracing::warn!(
+                        "an mqtt message was not acknowledged by the flow; it and the ones after it are sent again when the session resumes"
+                    );
+                    while ack_rx.recv().await.is_some() {}
+                    return;
+                }
+                loop {
+                    match gate.try_ack(&acker_client, epoch, &publish) {
+                        AckOutcome::Queued | AckOutcome::Stale => break,
+                        AckOutcome::Full => tokio::time::sleep(Duration::from_millis(1)).await,
+                        AckOutcome::Closed => {
+                            tracing::warn!(
+                                "the mqtt connection has ended: the messages not acknowledged are sent again when the session resumes"
+                            );
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        loop {
+            let publish = tokio::select! {
+                p = incoming.recv() => p,
+                _ = stopped(&mut self.shutdown) => None,
+            };
+            let Some((epoch, publish)) = publish else {
+                break;
+            };
+            let record = self.payload.decode(&publish.payload);
+            let (ack, safe) = if at_least_once {
+                let (ack, safe) = Ack::new();
+                (ack, Some(safe))
+            } else {
+                (Ack::none(), None)
+            };
+            if out
+                .send(Envelope {
+                    record,
+                    ack,
+                    reply: None,
+                })
+                .await
+                .is_err()
+            {
+                break;
+            }
+            if let Some(safe) = safe {
+                let _ = ack_tx.send((safe, epoch, publish));
+            }
         }
-        // closes the flow's input and the acker's queue once the event
-        // loop's task is done with a message it may be handing over
-        drop(take_feed(&feed));
+        drop(out);
+        drop(incoming);
+        drop(ack_tx);
         // the records handed out are still being delivered: ack them, then leave
         let _ = acker.await;
         let _ = client.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
         Ok(())
-    }
-}
-
-/// Acknowledges messages in arrival order, each once its record is safe.
-async fn acknowledge(
-    mut ack_rx: mpsc::UnboundedReceiver<Unacked>,
-    gate: Arc<AckGate>,
-    client: AsyncClient,
-) {
-    while let Some((safe, epoch, publish)) = ack_rx.recv().await {
-        if safe.await.is_err() {
-            tracing::warn!(
-                "an mqtt message was not acknowledged by the flow; it and the ones after it are sent again when the session resumes"
-            );
-            while ack_rx.recv().await.is_some() {}
-            return;
-        }
-        loop {
-            match gate.try_ack(&client, epoch, &publish) {
-                AckOutcome::Queued | AckOutcome::Stale => break,
-                AckOutcome::Full => tokio::time::sleep(Duration::from_millis(1)).await,
-                AckOutcome::Closed => {
-                    tracing::warn!(
-                        "the mqtt connection has ended: the messages not acknowledged are sent again when the session resumes"
-                    );
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// The event loop's task: polls the connection (reconnecting with backoff)
-/// and hands each message to the flow.
-struct Poller {
-    label: String,
-    filter: String,
-    qos: QoS,
-    payload: Payload,
-    subscriber: AsyncClient,
-    gate: Arc<AckGate>,
-    feed: FeedSlot,
-    flow_gone: Arc<Notify>,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Poller {
-    async fn run(
-        mut self,
-        mut eventloop: EventLoop,
-        connected_tx: oneshot::Sender<Result<(), ConnectorError>>,
-    ) {
-        self.poll(&mut eventloop, connected_tx).await;
-        // however the loop ended, the acker must stop waiting on it
-        self.gate.close();
-    }
-
-    async fn poll(
-        &mut self,
-        eventloop: &mut EventLoop,
-        connected_tx: oneshot::Sender<Result<(), ConnectorError>>,
-    ) {
-        let mut connected_tx = Some(connected_tx);
-        // only this task moves the epoch: no lock per message to read it
-        let mut epoch = self.gate.current();
-        let mut delay = Duration::from_secs(1);
-        // DISCONNECT sent: see the `Outgoing::Disconnect` arm below
-        let mut leaving = false;
-        loop {
-            let polled = eventloop.poll().await;
-            if leaving {
-                if polled.is_err() {
-                    return;
-                }
-                continue;
-            }
-            match polled {
-                Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    delay = Duration::from_secs(1);
-                    if self.qos == QoS::ExactlyOnce {
-                        expect_every_release(eventloop);
-                    }
-                    // every (re)connection subscribes again
-                    if let Err(e) = self.subscriber.try_subscribe(self.filter.clone(), self.qos) {
-                        tracing::warn!(
-                            "`{}`: cannot subscribe to `{}`: {e}",
-                            self.label,
-                            self.filter
-                        );
-                    }
-                    if let Some(tx) = connected_tx.take() {
-                        let _ = tx.send(Ok(()));
-                    }
-                }
-                // once the flow stops taking messages the loop still has
-                // acks and the DISCONNECT to send; an unacknowledged
-                // message comes again next session
-                Ok(Event::Incoming(Incoming::Publish(publish))) => self.hand(epoch, publish).await,
-                // Leaving at once would close the socket with the
-                // broker's unread messages in it: the kernel then
-                // resets the connection, and the broker drops what it
-                // had not read yet (the last acks, the DISCONNECT), so
-                // those messages came again after a restart (seen in
-                // the benchmark: thousands). The broker closes the
-                // connection after DISCONNECT; read until it does.
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => leaving = true,
-                // the release completed: the id stays answerable
-                Ok(Event::Outgoing(Outgoing::PubComp(pkid))) => expect_release(eventloop, pkid),
-                Ok(_) => {}
-                Err(e) => {
-                    let message = format!("`{}`: the broker connection failed: {e}", self.label);
-                    if let Some(tx) = connected_tx.take() {
-                        let _ = tx.send(Err(ConnectorError::Transient(message)));
-                        return;
-                    }
-                    let dropped = self.gate.connection_ended(eventloop);
-                    epoch = self.gate.current();
-                    tracing::warn!(
-                        "{message}; reconnecting in {delay:?} (unacknowledged messages are sent again)"
-                    );
-                    tracing::debug!(
-                        "`{}`: {dropped} acks of the ended connection dropped",
-                        self.label
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
-    }
-
-    /// Decodes a message and hands it to the flow, with its ack to the
-    /// acker; dropped (not acknowledged) once the source is stopping.
-    async fn hand(&mut self, epoch: u64, publish: Publish) {
-        // a clone for this message only: stopping empties the slot, and
-        // the flow's input closes once no message is being handed over
-        let Some(feed) = self.feed.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
-            return;
-        };
-        let record = self.payload.decode(&publish.payload);
-        let (ack, safe) = if self.qos == QoS::AtMostOnce {
-            (Ack::none(), None)
-        } else {
-            let (ack, safe) = Ack::new();
-            (ack, Some(safe))
-        };
-        let envelope = Envelope {
-            record,
-            ack,
-            reply: None,
-        };
-        let sent = tokio::select! {
-            sent = feed.out.send(envelope) => sent.is_ok(),
-            _ = stopped(&mut self.shutdown) => false,
-        };
-        if !sent {
-            if !*self.shutdown.borrow() {
-                self.flow_gone.notify_one();
-            }
-            return;
-        }
-        if let Some(safe) = safe {
-            let _ = feed.acks.send((safe, epoch, publish));
-        }
     }
 }
 

@@ -31,11 +31,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Most records taken from the input at once by a flow that handles one
-/// record at a time (see [`FlowRt::handle_all`]). An async flow commits
-/// once per group (one sync of a file, one transaction), so this is also
-/// how many records share a commit when a backlog is at hand: as many as
-/// the flow's input queue holds (`channel_capacity`, 1024).
-const GROUP: usize = 1024;
+/// record at a time (see [`FlowRt::handle_all`]).
+const GROUP: usize = 256;
 
 /// Flow-level counters for the run report.
 #[derive(Debug, Default)]
