@@ -9,44 +9,17 @@
 
 mod support;
 
+use lapin::BasicProperties;
 use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::json;
 use std::time::Duration;
+use support::rabbit::Rabbit;
 use support::{Project, drain, publish, sqlite_count, wait_until};
 
-/// A lapin channel and the runtime it runs on.
-struct Rabbit {
-    rt: tokio::runtime::Runtime,
-    _connection: Connection,
-    channel: Channel,
-}
-
 impl Rabbit {
-    fn connect(url: &str) -> Rabbit {
-        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-        let (connection, channel) = rt.block_on(async {
-            let connection = Connection::connect(url, ConnectionProperties::default())
-                .await
-                .expect("connects to RabbitMQ");
-            let channel = connection.create_channel().await.expect("a channel");
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .expect("confirm mode");
-            (connection, channel)
-        });
-        Rabbit {
-            rt,
-            _connection: connection,
-            channel,
-        }
-    }
-
     fn declare(&self, queue: &str) {
         self.rt.block_on(async {
             self.channel

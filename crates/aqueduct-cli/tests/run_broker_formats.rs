@@ -10,48 +10,21 @@
 mod support;
 
 use base64::Engine;
+use lapin::BasicProperties;
 use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::json;
 use std::time::Duration;
+use support::rabbit::Rabbit;
 use support::{Project, wait_until};
 
 /// Bytes that are not UTF-8 (0xff, 0xfe never occur in it; 0x80 alone is
 /// a stray continuation byte), with a NUL and a newline for good measure.
 const BINARY: &[u8] = &[0x00, 0xff, 0xfe, b'\n', 0x80, b'a'];
 
-/// A lapin channel in confirm mode and the runtime it runs on.
-struct Rabbit {
-    rt: tokio::runtime::Runtime,
-    _connection: Connection,
-    channel: Channel,
-}
-
 impl Rabbit {
-    fn connect(url: &str) -> Rabbit {
-        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-        let (connection, channel) = rt.block_on(async {
-            let connection = Connection::connect(url, ConnectionProperties::default())
-                .await
-                .expect("connects to RabbitMQ");
-            let channel = connection.create_channel().await.expect("a channel");
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .expect("confirm mode");
-            (connection, channel)
-        });
-        Rabbit {
-            rt,
-            _connection: connection,
-            channel,
-        }
-    }
-
     /// A new durable queue named after `prefix`.
     fn queue(&self, prefix: &str) -> String {
         let queue = aqueduct_test_support::unique_name(prefix);

@@ -6,47 +6,19 @@
 
 mod support;
 
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::BasicProperties;
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+use support::rabbit::Rabbit;
 use support::{Project, wait_until};
 
 /// Guards against hangs (a debug build on a loaded machine), not timings.
 const LIMIT: Duration = Duration::from_secs(180);
 
-/// A lapin channel and the runtime it runs on.
-struct Rabbit {
-    rt: tokio::runtime::Runtime,
-    _connection: Connection,
-    channel: Channel,
-}
-
 impl Rabbit {
-    fn connect(url: &str) -> Rabbit {
-        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-        let (connection, channel) = rt.block_on(async {
-            let connection = Connection::connect(url, ConnectionProperties::default())
-                .await
-                .expect("connects to RabbitMQ");
-            let channel = connection.create_channel().await.expect("a channel");
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .expect("confirm mode");
-            (connection, channel)
-        });
-        Rabbit {
-            rt,
-            _connection: connection,
-            channel,
-        }
-    }
-
     fn declare(&self, queue: &str, passive: bool) -> u32 {
         self.rt.block_on(async {
             self.channel

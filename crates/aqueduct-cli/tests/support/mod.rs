@@ -6,7 +6,7 @@
 //! with a deadline ([`wait_until`]); the Salesforce emulator as a client
 //! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
 //! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`])
-//! and the rows of a batch load ([`big_csv`]).
+//! and the rows of a batch load ([`big_csv`]); a RabbitMQ channel ([`rabbit`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -17,6 +17,7 @@ pub mod drain;
 pub mod mysql;
 pub mod postgres;
 pub mod publish;
+pub mod rabbit;
 pub mod salesforce;
 pub mod sse;
 
