@@ -20,8 +20,9 @@
 //! send per message and one broker round trip per run.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Longest wait for the broker to answer one batch of acknowledgements: on
@@ -30,8 +31,11 @@ use tokio::task::JoinHandle;
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Longest wait for the acknowledgements still due when a source stops,
-/// once every record is safe, so that stopping stays inside the executor's
-/// drain timeout.
+/// once every record is safe (or dropped), so that stopping stays inside
+/// the executor's drain timeout. The wait for the records themselves is
+/// not bounded here: the flow drains them within that timeout, and a
+/// bound counted from the stop cut off the acks of records that landed
+/// after it (a slow flow with a full queue takes seconds to drain).
 const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Most messages acknowledged in one batch.
@@ -50,6 +54,10 @@ pub struct Run<T> {
 pub struct Ordered<T> {
     tx: Option<mpsc::UnboundedSender<(oneshot::Receiver<()>, T)>>,
     task: JoinHandle<()>,
+    /// Messages tracked so far.
+    tracked: AtomicUsize,
+    /// Messages the task found safe or dropped so far.
+    resolved: watch::Receiver<usize>,
 }
 
 impl<T: Send + 'static> Ordered<T> {
@@ -60,11 +68,14 @@ impl<T: Send + 'static> Ordered<T> {
         Fut: Future<Output = Result<(), String>> + Send,
     {
         let (tx, mut rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, T)>();
+        let (resolve, resolved) = watch::channel(0usize);
         let task = tokio::spawn(async move {
             let mut contiguous = true;
             let mut next = rx.recv().await;
             while let Some((safe, item)) = next.take() {
-                if safe.await.is_err() {
+                let safe = safe.await;
+                resolve.send_modify(|n| *n += 1);
+                if safe.is_err() {
                     skipped(what);
                     contiguous = false;
                     next = rx.recv().await;
@@ -76,7 +87,11 @@ impl<T: Send + 'static> Ordered<T> {
                     let Ok((mut safe, item)) = rx.try_recv() else {
                         break;
                     };
-                    match safe.try_recv() {
+                    let state = safe.try_recv();
+                    if !matches!(state, Err(oneshot::error::TryRecvError::Empty)) {
+                        resolve.send_modify(|n| *n += 1);
+                    }
+                    match state {
                         Ok(()) => items.push(item),
                         Err(oneshot::error::TryRecvError::Empty) => {
                             next = Some((safe, item));
@@ -104,22 +119,33 @@ impl<T: Send + 'static> Ordered<T> {
                 }
             }
         });
-        Ordered { tx: Some(tx), task }
+        Ordered {
+            tx: Some(tx),
+            task,
+            tracked: AtomicUsize::new(0),
+            resolved,
+        }
     }
 
     /// Acknowledges `item` once `safe` resolves; never when the record's
     /// ack is dropped.
     pub fn track(&self, safe: oneshot::Receiver<()>, item: T) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send((safe, item));
+        if let Some(tx) = &self.tx
+            && tx.send((safe, item)).is_ok()
+        {
+            self.tracked.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Waits until every tracked record is acked (or dropped) and its
-    /// acknowledgement sent; gives up on the broker's answers after
-    /// [`FINISH_TIMEOUT`] (the broker redelivers those messages).
+    /// acknowledgement sent; once every record is, gives up on the broker's
+    /// answers after [`FINISH_TIMEOUT`] (the broker redelivers those
+    /// messages).
     pub async fn finish(mut self) {
         self.tx = None;
+        let tracked = self.tracked.load(Ordering::Relaxed);
+        // ends early when the task does (its sender is dropped with it)
+        let _ = self.resolved.wait_for(|n| *n >= tracked).await;
         if tokio::time::timeout(FINISH_TIMEOUT, &mut self.task)
             .await
             .is_err()
@@ -230,5 +256,21 @@ mod tests {
         assert_eq!(all, vec![0, 2, 3]);
         assert!(seen.first().is_some_and(|(i, c)| i == &vec![0] && *c));
         assert!(seen.iter().skip(1).all(|(_, c)| !*c));
+    }
+
+    #[tokio::test]
+    async fn finishing_waits_for_records_made_safe_after_the_finish_timeout() {
+        let seen = Seen::default();
+        let ordered = acker(&seen);
+        let (ack, safe) = Ack::new();
+        ordered.track(safe, 7);
+        // a slow flow drains its queue for longer than the broker's answers may take
+        tokio::spawn(async move {
+            tokio::time::sleep(FINISH_TIMEOUT + Duration::from_millis(500)).await;
+            ack.done();
+        });
+        ordered.finish().await;
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(seen, vec![(vec![7], true)]);
     }
 }

@@ -541,3 +541,36 @@ fn a_missing_topic_stops_the_flow_at_start_up_naming_it() {
         r.stderr
     );
 }
+
+/// Stopped with SIGTERM mid-stream, the consumer commits the offsets of
+/// every record it drained: on one partition the group's committed offset
+/// is the number that landed, so the group goes on with exactly the ones
+/// that did not. Up to the flow's queue (1,024 records) is in flight at
+/// the stop, so draining them takes seconds.
+#[test]
+fn a_consumer_stopped_mid_stream_commits_what_it_drained() {
+    let Some(url) = url("a_consumer_stopped_mid_stream_commits_what_it_drained") else {
+        return;
+    };
+    const N: i64 = 3000;
+    let kafka = Kafka::connect(&url);
+    let (topic, group) = kafka.new_topic("aq_stop", 1);
+    kafka.produce(
+        &topic,
+        (0..N)
+            .map(|i| (None, vec![], drain::item_json(i)))
+            .collect(),
+    );
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        group_flow(&topic, &group, "  rate_limit 250 per 1s\n"),
+    );
+    let (landed, stderr) = drain::stop_mid_stream(&p, ("KAFKA_URL", &url), N);
+    let committed = kafka.committed(&topic, &group, 1);
+    assert_eq!(
+        committed,
+        vec![landed],
+        "{landed} landed; stderr:\n{stderr}"
+    );
+}

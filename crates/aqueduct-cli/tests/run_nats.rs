@@ -82,6 +82,22 @@ impl Nats {
         })
     }
 
+    /// The durable's state: (messages not delivered, delivered and not
+    /// acked, the stream sequence every message up to which is acked).
+    fn ack_state(&self, stream_name: &str, durable: &str) -> (u64, usize, u64) {
+        self.rt.block_on(async {
+            let stream = self.js.get_stream(stream_name).await.expect("stream");
+            let mut consumer: jetstream::consumer::PullConsumer =
+                stream.get_consumer(durable).await.expect("consumer");
+            let info = consumer.info().await.expect("consumer info");
+            (
+                info.num_pending,
+                info.num_ack_pending,
+                info.ack_floor.stream_sequence,
+            )
+        })
+    }
+
     /// The payloads stored in a stream, in order.
     fn stored(&self, stream_name: &str) -> Vec<String> {
         self.rt.block_on(async {
@@ -472,4 +488,56 @@ fn durable_subscribe_recovers_from_a_server_restart_and_loses_nothing() {
         // the test's own client reconnects too
         || nats.consumer_state(&name, "drain") == (0, 0),
     );
+}
+
+/// Stopped with SIGTERM mid-stream, the durable consumer acknowledges every
+/// record it drained. One consumer gets the stream in order and hands it
+/// on in order, so the records that landed are the first ones: every
+/// message up to the last of them is acked, none after it; the rest were
+/// not delivered yet or are the pull batches async-nats had received and
+/// not handed on (left for JetStream to redeliver after `ack_wait`). Up to
+/// 700 records are in flight at the stop, so draining them takes seconds
+/// (`ack_wait` is the default 30 s: nothing is redelivered meanwhile).
+#[test]
+fn a_durable_consumer_stopped_mid_stream_acknowledges_what_it_drained() {
+    let Some(url) = url("a_durable_consumer_stopped_mid_stream_acknowledges_what_it_drained")
+    else {
+        return;
+    };
+    const N: i64 = 3000;
+    let nats = Nats::connect(&url);
+    let name = nats.stream_of_items("aq_jsstop", N);
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"{SYSTEM}
+type Item {{ id: int, name: string }}
+
+flow drain {{
+  mode async
+  from bus.subscribe("{name}.>", durable: "drain") as Item
+  to sqlite("out/items.db").upsert("items", key: [id])
+  rate_limit 150 per 1s
+}}
+"#
+        ),
+    );
+    let (landed, stderr) = drain::stop_mid_stream(&p, ("NATS_URL", &url), N);
+    let landed = u64::try_from(landed).unwrap_or(0);
+    // the server applies the acks it was sent as it reads them
+    let mut state = (0, 0, 0);
+    wait_until(Duration::from_secs(5), || {
+        state = nats.ack_state(&name, "drain");
+        state.2 >= landed
+    });
+    let (not_delivered, unacked, acked_through) = state;
+    let unacked = u64::try_from(unacked).unwrap_or(u64::MAX);
+    assert_eq!(
+        (acked_through, landed + unacked + not_delivered),
+        (landed, N as u64),
+        "{landed} landed, acked through {acked_through}, {unacked} delivered and not acknowledged, {not_delivered} not delivered; stderr:\n{stderr}"
+    );
+    println!("{landed} landed; {unacked} delivered to the client and not handed on");
+    nats.delete(&name);
 }

@@ -529,3 +529,42 @@ fn stream_recovers_from_a_server_restart_and_loses_nothing() {
         || pending(&mut conn(&url), &key, "workers") == 0,
     );
 }
+
+/// Stopped with SIGTERM mid-stream, the stream consumer XACKs every entry
+/// it drained: the group holds nothing pending, and the entries that did
+/// not land are still unread (a new consumer of the group reads exactly
+/// those). Up to about 1,100 entries are in flight at the stop (the flow's
+/// queue and one read), so draining them takes seconds.
+#[test]
+fn a_stream_consumer_stopped_mid_stream_acknowledges_what_it_drained() {
+    let Some(url) = url("a_stream_consumer_stopped_mid_stream_acknowledges_what_it_drained") else {
+        return;
+    };
+    const N: i64 = 3000;
+    let mut c = conn(&url);
+    let key = aqueduct_test_support::unique_name("aq_stop");
+    xadd_items(&mut c, &key, N);
+    let p = Project::new();
+    p.file("main.aq", drain_flow_with(&key, "one", "", 250));
+    let (landed, stderr) = drain::stop_mid_stream(&p, ("REDIS_URL", &url), N);
+    let left = pending(&mut c, &key, "workers");
+    let unread: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("workers")
+        .arg("check")
+        .arg("COUNT")
+        .arg(N)
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">")
+        .query(&mut c)
+        .expect("XREADGROUP");
+    let unread = unread.map_or(0, |r| r.keys.iter().map(|k| k.ids.len()).sum::<usize>());
+    let unread = i64::try_from(unread).unwrap_or(i64::MAX);
+    assert_eq!(
+        (left, landed + unread),
+        (0, N),
+        "{landed} landed, {unread} unread, {left} read and not acknowledged; stderr:\n{stderr}"
+    );
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut c).expect("DEL");
+}

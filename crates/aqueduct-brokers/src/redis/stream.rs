@@ -8,13 +8,14 @@
 //! XAUTOCLAIM, new ones are read with XREADGROUP (at most 100 at a time,
 //! blocking up to a second). Each entry is XACKed only after the executor
 //! acked its record. Reads wait while the flow is busy, so the backlog
-//! stays in Redis. Connection failures are retried with backoff.
+//! stays in Redis. Connection failures are retried with backoff. A stop
+//! lets a read under way finish (it blocks a second at most) and hands its
+//! entries to the flow, which acks them while draining.
 
 use super::{Endpoint, entry};
 use crate::backoff::Backoff;
 use crate::ordered::{Ordered, Run};
 use aqueduct_connectors::support::args::{arg_duration, arg_str, req_str};
-use aqueduct_connectors::support::stopped;
 use aqueduct_graph::Type;
 use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
 use aqueduct_runtime::value::Schemas;
@@ -176,11 +177,11 @@ impl StreamSource {
                 last_claim = Some(Instant::now());
                 self.claim(&mut reader).await
             } else {
-                let mut shutdown = self.shutdown.clone();
-                tokio::select! {
-                    r = self.read(&mut reader, &phase) => r,
-                    _ = stopped(&mut shutdown) => break,
-                }
+                // not cut short by a stop: the entries Redis answers with are
+                // pending for this consumer from then on, and dropped here
+                // they stayed so until a restart read them again (BLOCK
+                // bounds the wait, and they are handed to the flow)
+                self.read(&mut reader, &phase).await
             };
             let entries = match batch {
                 Ok(entries) => entries,

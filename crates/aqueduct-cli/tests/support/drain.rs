@@ -3,7 +3,8 @@
 //! connection cut at a random moment by a fault-injecting proxy
 //! ([`cut_and_recover`]), both over [`FAULT_MESSAGES`] messages published
 //! by an independent client and drained by a [`fast_flow`], and three replicas
-//! on one queue with one killed ([`three_replicas`]); and the plain run
+//! on one queue with one killed ([`three_replicas`]), a SIGTERM while
+//! records are still in flight ([`stop_mid_stream`]); and the plain run
 //! every broker source starts with: a few messages delivered, bad ones
 //! dead-lettered, the broker settled ([`deliver_and_stop`]), and a source
 //! that cannot start ([`run_consume_once`]).
@@ -41,6 +42,10 @@ const FINISH_LIMIT: Duration = Duration::from_secs(600);
 const REPLICAS_LIMIT: Duration = Duration::from_secs(120);
 const SETTLE_LIMIT: Duration = Duration::from_secs(20);
 const STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Items landed before [`stop_mid_stream`] sends SIGTERM: the flow is
+/// moving, and many more are in flight.
+const STOP_AT: i64 = 20;
 
 /// The same guards for [`deliver_and_stop`]'s handful of messages.
 const DELIVER_LIMIT: Duration = Duration::from_secs(30);
@@ -282,6 +287,25 @@ pub fn three_replicas(
         settled,
         "the broker still holds unacknowledged messages (the killed replica's were not redelivered)"
     );
+}
+
+/// Runs `project` with `env` until [`STOP_AT`] items landed, stops it with
+/// SIGTERM and asserts that it drained what it had taken and exited 0
+/// before all `n` landed. Returns how many landed, for the caller to check
+/// that the broker holds none of those unacknowledged, and the log.
+pub fn stop_mid_stream(project: &Project, env: (&str, &str), n: i64) -> (i64, String) {
+    let db = project.path(ITEMS_DB);
+    let mut running = project.spawn_with_env(&[], &[env]);
+    assert!(
+        wait_until(PROGRESS_LIMIT, || items(&db) >= STOP_AT),
+        "no progress; stderr:\n{}",
+        running.stderr()
+    );
+    let r = running.terminate(STOP_LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let landed = items(&db);
+    assert!(landed < n, "the stop came after the end: {landed} landed");
+    (landed, r.stderr)
 }
 
 /// Runs `project` with `env` (calling `after_start` once it started), waits
