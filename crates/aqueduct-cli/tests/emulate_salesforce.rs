@@ -243,3 +243,71 @@ fn a_bad_seed_is_refused_with_its_place() {
         "{stderr}"
     );
 }
+
+#[test]
+fn serves_pubsub_over_tls_with_a_given_certificate() {
+    let Some(ca) = aqueduct_test_support::service_url(
+        "AQUEDUCT_TEST_TLS_CA",
+        "serves_pubsub_over_tls_with_a_given_certificate",
+    ) else {
+        return;
+    };
+    let tls = Path::new(&ca).parent().expect("the CA's directory");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (port, tls_port) = (free_port(), free_port());
+    let (cert, key) = (tls.join("server.crt"), tls.join("server.key"));
+    let mut running = Emulator::start(
+        dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--pubsub-tls-cert",
+            &cert.display().to_string(),
+            "--pubsub-tls-key",
+            &key.display().to_string(),
+            "--pubsub-tls-listen",
+            &format!("127.0.0.1:{tls_port}"),
+        ],
+    );
+    running.wait_listening(port);
+    running.wait_listening(tls_port);
+    assert!(
+        wait_until(Duration::from_secs(10), || running
+            .stdout()
+            .contains("admin API")),
+        "stdout: {}",
+        running.stdout()
+    );
+    let line = format!(
+        "  Pub/Sub TLS   https://127.0.0.1:{tls_port} (gRPC over TLS: pubsub_url, with pubsub_ca naming the CA of the certificate)"
+    );
+    assert!(running.stdout().contains(&line), "{}", running.stdout());
+    assert_eq!(running.terminate(), 0, "stderr: {}", running.stderr());
+}
+
+#[test]
+fn a_pubsub_tls_certificate_that_cannot_be_read_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("server.key"), "not a key\n").expect("write");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let (code, stderr) = run(
+        dir.path(),
+        &[
+            "--listen",
+            &listen,
+            "--pubsub-tls-cert",
+            "missing.crt",
+            "--pubsub-tls-key",
+            "server.key",
+        ],
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("the Pub/Sub TLS certificate missing.crt: No such file or directory"),
+        "{stderr}"
+    );
+    // a certificate without its key (and the other way round) is a usage error
+    let (code, stderr) = run(dir.path(), &["--pubsub-tls-cert", "missing.crt"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--pubsub-tls-key <FILE>"), "{stderr}");
+}

@@ -243,6 +243,7 @@ fn the_bulk_export_example_runs_against_the_emulator() {
         .block_on(serve(Config {
             seed: Seed::load(&dir.join("emulator-seed.yaml")).expect("seed"),
             listen: "127.0.0.1:0".parse().expect("address"),
+            pubsub_tls: None,
         }))
         .expect("emulator starts");
     let key = p.read("dev-private-key.pem");

@@ -16,7 +16,7 @@
 //!   its own writes and platform events from REST publishes;
 //! - the Pub/Sub API (gRPC over HTTP/2 on the same port, the same events
 //!   as Avro payloads, and `Publish` into them) in builds with the `pubsub`
-//!   feature;
+//!   feature, and over TLS on a port of its own with [`Config::pubsub_tls`];
 //! - outbound messages posted to a listener until acknowledged;
 //! - faults on demand and an admin API under `/_emulator/`.
 //!
@@ -70,6 +70,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use org::{Org, State};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How to start an emulator.
@@ -79,6 +80,9 @@ pub struct Config {
     pub seed: Seed,
     /// Where to listen (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
+    /// Also serve the Pub/Sub API over TLS (builds with the `pubsub`
+    /// feature); `None`: only without TLS, on `listen`.
+    pub pubsub_tls: Option<PubSubTls>,
 }
 
 impl Default for Config {
@@ -86,8 +90,21 @@ impl Default for Config {
         Config {
             seed: Seed::builtin(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            pubsub_tls: None,
         }
     }
+}
+
+/// The Pub/Sub API over TLS, on a port of its own (the instance URL's port
+/// stays plain HTTP for REST, OAuth and CometD).
+#[derive(Debug, Clone)]
+pub struct PubSubTls {
+    /// PEM file of the server certificate (then any intermediates).
+    pub cert: PathBuf,
+    /// PEM file of its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
 }
 
 /// Why the emulator could not start.
@@ -104,6 +121,9 @@ pub enum ServeError {
         /// Why.
         message: String,
     },
+    /// The Pub/Sub TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// A connected app's credentials, as printed at start-up.
@@ -124,6 +144,7 @@ pub struct Credentials {
 pub struct Emulator {
     addr: SocketAddr,
     instance_url: String,
+    pubsub_tls_addr: Option<SocketAddr>,
     org: Arc<Org>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -149,6 +170,12 @@ impl Emulator {
     /// instance URL's own port; `None` in builds without the `pubsub` feature.
     pub fn pubsub_url(&self) -> Option<String> {
         cfg!(feature = "pubsub").then(|| self.instance_url.clone())
+    }
+
+    /// Where the Pub/Sub API is served over TLS (`https://ADDR`), when
+    /// [`Config::pubsub_tls`] asked for it.
+    pub fn pubsub_tls_url(&self) -> Option<String> {
+        self.pubsub_tls_addr.map(|addr| format!("https://{addr}"))
     }
 
     /// The org id (18 characters).
@@ -244,6 +271,15 @@ pub async fn serve(config: Config) -> Result<Emulator, ServeError> {
         .unwrap_or_else(|| format!("http://{addr}"));
     state.instance_url = instance_url.trim_end_matches('/').to_string();
     let org = Org::new(state);
+    // Before the main server starts, so a certificate that cannot be used
+    // leaves nothing running behind the error.
+    let (pubsub_tls_addr, pubsub_tls_task) = match &config.pubsub_tls {
+        None => (None, None),
+        Some(tls) => {
+            let (addr, task) = serve_pubsub_tls(org.clone(), tls).await?;
+            (Some(addr), Some(task))
+        }
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(org.clone());
     let server = tokio::spawn(async move {
@@ -254,15 +290,37 @@ pub async fn serve(config: Config) -> Result<Emulator, ServeError> {
             tracing::error!(error = %e, "The Salesforce emulator stopped serving.");
         }
     });
-    let bulk = tokio::spawn(bulk::worker::run(org.clone()));
-    let outbound = tokio::spawn(outbound::run(org.clone()));
+    let mut tasks = vec![server];
+    tasks.extend(pubsub_tls_task);
+    tasks.push(tokio::spawn(bulk::worker::run(org.clone())));
+    tasks.push(tokio::spawn(outbound::run(org.clone())));
     tracing::info!(%addr, "Salesforce emulator listening.");
     let instance_url = org.lock().instance_url.clone();
     Ok(Emulator {
         addr,
         instance_url,
+        pubsub_tls_addr,
         org,
         shutdown: Some(tx),
-        tasks: vec![server, bulk, outbound],
+        tasks,
     })
+}
+
+#[cfg(feature = "pubsub")]
+async fn serve_pubsub_tls(
+    org: Arc<Org>,
+    tls: &PubSubTls,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ServeError> {
+    pubsub::tls::serve(org, tls).await
+}
+
+#[cfg(not(feature = "pubsub"))]
+async fn serve_pubsub_tls(
+    _: Arc<Org>,
+    _: &PubSubTls,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ServeError> {
+    Err(ServeError::Tls(
+        "this build has no Pub/Sub API (cargo feature `pubsub`), so it cannot serve it over TLS"
+            .to_string(),
+    ))
 }

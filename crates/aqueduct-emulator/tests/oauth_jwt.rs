@@ -252,6 +252,7 @@ async fn a_bad_certificate_is_a_seed_error_naming_the_client() {
     let err = aqueduct_emulator::serve(aqueduct_emulator::Config {
         seed: aqueduct_emulator::Seed::parse("auth:\n  clients:\n    - {client_id: x, username: u@x, certificate: /nonexistent/cert.pem}\n", "s.yaml").expect("parses"),
         listen: "127.0.0.1:0".parse().expect("addr"),
+        pubsub_tls: None,
     })
     .await
     .expect_err("refused");

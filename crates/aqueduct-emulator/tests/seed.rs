@@ -16,6 +16,7 @@ async fn refused(yaml: &str) -> String {
     match serve(Config {
         seed,
         listen: "127.0.0.1:0".parse().expect("addr"),
+        pubsub_tls: None,
     })
     .await
     {

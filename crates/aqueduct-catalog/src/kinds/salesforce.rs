@@ -143,6 +143,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
             ValueType::Url,
             "Pub/Sub API endpoint for transport: pubsub (default: https://api.pubsub.salesforce.com:7443).",
         ),
+        option(
+            "pubsub_ca",
+            ValueType::String,
+            "PEM file of CA certificates trusted for an https:// pubsub_url besides the Mozilla roots, e.g. a TLS-inspecting proxy's or the emulator's test CA (a relative path starts at the project directory).",
+        ),
         required(
             "auth",
             ValueType::Block(&[CLIENT_CREDENTIALS, JWT_BEARER, REFRESH_TOKEN]),

@@ -1,10 +1,12 @@
-//! `aqueduct emulate salesforce [--seed FILE] [--listen ADDR]`: run the
-//! local Salesforce org emulator (`aqueduct-emulator`) until Ctrl-C or
-//! SIGTERM, after printing where it listens and the credentials it accepts.
+//! `aqueduct emulate salesforce [--seed FILE] [--listen ADDR]
+//! [--pubsub-tls-cert FILE --pubsub-tls-key FILE [--pubsub-tls-listen ADDR]]`:
+//! run the local Salesforce org emulator (`aqueduct-emulator`) until Ctrl-C
+//! or SIGTERM, after printing where it listens and the credentials it
+//! accepts.
 
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::output::Output;
-use aqueduct_emulator::{Config, Seed, ServeError};
+use aqueduct_emulator::{Config, PubSubTls, Seed, ServeError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -32,17 +34,41 @@ pub struct SalesforceArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8943")]
     pub listen: String,
+    /// Also serve the Pub/Sub API over TLS with this certificate (PEM), on --pubsub-tls-listen.
+    #[arg(long, value_name = "FILE", requires = "pubsub_tls_key")]
+    pub pubsub_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --pubsub-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "pubsub_tls_cert")]
+    pub pubsub_tls_key: Option<PathBuf>,
+    /// Address of the Pub/Sub API over TLS.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8944",
+        requires = "pubsub_tls_cert"
+    )]
+    pub pubsub_tls_listen: String,
+}
+
+/// `addr` as a socket address, or a usage error naming it.
+fn address(addr: &str) -> Result<SocketAddr, Failure> {
+    addr.parse()
+        .map_err(|_| Failure::Usage(format!("`{addr}` is not an address such as 127.0.0.1:8943")))
 }
 
 /// Starts the emulator and serves until a signal.
 pub fn run(args: &Args, out: &Output) -> CmdResult {
     let System::Salesforce(sf) = &args.system;
-    let listen: SocketAddr = sf.listen.parse().map_err(|_| {
-        Failure::Usage(format!(
-            "`{}` is not an address such as 127.0.0.1:8943",
-            sf.listen
-        ))
-    })?;
+    let listen = address(&sf.listen)?;
+    let pubsub_tls = match (&sf.pubsub_tls_cert, &sf.pubsub_tls_key) {
+        (Some(cert), Some(key)) => Some(PubSubTls {
+            cert: cert.clone(),
+            key: key.clone(),
+            listen: address(&sf.pubsub_tls_listen)?,
+        }),
+        // clap makes each of the two require the other
+        _ => None,
+    };
     let seed = match &sf.seed {
         None => Seed::builtin(),
         Some(path) => match Seed::load(path) {
@@ -54,7 +80,7 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let emulator = match aqueduct_emulator::serve(Config { seed, listen }).await {
+        let emulator = match aqueduct_emulator::serve(Config { seed, listen, pubsub_tls }).await {
             Ok(e) => e,
             Err(ServeError::Seed(e)) => return Ok(seed_error(out, &e)),
             Err(e) => return Err(Failure::Runtime(e.to_string())),
@@ -74,6 +100,9 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
         }
         if let Some(pubsub) = emulator.pubsub_url() {
             text.push_str(&format!("  Pub/Sub API   {pubsub} (gRPC without TLS: the system's pubsub_url)\n"));
+        }
+        if let Some(pubsub) = emulator.pubsub_tls_url() {
+            text.push_str(&format!("  Pub/Sub TLS   {pubsub} (gRPC over TLS: pubsub_url, with pubsub_ca naming the CA of the certificate)\n"));
         }
         text.push_str(&format!("  admin API     {url}/_emulator (faults, clock, tokens; see docs/emulator.md)\n"));
         out.print(&text)?;

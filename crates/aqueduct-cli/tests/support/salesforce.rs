@@ -3,7 +3,7 @@
 //! Salesforce client would (OAuth client credentials, REST writes, SOQL,
 //! and CometD for platform events, which have no records to query).
 
-use aqueduct_emulator::{Config, Emulator, Seed, serve};
+use aqueduct_emulator::{Config, Emulator, PubSubTls, Seed, serve};
 use serde_json::{Value, json};
 
 /// An emulator on a runtime that lives as long as the test, and the
@@ -21,11 +21,23 @@ impl Org {
     /// Starts an emulator with `seed` on a free loopback port; the test's
     /// calls authenticate as `client_id` / `client_secret` of that seed.
     pub fn start(seed: Seed, client_id: &str, client_secret: &str) -> Org {
+        Org::start_with(seed, None, client_id, client_secret)
+    }
+
+    /// [`Org::start`], also serving the Pub/Sub API over TLS (on a free
+    /// port of its own) when `pubsub_tls` is given.
+    pub fn start_with(
+        seed: Seed,
+        pubsub_tls: Option<PubSubTls>,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Org {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let emulator = rt
             .block_on(serve(Config {
                 seed,
                 listen: "127.0.0.1:0".parse().expect("address"),
+                pubsub_tls,
             }))
             .expect("emulator starts");
         Org {

@@ -1,5 +1,5 @@
 //! The Pub/Sub API (gRPC `eventbus.v1.PubSub`) on the emulator's own port
-//! (HTTP/2 without TLS), serving the same retained events as CometD:
+//! (HTTP/2 without TLS; over TLS on a port of its own, see [`tls`]), serving the same retained events as CometD:
 //! `GetTopic`, `GetSchema`, `Subscribe` and `Publish` (see [`publish`];
 //! `PublishStream` is not served).
 //!
@@ -21,6 +21,7 @@
 mod avro;
 mod decode;
 mod publish;
+pub(crate) mod tls;
 
 use crate::events::channel_exists;
 use crate::faults::FaultKind;

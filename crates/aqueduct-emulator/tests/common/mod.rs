@@ -14,6 +14,7 @@ pub async fn start(seed: Seed) -> Emulator {
     serve(Config {
         seed,
         listen: "127.0.0.1:0".parse().expect("address"),
+        pubsub_tls: None,
     })
     .await
     .expect("emulator starts")

@@ -1,11 +1,14 @@
 //! What every Pub/Sub API call of one operation shares: the endpoint
 //! (`pubsub_url`, Salesforce's public one by default), the lazily connected
-//! HTTP/2 channel (TLS for `https://`), the auth metadata each call carries
+//! HTTP/2 channel (TLS for `https://`, trusting Mozilla's roots and the CA
+//! of `pubsub_ca`: see [`super::tls`]), the auth metadata each call carries
 //! (`accesstoken`, `instanceurl`, `tenantid` = the org id from the token's
 //! identity URL), and how a gRPC status becomes a connector error
 //! (`INVALID_ARGUMENT`, `NOT_FOUND` and `PERMISSION_DENIED` are permanent,
-//! the rest transient).
+//! and so is a server certificate that fails verification; the rest are
+//! transient).
 
+use super::tls;
 use crate::client::Client;
 use aqueduct_connectors::support::args::{Options, label};
 use aqueduct_pubsub::{ACCESS_TOKEN, DEFAULT_ENDPOINT, INSTANCE_URL, TENANT_ID};
@@ -20,23 +23,38 @@ use tonic::{Code, Request, Status};
 pub(crate) struct Conn {
     pub(crate) client: Arc<Client>,
     endpoint: String,
+    /// `None` for an `http://` endpoint.
+    tls: Option<ClientTlsConfig>,
     label: String,
 }
 
 impl Conn {
     pub(crate) fn build(cx: &OpContext, client: Arc<Client>) -> Result<Conn, ConnectorError> {
-        let endpoint = Options::of(cx)
+        let options = Options::of(cx);
+        let endpoint = options
             .string("pubsub_url")?
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+        let ca = options.string("pubsub_ca")?;
+        let tls = if endpoint.starts_with("https://") {
+            Some(tls::client_config(&client.system, ca.as_deref())?)
+        } else if endpoint.starts_with("http://") {
+            if ca.is_some() {
+                return Err(ConnectorError::Config(format!(
+                    "`{}`: pubsub_ca is set but pubsub_url is http:// (no TLS); use an https:// pubsub_url or leave pubsub_ca out",
+                    label(cx)
+                )));
+            }
+            None
+        } else {
             return Err(ConnectorError::Config(format!(
                 "`{}`: pubsub_url must start with https:// (or http:// for a local emulator)",
                 label(cx)
             )));
-        }
+        };
         Ok(Conn {
             client,
             endpoint,
+            tls,
             label: label(cx),
         })
     }
@@ -47,12 +65,10 @@ impl Conn {
             .connect_timeout(Duration::from_secs(30))
             .http2_keep_alive_interval(Duration::from_secs(60))
             .keep_alive_while_idle(true);
-        if self.endpoint.starts_with("https://") {
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_webpki_roots())
-                .map_err(|e| {
-                    ConnectorError::Config(format!("`{}`: pubsub_url: {e}", self.label))
-                })?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone()).map_err(|e| {
+                ConnectorError::Config(format!("`{}`: pubsub_url: {e}", self.label))
+            })?;
         }
         // Connects on first use, and again after the connection drops.
         Ok(endpoint.connect_lazy())
@@ -96,6 +112,9 @@ impl Conn {
             status.code(),
             aqueduct_runtime::secrets::redact(status.message())
         );
+        if let Some(hint) = tls::certificate_hint(status.message()) {
+            return ConnectorError::Permanent(format!("{message}: {hint}"));
+        }
         match status.code() {
             Code::InvalidArgument | Code::NotFound | Code::PermissionDenied => {
                 ConnectorError::Permanent(message)

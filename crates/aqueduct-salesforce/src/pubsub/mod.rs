@@ -26,6 +26,7 @@
 mod avro;
 mod conn;
 pub(crate) mod publish;
+mod tls;
 
 use crate::client::Client;
 use crate::stream::{Events, Start, deliver, subscription};
