@@ -13,18 +13,14 @@
 
 mod support;
 
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use serde_json::json;
 use std::time::Duration;
+use support::mqtt::{options, paced_publisher, unacknowledged};
 use support::{Project, drain, publish, wait_until};
 
 fn url(test: &str) -> Option<String> {
     aqueduct_test_support::service_url("AQUEDUCT_TEST_MQTT_URL", test)
-}
-
-fn options(url: &str, client_id: &str) -> MqttOptions {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    MqttOptions::parse_url(format!("{url}{sep}client_id={client_id}")).expect("an mqtt url")
 }
 
 /// Publishes every payload at QoS 1 and waits for all PUBACKs.
@@ -147,88 +143,6 @@ flow ingest {{
     assert_eq!(dead[0]["raw"], json!("oops"));
 }
 
-/// Items `0..n` published to `topic` at `qos` by an independent rumqttc
-/// client on a thread of its own, never more than [`WINDOW`] ahead of what
-/// landed in `db`, so the kill or cut strikes a live stream rather than a
-/// backlog queued in full. Ends when the broker acknowledged every message
-/// (PUBACK, or PUBCOMP at QoS 2), or fails after a minute without any
-/// progress.
-fn paced_publisher(
-    url: &str,
-    topic: &str,
-    qos: QoS,
-    n: i64,
-    db: std::path::PathBuf,
-) -> std::thread::JoinHandle<Result<(), String>> {
-    const WINDOW: i64 = 400;
-    const IN_FLIGHT: i64 = 16;
-    const STALLED: Duration = Duration::from_secs(60);
-    let (url, topic) = (url.to_string(), topic.to_string());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-        rt.block_on(async move {
-            let id = aqueduct_test_support::unique_name("pub");
-            let (client, mut eventloop) = AsyncClient::new(options(&url, &id), 100);
-            let acked = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-            let counter = acked.clone();
-            let poller = tokio::spawn(async move {
-                loop {
-                    match eventloop.poll().await {
-                        Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => {
-                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
-                        Ok(_) => {}
-                        Err(e) => return format!("the publisher's connection failed: {e}"),
-                    }
-                }
-            });
-            let mut next = 0;
-            // rows landed, read again when the window is used up or every second
-            let mut landed = 0;
-            let mut read_at = std::time::Instant::now();
-            let mut progress = (0, std::time::Instant::now());
-            loop {
-                let done = acked.load(std::sync::atomic::Ordering::SeqCst);
-                if done >= n {
-                    break;
-                }
-                if poller.is_finished() {
-                    return Err(poller.await.unwrap_or_else(|e| e.to_string()));
-                }
-                if next - landed >= WINDOW || read_at.elapsed() >= Duration::from_secs(1) {
-                    landed = drain::items(&db);
-                    read_at = std::time::Instant::now();
-                    if landed + done > progress.0 {
-                        progress = (landed + done, read_at);
-                    } else if progress.1.elapsed() > STALLED {
-                        return Err(format!("stalled: {done} acknowledged, {landed} landed"));
-                    }
-                }
-                // Mosquitto takes at most `max_inflight_messages` (20)
-                // incoming QoS 2 messages of an MQTT 3.1.1 client at once
-                // and drops the ones over it, completing them all the same
-                let room = (IN_FLIGHT - (next - done)).min(n - next);
-                if next - landed >= WINDOW {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                } else if room > 0 {
-                    for i in next..next + room {
-                        client
-                            .publish(topic.clone(), qos, false, drain::item_json(i).into_bytes())
-                            .await
-                            .map_err(|e| e.to_string())?;
-                    }
-                    next += room;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
-            let _ = client.disconnect().await;
-            poller.abort();
-            Ok(())
-        })
-    })
-}
-
 /// The flow of the kill and cut tests: `topic` at `qos` as `client` into
 /// `out/items.db` (see `support::drain::fast_flow`), in groups of 20, the
 /// messages Mosquitto has in flight to a client at once
@@ -267,7 +181,8 @@ fn killed_and_restarted(test: &str, qos: QoS) {
                 &topic,
                 qos,
                 N,
-                p.path(drain::ITEMS_DB),
+                vec![p.path(drain::ITEMS_DB)],
+                400,
             ));
         },
         || {},
@@ -453,7 +368,8 @@ fn cut_and_recovered(test: &str, qos: QoS) {
                 &topic,
                 qos,
                 N,
-                p.path(drain::ITEMS_DB),
+                vec![p.path(drain::ITEMS_DB)],
+                400,
             ));
         },
         || true,
@@ -603,29 +519,6 @@ fn queued_backlog(url: &str, prefix: &str, n: i64) -> (String, String) {
         (0..n).map(drain::item_json).collect(),
     );
     (topic, client)
-}
-
-/// Resumes the persistent session `client_id` for two seconds without
-/// acknowledging: how many messages the broker sends again.
-fn unacknowledged(url: &str, client_id: &str) -> usize {
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    rt.block_on(async {
-        let mut options = options(url, client_id);
-        options.set_clean_session(false).set_manual_acks(true);
-        let (_client, mut eventloop) = AsyncClient::new(options, 100);
-        let mut again = 0;
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Incoming::Publish(_))) => again += 1,
-                    Ok(_) => {}
-                    Err(_) => return,
-                }
-            }
-        })
-        .await;
-        again
-    })
 }
 
 /// A backlog far over `max_inflight_messages` queued for a session: the

@@ -9,7 +9,12 @@
 //! in flight (Mosquitto: `max_inflight_messages`, 20), so a slow flow leaves
 //! the backlog queued in the broker. The event loop reconnects with backoff
 //! and subscribes again after every connection; acks of messages of an
-//! ended connection are dropped ([`AckGate`]).
+//! ended connection are dropped ([`AckGate`]). The start-up waits for the
+//! broker's SUBACK: a refused filter fails it.
+//!
+//! Replicas share the work through a shared subscription
+//! (`$share/GROUP/filter`, which Mosquitto accepts from MQTT 3.1.1
+//! clients), each with a client id of its own.
 
 use super::Endpoint;
 use super::ack_gate::{AckGate, AckOutcome};
@@ -18,7 +23,9 @@ use aqueduct_connectors::support::args::req_str;
 use aqueduct_connectors::support::stopped;
 use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
 use futures::future::BoxFuture;
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, Publish, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, Incoming, Outgoing, Publish, QoS, SubscribeReasonCode,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -86,9 +93,35 @@ impl Subscribe {
                         }
                         // every (re)connection subscribes again
                         if let Err(e) = subscriber.try_subscribe(filter.clone(), qos) {
-                            tracing::warn!("`{label}`: cannot subscribe to `{filter}`: {e}");
+                            let message = format!("`{label}`: cannot subscribe to `{filter}`: {e}");
+                            // no SUBACK will come to end the start-up's wait
+                            if let Some(tx) = connected_tx.take() {
+                                let _ = tx.send(Err(ConnectorError::Transient(message)));
+                                return;
+                            }
+                            tracing::warn!("{message}");
                         }
-                        if let Some(tx) = connected_tx.take() {
+                    }
+                    // Only the SUBACK says the broker took the filter: a
+                    // new session gets nothing published before it, and a
+                    // refused filter (return code 0x80) would leave the
+                    // flow waiting for messages that never come. Mosquitto
+                    // 2.0.11 granted even a filter its ACL denies (it
+                    // filters at delivery), so the refusal is not tested.
+                    Ok(Event::Incoming(Incoming::SubAck(ack))) => {
+                        let refused = ack
+                            .return_codes
+                            .iter()
+                            .any(|c| matches!(c, SubscribeReasonCode::Failure));
+                        if refused {
+                            let message =
+                                format!("`{label}`: the broker refused the subscription to `{filter}`");
+                            if let Some(tx) = connected_tx.take() {
+                                let _ = tx.send(Err(ConnectorError::Config(message)));
+                                return;
+                            }
+                            tracing::error!("{message}");
+                        } else if let Some(tx) = connected_tx.take() {
                             let _ = tx.send(Ok(()));
                         }
                     }

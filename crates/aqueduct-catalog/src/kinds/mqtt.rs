@@ -25,7 +25,7 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
         option(
             "client_id",
             ValueType::String,
-            "Client identifier; a fixed one keeps a persistent session (default: aqueduct- plus the flow name).",
+            "Client identifier; a fixed one keeps a persistent session (default: aqueduct- plus the flow name). Replicas on a shared subscription each need their own, e.g. env(\"REPLICA_ID\").",
         ),
     ],
     inline_positional: &["url"],

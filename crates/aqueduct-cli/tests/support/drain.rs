@@ -79,7 +79,7 @@ pub fn seed() -> u64 {
 
 /// A random moment of a stream of `n` items, as the number landed by then:
 /// between 5 % and 75 % of them, so that the fault strikes mid-stream.
-fn random_moment(n: i64) -> i64 {
+pub fn random_moment(n: i64) -> i64 {
     let mut rng = Lcg(seed());
     let at = n / 20 + rng.next((n * 7 / 10).max(1) as u64) as i64;
     println!("striking once {at} of {n} items landed");

@@ -5,8 +5,9 @@
 //! ([`TestServer`]), a tiny blocking HTTP/1.1 client ([`http`]) and polling
 //! with a deadline ([`wait_until`]); the Salesforce emulator as a client
 //! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
-//! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`])
-//! and the rows of a batch load ([`big_csv`]); a RabbitMQ channel ([`rabbit`]).
+//! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`]),
+//! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]) and the rows
+//! of a batch load ([`big_csv`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -14,6 +15,7 @@
 
 pub mod cdc;
 pub mod drain;
+pub mod mqtt;
 pub mod mysql;
 pub mod postgres;
 pub mod publish;
