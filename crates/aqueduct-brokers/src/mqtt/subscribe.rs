@@ -126,6 +126,14 @@ impl Subscribe {
                         }
                     }
                     Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                        // A resumed session's queued messages come right
+                        // after CONNACK, before the SUBACK: they prove the
+                        // session is there, and the start-up must end now,
+                        // or the queue below fills while nobody reads it
+                        // and the SUBACK behind them is never read.
+                        if let Some(tx) = connected_tx.take() {
+                            let _ = tx.send(Ok(()));
+                        }
                         // once the flow stops taking messages the loop
                         // still has acks and the DISCONNECT to send; an
                         // unacknowledged message comes again next session
