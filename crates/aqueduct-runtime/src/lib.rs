@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod ca_file;
 pub mod channel;
 pub mod connector;
 pub mod dead_letter;

@@ -99,17 +99,10 @@ pub(crate) fn natural(value: BinlogValue<'static>, column: &ColumnInfo) -> Resul
 /// unsigned value, a decimal above `i64::MAX`. `None` when `i` needs no
 /// change.
 fn unsigned(i: i64, column: &ColumnInfo) -> Option<Value> {
-    if i >= 0 || !column.column_type.contains("unsigned") {
+    if i >= 0 || !column.unsigned() {
         return None;
     }
-    let bits = match column.data_type.as_str() {
-        "tinyint" => 8,
-        "smallint" => 16,
-        "mediumint" => 24,
-        "int" | "integer" => 32,
-        "bigint" => 64,
-        _ => return None,
-    };
+    let bits = column.int_bits()?;
     // two's complement: the low `bits` bits are the unsigned value
     let u = if bits == 64 {
         i as u64

@@ -10,9 +10,7 @@
 
 use aqueduct_runtime::connector::ConnectorError;
 use mysql_async::SslOpts;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The `ssl-mode` values, as MySQL's clients spell them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,22 +157,14 @@ pub fn ssl_opts(
 
 /// Reads `ssl-ca` now, so a missing or empty file stops start-up with a
 /// clear message rather than failing each connection.
-fn check_ca(system: &str, ca: &PathBuf) -> Result<(), ConnectorError> {
+fn check_ca(system: &str, ca: &Path) -> Result<(), ConnectorError> {
     let bad = |why: String| {
         ConnectorError::Config(format!(
             "mysql `{system}`: `ssl-ca` {}: {why}; give a PEM file with the CA certificate that signed the server's",
             ca.display()
         ))
     };
-    let pem = std::fs::read(ca).map_err(|e| bad(format!("cannot be read ({e})")))?;
-    let mut found = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        cert.map_err(|e| bad(format!("is not valid PEM ({e})")))?;
-        found += 1;
-    }
-    if found == 0 {
-        return Err(bad("holds no PEM certificate".to_string()));
-    }
+    aqueduct_runtime::ca_file::read(ca).map_err(bad)?;
     Ok(())
 }
 

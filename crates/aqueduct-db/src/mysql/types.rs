@@ -53,19 +53,24 @@ pub struct ColumnInfo {
 }
 
 impl ColumnInfo {
-    fn unsigned(&self) -> bool {
+    pub(crate) fn unsigned(&self) -> bool {
         self.column_type.contains("unsigned")
     }
 
-    fn int_range(&self) -> Option<(i128, i128)> {
-        let bits = match self.data_type.as_str() {
+    /// The width in bits of an integer column; `None` for other types.
+    pub(crate) fn int_bits(&self) -> Option<u32> {
+        Some(match self.data_type.as_str() {
             "tinyint" => 8,
             "smallint" => 16,
             "mediumint" => 24,
             "int" | "integer" => 32,
             "bigint" => 64,
             _ => return None,
-        };
+        })
+    }
+
+    fn int_range(&self) -> Option<(i128, i128)> {
+        let bits = self.int_bits()?;
         Some(if self.unsigned() {
             (0, (1i128 << bits) - 1)
         } else {

@@ -16,7 +16,6 @@ use crate::connector::ConnectorError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -79,17 +78,11 @@ fn roots(who: &str, params: &TlsParams) -> Result<RootCertStore, ConnectorError>
             path.display()
         ))
     };
-    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot be read ({e})")))?;
-    let mut found = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| bad(format!("is not valid PEM ({e})")))?;
+    let (_, certs) = crate::ca_file::read(path).map_err(bad)?;
+    for cert in certs {
         store
             .add(cert)
             .map_err(|e| bad(format!("holds a certificate rustls cannot use ({e})")))?;
-        found += 1;
-    }
-    if found == 0 {
-        return Err(bad("holds no PEM certificate".to_string()));
     }
     Ok(store)
 }

@@ -9,8 +9,6 @@
 //! pins. Retrying cannot fix a certificate, so it stops the flow.
 
 use aqueduct_runtime::connector::ConnectorError;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tonic::transport::{Certificate, ClientTlsConfig};
 
 /// How rustls' `Error::InvalidCertificate` starts.
@@ -31,15 +29,7 @@ pub(crate) fn client_config(
             "`{label}`: `pubsub_ca` {path}: {why}; give a PEM file with the CA certificate that signed the Pub/Sub server's"
         ))
     };
-    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot be read ({e})")))?;
-    let mut found = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        cert.map_err(|e| bad(format!("is not valid PEM ({e})")))?;
-        found += 1;
-    }
-    if found == 0 {
-        return Err(bad("holds no PEM certificate".to_string()));
-    }
+    let (pem, _) = aqueduct_runtime::ca_file::read(std::path::Path::new(path)).map_err(bad)?;
     Ok(config.ca_certificate(Certificate::from_pem(pem)))
 }
 
