@@ -15,6 +15,10 @@ use aqueduct_runtime::connector::{ConnectorError, OpContext, Target};
 use aqueduct_runtime::value::Value;
 use async_nats::jetstream::context::{GetStreamByNameErrorKind, PublishErrorKind};
 use futures::future::BoxFuture;
+use std::time::Duration;
+
+/// How long the stream lookup after a "no responders" may take.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Publish {
     nats: Lazy,
@@ -71,8 +75,18 @@ impl Target for Publish {
                         // "No responders" also while a restarted server is
                         // still loading its streams: permanent only when
                         // JetStream itself says no stream captures it
-                        return Err(match js.stream_by_subject(subject.as_str()).await {
-                            Err(lookup) if lookup.kind() == GetStreamByNameErrorKind::NotFound => {
+                        // Bounded: the connection has no request timeout, and a
+                        // request sent while the server goes away is never
+                        // answered (the write then hung for good, and so did the flow)
+                        let lookup = tokio::time::timeout(
+                            LOOKUP_TIMEOUT,
+                            js.stream_by_subject(subject.as_str()),
+                        )
+                        .await;
+                        return Err(match lookup {
+                            Ok(Err(lookup))
+                                if lookup.kind() == GetStreamByNameErrorKind::NotFound =>
+                            {
                                 ep.permanent(&what, e)
                             }
                             _ => ep.transient(&format!("{what} (JetStream not answering yet)"), e),
