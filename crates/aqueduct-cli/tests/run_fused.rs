@@ -29,6 +29,7 @@ fn edge_lines() -> Vec<String> {
         // filtered by `where`
         r#"{"id":10,"customer":"i","country":"xx","price":5,"quantity":1}"#,
         r#"{"id":11,"customer":"j","country":"de","price":5,"quantity":-1}"#,
+        r#"{"id":20,"customer":"zz","country":"de","price":5,"quantity":1}"#,
         // not JSON, the wrong type, a missing required field, trailing text
         r#"{"id":12,"customer":"k""#,
         r#"{"id":"13","customer":"l","country":"de","price":5,"quantity":1}"#,
@@ -93,18 +94,23 @@ type Out {
   double: int
   big: bool
   label: string
+  french: bool
+  noted: bool
+  listed: bool
 }
 "#;
 
 /// The flow: spread, `upper`/`lower`, arithmetic, `in` a list, `if`, `??`,
-/// string concatenation, `not`, comparisons.
+/// string concatenation, `not`, comparisons (of a field with a text, also
+/// an optional one that is null, and a field in a list of texts: the
+/// fused path's shorter forms).
 fn flow(from: &str, to: &str) -> String {
     format!(
         r#"{TYPES}
 flow orders {{
   mode batch chunk 7
   from {from} as Order
-  where .quantity >= 0 and not (lower(.country) == "xx")
+  where .quantity >= 0 and not (lower(.country) == "xx") and .customer != "zz"
   map Out {{
     ...
     customer = upper(.customer)
@@ -115,6 +121,9 @@ flow orders {{
     big = .price * .quantity >= 100.0 or .vip == true
     label = .customer + "/" + upper(.country)
     note = .note ?? "none"
+    french = "fr" == .country
+    noted = .note != "first"
+    listed = .note in ["first", "n101 ü", "n200 ü"]
   }}
   to {to}
   dead_letter file("out").append("dead.jsonl")

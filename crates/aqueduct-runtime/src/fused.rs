@@ -26,6 +26,7 @@
 mod decode;
 mod encode;
 mod expr;
+mod scan;
 #[cfg(test)]
 mod tests;
 

@@ -4,7 +4,7 @@
 //! one ack per group.
 //!
 //! A group ends at a chunk's end (so checkpoints land where they land on
-//! the general path), at 16 KiB of output (so the flow's queue of
+//! the general path), at 32 KiB of output (so the flow's queue of
 //! envelopes stays small in bytes), before a line the plan does not take
 //! (which then goes as an ordinary record, in its place), and at the end
 //! of the file. Its position is the offset after its last line.
@@ -14,7 +14,7 @@ use crate::formats::{Codec, Format, Line, StreamDecoder};
 use aqueduct_runtime::fused::{CsvColumns, FusedGroup, FusedPlan, Outcome};
 
 /// Output bytes after which a group is sealed.
-const GROUP_BYTES: usize = 16 * 1024;
+const GROUP_BYTES: usize = 32 * 1024;
 
 /// The fused state of one file being read.
 pub(super) struct Fusing<'p> {

@@ -1,7 +1,8 @@
 //! Decoding one input line into the fused path's slots, borrowing the text.
 //!
-//! JSON goes through `serde_json` (what the general decoder, and the
-//! hand-written baseline, use) with a seed that keeps unescaped strings as
+//! JSON lines of the usual shape are read by a scanner of their own
+//! ([`super::scan`]); the others go through `serde_json` (what the general
+//! decoder, and the hand-written baseline, use) with a seed that keeps unescaped strings as
 //! slices of the line. CSV rows without quotes are split by hand. Both
 //! accept a subset of what the general decoders accept and give the same
 //! values for it (`value::json::seed`, `value::text::parse_text`); for
@@ -51,6 +52,18 @@ fn no<E: de::Error>() -> E {
 /// Decodes a JSON object line into one value per field (in `fields`
 /// order), in `slots` (an empty vector whose allocation is reused).
 pub(crate) fn json_line<'a>(
+    line: &'a str,
+    fields: &[InField],
+    mut slots: Vec<FVal<'a>>,
+) -> Option<Vec<FVal<'a>>> {
+    if super::scan::flat_object(line, fields, &mut slots) {
+        return Some(slots);
+    }
+    serde_line(line, fields, slots)
+}
+
+/// [`json_line`] through serde alone.
+pub(crate) fn serde_line<'a>(
     line: &'a str,
     fields: &[InField],
     slots: Vec<FVal<'a>>,

@@ -59,6 +59,10 @@ pub(crate) enum FExpr {
     Cmp(BinaryOp, Box<FExpr>, Box<FExpr>),
     Arith(BinaryOp, Box<FExpr>, Box<FExpr>),
     InList(Box<FExpr>, Vec<FExpr>),
+    /// `.field == "text"` (or `!=`, with `true`), the commonest `where`.
+    StrEq(usize, Box<str>, bool),
+    /// `.field in ["a", "b", …]`: a field against a non-empty list of texts.
+    StrIn(usize, Vec<Box<str>>),
     InStr(Box<FExpr>, Box<FExpr>),
     If(Box<FExpr>, Box<FExpr>, Option<Box<FExpr>>),
     Upper(Box<FExpr>),
@@ -96,19 +100,19 @@ pub(crate) fn compile(e: &Expr, slots: usize, schemas: &Schemas) -> Option<FExpr
             | BinaryOp::Lt
             | BinaryOp::Le
             | BinaryOp::Gt
-            | BinaryOp::Ge => FExpr::Cmp(*op, c(lhs)?, c(rhs)?),
+            | BinaryOp::Ge => specialize(FExpr::Cmp(*op, c(lhs)?, c(rhs)?)),
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
                 FExpr::Arith(*op, c(lhs)?, c(rhs)?)
             }
             BinaryOp::Rem => return None,
             BinaryOp::In => match &rhs.kind {
-                ExprKind::List(items) => FExpr::InList(
+                ExprKind::List(items) => specialize(FExpr::InList(
                     c(lhs)?,
                     items
                         .iter()
                         .map(|i| compile(i, slots, schemas))
                         .collect::<Option<_>>()?,
-                ),
+                )),
                 _ if matches!(rhs.ty.required(), Type::String) => FExpr::InStr(c(lhs)?, c(rhs)?),
                 _ => return None,
             },
@@ -148,6 +152,39 @@ pub(crate) fn compile(e: &Expr, slots: usize, schemas: &Schemas) -> Option<FExpr
         },
         _ => return None,
     })
+}
+
+/// The text of a string constant.
+fn text(e: &FExpr) -> Option<Box<str>> {
+    match e {
+        FExpr::Lit(FVal::Str(s)) => Some(s.as_ref().into()),
+        _ => None,
+    }
+}
+
+/// A shorter form of `e` for the shapes that hold most `where`s: a field
+/// compared with a text, a field looked up in a list of texts.
+fn specialize(e: FExpr) -> FExpr {
+    match &e {
+        FExpr::Cmp(op @ (BinaryOp::Eq | BinaryOp::Ne), l, r) => {
+            let ne = *op == BinaryOp::Ne;
+            match (&**l, &**r) {
+                (FExpr::Slot(i), other) | (other, FExpr::Slot(i)) => match text(other) {
+                    Some(t) => FExpr::StrEq(*i, t, ne),
+                    None => e,
+                },
+                _ => e,
+            }
+        }
+        FExpr::InList(needle, items) if !items.is_empty() => match &**needle {
+            FExpr::Slot(i) => match items.iter().map(text).collect::<Option<Vec<_>>>() {
+                Some(texts) => FExpr::StrIn(*i, texts),
+                None => e,
+            },
+            _ => e,
+        },
+        _ => e,
+    }
 }
 
 /// A constant as a fused value; `None` for kinds the fused path leaves alone.
@@ -261,6 +298,19 @@ impl FExpr {
                 }
                 FVal::Bool(found)
             }
+            // what `Cmp` and `InList` give for these operands: a text
+            // against null is unequal, against another kind the general
+            // path's business
+            FExpr::StrEq(i, t, ne) => match slots.get(*i)? {
+                FVal::Str(s) => FVal::Bool((s.as_ref() == t.as_ref()) != *ne),
+                FVal::Null => FVal::Bool(*ne),
+                _ => return None,
+            },
+            FExpr::StrIn(i, texts) => match slots.get(*i)? {
+                FVal::Str(s) => FVal::Bool(texts.iter().any(|t| t.as_ref() == s.as_ref())),
+                FVal::Null => FVal::Bool(false),
+                _ => return None,
+            },
             FExpr::InStr(needle, hay) => match (needle.eval(slots)?, hay.eval(slots)?) {
                 (FVal::Str(n), FVal::Str(h)) => FVal::Bool(h.contains(n.as_ref())),
                 (_, FVal::Null) => FVal::Bool(false),

@@ -186,3 +186,176 @@ fn recycled_slot_vectors_keep_their_allocation() {
     assert_eq!(r.capacity(), 16);
     assert_eq!(r.as_ptr() as usize, at);
 }
+
+/// A small deterministic generator (xorshift), so that the differential
+/// test below is the same on every run.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// JSON values of many shapes, the usual ones and the corner cases of
+/// numbers, strings and literals.
+const VALUES: &[&str] = &[
+    r#""a""#,
+    r#""""#,
+    r#""ü €""#,
+    r#""tab\there""#,
+    r#""q\"q""#,
+    "\"ctl\u{1}\"",
+    r#""\u00e9""#,
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "42",
+    "007",
+    "1.5",
+    "-2.25",
+    "0.1",
+    "-0.0",
+    "3.0",
+    "1e3",
+    "1E-3",
+    "2.5e+10",
+    "1e22",
+    "1e23",
+    "4.35",
+    "123456789012345",
+    "1234567890123456",
+    "12345678901234567",
+    "123456789012345678",
+    "1234567890123456789",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "18446744073709551616",
+    "9007199254740993.0",
+    "0.30000000000000004",
+    "1.",
+    ".5",
+    "1e",
+    "1e99999",
+    "-",
+    "true",
+    "false",
+    "null",
+    "tru",
+    "nul",
+    "[]",
+    "{}",
+    r#"{"a":1}"#,
+    "[1,2]",
+];
+
+const KEYS: &[&str] = &[
+    r#""s""#,
+    r#""i""#,
+    r#""f""#,
+    r#""b""#,
+    r#""os""#,
+    r#""oi""#,
+    r#""zz""#,
+    r#""\u0073""#,
+];
+
+const SPACE: &[&str] = &["", "", "", " ", "\t", "\r", "  \n "];
+
+#[test]
+fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
+    let fields = fields();
+    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let (mut taken, mut total) = (0, 0);
+    for _ in 0..200_000 {
+        let mut line = String::from(g.pick(SPACE));
+        line.push('{');
+        let pairs = 3 + g.next() % 5;
+        for p in 0..pairs {
+            if p > 0 {
+                line.push_str(g.pick(SPACE));
+                line.push(',');
+            }
+            line.push_str(g.pick(SPACE));
+            // mostly the declared keys in order, with their usual kinds
+            let usual = g.next() % 3 != 0;
+            let key = if usual {
+                KEYS[(p % 6) as usize]
+            } else {
+                g.pick(KEYS)
+            };
+            line.push_str(key);
+            line.push_str(g.pick(SPACE));
+            line.push(':');
+            line.push_str(g.pick(SPACE));
+            let typical: &[&str] = match p % 6 {
+                0 | 4 => &[r#""a""#, r#""b c""#, r#""ü €""#, "null"],
+                1 | 5 => &["0", "-1", "42", "123456789012345678", "null"],
+                2 => &["1.5", "-2.25", "0.1", "1e3", "3", "-4", "4.35", "0.0001"],
+                _ => &["true", "false"],
+            };
+            line.push_str(if usual && g.next() % 8 != 0 {
+                g.pick(typical)
+            } else {
+                g.pick(VALUES)
+            });
+        }
+        line.push_str(g.pick(SPACE));
+        line.push('}');
+        if g.next() % 50 == 0 {
+            line.push_str(g.pick(&["x", ",", "}", " "]));
+        }
+        let mut slots = Vec::new();
+        let scanned = super::scan::flat_object(&line, &fields, &mut slots);
+        let serde = decode::serde_line(&line, &fields, Vec::new());
+        total += 1;
+        if scanned {
+            taken += 1;
+            let Some(serde) = serde else {
+                panic!("{line:?}: the scanner took a line serde refuses: {slots:?}");
+            };
+            // bit for bit: -0.0 and 0.0 differ in the output
+            let bits = |v: &[FVal<'_>]| -> Vec<String> {
+                v.iter()
+                    .map(|x| match x {
+                        FVal::Float(f) => format!("f{:x}", f.to_bits()),
+                        other => format!("{other:?}"),
+                    })
+                    .collect()
+            };
+            assert_eq!(bits(&slots), bits(&serde), "{line:?}");
+        }
+    }
+    eprintln!("the scanner took {taken} of {total} lines");
+    // the generator makes plenty of lines of the usual shape
+    assert!(taken > total / 50, "{taken} of {total}");
+}
+
+#[test]
+fn the_flat_scanner_takes_the_usual_lines() {
+    let fields = fields();
+    for line in [
+        r#"{"s":"a","i":1,"f":2.5,"b":true}"#,
+        r#"{"s":"a","i":-7,"f":-0.125,"b":false,"os":null,"oi":12,"other":"x"}"#,
+        r#" { "b" : true , "f" : 1e3 , "i" : 0 , "s" : "ü" } "#,
+    ] {
+        let mut slots = Vec::new();
+        assert!(
+            super::scan::flat_object(line, &fields, &mut slots),
+            "{line}"
+        );
+        assert_eq!(
+            Some(slots),
+            decode::serde_line(line, &fields, Vec::new()),
+            "{line}"
+        );
+    }
+}
