@@ -286,7 +286,7 @@ fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
             }
             line.push_str(g.pick(SPACE));
             // mostly the declared keys in order, with their usual kinds
-            let usual = g.next() % 3 != 0;
+            let usual = !g.next().is_multiple_of(3);
             let key = if usual {
                 KEYS[(p % 6) as usize]
             } else {
@@ -302,7 +302,7 @@ fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
                 2 => &["1.5", "-2.25", "0.1", "1e3", "3", "-4", "4.35", "0.0001"],
                 _ => &["true", "false"],
             };
-            line.push_str(if usual && g.next() % 8 != 0 {
+            line.push_str(if usual && !g.next().is_multiple_of(8) {
                 g.pick(typical)
             } else {
                 g.pick(VALUES)
@@ -310,7 +310,7 @@ fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
         }
         line.push_str(g.pick(SPACE));
         line.push('}');
-        if g.next() % 50 == 0 {
+        if g.next().is_multiple_of(50) {
             line.push_str(g.pick(&["x", ",", "}", " "]));
         }
         let mut slots = Vec::new();
