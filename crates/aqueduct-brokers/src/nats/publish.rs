@@ -89,6 +89,12 @@ impl Target for Publish {
                             {
                                 ep.permanent(&what, e)
                             }
+                            Err(_) => ep.transient(
+                                &format!(
+                                    "{what} (JetStream did not answer the stream lookup within 5 s)"
+                                ),
+                                e,
+                            ),
                             _ => ep.transient(&format!("{what} (JetStream not answering yet)"), e),
                         });
                     }
