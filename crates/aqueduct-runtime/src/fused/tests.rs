@@ -206,6 +206,17 @@ impl Gen {
 
 /// JSON values of many shapes, the usual ones and the corner cases of
 /// numbers, strings and literals.
+/// Slots as comparable text, floats by their bits (-0.0 and 0.0 differ in
+/// the output).
+fn bits(v: &[FVal<'_>]) -> Vec<String> {
+    v.iter()
+        .map(|x| match x {
+            FVal::Float(f) => format!("f{:x}", f.to_bits()),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
 const VALUES: &[&str] = &[
     r#""a""#,
     r#""""#,
@@ -322,15 +333,6 @@ fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
             let Some(serde) = serde else {
                 panic!("{line:?}: the scanner took a line serde refuses: {slots:?}");
             };
-            // bit for bit: -0.0 and 0.0 differ in the output
-            let bits = |v: &[FVal<'_>]| -> Vec<String> {
-                v.iter()
-                    .map(|x| match x {
-                        FVal::Float(f) => format!("f{:x}", f.to_bits()),
-                        other => format!("{other:?}"),
-                    })
-                    .collect()
-            };
             assert_eq!(bits(&slots), bits(&serde), "{line:?}");
         }
     }
@@ -405,14 +407,6 @@ fn the_flat_scanner_reads_numbers_as_serde_does() {
         }
         taken += 1;
         let serde = decode::serde_line(&line, &fields, Vec::new());
-        let bits = |v: &[FVal<'_>]| -> Vec<String> {
-            v.iter()
-                .map(|x| match x {
-                    FVal::Float(f) => format!("f{:x}", f.to_bits()),
-                    other => format!("{other:?}"),
-                })
-                .collect()
-        };
         assert_eq!(Some(bits(&slots)), serde.as_deref().map(bits), "{line}");
     }
     assert!(taken > 10_000, "{taken}");
