@@ -9,11 +9,10 @@ use common::*;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// The listener's port: the emulator is seeded with it before the listener
+/// binds it, so it must not be one the emulator's own `bind(0)` can take.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    aqueduct_test_support::listen_port()
 }
 
 fn seed(port: u16) -> String {
@@ -169,6 +168,11 @@ async fn messages_from_another_org_are_refused() {
     )
     .await;
     let got = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await;
+    assert!(
+        !run.is_finished(),
+        "the listener is still running: {:?}",
+        got.map(|r| r.map(|e| e.record.is_ok()))
+    );
     assert!(got.is_err(), "no record from another org");
     let state = outbound_state(&emulator).await;
     assert!(

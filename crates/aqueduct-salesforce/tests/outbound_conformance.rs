@@ -31,11 +31,10 @@ fn text(v: &Json, key: &str) -> String {
         .to_string()
 }
 
+/// The listener's port: the emulator is seeded with it before the listener
+/// binds it, so it must not be one the emulator's own `bind(0)` can take.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    aqueduct_test_support::listen_port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

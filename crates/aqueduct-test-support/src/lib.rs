@@ -4,17 +4,20 @@
 //! ([`unique_name`]), and a TCP proxy that cuts connections on demand
 //! ([`FaultProxy`]) to test reconnection without restarting a shared server,
 //! a private Mosquitto ([`Mosquitto`]) that keeps every message, and
-//! private servers to restart ([`Daemon`]).
+//! private servers to restart ([`Daemon`]), and ports for a test's own
+//! listeners that nothing else takes meanwhile ([`listen_port`]).
 //!
 //! Std only (threads, blocking sockets), so sync and async tests can use it.
 #![warn(missing_docs)]
 
 mod daemon;
 mod mosquitto;
+mod port;
 mod proxy;
 
 pub use daemon::Daemon;
 pub use mosquitto::{KEEP_EVERYTHING, Mosquitto, PERSISTENT};
+pub use port::listen_port;
 pub use proxy::FaultProxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};

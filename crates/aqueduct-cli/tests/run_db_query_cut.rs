@@ -1,0 +1,157 @@
+//! A `postgres.query` or `mysql.query` stream whose connection is cut in
+//! the middle of the result: the run fails (exit code 1, the summary names
+//! the failed source and its system) instead of
+//! ending as if the result were complete; the rows it wrote are a prefix of
+//! the result, each once; and the next run (the source keeps no position,
+//! so it reads everything again) writes the whole result.
+//!
+//! The cut comes from a loopback proxy between aqueduct and the real
+//! server (`FaultProxy`), once the output holds a few thousand rows.
+//!
+//! Needs `AQUEDUCT_TEST_POSTGRES_URL` and `AQUEDUCT_TEST_MYSQL_URL` (and the
+//! `psql` and `mysql` clients); without them each test prints `SKIP: …` and
+//! passes, unless `AQUEDUCT_REQUIRE_SERVICES=1`.
+
+mod support;
+
+use aqueduct_test_support::{FaultProxy, service_url, unique_name};
+use std::time::Duration;
+use support::cdc;
+use support::mysql::mysql;
+use support::postgres::psql;
+use support::{Project, wait_until};
+
+/// Rows in the table: enough that the stream is still running when the
+/// output first holds [`CUT_AT`] rows.
+const ROWS: u64 = 200_000;
+/// Rows written before the cut.
+const CUT_AT: usize = 3_000;
+
+fn project(system: &str, table: &str) -> Project {
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            "{system}\ntype Row {{ id: int, pad: string }}\n\nflow dump {{\n  mode batch\n  from db.query(\"select id, pad from {table} order by id\") as Row\n  to file(\"out\").append(\"rows.jsonl\")\n}}\n"
+        ),
+    );
+    p
+}
+
+/// The ids in the output, in order.
+fn ids(p: &Project) -> Vec<u64> {
+    p.jsonl("out/rows.jsonl")
+        .iter()
+        .filter_map(|v| v.get("id").and_then(serde_json::Value::as_u64))
+        .collect()
+}
+
+fn lines(p: &Project) -> usize {
+    std::fs::read(p.path("out/rows.jsonl"))
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// Runs `p` through a proxy to `url`, cuts it mid-stream, checks the
+/// failure and the prefix, then runs it again directly.
+fn cut_then_rerun(p: &Project, url: &str, default_port: u16, option: Option<&str>) {
+    let proxy = FaultProxy::start(&cdc::upstream(url, default_port));
+    let mut through = cdc::through(url, &proxy);
+    if let Some(option) = option {
+        through.push(if through.contains('?') { '&' } else { '?' });
+        through.push_str(option);
+    }
+    let mut running = p.spawn_with_env(&[], &[("DB_URL", through.as_str())]);
+    assert!(
+        wait_until(Duration::from_secs(120), || lines(p) >= CUT_AT
+            || !running.is_running()),
+        "no rows arrived; stderr:\n{}",
+        running.stderr()
+    );
+    assert!(
+        running.is_running(),
+        "the run ended before the cut: {} rows; stderr:\n{}",
+        lines(p),
+        running.stderr()
+    );
+    proxy.set_blocked(true);
+    proxy.cut();
+    let status = running.wait_exit(Duration::from_secs(120));
+    let stderr = running.stderr();
+    assert!(
+        status.and_then(|s| s.code()) == Some(1),
+        "a cut result must fail the run, not end it as complete: {status:?}; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("FAILED: the source failed") && stderr.contains("`db`"),
+        "the run's summary names the failed source and its system; stderr:\n{stderr}"
+    );
+    let got = ids(p);
+    assert!(
+        (got.len() as u64) < ROWS,
+        "the cut run wrote the whole result ({} rows)?",
+        got.len()
+    );
+    assert!(
+        got.iter().copied().eq(1..=got.len() as u64),
+        "the rows written are the result's first ones, each once ({} rows)",
+        got.len()
+    );
+    // the next run, without the proxy, reads the whole result again
+    std::fs::remove_file(p.path("out/rows.jsonl")).expect("removes the output");
+    let r = p.run_with_env(&[], &[("DB_URL", url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let again = ids(p);
+    assert_eq!(again.len() as u64, ROWS, "rows after the rerun");
+    assert!(
+        again.iter().copied().eq(1..=ROWS),
+        "every row once, in order"
+    );
+}
+
+#[test]
+fn a_postgres_query_cut_mid_stream_fails_the_run_and_the_rerun_reads_it_all() {
+    let Some(url) = service_url(
+        "AQUEDUCT_TEST_POSTGRES_URL",
+        "a_postgres_query_cut_mid_stream_fails_the_run_and_the_rerun_reads_it_all",
+    ) else {
+        return;
+    };
+    let table = unique_name("pg_cut");
+    psql(
+        &url,
+        &format!(
+            "CREATE TABLE {table} (id bigint PRIMARY KEY, pad text NOT NULL);
+             INSERT INTO {table} SELECT g, repeat('x', 200) FROM generate_series(1, {ROWS}) g;"
+        ),
+    );
+    let p = project("system db: postgres { url = secret(\"DB_URL\") }", &table);
+    cut_then_rerun(&p, &url, 5432, None);
+    psql(&url, &format!("DROP TABLE {table}"));
+}
+
+#[test]
+fn a_mysql_query_cut_mid_stream_fails_the_run_and_the_rerun_reads_it_all() {
+    let Some(url) = service_url(
+        "AQUEDUCT_TEST_MYSQL_URL",
+        "a_mysql_query_cut_mid_stream_fails_the_run_and_the_rerun_reads_it_all",
+    ) else {
+        return;
+    };
+    let table = unique_name("my_cut");
+    mysql(
+        &url,
+        &format!(
+            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, pad TEXT NOT NULL);
+             SET SESSION max_recursive_iterations = {ROWS};
+             INSERT INTO {table}
+               WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {ROWS})
+               SELECT n, REPEAT('x', 200) FROM seq;"
+        ),
+    );
+    let p = project("system db: mysql { url = secret(\"DB_URL\") }", &table);
+    // without it the client moves to the server's Unix socket (same
+    // host), past the proxy
+    cut_then_rerun(&p, &url, 3306, Some("prefer_socket=false"));
+    mysql(&url, &format!("DROP TABLE {table}"));
+}
