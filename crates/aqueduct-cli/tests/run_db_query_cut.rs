@@ -18,7 +18,7 @@ use aqueduct_test_support::{FaultProxy, service_url, unique_name};
 use std::time::Duration;
 use support::cdc;
 use support::mysql::mysql;
-use support::postgres::psql;
+use support::postgres::{self, psql};
 use support::{Project, wait_until};
 
 /// Rows in the table: enough that the stream is still running when the
@@ -118,13 +118,7 @@ fn a_postgres_query_cut_mid_stream_fails_the_run_and_the_rerun_reads_it_all() {
         return;
     };
     let table = unique_name("pg_cut");
-    psql(
-        &url,
-        &format!(
-            "CREATE TABLE {table} (id bigint PRIMARY KEY, pad text NOT NULL);
-             INSERT INTO {table} SELECT g, repeat('x', 200) FROM generate_series(1, {ROWS}) g;"
-        ),
-    );
+    postgres::padded_rows(&url, &table, ROWS, 200);
     let p = project("system db: postgres { url = secret(\"DB_URL\") }", &table);
     cut_then_rerun(&p, &url, 5432, None);
     psql(&url, &format!("DROP TABLE {table}"));
@@ -139,16 +133,7 @@ fn a_mysql_query_cut_mid_stream_fails_the_run_and_the_rerun_reads_it_all() {
         return;
     };
     let table = unique_name("my_cut");
-    mysql(
-        &url,
-        &format!(
-            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, pad TEXT NOT NULL);
-             SET SESSION max_recursive_iterations = {ROWS};
-             INSERT INTO {table}
-               WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {ROWS})
-               SELECT n, REPEAT('x', 200) FROM seq;"
-        ),
-    );
+    support::mysql::padded_rows(&url, &table, ROWS, 200);
     let p = project("system db: mysql { url = secret(\"DB_URL\") }", &table);
     // without it the client moves to the server's Unix socket (same
     // host), past the proxy

@@ -14,7 +14,7 @@ mod support;
 use aqueduct_test_support::{service_url, unique_name};
 use std::time::{Duration, Instant};
 use support::mysql::mysql;
-use support::postgres::psql;
+use support::postgres::{self, psql};
 use support::{Project, Running};
 
 /// Rows in the table.
@@ -105,13 +105,7 @@ fn a_postgres_query_larger_than_memory_streams_within_the_bound() {
         return;
     };
     let table = unique_name("pg_big");
-    psql(
-        &url,
-        &format!(
-            "CREATE TABLE {table} (id bigint PRIMARY KEY, pad text NOT NULL);
-             INSERT INTO {table} SELECT g, repeat('x', {PAD}) FROM generate_series(1, {ROWS}) g;"
-        ),
-    );
+    postgres::padded_rows(&url, &table, ROWS, PAD);
     let p = project(
         "system db: postgres { url = secret(\"DB_URL\") }",
         &format!("select id, pad from {table} order by id"),
@@ -129,16 +123,7 @@ fn a_mysql_query_larger_than_memory_streams_within_the_bound() {
         return;
     };
     let table = unique_name("my_big");
-    mysql(
-        &url,
-        &format!(
-            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, pad TEXT NOT NULL);
-             SET SESSION max_recursive_iterations = {ROWS};
-             INSERT INTO {table}
-               WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {ROWS})
-               SELECT n, REPEAT('x', {PAD}) FROM seq;"
-        ),
-    );
+    support::mysql::padded_rows(&url, &table, ROWS, PAD);
     let p = project(
         "system db: mysql { url = secret(\"DB_URL\") }",
         &format!("select id, pad from {table} order by id"),

@@ -29,3 +29,18 @@ pub fn try_mysql(url: &str, sql: &str) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
+
+/// Creates `table (id BIGINT PRIMARY KEY, pad TEXT)` holding ids 1 to
+/// `rows`, each with `pad` bytes of padding (a result to stream).
+pub fn padded_rows(url: &str, table: &str, rows: u64, pad: usize) {
+    mysql(
+        url,
+        &format!(
+            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, pad TEXT NOT NULL);
+             SET SESSION max_recursive_iterations = {rows};
+             INSERT INTO {table}
+               WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {rows})
+               SELECT n, REPEAT('x', {pad}) FROM seq;"
+        ),
+    );
+}

@@ -56,3 +56,15 @@ impl Drop for Database {
             .output();
     }
 }
+
+/// Creates `table (id bigint PRIMARY KEY, pad text)` holding ids 1 to
+/// `rows`, each with `pad` bytes of padding (a result to stream).
+pub fn padded_rows(url: &str, table: &str, rows: u64, pad: usize) {
+    psql(
+        url,
+        &format!(
+            "CREATE TABLE {table} (id bigint PRIMARY KEY, pad text NOT NULL);
+             INSERT INTO {table} SELECT g, repeat('x', {pad}) FROM generate_series(1, {rows}) g;"
+        ),
+    );
+}
