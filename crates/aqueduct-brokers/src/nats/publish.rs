@@ -91,7 +91,8 @@ impl Target for Publish {
                             }
                             Err(_) => ep.transient(
                                 &format!(
-                                    "{what} (JetStream did not answer the stream lookup within 5 s)"
+                                    "{what} (JetStream did not answer the stream lookup within {} s)",
+                                    LOOKUP_TIMEOUT.as_secs()
                                 ),
                                 e,
                             ),

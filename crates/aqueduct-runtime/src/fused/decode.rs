@@ -1,9 +1,9 @@
 //! Decoding one input line into the fused path's slots, borrowing the text.
 //!
 //! JSON lines of the usual shape are read by a scanner of their own
-//! ([`super::scan`]); the others go through `serde_json` (what the general
-//! decoder, and the hand-written baseline, use) with a seed that keeps unescaped strings as
-//! slices of the line. CSV rows without quotes are split by hand. Both
+//! ([`super::scan`]); the others go through `serde_json` (what the
+//! general decoder, and the hand-written baseline, use) with a seed that
+//! keeps unescaped strings as slices of the line. CSV rows without quotes are split by hand. Both
 //! accept a subset of what the general decoders accept and give the same
 //! values for it (`value::json::seed`, `value::text::parse_text`); for
 //! anything else they say "not me" (`None`) and the line goes the general
@@ -113,13 +113,19 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
                 }
             }
         }
-        for (i, f) in fields.iter().enumerate() {
-            if seen & (1 << i) == 0 && !f.optional {
-                return Err(no());
-            }
+        if !complete(fields, seen) {
+            return Err(no());
         }
         Ok(slots)
     }
+}
+
+/// Whether every required field is among those `seen` (a bit each).
+pub(super) fn complete(fields: &[InField], seen: u64) -> bool {
+    fields
+        .iter()
+        .enumerate()
+        .all(|(i, f)| f.optional || seen & (1 << i) != 0)
 }
 
 /// A key: its slot, or `None` for a field the type does not declare.

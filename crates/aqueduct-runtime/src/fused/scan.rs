@@ -45,10 +45,7 @@ pub(crate) fn flat_object<'a>(
     let Some(seen) = c.object(fields, slots) else {
         return false;
     };
-    fields
-        .iter()
-        .enumerate()
-        .all(|(i, f)| f.optional || seen & (1 << i) != 0)
+    super::decode::complete(fields, seen)
 }
 
 struct Cursor<'a> {
