@@ -35,7 +35,7 @@ impl LoadResult {
 }
 
 /// One request on a kept-alive connection; the status code.
-fn request(
+pub fn request(
     stream: &mut BufReader<TcpStream>,
     req: &[u8],
     body: &mut Vec<u8>,

@@ -12,6 +12,9 @@
 //! - `endpoint`: requests per second and latency quantiles of a sync
 //!   endpoint under load from this process (a closed-loop keep-alive load
 //!   generator; `wrk` too when it is installed).
+//! - `latency`: the sync endpoint's added p99 at a fixed rate (5,000
+//!   requests/s, open loop) against a hand-written axum server giving the
+//!   same answers, side by side in one run.
 //!
 //! - `pg-load`: 1M rows JSONL → `postgres.insert` / `postgres.upsert`
 //!   side by side with `psql \copy` of the same rows.
@@ -22,11 +25,14 @@
 //! `cargo build --release -p aqueduct-cli -p aqueduct-bench`.
 
 mod baseline;
+mod baseline_endpoint;
 mod child;
 mod compare;
 mod contender;
+mod latency;
 mod load;
 mod myload;
+mod openloop;
 mod pgload;
 mod project;
 
@@ -107,6 +113,25 @@ enum Cmd {
         #[arg(long)]
         wrk: bool,
     },
+    /// The sync endpoint's added p99 latency at a fixed rate, against a
+    /// hand-written server (issue 10).
+    Latency {
+        /// Requests per second (open loop: sent on schedule, answered or not).
+        #[arg(long, default_value_t = 5000.0)]
+        rate: f64,
+        /// Keep-alive connections the requests are spread over.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Measured seconds per run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Warm-up seconds before measuring.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Rounds (each server runs once per round, alternating which goes first).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// JSONL → postgres insert/upsert against `psql \copy` of the same rows.
     PgLoad {
         /// Connection URL (default: $AQUEDUCT_TEST_POSTGRES_URL).
@@ -137,6 +162,12 @@ enum Cmd {
     /// The dynamic (`serde_json::Value`) baseline alone.
     #[command(hide = true)]
     BaselineDynamic { input: PathBuf, output: PathBuf },
+    /// The hand-written sync endpoint alone (what `latency` runs as a child).
+    #[command(hide = true)]
+    BaselineEndpoint {
+        #[arg(long)]
+        listen: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -156,6 +187,7 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(format!("dynamic baseline failed: {e}")),
         },
+        Cmd::BaselineEndpoint { listen } => baseline_endpoint::serve(&listen),
         cmd => aqueduct_binary(cli.aqueduct).and_then(|bin| match cmd {
             Cmd::Compare {
                 records,
@@ -184,9 +216,27 @@ fn main() -> ExitCode {
                 runs.max(1),
                 wrk,
             ),
+            Cmd::Latency {
+                rate,
+                connections,
+                duration,
+                warmup,
+                rounds,
+            } => latency::run(
+                &bin,
+                openloop::Schedule {
+                    rate,
+                    connections: connections.max(1),
+                    warmup: Duration::from_secs(warmup),
+                    duration: Duration::from_secs(duration.max(1)),
+                },
+                rounds.max(1),
+            ),
             Cmd::PgLoad { url, rows, runs } => pgload::run(&bin, &url, rows, runs.max(1)),
             Cmd::MyLoad { url, rows, runs } => myload::run(&bin, &url, rows, runs.max(1)),
-            Cmd::Baseline { .. } | Cmd::BaselineDynamic { .. } => Ok(()),
+            Cmd::Baseline { .. }
+            | Cmd::BaselineDynamic { .. }
+            | Cmd::BaselineEndpoint { .. } => Ok(()),
         }),
     };
     match result {

@@ -15,11 +15,10 @@
 
 mod support;
 
-use aqueduct_test_support::{service_url, unique_name};
+use aqueduct_test_support::{Rng, service_url, unique_name};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::cdc::Lcg;
 use support::mysql::mysql;
 use support::postgres::psql;
 use support::{Project, big_csv, sqlite_count, try_http, wait_until};
@@ -137,11 +136,11 @@ impl Kill {
                     .map_or(1, |d| d.as_nanos() as u64)
             });
         eprintln!("{test}: seed {seed} (AQUEDUCT_TEST_SEED={seed} repeats it)");
-        let mut rng = Lcg(seed);
+        let mut rng = Rng::new(seed);
         let rows = rows as u64;
         Kill {
-            after: (rows / 20 + rng.next(rows * 6 / 10)) as i64,
-            pause: Duration::from_millis(rng.next(300)),
+            after: (rows / 20 + rng.below(rows * 6 / 10)) as i64,
+            pause: Duration::from_millis(rng.below(300)),
         }
     }
 }

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// An address for the endpoint, on a port nothing else takes before the
+/// endpoint binds it (see `aqueduct_test_support::listen_port`).
 fn free_listen() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    format!("127.0.0.1:{port}")
+    format!("127.0.0.1:{}", aqueduct_test_support::listen_port())
 }
 
 fn order_schemas() -> Arc<aqueduct_runtime::value::Schemas> {

@@ -18,6 +18,7 @@
 use aqueduct_diagnostics::FileId;
 use aqueduct_syntax::differential::{parse_fast_only, parse_pest};
 use aqueduct_syntax::parse;
+use aqueduct_test_support::Rng;
 use proptest::prelude::*;
 use proptest::sample::select;
 use std::path::{Path, PathBuf};
@@ -176,26 +177,6 @@ fn the_corpus_parses_the_same() {
 
 // ------------------------------------------------------------- mutations
 
-/// A small deterministic generator, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            usize::try_from(self.next() % n as u64).unwrap_or(0)
-        }
-    }
-}
-
 /// Pieces worth inserting: the vocabulary of the language and its edges.
 const PIECES: &[&str] = &[
     "{",
@@ -286,18 +267,18 @@ fn boundary(text: &str, mut i: usize) -> usize {
 /// One random edit of `text`.
 fn mutate(text: &str, rng: &mut Rng) -> String {
     let len = text.len();
-    let a = boundary(text, rng.below(len + 1));
-    let b = boundary(text, a + rng.below(24));
+    let a = boundary(text, rng.index(len + 1));
+    let b = boundary(text, a + rng.index(24));
     let (head, tail) = (&text[..a], &text[a..]);
-    match rng.below(6) {
+    match rng.index(6) {
         0 => format!("{head}{}", &text[b..]),
-        1 => format!("{head}{}{tail}", PIECES[rng.below(PIECES.len())]),
+        1 => format!("{head}{}{tail}", PIECES[rng.index(PIECES.len())]),
         2 => format!("{}{}{tail}", &text[..b], &text[a..b]),
         3 => text[..a].to_string(),
         4 => {
             // Swap two slices.
-            let c = boundary(text, rng.below(len + 1));
-            let d = boundary(text, c + rng.below(24));
+            let c = boundary(text, rng.index(len + 1));
+            let d = boundary(text, c + rng.index(24));
             if d <= a {
                 format!(
                     "{}{}{}{}{}",
@@ -321,7 +302,7 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
         }
         _ => {
             // Replace a word with a piece.
-            let piece = PIECES[rng.below(PIECES.len())];
+            let piece = PIECES[rng.index(PIECES.len())];
             format!("{head}{piece}{}", &text[b..])
         }
     }
@@ -329,7 +310,7 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
 
 #[test]
 fn mutations_of_the_corpus_parse_the_same() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     // The fuzz corpus is made of mutations already.
     for (name, text) in corpus()
         .into_iter()
@@ -674,7 +655,7 @@ proptest! {
     #[test]
     fn generated_programs_parse_the_same(text in program(), seed in any::<u64>()) {
         prop_assert!(agree(&text).is_ok(), "{}", agree(&text).err().unwrap_or_default());
-        let mut rng = Rng(seed | 1);
+        let mut rng = Rng::new(seed | 1);
         let mutated = mutate(&text, &mut rng);
         prop_assert!(agree(&mutated).is_ok(), "{}", agree(&mutated).err().unwrap_or_default());
     }

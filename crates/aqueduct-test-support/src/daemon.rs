@@ -51,10 +51,12 @@ impl Daemon {
             .iter()
             .find(|b| Path::new(b).exists())
             .ok_or_else(|| format!("none of {binaries:?} is installed"))?;
-        // both bound at once, so that they differ
-        let (first, second) = (free_port()?, free_port()?);
-        let (port, port2) = (port_of(&first)?, port_of(&second)?);
-        drop((first, second));
+        // below the ephemeral range, so nothing takes them before the
+        // server binds them (see `crate::port`)
+        let port = crate::listen_port();
+        let port2 = std::iter::repeat_with(crate::listen_port)
+            .find(|p| *p != port)
+            .unwrap_or(port);
         let dir = std::env::temp_dir().join(crate::unique_name("daemon"));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let fill = |a: &str| {
@@ -95,17 +97,6 @@ impl Daemon {
     pub fn port(&self) -> u16 {
         self.port
     }
-}
-
-fn free_port() -> Result<std::net::TcpListener, String> {
-    std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))
-}
-
-fn port_of(listener: &std::net::TcpListener) -> Result<u16, String> {
-    Ok(listener
-        .local_addr()
-        .map_err(|e| format!("no free port: {e}"))?
-        .port())
 }
 
 /// How long a server may take to listen: a RabbitMQ node takes 10 s on

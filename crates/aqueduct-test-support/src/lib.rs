@@ -5,7 +5,8 @@
 //! ([`FaultProxy`]) to test reconnection without restarting a shared server,
 //! a private Mosquitto ([`Mosquitto`]) that keeps every message, and
 //! private servers to restart ([`Daemon`]), and ports for a test's own
-//! listeners that nothing else takes meanwhile ([`listen_port`]).
+//! listeners that nothing else takes meanwhile ([`listen_port`]), and a
+//! deterministic generator for tests that make their own inputs ([`Rng`]).
 //!
 //! Std only (threads, blocking sockets), so sync and async tests can use it.
 #![warn(missing_docs)]
@@ -14,11 +15,13 @@ mod daemon;
 mod mosquitto;
 mod port;
 mod proxy;
+mod rng;
 
 pub use daemon::Daemon;
 pub use mosquitto::{KEEP_EVERYTHING, Mosquitto, PERSISTENT};
 pub use port::listen_port;
 pub use proxy::FaultProxy;
+pub use rng::Rng;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -5,24 +5,10 @@
 //! ([`write_and_cut`]).
 
 use super::{Running, wait_until};
-use aqueduct_test_support::FaultProxy;
+use aqueduct_test_support::{FaultProxy, Rng};
 use std::collections::HashSet;
 use std::process::Child;
 use std::time::Duration;
-
-/// A small deterministic generator (the seed is printed, so a failing
-/// run can be repeated).
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    pub fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
 
 /// A workload: its transactions, each a complete SQL text, and the number
 /// of row changes they make (an update or delete of an id that no longer
@@ -54,7 +40,7 @@ impl Workload {
 /// of random ids (some of which no longer exist), on a table
 /// `(id, name, qty)`.
 pub fn workload(table: &str, seed: u64, begin: &str) -> Workload {
-    let mut rng = Lcg(seed);
+    let mut rng = Rng::new(seed);
     let mut transactions = Vec::new();
     let mut live = HashSet::new();
     let mut changes = 0;
@@ -62,27 +48,27 @@ pub fn workload(table: &str, seed: u64, begin: &str) -> Workload {
     let mut statements = 0;
     while statements < 10_000 {
         let mut sql = format!("{begin};\n");
-        for _ in 0..=rng.next(10) {
+        for _ in 0..=rng.below(10) {
             statements += 1;
-            match rng.next(10) {
+            match rng.below(10) {
                 0..=4 => {
                     sql.push_str(&format!(
                         "INSERT INTO {table} VALUES ({next_id}, 'n{next_id}', {});\n",
-                        rng.next(1000)
+                        rng.below(1000)
                     ));
                     live.insert(next_id);
                     changes += 1;
                     next_id += 1;
                 }
                 5..=7 => {
-                    let id = 1 + rng.next(next_id);
+                    let id = 1 + rng.below(next_id);
                     sql.push_str(&format!(
                         "UPDATE {table} SET qty = qty + 1, name = 'u{statements}' WHERE id = {id};\n"
                     ));
                     changes += u64::from(live.contains(&id));
                 }
                 _ => {
-                    let id = 1 + rng.next(next_id);
+                    let id = 1 + rng.below(next_id);
                     sql.push_str(&format!("DELETE FROM {table} WHERE id = {id};\n"));
                     changes += u64::from(live.remove(&id));
                 }
@@ -139,7 +125,7 @@ pub fn write_and_cut(
 ) -> usize {
     // a guard against a hang, generous for a loaded machine
     const RESUME_LIMIT: Duration = Duration::from_secs(40);
-    let mut rng = Lcg(seed);
+    let mut rng = Rng::new(seed);
     let mut connected_before = 0;
     let mut cuts = 0;
     for (k, part) in parts.iter().enumerate() {
@@ -155,7 +141,7 @@ pub fn write_and_cut(
                 proxies.iter().map(|p| p.accepted()).collect::<Vec<_>>(),
                 running.stderr()
             );
-            std::thread::sleep(Duration::from_millis(rng.next(400)));
+            std::thread::sleep(Duration::from_millis(rng.below(400)));
             connected_before = source.accepted();
             for proxy in proxies {
                 proxy.cut();

@@ -24,7 +24,7 @@ pub mod salesforce;
 pub mod sse;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -87,17 +87,19 @@ pub fn big_csv(n: usize) -> String {
     text
 }
 
-/// A free loopback port: bind port 0, note the port, drop the listener.
-/// Never the same port twice in one test process: the tests of a binary run
-/// in parallel, and two of them handed one port would each talk to the
-/// other's aqueduct (one of which cannot listen), a failure that only shows
-/// now and then.
+/// A free loopback port for a listener the test starts a little later
+/// (an aqueduct endpoint, a stub server). It comes from
+/// [`aqueduct_test_support::listen_port`], below the kernel's ephemeral
+/// range, so no `bind(…:0)` or outgoing connection takes it meanwhile; and
+/// it is never the same port twice in one test process: the tests of a
+/// binary run in parallel, and two of them handed one port would each talk
+/// to the other's aqueduct (one of which cannot listen), a failure that
+/// only shows now and then.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binds an ephemeral port");
-        let port = listener.local_addr().expect("has an address").port();
+        let port = aqueduct_test_support::listen_port();
         if !given.contains(&port) {
             given.push(port);
             return port;

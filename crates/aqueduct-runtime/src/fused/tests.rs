@@ -7,6 +7,7 @@ use super::encode::{self, Keys};
 use super::expr::{FVal, Kind};
 use crate::value::{Layout, Record, Schemas, Value};
 use aqueduct_graph::{FieldType, Type};
+use aqueduct_test_support::Rng;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -187,23 +188,6 @@ fn recycled_slot_vectors_keep_their_allocation() {
     assert_eq!(r.as_ptr() as usize, at);
 }
 
-/// A small deterministic generator (xorshift), so that the differential
-/// test below is the same on every run.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
 /// JSON values of many shapes, the usual ones and the corner cases of
 /// numbers, strings and literals.
 /// Slots as comparable text, floats by their bits (-0.0 and 0.0 differ in
@@ -284,12 +268,12 @@ const SPACE: &[&str] = &["", "", "", " ", "\t", "\r", "  \n "];
 #[test]
 fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
     let fields = fields();
-    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let mut g = Rng::new(0x9e37_79b9_7f4a_7c15);
     let (mut taken, mut total) = (0, 0);
     for _ in 0..200_000 {
         let mut line = String::from(g.pick(SPACE));
         line.push('{');
-        let pairs = 3 + g.next() % 5;
+        let pairs = 3 + g.next_u64() % 5;
         for p in 0..pairs {
             if p > 0 {
                 line.push_str(g.pick(SPACE));
@@ -297,7 +281,7 @@ fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
             }
             line.push_str(g.pick(SPACE));
             // mostly the declared keys in order, with their usual kinds
-            let usual = !g.next().is_multiple_of(3);
+            let usual = !g.next_u64().is_multiple_of(3);
             let key = if usual {
                 KEYS[(p % 6) as usize]
             } else {
@@ -313,7 +297,7 @@ fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
                 2 => &["1.5", "-2.25", "0.1", "1e3", "3", "-4", "4.35", "0.0001"],
                 _ => &["true", "false"],
             };
-            line.push_str(if usual && !g.next().is_multiple_of(8) {
+            line.push_str(if usual && !g.next_u64().is_multiple_of(8) {
                 g.pick(typical)
             } else {
                 g.pick(VALUES)
@@ -321,7 +305,7 @@ fn the_flat_scanner_takes_lines_only_as_serde_reads_them() {
         }
         line.push_str(g.pick(SPACE));
         line.push('}');
-        if g.next().is_multiple_of(50) {
+        if g.next_u64().is_multiple_of(50) {
             line.push_str(g.pick(&["x", ",", "}", " "]));
         }
         let mut slots = Vec::new();
@@ -367,15 +351,15 @@ fn the_flat_scanner_takes_the_usual_lines() {
 #[test]
 fn the_flat_scanner_reads_numbers_as_serde_does() {
     let fields = fields();
-    let mut g = Gen(0x2545_f491_4f6c_dd1d);
-    let number = |g: &mut Gen| {
+    let mut g = Rng::new(0x2545_f491_4f6c_dd1d);
+    let number = |g: &mut Rng| {
         let mut n = String::new();
-        if g.next().is_multiple_of(3) {
+        if g.next_u64().is_multiple_of(3) {
             n.push('-');
         }
-        let digits = 1 + g.next() % 20;
+        let digits = 1 + g.next_u64() % 20;
         for d in 0..digits {
-            let digit = g.next() % 10;
+            let digit = g.next_u64() % 10;
             // a leading zero only alone (JSON has no others)
             let digit = if d == 0 && digits > 1 && digit == 0 {
                 7
@@ -384,16 +368,16 @@ fn the_flat_scanner_reads_numbers_as_serde_does() {
             };
             n.push(char::from(b'0' + digit as u8));
         }
-        if g.next().is_multiple_of(2) {
+        if g.next_u64().is_multiple_of(2) {
             n.push('.');
-            for _ in 0..1 + g.next() % 12 {
-                n.push(char::from(b'0' + (g.next() % 10) as u8));
+            for _ in 0..1 + g.next_u64() % 12 {
+                n.push(char::from(b'0' + (g.next_u64() % 10) as u8));
             }
         }
-        if g.next().is_multiple_of(3) {
-            n.push(if g.next().is_multiple_of(2) { 'e' } else { 'E' });
+        if g.next_u64().is_multiple_of(3) {
+            n.push(if g.next_u64().is_multiple_of(2) { 'e' } else { 'E' });
             n.push_str(g.pick(&["", "+", "-"]));
-            n.push_str(&(g.next() % 40).to_string());
+            n.push_str(&(g.next_u64() % 40).to_string());
         }
         n
     };
