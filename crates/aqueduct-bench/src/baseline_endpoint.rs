@@ -29,7 +29,11 @@ fn money(cents: i64) -> String {
 
 async fn quote(axum::Json(req): axum::Json<QuoteRequest>) -> Response {
     if req.quantity <= 0 {
-        return (StatusCode::UNPROCESSABLE_ENTITY, "quantity must be positive").into_response();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "quantity must be positive",
+        )
+            .into_response();
     }
     let unit = if req.quantity >= 100 { 850 } else { 1000 };
     let shipping = if req.country.to_uppercase() == "DE" {

@@ -234,9 +234,9 @@ fn main() -> ExitCode {
             ),
             Cmd::PgLoad { url, rows, runs } => pgload::run(&bin, &url, rows, runs.max(1)),
             Cmd::MyLoad { url, rows, runs } => myload::run(&bin, &url, rows, runs.max(1)),
-            Cmd::Baseline { .. }
-            | Cmd::BaselineDynamic { .. }
-            | Cmd::BaselineEndpoint { .. } => Ok(()),
+            Cmd::Baseline { .. } | Cmd::BaselineDynamic { .. } | Cmd::BaselineEndpoint { .. } => {
+                Ok(())
+            }
         }),
     };
     match result {

@@ -12,7 +12,11 @@ impl Rng {
     /// A generator from `seed`; a zero seed (which xorshift would never
     /// leave) is replaced by a fixed odd constant.
     pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        Rng(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
 
     /// The next 64 bits.

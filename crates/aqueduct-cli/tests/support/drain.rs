@@ -19,11 +19,10 @@
 //! The moment of the kill or cut is the number of items landed, drawn from
 //! a seed the test prints (`AQUEDUCT_TEST_SEED=…` repeats a run).
 
-use super::cdc::Lcg;
 use super::{
     Outcome, Project, Running, sqlite_count, sqlite_rows, union_of_ids, wait_converged, wait_until,
 };
-use aqueduct_test_support::FaultProxy;
+use aqueduct_test_support::{FaultProxy, Rng};
 use std::path::Path;
 use std::time::Duration;
 
@@ -80,8 +79,8 @@ pub fn seed() -> u64 {
 /// A random moment of a stream of `n` items, as the number landed by then:
 /// between 5 % and 75 % of them, so that the fault strikes mid-stream.
 pub fn random_moment(n: i64) -> i64 {
-    let mut rng = Lcg(seed());
-    let at = n / 20 + rng.next((n * 7 / 10).max(1) as u64) as i64;
+    let mut rng = Rng::new(seed());
+    let at = n / 20 + rng.below((n * 7 / 10).max(1) as u64) as i64;
     println!("striking once {at} of {n} items landed");
     at
 }

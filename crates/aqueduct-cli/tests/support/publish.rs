@@ -5,8 +5,8 @@
 //! holds every item (at least once: one whose confirmation was lost in the
 //! restart may be there twice).
 
-use super::cdc::Lcg;
 use super::{Project, drain, wait_until};
+use aqueduct_test_support::Rng;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -53,7 +53,7 @@ pub fn through_restart(
     // shows what its retries met
     let log = ("RUST_LOG", "info,aqueduct_runtime::executor=debug");
     let mut running = project.spawn_with_env(&[], &[env, log]);
-    let strike_at = 200 + Lcg(drain::seed()).next(1000) as i64;
+    let strike_at = 200 + Rng::new(drain::seed()).below(1000) as i64;
     println!("restarting once {strike_at} of {PUBLISHED} items are stored");
     assert!(
         wait_until(Duration::from_secs(60), || published() >= strike_at),

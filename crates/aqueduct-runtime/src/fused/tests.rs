@@ -375,7 +375,11 @@ fn the_flat_scanner_reads_numbers_as_serde_does() {
             }
         }
         if g.next_u64().is_multiple_of(3) {
-            n.push(if g.next_u64().is_multiple_of(2) { 'e' } else { 'E' });
+            n.push(if g.next_u64().is_multiple_of(2) {
+                'e'
+            } else {
+                'E'
+            });
             n.push_str(g.pick(&["", "+", "-"]));
             n.push_str(&(g.next_u64() % 40).to_string());
         }
