@@ -323,6 +323,26 @@ impl<'a> Batch<'a> {
         (self.held.len() < BURST && weight == 1) || self.release()
     }
 
+    /// Waits until fewer than `limit` envelopes wait in the flow's queue;
+    /// false when the flow or the async side is gone. The queue's own
+    /// bound is in envelopes, so a source sending large ones bounds their
+    /// number itself. It polls: only a flow slower than the reader makes
+    /// it wait, and then the flow has `limit` envelopes of work queued.
+    pub(super) fn wait_for_queue(&mut self, limit: usize) -> bool {
+        let out = &self.tx.out;
+        while out.max_capacity() - out.capacity() >= limit {
+            if self.tx.stop.load(Ordering::Relaxed) || out.is_closed() {
+                return false;
+            }
+            // positions keep being committed while the reader waits
+            if !self.send() {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
+    }
+
     /// Records that still fit in the current chunk.
     pub(super) fn room(&self) -> u64 {
         let chunk = self.tx.chunk.max(1);
@@ -513,4 +533,78 @@ fn read_document(job: &Job, codec: &Codec, tx: &Sink) -> Result<bool, ConnectorE
         }
     }
     Ok(batch.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn sink(capacity: usize) -> (Sink, mpsc::Receiver<Envelope>, mpsc::Receiver<Item>) {
+        let (out, out_rx) = mpsc::channel(capacity);
+        let (meta, meta_rx) = mpsc::channel(16);
+        let sink = Sink {
+            meta,
+            out,
+            stop: Arc::new(AtomicBool::new(false)),
+            chunk: 1000,
+            sent: Cell::new(0),
+            fused: None,
+        };
+        (sink, out_rx, meta_rx)
+    }
+
+    fn envelope() -> Envelope {
+        Envelope {
+            record: Ok(Value::Null),
+            ack: Ack::none(),
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn a_group_waits_until_the_queue_is_below_its_limit() {
+        let (sink, mut out_rx, _meta_rx) = sink(16);
+        for _ in 0..10 {
+            assert!(sink.out.try_send(envelope()).is_ok());
+        }
+        let mut batch = Batch::new(&sink, "f");
+        // below the limit: no wait
+        let started = Instant::now();
+        assert!(batch.wait_for_queue(11));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // at the limit: it waits until the flow took some
+        let flow = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            for _ in 0..5 {
+                let _ = out_rx.blocking_recv();
+            }
+            out_rx
+        });
+        let started = Instant::now();
+        assert!(batch.wait_for_queue(8));
+        assert!(started.elapsed() >= Duration::from_millis(90));
+        assert!(sink.out.max_capacity() - sink.out.capacity() < 8);
+        drop(flow.join());
+    }
+
+    #[test]
+    fn waiting_ends_when_the_flow_is_gone() {
+        let (sink, out_rx, _meta_rx) = sink(4);
+        for _ in 0..4 {
+            assert!(sink.out.try_send(envelope()).is_ok());
+        }
+        let mut batch = Batch::new(&sink, "f");
+        let flow = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(out_rx);
+        });
+        // it ends (the queue is empty once the flow dropped it), and the
+        // group's send then finds the flow gone
+        let started = Instant::now();
+        let _ = batch.wait_for_queue(2);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!batch.push_weighted(Ok(Value::Null), 0, 5));
+        let _ = flow.join();
+    }
 }
