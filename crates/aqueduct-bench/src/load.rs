@@ -69,6 +69,20 @@ pub fn request(
     Ok(status)
 }
 
+/// The kept-alive connection, opened (Nagle off) when there is none;
+/// `None` when connecting failed.
+pub fn connected(
+    conn: &mut Option<BufReader<TcpStream>>,
+    addr: SocketAddr,
+) -> Option<&mut BufReader<TcpStream>> {
+    if conn.is_none() {
+        let stream = TcpStream::connect(addr).ok()?;
+        let _ = stream.set_nodelay(true);
+        *conn = Some(BufReader::new(stream));
+    }
+    conn.as_mut()
+}
+
 /// Runs the load: `warmup`, then `duration` measured.
 pub fn run(
     addr: SocketAddr,
@@ -99,19 +113,10 @@ pub fn run(
                     if now >= end {
                         break;
                     }
-                    let stream = match conn.as_mut() {
-                        Some(s) => s,
-                        None => match TcpStream::connect(addr) {
-                            Ok(s) => {
-                                let _ = s.set_nodelay(true);
-                                conn.insert(BufReader::new(s))
-                            }
-                            Err(_) => {
-                                errors += 1;
-                                std::thread::sleep(Duration::from_millis(10));
-                                continue;
-                            }
-                        },
+                    let Some(stream) = connected(&mut conn, addr) else {
+                        errors += 1;
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
                     };
                     let t0 = Instant::now();
                     let res = request(stream, &req, &mut body);

@@ -10,7 +10,7 @@
 //! connection `i % connections`. A connection still busy with an earlier
 //! answer sends late, and that wait is part of the latency.
 
-use crate::load::{LoadResult, request};
+use crate::load::{LoadResult, connected, request};
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -80,18 +80,9 @@ pub fn run(addr: SocketAddr, path: &str, payload: &str, schedule: Schedule) -> O
                     if measured && Instant::now().duration_since(due) > LATE {
                         late += 1;
                     }
-                    let stream = match conn.as_mut() {
-                        Some(s) => s,
-                        None => match TcpStream::connect(addr) {
-                            Ok(s) => {
-                                let _ = s.set_nodelay(true);
-                                conn.insert(BufReader::new(s))
-                            }
-                            Err(_) => {
-                                errors += u64::from(measured);
-                                continue;
-                            }
-                        },
+                    let Some(stream) = connected(&mut conn, addr) else {
+                        errors += u64::from(measured);
+                        continue;
                     };
                     match request(stream, &req, &mut body) {
                         Ok(200) => {
