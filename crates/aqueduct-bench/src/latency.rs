@@ -36,7 +36,7 @@ struct Run {
     server: &'static str,
     round: usize,
     result: OpenResult,
-    /// Server CPU time per answered request.
+    /// Server CPU time per answered request (the warm-up's included).
     cpu_per_request: Duration,
 }
 
@@ -79,10 +79,8 @@ fn measure(server: &Server, round: usize, schedule: Schedule) -> Run {
     let before = child::cpu_ticks(pid).unwrap_or(0);
     let result = openloop::run(server.addr, "/quote", project::QUOTE_BODY, schedule);
     let after = child::cpu_ticks(pid).unwrap_or(before);
-    // the warm-up's requests are served too: CPU over every request sent
-    let served = (result.load.ok as f64 * (schedule.warmup + schedule.duration).as_secs_f64()
-        / schedule.duration.as_secs_f64())
-    .max(1.0);
+    // the warm-up's requests are served too: CPU over every answer
+    let served = result.answered.max(1) as f64;
     let cpu = Duration::from_millis((after - before) * 10);
     eprintln!(
         "round {round}, {}: {:.0} req/s, p50 {}, p99 {}, p99.9 {}, {} late starts, {} errors",
@@ -226,8 +224,6 @@ pub fn run(bin: &Path, schedule: Schedule, rounds: usize) -> Result<(), String> 
             String::new()
         }
     );
-    drop(baseline);
-    drop(aqueduct);
     Ok(())
 }
 

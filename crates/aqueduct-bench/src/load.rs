@@ -69,6 +69,15 @@ pub fn request(
     Ok(status)
 }
 
+/// The bytes of `POST path` with a JSON `payload`, kept alive.
+pub fn post_request(addr: SocketAddr, path: &str, payload: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .into_bytes()
+}
+
 /// The kept-alive connection, opened (Nagle off) when there is none;
 /// `None` when connecting failed.
 pub fn connected(
@@ -92,11 +101,7 @@ pub fn run(
     warmup: Duration,
     duration: Duration,
 ) -> LoadResult {
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    )
-    .into_bytes();
+    let req = post_request(addr, path, payload);
     let start = Instant::now() + warmup;
     let end = start + duration;
     let handles: Vec<_> = (0..connections)

@@ -36,7 +36,7 @@ mod openloop;
 mod pgload;
 mod project;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +50,27 @@ struct Cli {
     aqueduct: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// How long a load runs: a warm-up, then the measured part.
+#[derive(Args, Clone, Copy)]
+struct Window {
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Warm-up seconds before measuring.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+}
+
+impl Window {
+    fn warmup(self) -> Duration {
+        Duration::from_secs(self.warmup)
+    }
+
+    fn duration(self) -> Duration {
+        Duration::from_secs(self.duration.max(1))
+    }
 }
 
 #[derive(Subcommand)]
@@ -100,12 +121,8 @@ enum Cmd {
         /// Concurrent keep-alive connections.
         #[arg(long, default_value_t = 64)]
         connections: usize,
-        /// Measured seconds per run.
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
-        /// Warm-up seconds before measuring.
-        #[arg(long, default_value_t = 2)]
-        warmup: u64,
+        #[command(flatten)]
+        window: Window,
         /// Runs (the table shows each).
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -122,12 +139,8 @@ enum Cmd {
         /// Keep-alive connections the requests are spread over.
         #[arg(long, default_value_t = 16)]
         connections: usize,
-        /// Measured seconds per run.
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
-        /// Warm-up seconds before measuring.
-        #[arg(long, default_value_t = 2)]
-        warmup: u64,
+        #[command(flatten)]
+        window: Window,
         /// Rounds (each server runs once per round, alternating which goes first).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
@@ -204,31 +217,29 @@ fn main() -> ExitCode {
             Cmd::Memory { records, runs } => memory(&bin, records, runs.max(1)),
             Cmd::Endpoint {
                 connections,
-                duration,
-                warmup,
+                window,
                 runs,
                 wrk,
             } => endpoint(
                 &bin,
                 connections.max(1),
-                Duration::from_secs(duration.max(1)),
-                Duration::from_secs(warmup),
+                window.duration(),
+                window.warmup(),
                 runs.max(1),
                 wrk,
             ),
             Cmd::Latency {
                 rate,
                 connections,
-                duration,
-                warmup,
+                window,
                 rounds,
             } => latency::run(
                 &bin,
                 openloop::Schedule {
                     rate,
                     connections: connections.max(1),
-                    warmup: Duration::from_secs(warmup),
-                    duration: Duration::from_secs(duration.max(1)),
+                    warmup: window.warmup(),
+                    duration: window.duration(),
                 },
                 rounds.max(1),
             ),

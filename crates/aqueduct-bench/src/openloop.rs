@@ -10,7 +10,7 @@
 //! connection `i % connections`. A connection still busy with an earlier
 //! answer sends late, and that wait is part of the latency.
 
-use crate::load::{LoadResult, connected, request};
+use crate::load::{LoadResult, connected, post_request, request};
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -39,17 +39,16 @@ pub struct OpenResult {
     pub load: LoadResult,
     /// Measured requests sent more than [`LATE`] after they were due.
     pub late_starts: u64,
+    /// Requests answered with 200, the warm-up's included (what the
+    /// server did in the whole run).
+    pub answered: u64,
     /// The body of one successful answer (for comparing servers).
     pub body: Vec<u8>,
 }
 
 /// Runs `schedule` against `POST path` with `payload`.
 pub fn run(addr: SocketAddr, path: &str, payload: &str, schedule: Schedule) -> OpenResult {
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    )
-    .into_bytes();
+    let req = post_request(addr, path, payload);
     let connections = schedule.connections.max(1);
     let period = Duration::from_secs_f64(1.0 / schedule.rate.max(1.0));
     // time for every thread to connect before the first request is due
@@ -63,6 +62,7 @@ pub fn run(addr: SocketAddr, path: &str, payload: &str, schedule: Schedule) -> O
                 let mut ok = 0u64;
                 let mut errors = 0u64;
                 let mut late = 0u64;
+                let mut answered = 0u64;
                 let mut lat = Vec::with_capacity(1 << 14);
                 let mut body = Vec::new();
                 let mut kept = Vec::new();
@@ -86,6 +86,7 @@ pub fn run(addr: SocketAddr, path: &str, payload: &str, schedule: Schedule) -> O
                     };
                     match request(stream, &req, &mut body) {
                         Ok(200) => {
+                            answered += 1;
                             if measured {
                                 ok += 1;
                                 lat.push(due.elapsed());
@@ -101,7 +102,7 @@ pub fn run(addr: SocketAddr, path: &str, payload: &str, schedule: Schedule) -> O
                         }
                     }
                 }
-                (ok, errors, late, lat, kept)
+                (ok, errors, late, answered, lat, kept)
             })
         })
         .collect();
@@ -113,13 +114,15 @@ pub fn run(addr: SocketAddr, path: &str, payload: &str, schedule: Schedule) -> O
             latencies: Vec::new(),
         },
         late_starts: 0,
+        answered: 0,
         body: Vec::new(),
     };
     for h in handles {
-        if let Ok((ok, errors, late, lat, body)) = h.join() {
+        if let Ok((ok, errors, late, answered, lat, body)) = h.join() {
             result.load.ok += ok;
             result.load.errors += errors;
             result.late_starts += late;
+            result.answered += answered;
             result.load.latencies.extend(lat);
             if result.body.is_empty() {
                 result.body = body;

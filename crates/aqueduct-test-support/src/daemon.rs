@@ -52,11 +52,9 @@ impl Daemon {
             .find(|b| Path::new(b).exists())
             .ok_or_else(|| format!("none of {binaries:?} is installed"))?;
         // below the ephemeral range, so nothing takes them before the
-        // server binds them (see `crate::port`)
+        // server binds them, and never the same twice (see `crate::port`)
         let port = crate::listen_port();
-        let port2 = std::iter::repeat_with(crate::listen_port)
-            .find(|p| *p != port)
-            .unwrap_or(port);
+        let port2 = crate::listen_port();
         let dir = std::env::temp_dir().join(crate::unique_name("daemon"));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let fill = |a: &str| {

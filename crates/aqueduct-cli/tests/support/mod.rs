@@ -88,23 +88,11 @@ pub fn big_csv(n: usize) -> String {
 }
 
 /// A free loopback port for a listener the test starts a little later
-/// (an aqueduct endpoint, a stub server). It comes from
+/// (an aqueduct endpoint, a stub server):
 /// [`aqueduct_test_support::listen_port`], below the kernel's ephemeral
-/// range, so no `bind(…:0)` or outgoing connection takes it meanwhile; and
-/// it is never the same port twice in one test process: the tests of a
-/// binary run in parallel, and two of them handed one port would each talk
-/// to the other's aqueduct (one of which cannot listen), a failure that
-/// only shows now and then.
+/// range and never the same twice in one test process.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = aqueduct_test_support::listen_port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
+    aqueduct_test_support::listen_port()
 }
 
 /// A temporary project directory.
