@@ -26,6 +26,10 @@
 mod decode;
 mod encode;
 mod expr;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+#[cfg(any(test, feature = "fuzzing"))]
+mod sample;
 mod scan;
 #[cfg(test)]
 mod tests;
