@@ -71,12 +71,9 @@ impl StateStore for SqliteStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, ConnectorError>> {
         let key = key.to_string();
         Box::pin(self.with(move |c| {
-            c.query_row(
-                "SELECT value FROM aqueduct_state WHERE key = ?1",
-                [&key],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT value FROM aqueduct_state WHERE key = ?1")?
+                .query_row([&key], |r| r.get::<_, String>(0))
+                .optional()
         }))
     }
 
@@ -86,12 +83,14 @@ impl StateStore for SqliteStore {
         value: &'a str,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         let (key, value) = (key.to_string(), value.to_string());
+        // a batch flow puts its position at every chunk: the statement is
+        // parsed once, not at each put
         Box::pin(self.with(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO aqueduct_state (key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [&key, &value],
-            )
+            )?
+            .execute([&key, &value])
             .map(|_| ())
         }))
     }
