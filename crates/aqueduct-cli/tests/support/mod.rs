@@ -318,8 +318,14 @@ impl Running {
         self.child.id()
     }
 
-    /// Sends a signal by name (`TERM`, `KILL`, `INT`) with `kill(1)`.
-    pub fn signal(&self, name: &str) {
+    /// Sends a signal by name (`TERM`, `KILL`, `INT`) with `kill(1)`;
+    /// nothing once the process has exited and was reaped: its pid may
+    /// belong to another process by then (pid_max is 32,768 on these
+    /// machines, and the tests start thousands of processes).
+    pub fn signal(&mut self, name: &str) {
+        if !self.is_running() {
+            return;
+        }
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
@@ -346,9 +352,20 @@ impl Running {
         }
     }
 
-    /// True while the process runs.
+    /// True while the process runs (a process that exited is reaped here
+    /// and its status kept).
     pub fn is_running(&mut self) -> bool {
-        self.status.is_none() && matches!(self.child.try_wait(), Ok(None))
+        if self.status.is_some() {
+            return false;
+        }
+        match self.child.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                self.status = Some(status);
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// Standard output so far.
