@@ -12,16 +12,24 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 /// What one commit makes durable: these files' bytes, then this position
-/// (`None`: only the bytes, at a stop or a failure).
+/// (`None`: only the bytes, at a stop or a failure). Each file comes with
+/// the number of its sink (the flow's targets, then the dead letter).
 pub(super) struct Job {
-    pub files: Vec<File>,
+    pub files: Vec<(usize, File)>,
     pub position: Option<String>,
 }
 
 impl Job {
-    /// Joins a later job to this one.
+    /// Joins a later job to this one. A sink's file is synced once: every
+    /// handle of it reaches the same file, and one sync made after the
+    /// later job's writes covers the earlier job's too (without this, a
+    /// job that absorbed three chunks synced the same file three times).
     fn absorb(&mut self, later: Job) {
-        self.files.extend(later.files);
+        for (sink, file) in later.files {
+            if !self.files.iter().any(|(s, _)| *s == sink) {
+                self.files.push((sink, file));
+            }
+        }
         if later.position.is_some() {
             self.position = later.position;
         }
@@ -46,7 +54,7 @@ impl Committer {
             .name("aqueduct-native-commit".into())
             .spawn(move || {
                 for job in rx {
-                    for file in &job.files {
+                    for (_, file) in &job.files {
                         file.sync_data()
                             .map_err(|e| format!("cannot sync an output file: {e}"))?;
                     }
@@ -112,5 +120,34 @@ impl Committer {
             Some(Err(_)) => "the commit thread panicked".into(),
             _ => "the commit thread stopped".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir, name: &str) -> File {
+        File::create(dir.path().join(name)).expect("a file")
+    }
+
+    #[test]
+    fn jobs_joined_sync_each_sink_once_and_store_the_later_position() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut job = Job {
+            files: vec![(0, file(&dir, "a")), (1, file(&dir, "dead"))],
+            position: Some("1000".into()),
+        };
+        job.absorb(Job {
+            files: vec![(0, file(&dir, "a2"))],
+            position: Some("2000".into()),
+        });
+        job.absorb(Job {
+            files: vec![(2, file(&dir, "b"))],
+            position: None,
+        });
+        let sinks: Vec<usize> = job.files.iter().map(|(s, _)| *s).collect();
+        assert_eq!(sinks, [0, 1, 2]);
+        assert_eq!(job.position.as_deref(), Some("2000"));
     }
 }

@@ -434,13 +434,13 @@ impl<I: NativeValue> Run<'_, I> {
     /// `position`, once they are synced) to the background.
     fn commit(&mut self, position: Option<String>) -> Result<(), String> {
         let mut files = Vec::new();
-        for (sink, buf) in self.sinks.iter_mut().zip(&mut self.out.bufs) {
+        for (n, (sink, buf)) in self.sinks.iter_mut().zip(&mut self.out.bufs).enumerate() {
             sink.write(buf)?;
-            files.extend(sink.take_dirty()?);
+            files.extend(sink.take_dirty()?.map(|f| (n, f)));
         }
         if let Some((sink, buf)) = &mut self.dead {
             sink.write(buf)?;
-            files.extend(sink.take_dirty()?);
+            files.extend(sink.take_dirty()?.map(|f| (self.sinks.len(), f)));
         }
         if files.is_empty() && position.is_none() {
             return Ok(());
