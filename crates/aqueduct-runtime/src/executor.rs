@@ -12,8 +12,8 @@
 //! # async fn demo(graph: aqueduct_graph::Graph, registry: aqueduct_runtime::connector::Registry) {
 //! use aqueduct_runtime::executor::{build, RunOptions};
 //! let pieces = build(&graph, &registry, RunOptions::default()).expect("builds");
+//! aqueduct_runtime::shutdown::on_signals(pieces.shutdown_handle());
 //! let running = pieces.spawn();
-//! aqueduct_runtime::shutdown::on_signals(running.shutdown_handle());
 //! let report = running.wait().await;
 //! println!("{report}");
 //! # }
@@ -187,6 +187,13 @@ pub fn build(
 }
 
 impl Pieces {
+    /// A handle that asks every flow to stop, before they start: hand it
+    /// to [`crate::shutdown::on_signals`] first, so that a signal that
+    /// comes while the flows start is caught.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
     /// Starts every flow (call inside a tokio runtime).
     pub fn spawn(self) -> RunningProject {
         let Pieces {

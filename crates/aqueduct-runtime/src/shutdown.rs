@@ -43,31 +43,69 @@ impl ShutdownHandle {
     }
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM.
-pub async fn signals() {
+/// Waits for SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this is called (inside a tokio runtime), not when the future is first
+/// polled: call it before serving, await it after.
+pub fn signals() -> impl std::future::Future<Output = ()> + Send {
+    Signals::listen().recv()
+}
+
+/// SIGINT and SIGTERM caught from the moment this is made (inside a tokio
+/// runtime): from then on neither ends the process by itself.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The first signal.
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.interrupt) => {}
+                _ = next(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
-/// Triggers `handle` on the first SIGINT/SIGTERM (call inside a tokio runtime).
+/// Triggers `handle` on the first SIGINT/SIGTERM (call inside a tokio
+/// runtime, before the flows start). The handlers are installed here, not
+/// when the waiting task first runs: on a busy machine a flow could be
+/// serving before that task was polled, and a SIGTERM then ended the
+/// process at once, without the drain (seen in a loaded test run).
 pub fn on_signals(handle: ShutdownHandle) {
+    let caught = signals();
     tokio::spawn(async move {
-        signals().await;
+        caught.await;
         tracing::info!("Shutdown requested; draining in-flight records.");
         handle.trigger();
     });
@@ -105,5 +143,35 @@ impl Readiness {
     /// True once every source has started.
     pub fn is_ready(&self) -> bool {
         self.is_live() && self.started.load(Ordering::SeqCst) >= self.sources
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A SIGTERM that comes before the waiting task ever ran (a flow
+    /// already serving on a busy machine) asks for the drain; before the
+    /// handlers were installed by `on_signals` itself, it ended the process
+    /// (this test binary with it).
+    #[tokio::test]
+    async fn a_sigterm_before_the_waiting_task_ran_is_caught() {
+        let handle = ShutdownHandle::new();
+        let mut asked = handle.receiver();
+        on_signals(handle.clone());
+        // on this single-threaded runtime the spawned task has not run yet
+        let sent = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(std::process::id().to_string())
+            .status()
+            .expect("runs kill");
+        assert!(sent.success());
+        let triggered = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            asked.wait_for(|stop| *stop),
+        )
+        .await;
+        assert!(matches!(triggered, Ok(Ok(_))), "the shutdown was not asked");
+        assert!(handle.is_triggered());
     }
 }

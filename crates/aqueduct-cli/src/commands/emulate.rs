@@ -80,6 +80,8 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
+        // caught from before the emulator serves, so a SIGTERM always stops it cleanly
+        let stop = aqueduct_runtime::shutdown::signals();
         let emulator = match aqueduct_emulator::serve(Config { seed, listen, pubsub_tls }).await {
             Ok(e) => e,
             Err(ServeError::Seed(e)) => return Ok(seed_error(out, &e)),
@@ -107,7 +109,7 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
         text.push_str(&format!("  admin API     {url}/_emulator (faults, clock, tokens; see docs/emulator.md)\n"));
         out.print(&text)?;
         out.note("Press Ctrl-C to stop.");
-        aqueduct_runtime::shutdown::signals().await;
+        stop.await;
         emulator.shutdown().await;
         out.note("Salesforce emulator stopped.");
         Ok(Exit::Ok)

@@ -150,8 +150,9 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
                     .collect();
                 Failure::Runtime(format!("the project cannot start:\n{}", lines.join("\n")))
             })?;
+        // the signals are caught before any flow starts serving
+        aqueduct_runtime::shutdown::on_signals(pieces.shutdown_handle());
         let running = pieces.spawn();
-        aqueduct_runtime::shutdown::on_signals(running.shutdown_handle());
         if let Some(line) = serving_note(graph, &selected) {
             out.note(&line);
         }
