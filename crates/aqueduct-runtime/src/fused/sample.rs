@@ -3,7 +3,7 @@
 //! the decoders (kinds, nulls, missing fields) is reached.
 
 use super::decode::InField;
-use super::expr::{FVal, Kind};
+use super::expr::FVal;
 use crate::value::{Layout, Schemas, Value};
 use aqueduct_graph::{FieldType, Type};
 use std::sync::Arc;
@@ -35,20 +35,9 @@ pub(crate) fn schemas() -> Schemas {
     s
 }
 
-/// [`layout`]'s fields as the fused decoder sees them.
+/// [`layout`]'s fields as the fused decoder sees them (as the plan makes them).
 pub(crate) fn fields() -> Vec<InField> {
-    layout()
-        .fields
-        .iter()
-        .filter_map(|f| {
-            let (kind, optional) = Kind::of(&f.ty)?;
-            Some(InField {
-                name: f.name.clone(),
-                kind,
-                optional,
-            })
-        })
-        .collect()
+    super::scalar_fields(&layout()).unwrap_or_default()
 }
 
 /// A slot as the general path's value.
