@@ -188,7 +188,7 @@ fn specialize(e: FExpr) -> FExpr {
 }
 
 /// A constant as a fused value; `None` for kinds the fused path leaves alone.
-fn constant(value: Value) -> Option<FVal<'static>> {
+pub(super) fn constant(value: Value) -> Option<FVal<'static>> {
     Some(match value {
         Value::Null => FVal::Null,
         Value::Bool(b) => FVal::Bool(b),

@@ -55,14 +55,9 @@ fn encodes_alike(record: &Arc<Record>, line: &str) {
     let slots: Vec<super::expr::FVal<'_>> = record
         .slots
         .iter()
-        .map(|v| match v {
-            Value::Null => super::expr::FVal::Null,
-            Value::Bool(b) => super::expr::FVal::Bool(*b),
-            Value::Int(i) => super::expr::FVal::Int(*i),
-            Value::Float(f) => super::expr::FVal::Float(*f),
-            other => super::expr::FVal::Str(std::borrow::Cow::Owned(
-                other.as_str().unwrap_or_default().to_string(),
-            )),
+        .map(|v| {
+            super::expr::constant(v.clone())
+                .unwrap_or_else(|| panic!("a slot the fused path does not hold: {v:?}"))
         })
         .collect();
     let mut ours = Vec::new();
