@@ -184,7 +184,13 @@ flow forward {{
     running.wait_serving(port, "/orders");
     for id in ["e1", "e2"] {
         let r = http(port, "POST", "/orders", &format!("{{\"id\":\"{id}\"}}"));
-        assert_eq!(r.status, 202, "the dead letter took {id}: {}", r.body);
+        assert_eq!(
+            r.status,
+            202,
+            "the dead letter took {id}: {}\nstderr:\n{}",
+            r.body,
+            running.stderr()
+        );
     }
     let dead = p.jsonl("out/dead.jsonl");
     assert_eq!(

@@ -21,6 +21,13 @@
 //! delivered 503, so it should send again (at-least-once). Nothing is
 //! spooled locally: an accepted request is already delivered.
 //!
+//! The port is bound while the project is built (a taken port is a start-up
+//! error), but requests are answered only once every flow was built and
+//! spawned ([`OpContext::started`]): a client that comes earlier waits, and
+//! a request whose flow is still starting waits for it (at most
+//! [`START_WAIT`]), instead of getting 404 for a route not yet in place or
+//! 503.
+//!
 //! Target `events(path)`: server-sent events ([`events`]).
 
 mod auth;
@@ -42,13 +49,19 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use listener::ServerLimits;
-use server::{Handler, Route, RouteGuard, SourceRoute, error_response, json_response, unavailable};
-use std::sync::{Arc, Mutex};
+use server::{
+    Handler, Inlet, Route, RouteGuard, SourceRoute, error_response, json_response, unavailable,
+};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Longest wait for a sync flow's reply (the flow's own `timeout` is usually shorter).
 pub const SYNC_WAIT: Duration = Duration::from_secs(300);
+
+/// Longest wait of a request for its flow to start taking requests (it
+/// was built, and is being spawned) before answering 503.
+pub const START_WAIT: Duration = Duration::from_secs(10);
 
 /// Longest wait for an async record's acknowledgement before answering 504.
 pub const ASYNC_WAIT: Duration = Duration::from_secs(30);
@@ -131,7 +144,7 @@ impl ConnectorFactory for EndpointConnector {
         let listen = c.listen.clone();
         let method_name = method.to_string();
         let route = Arc::new(SourceRoute {
-            sender: Mutex::new(None),
+            inlet: watch::channel(Inlet::Starting).0,
             sync: cx.mode == ModeKind::Sync,
             ty: cx.record_type.clone(),
             schemas: cx.schemas.clone(),
@@ -147,6 +160,7 @@ impl ConnectorFactory for EndpointConnector {
             },
             c.limits,
             cx.shutdown.clone(),
+            cx.started.clone(),
         )?;
         // the address really bound (`listen` may say port 0)
         let addr = server::bound_addr(&listen).map_or(listen, |a| a.to_string());
@@ -175,6 +189,7 @@ impl ConnectorFactory for EndpointConnector {
             c.max_body,
             c.limits,
             cx.shutdown.clone(),
+            cx.started.clone(),
         )?))
     }
 }
@@ -196,9 +211,7 @@ impl Source for EndpointSource {
         out: mpsc::Sender<Envelope>,
     ) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(async move {
-            if let Ok(mut sender) = self.route.sender.lock() {
-                *sender = Some(out.clone());
-            }
+            self.route.inlet.send_replace(Inlet::Open(out.clone()));
             tracing::debug!(addr = %self.guard.addr(), "endpoint route open");
             tracing::info!(
                 flow = %self.flow,
@@ -210,9 +223,7 @@ impl Source for EndpointSource {
                 _ = stopped(&mut self.shutdown) => "the run is stopping",
                 _ = out.closed() => "the flow stopped taking requests",
             };
-            if let Ok(mut sender) = self.route.sender.lock() {
-                *sender = None;
-            }
+            self.route.inlet.send_replace(Inlet::Closed);
             tracing::debug!(addr = %self.guard.addr(), url = %self.url, why, "endpoint route closed");
             Ok(())
         })
@@ -329,6 +340,25 @@ async fn rejected_sync(
     error_response(status, message)
 }
 
+/// The channel of the route's flow; a request that comes while the flow is
+/// still starting waits for it, at most [`START_WAIT`]. `None`: the flow
+/// does not take requests (it stopped, or did not start in time).
+async fn inlet(route: &SourceRoute) -> Option<mpsc::Sender<Envelope>> {
+    let mut inlet = route.inlet.subscribe();
+    let ready = tokio::time::timeout(
+        START_WAIT,
+        inlet.wait_for(|i| !matches!(i, Inlet::Starting)),
+    )
+    .await;
+    match ready {
+        Ok(Ok(state)) => match &*state {
+            Inlet::Open(sender) => Some(sender.clone()),
+            Inlet::Starting | Inlet::Closed => None,
+        },
+        _ => None,
+    }
+}
+
 /// Hands a request to the flow and answers it.
 async fn source_request(
     route: &SourceRoute,
@@ -337,8 +367,7 @@ async fn source_request(
     query: Option<&str>,
     body: &[u8],
 ) -> Response {
-    let sender = route.sender.lock().ok().and_then(|s| s.clone());
-    let Some(sender) = sender else {
+    let Some(sender) = inlet(route).await else {
         return unavailable("the flow is not running");
     };
     let record = match request_record(route, method, params, query, body) {

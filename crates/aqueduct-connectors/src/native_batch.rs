@@ -207,6 +207,8 @@ pub fn plan(
             state: state.clone(),
             config: config.clone(),
             shutdown: shutdown.clone(),
+            // the native path runs as soon as it is planned
+            started: watch::channel(true).1,
             batched: false,
             // nothing reports them here; pushing still logs each one
             warnings: Arc::default(),

@@ -74,6 +74,12 @@ pub struct OpContext {
     pub config: Arc<dyn ConfigResolver>,
     /// Flips to `true` when the process is asked to stop.
     pub shutdown: watch::Receiver<bool>,
+    /// Flips to `true` once every selected flow of the run was built and
+    /// spawned. Inbound servers bind their port while the flows are built
+    /// (a taken port is a start-up error) but answer requests only from
+    /// then on: no request finds a route of a flow still being built. It
+    /// never flips when the built flows are dropped unstarted.
+    pub started: watch::Receiver<bool>,
     /// Targets: a `batch` step precedes this target, so every
     /// [`Target::write`] is one whole group (even a group of one), to be
     /// written as one unit (an HTTP target sends a JSON array). `false`:

@@ -123,6 +123,8 @@ pub struct Pieces {
     flows: Vec<(Arc<FlowRt>, Input)>,
     opts: RunOptions,
     shutdown: ShutdownHandle,
+    /// Flipped by [`Pieces::spawn`] ([`crate::connector::OpContext::started`]).
+    started: watch::Sender<bool>,
     readiness: Arc<Readiness>,
 }
 
@@ -134,6 +136,7 @@ pub fn build(
 ) -> Result<Pieces, Vec<BuildError>> {
     let schemas = Arc::new(Schemas::new(graph));
     let shutdown = ShutdownHandle::new();
+    let (started, started_rx) = watch::channel(false);
     let selected: Vec<&Flow> = graph
         .flows
         .iter()
@@ -159,7 +162,10 @@ pub fn build(
         registry,
         &opts,
         &schemas,
-        shutdown.receiver(),
+        build::RunPhase {
+            started: started_rx,
+            shutdown: shutdown.receiver(),
+        },
         &selected,
     );
     errors.extend(wiring.prepare_targets(&selected));
@@ -182,6 +188,7 @@ pub fn build(
         flows,
         opts,
         shutdown,
+        started,
         readiness,
     })
 }
@@ -200,6 +207,7 @@ impl Pieces {
             flows,
             opts,
             shutdown,
+            started,
             readiness,
         } = self;
         let mut tasks = Vec::new();
@@ -216,6 +224,8 @@ impl Pieces {
             ));
             tasks.push((name, task, stats));
         }
+        // every route of every flow is in place: inbound servers answer now
+        started.send_replace(true);
         readiness.running.store(true, Ordering::SeqCst);
         RunningProject {
             tasks,
@@ -503,7 +513,7 @@ struct RegistryWiring<'a> {
     registry: &'a Registry,
     opts: &'a RunOptions,
     schemas: &'a Arc<Schemas>,
-    shutdown: watch::Receiver<bool>,
+    phase: build::RunPhase,
     channel_inputs: BTreeMap<String, mpsc::Receiver<Envelope>>,
     channel_targets: BTreeMap<String, Arc<ChannelTarget>>,
 }
@@ -514,7 +524,7 @@ impl<'a> RegistryWiring<'a> {
         registry: &'a Registry,
         opts: &'a RunOptions,
         schemas: &'a Arc<Schemas>,
-        shutdown: watch::Receiver<bool>,
+        phase: build::RunPhase,
         selected: &[&Flow],
     ) -> RegistryWiring<'a> {
         let mut senders: BTreeMap<String, Vec<mpsc::Sender<Envelope>>> = BTreeMap::new();
@@ -547,7 +557,7 @@ impl<'a> RegistryWiring<'a> {
             registry,
             opts,
             schemas,
-            shutdown,
+            phase,
             channel_inputs,
             channel_targets,
         }
@@ -575,7 +585,7 @@ impl<'a> RegistryWiring<'a> {
             ty,
             self.opts,
             self.schemas,
-            &self.shutdown,
+            &self.phase,
         )
     }
 

@@ -36,6 +36,7 @@ impl EventsTarget {
         max_body: usize,
         limits: super::listener::ServerLimits,
         shutdown: watch::Receiver<bool>,
+        started: watch::Receiver<bool>,
     ) -> Result<EventsTarget, ConnectorError> {
         let (tx, _) = broadcast::channel(BUFFER);
         let route = Route {
@@ -45,7 +46,7 @@ impl EventsTarget {
             auth,
             max_body,
         };
-        let guard = register(listen, route, limits, shutdown)?;
+        let guard = register(listen, route, limits, shutdown, started)?;
         Ok(EventsTarget { tx, _guard: guard })
     }
 }

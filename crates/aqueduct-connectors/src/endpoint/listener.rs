@@ -9,8 +9,11 @@
 //! - the body must arrive within `body_timeout` (checked by the handler,
 //!   which answers 408).
 //!
-//! On stop the listener closes at once and open connections finish the
-//! request they are serving.
+//! Nothing is accepted before the run has started (every flow built, so
+//! every route in place): connections made earlier wait in the backlog
+//! and are served then, never answered 404 for a route that is about to
+//! exist. On stop the listener closes at once and open connections finish
+//! the request they are serving.
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -49,8 +52,17 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServerLimits,
+    mut started: watch::Receiver<bool>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    tokio::select! {
+        biased;
+        _ = &mut stop => return,
+        // `Err`: the flows were dropped without starting
+        opened = started.wait_for(|s| *s) => if opened.is_err() {
+            return;
+        },
+    }
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut builder = hyper::server::conn::http1::Builder::new();

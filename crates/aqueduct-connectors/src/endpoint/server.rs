@@ -86,10 +86,22 @@ pub(crate) fn percent_decode(text: &str, plus: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Where a source route's requests go.
+#[derive(Clone)]
+pub(crate) enum Inlet {
+    /// The flow has not started taking requests yet (it is being spawned,
+    /// or, in a batch flow, waits for its lease).
+    Starting,
+    /// The flow takes requests on this channel.
+    Open(mpsc::Sender<Envelope>),
+    /// The flow stopped taking requests.
+    Closed,
+}
+
 /// A source route's link to its flow.
 pub(crate) struct SourceRoute {
-    /// Where requests go while the source runs.
-    pub sender: Mutex<Option<mpsc::Sender<Envelope>>>,
+    /// Where requests go, as the source starts and stops.
+    pub inlet: watch::Sender<Inlet>,
     /// A sync flow answers with its reply; an async one with 202 once acked.
     pub sync: bool,
     /// The record type.
@@ -181,6 +193,7 @@ fn start(
     listen: &str,
     limits: ServerLimits,
     shutdown: watch::Receiver<bool>,
+    started: watch::Receiver<bool>,
 ) -> Result<Arc<Server>, ConnectorError> {
     let config = |m: String| ConnectorError::Config(format!("endpoint {listen}: {m}"));
     let runtime = tokio::runtime::Handle::try_current()
@@ -208,7 +221,9 @@ fn start(
         .fallback(handle)
         .with_state(shared.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    runtime.spawn(super::listener::serve(listener, router, limits, stop_rx));
+    runtime.spawn(super::listener::serve(
+        listener, router, limits, started, stop_rx,
+    ));
     tracing::debug!(%addr, "endpoint listening");
     Ok(Arc::new(Server {
         shared,
@@ -218,12 +233,14 @@ fn start(
     }))
 }
 
-/// Adds a route to the server for `listen` (starting it if needed).
+/// Adds a route to the server for `listen` (starting it if needed; it
+/// answers requests once `started` flips, see [`super::listener`]).
 pub(crate) fn register(
     listen: &str,
     route: Route,
     limits: ServerLimits,
     shutdown: watch::Receiver<bool>,
+    started: watch::Receiver<bool>,
 ) -> Result<RouteGuard, ConnectorError> {
     static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let poisoned = || ConnectorError::Permanent("endpoint registry poisoned".to_string());
@@ -238,7 +255,7 @@ pub(crate) fn register(
             }
             Some(server) => server,
             None => {
-                let server = start(listen, limits, shutdown)?;
+                let server = start(listen, limits, shutdown, started)?;
                 map.retain(|_, w| w.strong_count() > 0);
                 map.insert(listen.to_string(), Arc::downgrade(&server));
                 server

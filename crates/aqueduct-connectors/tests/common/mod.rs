@@ -257,6 +257,8 @@ impl Builder {
             state,
             config: Arc::new(EnvConfig),
             shutdown,
+            // a run already started, unless a test holds it back
+            started: watch::channel(true).1,
             batched: self.batched,
             warnings: Arc::default(),
         };

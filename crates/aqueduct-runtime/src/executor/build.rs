@@ -356,6 +356,15 @@ pub fn build_flow<W: Wiring>(
     Ok((Arc::new(rt), input))
 }
 
+/// What every operation of a run watches: the run's start and its stop.
+#[derive(Clone)]
+pub struct RunPhase {
+    /// Flips to `true` once every flow was built and spawned.
+    pub started: tokio::sync::watch::Receiver<bool>,
+    /// Flips to `true` when the process is asked to stop.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
 /// The operation context the registry's factories get.
 pub fn op_context(
     graph: &aqueduct_graph::Graph,
@@ -364,7 +373,7 @@ pub fn op_context(
     ty: &Type,
     opts: &RunOptions,
     schemas: &Arc<Schemas>,
-    shutdown: &tokio::sync::watch::Receiver<bool>,
+    phase: &RunPhase,
 ) -> Result<OpContext, String> {
     let system = graph
         .system(&op.system)
@@ -384,7 +393,8 @@ pub fn op_context(
             .max(1),
         state: opts.state.clone(),
         config: opts.config.clone(),
-        shutdown: shutdown.clone(),
+        shutdown: phase.shutdown.clone(),
+        started: phase.started.clone(),
         batched: false,
         warnings: opts.warnings.clone(),
     })

@@ -238,6 +238,7 @@ pub fn context_with_state(
         state,
         config: Arc::new(Literals),
         shutdown,
+        started: tokio::sync::watch::channel(true).1,
         batched,
         warnings: Arc::default(),
     };
