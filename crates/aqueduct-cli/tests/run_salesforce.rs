@@ -299,8 +299,9 @@ fn the_document_upload_example_stores_files_in_the_emulator() {
         ],
     );
     running.wait_listening(port);
-    // the port listens before the flow runs (503 until then); a malformed
-    // body is refused with 400 once it does, without making a record
+    // the port listens before the flow runs (a request then waits for it);
+    // a malformed body is refused with 400 once it does, without making a
+    // record
     let serving = support::wait_until(std::time::Duration::from_secs(20), || {
         support::try_http(
             port,

@@ -464,3 +464,38 @@ async fn a_request_waits_for_its_flow_to_start_taking_requests() {
     drop(rx);
     run.await.expect("joins").expect("the source ends");
 }
+
+#[tokio::test]
+async fn a_flow_that_does_not_start_in_time_gets_its_requests_answered_503() {
+    let listen = free_listen();
+    let schemas = order_schemas();
+    let ctx = builder("endpoint", "post", "Order", &schemas)
+        .option("listen", opt_str(&listen))
+        .arg("path", lit("/orders"))
+        .build();
+    // built and never run (a batch flow waiting for its lease is like this)
+    let _source = EndpointConnector.source(&ctx.cx).expect("source");
+    let started = Instant::now();
+    let response = post_order(format!("http://{listen}/orders"))
+        .await
+        .expect("joins")
+        .expect("answered");
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(
+        waited >= aqueduct_connectors::endpoint::START_WAIT,
+        "answered after {waited:?}"
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({"error": "the flow is not running", "code": "unavailable"})
+    );
+}

@@ -393,9 +393,10 @@ impl Running {
     }
 
     /// Waits until the endpoint route `path` on `port` hands requests to its
-    /// flow (the port listens before the flow starts; until then it answers
-    /// 503). Probes with a malformed JSON body, which a running route refuses
-    /// with 400 without making a record.
+    /// flow (the port listens before the flows start; a request made then
+    /// waits for its flow, at most 10 s, then gets 503). Probes with a
+    /// malformed JSON body, which a running route refuses with 400 without
+    /// making a record.
     pub fn wait_serving(&mut self, port: u16, path: &str) {
         self.wait_listening(port);
         let mut last = None;
@@ -412,9 +413,8 @@ impl Running {
         );
     }
 
-    /// Waits until GET `path` on `port` is answered by its flow (the port
-    /// listens before the flow starts; until then it answers 503), or
-    /// panics with the log.
+    /// Waits until GET `path` on `port` is answered by its flow (see
+    /// [`Running::wait_serving`]), or panics with the log.
     pub fn wait_answering_get(&mut self, port: u16, path: &str) {
         self.wait_listening(port);
         let ok = wait_until(Duration::from_secs(20), || {
