@@ -33,6 +33,14 @@ fn order_schemas() -> Arc<aqueduct_runtime::value::Schemas> {
     ])
 }
 
+/// An async `endpoint` source `method(path)` of `Order`s on `listen`.
+fn order_route(listen: &str, method: &str, path: &str) -> common::Ctx {
+    builder("endpoint", method, "Order", &order_schemas())
+        .option("listen", opt_str(listen))
+        .arg("path", lit(path))
+        .build()
+}
+
 fn client() -> reqwest::Client {
     aqueduct_connectors::install_crypto();
     reqwest::Client::new()
@@ -123,11 +131,7 @@ async fn sync_requests_get_the_flow_reply() {
 #[tokio::test]
 async fn async_requests_get_202_only_after_the_ack() {
     let listen = free_listen();
-    let schemas = order_schemas();
-    let ctx = builder("endpoint", "post", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/orders"))
-        .build();
+    let ctx = order_route(&listen, "post", "/orders");
     let mut rx = start(&ctx.cx);
     tokio::spawn(async move {
         let mut n = 0;
@@ -369,19 +373,9 @@ async fn events_are_broadcast_to_connected_clients() {
 #[tokio::test]
 async fn two_flows_share_one_port_but_not_one_route() {
     let listen = free_listen();
-    let schemas = order_schemas();
-    let a = builder("endpoint", "post", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/a"))
-        .build();
-    let b = builder("endpoint", "put", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/a"))
-        .build();
-    let dup = builder("endpoint", "post", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/a"))
-        .build();
+    let a = order_route(&listen, "post", "/a");
+    let b = order_route(&listen, "put", "/a");
+    let dup = order_route(&listen, "post", "/a");
     let _a = EndpointConnector.source(&a.cx).expect("first route");
     let _b = EndpointConnector
         .source(&b.cx)
@@ -413,21 +407,14 @@ async fn nothing_is_answered_before_the_run_starts_not_even_404() {
     // the second is still being built; a request for the second one then
     // used to get 404 (seen in loaded CI runs as a flow "not serving")
     let listen = free_listen();
-    let schemas = order_schemas();
     let (start_run, started) = tokio::sync::watch::channel(false);
-    let mut first = builder("endpoint", "post", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/a"))
-        .build();
+    let mut first = order_route(&listen, "post", "/a");
     first.cx.started = started.clone();
     let _first = EndpointConnector.source(&first.cx).expect("first route");
     let request = post_order(format!("http://{listen}/b"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!request.is_finished(), "answered before the run started");
-    let mut second = builder("endpoint", "post", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/b"))
-        .build();
+    let mut second = order_route(&listen, "post", "/b");
     second.cx.started = started;
     let mut rx = start(&second.cx);
     start_run.send_replace(true);
@@ -444,11 +431,7 @@ async fn nothing_is_answered_before_the_run_starts_not_even_404() {
 #[tokio::test]
 async fn a_request_waits_for_its_flow_to_start_taking_requests() {
     let listen = free_listen();
-    let schemas = order_schemas();
-    let ctx = builder("endpoint", "post", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/orders"))
-        .build();
+    let ctx = order_route(&listen, "post", "/orders");
     let source = EndpointConnector.source(&ctx.cx).expect("source");
     let url = format!("http://{listen}/orders");
     // built, not yet running: the request waits instead of getting 503
@@ -468,11 +451,7 @@ async fn a_request_waits_for_its_flow_to_start_taking_requests() {
 #[tokio::test]
 async fn a_flow_that_does_not_start_in_time_gets_its_requests_answered_503() {
     let listen = free_listen();
-    let schemas = order_schemas();
-    let ctx = builder("endpoint", "post", "Order", &schemas)
-        .option("listen", opt_str(&listen))
-        .arg("path", lit("/orders"))
-        .build();
+    let ctx = order_route(&listen, "post", "/orders");
     // built and never run (a batch flow waiting for its lease is like this)
     let _source = EndpointConnector.source(&ctx.cx).expect("source");
     let started = Instant::now();
