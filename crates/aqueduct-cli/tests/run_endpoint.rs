@@ -202,3 +202,38 @@ flow order {{
     let r = http(port, "GET", "/orders/A-1/lines/seven", "");
     assert_eq!(r.status, 422, "{}", r.body);
 }
+
+#[test]
+fn a_port_already_taken_stops_the_run_before_any_flow_starts() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds a port");
+    let port = taken.local_addr().expect("an address").port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system api: endpoint {{ listen = "127.0.0.1:{port}" }}
+type Ping {{ n: int }}
+
+flow ping {{
+  mode sync
+  from api.post("/ping") as Ping
+  reply {{ n = .n + 1 }}
+}}
+"#
+        ),
+    );
+    let out = p.run(&[]);
+    // 3: the project could not start (exit codes: docs/cli.md)
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the project cannot start")
+            && out.stderr.contains("flow `ping`")
+            && out
+                .stderr
+                .contains(&format!("endpoint 127.0.0.1:{port}: cannot listen")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("Flow started"), "{}", out.stderr);
+}
