@@ -219,3 +219,74 @@ flow forward {{
         "forward: 3 in, 1 delivered, 0 filtered, 2 failed, 2 dead-lettered"
     );
 }
+
+#[test]
+fn a_flow_that_failed_while_the_others_serve_makes_the_process_unhealthy() {
+    // a permanent 400 and no dead letter: the record can go nowhere, so
+    // the flow fails; the other flow keeps the process serving
+    let server = TestServer::start(vec![Rule::new("/orders").always_fail().status(400)]);
+    let port = support::free_port();
+    let admin = support::free_port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system sink: http {{ base_url = "{url}" }}
+system api: endpoint {{ listen = "127.0.0.1:{port}" }}
+type Order {{ id: string }}
+type Ping {{ n: int }}
+
+flow orders {{
+  mode async
+  from api.post("/orders") as Order
+  to sink.post("/orders")
+}}
+
+flow ping {{
+  mode sync
+  from api.post("/ping") as Ping
+  reply {{ n = .n + 1 }}
+}}
+"#,
+            url = server.url()
+        ),
+    );
+    let mut running = p.spawn(&["--admin", &format!("127.0.0.1:{admin}")]);
+    running.wait_serving(port, "/orders");
+    running.wait_serving(port, "/ping");
+    let health = |path: &str| support::try_http(admin, "GET", path, "", &[]).ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || health("/readyz")
+            .is_some_and(|r| r.status == 200)),
+        "{}",
+        running.stderr()
+    );
+    assert_eq!(health("/healthz").map(|r| r.status), Some(200));
+    let r = http(port, "POST", "/orders", r#"{"id":"o1"}"#);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        wait_until(Duration::from_secs(10), || running
+            .stderr()
+            .contains("Flow failed.")),
+        "{}",
+        running.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || health("/healthz")
+            .is_some_and(|r| r.status != 200)),
+        "{}",
+        running.stderr()
+    );
+    let healthz = health("/healthz").expect("the admin port answers");
+    assert_eq!(
+        (healthz.status, healthz.body.as_str()),
+        (503, "failed: flow `orders`\n")
+    );
+    assert_eq!(health("/readyz").map(|r| r.status), Some(503));
+    // the other flow still answers
+    let r = http(port, "POST", "/ping", r#"{"n":1}"#);
+    assert_eq!((r.status, r.json()["n"].clone()), (200, json!(2)));
+    let out = running.terminate(Duration::from_secs(15));
+    assert_eq!(out.code, 1, "a failed flow fails the run: {}", out.stderr);
+}

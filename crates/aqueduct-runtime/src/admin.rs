@@ -1,5 +1,7 @@
 //! The admin HTTP port (axum): `/metrics` (Prometheus text), `/healthz`
-//! (200 once the flows run) and `/readyz` (200 once every source started).
+//! (200 once the flows run, 503 naming them once a flow failed while the
+//! process goes on) and `/readyz` (200 once every source started, while
+//! no flow has failed).
 
 use crate::metrics::Metrics;
 use crate::shutdown::Readiness;
@@ -37,10 +39,20 @@ async fn metrics_text(State(s): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn healthz(State(s): State<AdminState>) -> impl IntoResponse {
-    if s.readiness.is_live() {
-        (StatusCode::OK, "ok\n")
+    let failed = s.readiness.failed_flows();
+    if !failed.is_empty() {
+        // a flow is gone for good while the process serves on: an
+        // orchestrator should restart it (the flow resumes from its
+        // committed positions)
+        let names: Vec<String> = failed.iter().map(|f| format!("flow `{f}`")).collect();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("failed: {}\n", names.join(", ")),
+        )
+    } else if s.readiness.is_live() {
+        (StatusCode::OK, "ok\n".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string())
     }
 }
 

@@ -356,7 +356,11 @@ async fn run_flow(
                 "Flow ended."
             )
         }
-        Err(error) => tracing::error!(flow = %rt.name, %error, "Flow failed."),
+        Err(error) => {
+            // marked first: whoever reads the log line finds /healthz failing
+            readiness.flow_failed(&rt.name);
+            tracing::error!(flow = %rt.name, %error, "Flow failed.");
+        }
     }
     result
 }

@@ -118,6 +118,9 @@ pub struct Readiness {
     pub running: AtomicBool,
     sources: usize,
     started: AtomicUsize,
+    /// Flows that ended with an error while the process went on (the
+    /// others still running): the process is no longer healthy.
+    failed: std::sync::Mutex<Vec<String>>,
 }
 
 impl Readiness {
@@ -127,7 +130,24 @@ impl Readiness {
             running: AtomicBool::new(false),
             sources,
             started: AtomicUsize::new(0),
+            failed: std::sync::Mutex::default(),
         }
+    }
+
+    /// `flow` ended with an error.
+    pub fn flow_failed(&self, flow: &str) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(flow.to_string());
+    }
+
+    /// The flows that ended with an error, in the order they failed.
+    pub fn failed_flows(&self) -> Vec<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A flow's source has started.
@@ -140,9 +160,11 @@ impl Readiness {
         self.running.load(Ordering::SeqCst)
     }
 
-    /// True once every source has started.
+    /// True once every source has started, while no flow has failed.
     pub fn is_ready(&self) -> bool {
-        self.is_live() && self.started.load(Ordering::SeqCst) >= self.sources
+        self.is_live()
+            && self.started.load(Ordering::SeqCst) >= self.sources
+            && self.failed_flows().is_empty()
     }
 }
 
