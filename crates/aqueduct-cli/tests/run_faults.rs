@@ -284,7 +284,12 @@ flow ping {{
         (503, "failed: flow `orders`\n")
     );
     assert_eq!(health("/readyz").map(|r| r.status), Some(503));
-    // the other flow still answers
+    // the failed flow's route says so (not 404); the other flow still answers
+    let r = http(port, "POST", "/orders", r#"{"id":"o2"}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (503, json!("the flow is not running"))
+    );
     let r = http(port, "POST", "/ping", r#"{"n":1}"#);
     assert_eq!((r.status, r.json()["n"].clone()), (200, json!(2)));
     let out = running.terminate(Duration::from_secs(15));

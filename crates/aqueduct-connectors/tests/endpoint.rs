@@ -429,13 +429,16 @@ async fn nothing_is_answered_before_the_run_starts_not_even_404() {
 }
 
 #[tokio::test]
-async fn a_request_waits_for_its_flow_to_start_taking_requests() {
+async fn a_request_waits_for_its_flow_to_start_and_gets_503_once_it_stopped() {
     let listen = free_listen();
     let ctx = order_route(&listen, "post", "/orders");
     let source = EndpointConnector.source(&ctx.cx).expect("source");
+    // another flow's route keeps the server up once this flow has stopped
+    let other = order_route(&listen, "put", "/other");
+    let _other = EndpointConnector.source(&other.cx).expect("other source");
     let url = format!("http://{listen}/orders");
     // built, not yet running: the request waits instead of getting 503
-    let request = post_order(url);
+    let request = post_order(url.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!request.is_finished(), "answered before the flow ran");
     let (tx, mut rx) = mpsc::channel(16);
@@ -444,8 +447,30 @@ async fn a_request_waits_for_its_flow_to_start_taking_requests() {
     envelope.ack.done();
     let response = request.await.expect("joins").expect("answered");
     assert_eq!(response.status(), 202);
+    // the flow stops taking requests (it failed): its route answers 503
+    // at once, not 404
     drop(rx);
     run.await.expect("joins").expect("the source ends");
+    let asked = Instant::now();
+    let response = post_order(url.clone())
+        .await
+        .expect("joins")
+        .expect("answered");
+    assert_eq!(response.status(), 503);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"], json!("the flow is not running"));
+    // a new run of the flow takes the route over
+    let again = order_route(&listen, "post", "/orders");
+    let mut rx = start(&again.cx);
+    let request = post_order(url);
+    common::next(&mut rx).await.ack.done();
+    let response = request.await.expect("joins").expect("answered");
+    assert_eq!(response.status(), 202);
 }
 
 #[tokio::test]

@@ -166,10 +166,22 @@ impl RouteGuard {
     }
 }
 
+impl Route {
+    /// A source route whose flow stopped taking requests on its own (it
+    /// failed, or a scheduled run ended): it answers 503 `the flow is not
+    /// running` until the flow registers it again, never 404.
+    fn is_stopped_source(&self) -> bool {
+        matches!(&self.handler, Handler::Source(s) if matches!(*s.inlet.borrow(), Inlet::Closed))
+    }
+}
+
 impl Drop for RouteGuard {
     fn drop(&mut self) {
+        // a stopped source route stays (see `Route::is_stopped_source`),
+        // except while the process stops: then requests hear so
+        let stopping = *self.server.shared.shutdown.borrow();
         if let Ok(mut routes) = self.server.shared.routes.write() {
-            routes.retain(|(id, _)| *id != self.id);
+            routes.retain(|(id, route)| *id != self.id || (!stopping && route.is_stopped_source()));
         }
     }
 }
@@ -268,6 +280,12 @@ pub(crate) fn register(
             .map(|s| matches!(s, Segment::Literal(_)).then(|| format!("{s:?}")))
             .collect::<Vec<_>>()
     };
+    // the route of a stopped flow gives way to its next run
+    routes.retain(|(_, r)| {
+        !(r.is_stopped_source()
+            && r.method == route.method
+            && shape(&r.pattern) == shape(&route.pattern))
+    });
     if routes
         .iter()
         .any(|(_, r)| r.method == route.method && shape(&r.pattern) == shape(&route.pattern))
