@@ -175,6 +175,9 @@ enum Cmd {
     /// The dynamic (`serde_json::Value`) baseline alone.
     #[command(hide = true)]
     BaselineDynamic { input: PathBuf, output: PathBuf },
+    /// The typed baseline committing like `aqueduct run`'s default chunk.
+    #[command(hide = true)]
+    BaselineCommitted { input: PathBuf, output: PathBuf },
     /// The hand-written sync endpoint alone (what `latency` runs as a child).
     #[command(hide = true)]
     BaselineEndpoint {
@@ -200,6 +203,15 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(format!("dynamic baseline failed: {e}")),
         },
+        Cmd::BaselineCommitted { input, output } => {
+            match baseline::run_committed(&input, &output) {
+                Ok((i, o)) => {
+                    eprintln!("committed baseline: {i} in, {o} out");
+                    Ok(())
+                }
+                Err(e) => Err(format!("committed baseline failed: {e}")),
+            }
+        }
         Cmd::BaselineEndpoint { listen } => baseline_endpoint::serve(&listen),
         cmd => aqueduct_binary(cli.aqueduct).and_then(|bin| match cmd {
             Cmd::Compare {
@@ -245,9 +257,10 @@ fn main() -> ExitCode {
             ),
             Cmd::PgLoad { url, rows, runs } => pgload::run(&bin, &url, rows, runs.max(1)),
             Cmd::MyLoad { url, rows, runs } => myload::run(&bin, &url, rows, runs.max(1)),
-            Cmd::Baseline { .. } | Cmd::BaselineDynamic { .. } | Cmd::BaselineEndpoint { .. } => {
-                Ok(())
-            }
+            Cmd::Baseline { .. }
+            | Cmd::BaselineDynamic { .. }
+            | Cmd::BaselineCommitted { .. }
+            | Cmd::BaselineEndpoint { .. } => Ok(()),
         }),
     };
     match result {
