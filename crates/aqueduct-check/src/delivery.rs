@@ -1,7 +1,9 @@
 //! Delivery notes: a flow fed by a source that delivers at most once (core
-//! NATS, Redis pub/sub, MQTT at QoS 0) gets warning AQ0420, so the weaker
+//! NATS, Redis pub/sub, MQTT at QoS 0) gets note AQ0420, so the weaker
 //! guarantee is said where the flow is written, not discovered after a
-//! crash lost messages.
+//! crash lost messages. A note rather than a warning, because at most once
+//! is often what the flow wants (metrics, presence): the project still
+//! passes `check --deny-warnings`.
 
 use aqueduct_graph::{ExprKind, OpRef, Value};
 

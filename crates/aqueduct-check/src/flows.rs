@@ -345,8 +345,11 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                 let label = format!("{}.{}", op.system, op.operation);
                 self.check_source_mode(&label, spec, from.source.span());
                 if let Some((why, fix)) = crate::delivery::at_most_once(&op) {
+                    // A note, not a warning: reading at most once is a
+                    // legitimate choice, and `--deny-warnings` must not fail
+                    // a project that made it on purpose.
                     self.report(
-                        Diagnostic::warning(
+                        Diagnostic::note(
                             codes::AQ0420,
                             format!(
                                 "flow `{}` reads `{label}` at most once",

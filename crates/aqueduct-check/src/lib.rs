@@ -45,7 +45,7 @@ use aqueduct_syntax::ast;
 pub struct CheckResult {
     /// The validated graph; `None` when any error was found.
     pub graph: Option<Graph>,
-    /// Every error and warning, sorted by file and position.
+    /// Every error, warning and note, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
     /// The parsed files (for `fmt` and tools), those that parsed.
     pub files: Vec<(FileId, ast::File)>,

@@ -6,7 +6,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success (also when stdout was closed early: a broken pipe) |
-//! | 1 | findings: the project has errors (or warnings with `--deny-warnings`), files need formatting, a flow failed |
+//! | 1 | findings: the project has errors (or warnings with `--deny-warnings`; notes never count), files need formatting, a flow failed |
 //! | 2 | usage or I/O error: bad arguments, a missing path, an unknown code or connector |
 //! | 3 | runtime failure |
 

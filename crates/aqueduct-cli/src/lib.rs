@@ -51,7 +51,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a project and report every error and warning.
+    /// Check a project and report every error, warning and note.
     Check(commands::check::Args),
     /// Format `.aq` files in place (or list those that need it with --check).
     Fmt(commands::fmt::Args),

@@ -10,7 +10,7 @@ use crate::exit::Failure;
 use aqueduct_diagnostics::render::{
     HumanStyle, render_github, render_human, render_json, render_sarif,
 };
-use aqueduct_diagnostics::{Diagnostic, SourceMap};
+use aqueduct_diagnostics::{Diagnostic, Severity, SourceMap};
 use clap::ValueEnum;
 use std::io::{IsTerminal, Write};
 
@@ -156,16 +156,24 @@ fn prefixed(map: &SourceMap, prefix: &str) -> SourceMap {
     out
 }
 
-/// The text with counts: `2 errors, 1 warning`, or `no problems`.
+/// The text with counts: `2 errors, 1 warning, 1 note`, or `no problems`.
+/// Notes are counted apart from warnings: they never fail `check`.
 pub fn count_summary(diags: &[Diagnostic]) -> String {
-    let errors = diags.iter().filter(|d| d.is_error()).count();
-    let warnings = diags.len() - errors;
+    let count = |severity| diags.iter().filter(|d| d.severity == severity).count();
+    let (errors, warnings, notes) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Note),
+    );
     let mut parts = Vec::new();
     if errors > 0 {
         parts.push(plural(errors, "error"));
     }
     if warnings > 0 {
         parts.push(plural(warnings, "warning"));
+    }
+    if notes > 0 {
+        parts.push(plural(notes, "note"));
     }
     if parts.is_empty() {
         "no problems".to_string()

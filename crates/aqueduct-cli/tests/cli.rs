@@ -426,6 +426,67 @@ fn deny_warnings_turns_a_warning_into_exit_1() {
 }
 
 #[test]
+fn deny_warnings_passes_a_project_whose_only_finding_is_a_note() {
+    // Issue 8: reading core NATS at most once is a deliberate choice, so
+    // AQ0420 is a note that `--deny-warnings` does not fail on.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "proj/a.aq",
+        br#"system bus: nats { url = secret("NATS_URL") }
+system out: file { root = "out" }
+
+type Event { id: string }
+
+flow metrics {
+  mode async
+  from bus.subscribe("metrics.>") as Event
+  to out.append("metrics.jsonl")
+  dead_letter out.append("metrics.dead.jsonl")
+}
+"#,
+    );
+    let proj = dir.path().join("proj");
+    let r = run(aqueduct().args(["check", "--deny-warnings"]).arg(&proj));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("AQ0420"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("☞ flow `metrics` reads `bus.subscribe` at most once"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("checked 1 file: 1 note"), "{}", r.stderr);
+    let r = run(aqueduct()
+        .args(["check", "--deny-warnings", "--format", "json"])
+        .arg(&proj));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let diags = json(&r.stdout);
+    assert_eq!(diags.as_array().map(Vec::len), Some(1), "{diags}");
+    assert_eq!(diags[0]["code"], "AQ0420");
+    assert_eq!(diags[0]["severity"], "note");
+    let r = run(aqueduct()
+        .args(["check", "--deny-warnings", "--format", "sarif"])
+        .arg(&proj));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(json(&r.stdout)["runs"][0]["results"][0]["level"], "note");
+    let r = run(aqueduct()
+        .args(["check", "--deny-warnings", "--format", "github"])
+        .arg(&proj));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("::notice "), "{}", r.stdout);
+    // a warning next to the note still fails, and each is counted
+    write(dir.path(), "proj/b.aq", b"channel spare: Event\n");
+    let r = run(aqueduct().args(["check", "--deny-warnings"]).arg(&proj));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("checked 2 files: 1 warning, 1 note"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn sarif_has_the_2_1_0_shape() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(

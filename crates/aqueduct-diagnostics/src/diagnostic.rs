@@ -3,7 +3,8 @@
 use crate::{Code, FileId, Span};
 use serde::Serialize;
 
-/// How serious a finding is.
+/// How serious a finding is. The order is the order of seriousness
+/// (`Error < Warning < Note`), so sorting by severity puts errors first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -11,6 +12,11 @@ pub enum Severity {
     Error,
     /// Reported; `check` exits 1 only with `--deny-warnings`.
     Warning,
+    /// A fact worth knowing about a project that is not wrong (a flow that
+    /// deliberately reads an at-most-once source): reported, but never
+    /// changes the exit code, not even with `--deny-warnings`, so a project
+    /// that made the choice on purpose can still be held to no warnings.
+    Note,
 }
 
 /// A labelled span: the primary one says what is wrong, others give context.
@@ -31,7 +37,7 @@ pub struct Label {
 pub struct Diagnostic {
     /// Stable code, e.g. `AQ0201`; `aqueduct explain CODE` prints its page.
     pub code: Code,
-    /// Error or warning.
+    /// Error, warning or note.
     pub severity: Severity,
     /// One sentence saying what is wrong, in the user's terms.
     pub message: String,
@@ -52,6 +58,13 @@ impl Diagnostic {
     /// A new warning with `code` and `message` and no labels yet.
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
         Self::new(code, Severity::Warning, message)
+    }
+
+    /// A new note with `code` and `message` and no labels yet. (Not to be
+    /// confused with [`Diagnostic::with_note`], which adds a line of extra
+    /// facts to any diagnostic.)
+    pub fn note(code: Code, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Note, message)
     }
 
     fn new(code: Code, severity: Severity, message: impl Into<String>) -> Self {
@@ -110,5 +123,10 @@ impl Diagnostic {
     /// True for errors.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// True for warnings (what `--deny-warnings` turns into a failure).
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warning
     }
 }

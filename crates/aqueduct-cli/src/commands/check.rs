@@ -1,4 +1,5 @@
-//! `aqueduct check [PATH]`: report every error and warning of a project.
+//! `aqueduct check [PATH]`: report every error, warning and note of a
+//! project.
 
 use crate::exit::{CmdResult, Exit};
 use crate::output::{DiagFormat, Output, Stream, count_summary, plural};
@@ -14,7 +15,7 @@ pub struct Args {
     /// Output format of the diagnostics.
     #[arg(long, value_enum, default_value_t)]
     pub format: DiagFormat,
-    /// Exit 1 on warnings too.
+    /// Exit 1 on warnings too (notes never change the exit code).
     #[arg(long)]
     pub deny_warnings: bool,
     /// Also reach every system the way `run` does before its first record
@@ -26,7 +27,8 @@ pub struct Args {
     pub connect: bool,
 }
 
-/// Checks the project; exit 1 on errors (or warnings with `--deny-warnings`).
+/// Checks the project; exit 1 on errors (or warnings with `--deny-warnings`);
+/// notes are reported and never fail it.
 pub fn run(args: &Args, out: &Output) -> CmdResult {
     let mut checked = project::load(&args.path)?.check();
     if args.connect
@@ -62,6 +64,8 @@ pub fn run(args: &Args, out: &Output) -> CmdResult {
             count_summary(diags)
         ));
     }
-    let failed = diags.iter().any(|d| d.is_error() || args.deny_warnings);
+    let failed = diags
+        .iter()
+        .any(|d| d.is_error() || (args.deny_warnings && d.is_warning()));
     Ok(if failed { Exit::Findings } else { Exit::Ok })
 }

@@ -12,6 +12,8 @@ pub fn render_github(diags: &[Diagnostic], map: &SourceMap) -> String {
         let kind = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            // GitHub's third annotation level is `notice` (there is no `note`).
+            Severity::Note => "notice",
         };
         let mut props = Vec::new();
         if let Some(file) = loc.file {

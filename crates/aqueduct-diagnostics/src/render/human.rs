@@ -153,6 +153,9 @@ impl miette::Diagnostic for Report {
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
+            // miette's "advice" is its note: drawn with `☞` in cyan, apart
+            // from the red `×` of errors and the yellow `⚠` of warnings.
+            Severity::Note => miette::Severity::Advice,
         })
     }
 

@@ -24,6 +24,7 @@ pub fn render_sarif(diags: &[Diagnostic], map: &SourceMap) -> String {
             let level = match d.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
+                Severity::Note => "note",
             };
             let mut text = d.message.clone();
             if let Some(help) = &d.help {
