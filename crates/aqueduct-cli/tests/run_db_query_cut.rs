@@ -56,11 +56,7 @@ fn lines(p: &Project) -> usize {
 /// failure and the prefix, then runs it again directly.
 fn cut_then_rerun(p: &Project, url: &str, default_port: u16, option: Option<&str>) {
     let proxy = FaultProxy::start(&cdc::upstream(url, default_port));
-    let mut through = cdc::through(url, &proxy);
-    if let Some(option) = option {
-        through.push(if through.contains('?') { '&' } else { '?' });
-        through.push_str(option);
-    }
+    let through = cdc::through_with(url, &proxy, option);
     let mut running = p.spawn_with_env(&[], &[("DB_URL", through.as_str())]);
     assert!(
         wait_until(Duration::from_secs(120), || lines(p) >= CUT_AT

@@ -352,25 +352,9 @@ flow load {{
 "#
             ),
         );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
-        .args(["check", "--connect"])
-        .arg(p.root())
-        .env("MY_URL", &url)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("runs aqueduct check");
-    let raw = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // messages are wrapped to the terminal: compare them unwrapped
-    let text = raw
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert_eq!(out.status.code(), Some(1), "{raw}");
+    let check = p.check_connect(&[("MY_URL", &url)]);
+    let text = check.unwrapped();
+    assert_eq!(check.code, 1, "{text}");
     assert!(text.contains("AQ0410"), "{text}");
     let wrong_type =
         format!("column `born` of `{t}` is date, which cannot take field `born: bool`");

@@ -7,7 +7,9 @@
 //! a `kill -9` at a random moment and a restart leave the target equal to
 //! the source; and under the same load every connection of the flow cut
 //! three times by a fault-injecting proxy is recovered by the same process,
-//! the target ends equal to the source and each change was read once.
+//! the target ends equal to the source and each change was read once;
+//! and the start-up preflight: a table that does not exist stops `run`
+//! and `check --connect` before any change is read.
 //!
 //! Needs `AQUEDUCT_TEST_MYSQL_URL` (e.g. `mysql://root@127.0.0.1:3306/test`,
 //! a user allowed to read the binary log) and the `mysql` client; without
@@ -470,6 +472,89 @@ fn binlog_under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source
     running.terminate(Duration::from_secs(20));
     assert!(f.count(&f.src) > 100, "the workload left rows");
     assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+/// The start-up preflight of `changes`: a table that does not exist stops
+/// `run` before any flow starts (exit code 3, the diagnostic at the
+/// `from` line), having stored no binlog position and moved no record,
+/// and is an AQ0410 of `check --connect` at the same line; with the table
+/// there, the same project passes `check --connect`.
+#[test]
+fn a_missing_table_stops_run_and_check_connect_before_any_change_is_read() {
+    let Some(url) =
+        mysql_url("a_missing_table_stops_run_and_check_connect_before_any_change_is_read")
+    else {
+        return;
+    };
+    let f = Fixture::new(&url, "mypre", ITEM, None);
+    let missing = unique_name("mypre_gone");
+    let p = Project::new();
+    // a second flow that would move a record at once: the refusal is the
+    // whole run's, before any flow starts
+    p.file("in/rows.jsonl", "{\"id\":1,\"name\":\"x\",\"qty\":1}\n");
+    let project = |table: &str| {
+        format!(
+            r#"system my: mysql {{ url = secret("MY_URL") }}
+
+type Change {{ id: int, name: string?, qty: int?, _op: string }}
+type Item {{ id: int, name: string?, qty: int? }}
+
+flow mirror {{
+  mode async
+  from my.changes("{table}") as Change
+  to file("out").append("changes.jsonl")
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+
+flow copy {{
+  mode batch
+  from file("in").read("rows.jsonl") as Item
+  to file("out").append("copied.jsonl")
+}}
+"#
+        )
+    };
+    p.file("main.aq", project(&missing));
+    let env = [("MY_URL", url.as_str())];
+    let no_table = format!("`my.changes`: mysql `my`: table `{missing}` does not exist");
+    let r = p.run_with_env(&[], &env);
+    assert_eq!(r.code, 3, "run refuses to start: {}", r.stderr);
+    assert!(
+        r.unwrapped()
+            .contains(&format!("main.aq:8: flow `mirror`: {no_table}")),
+        "the diagnostic names the `from` line and the table: {}",
+        r.stderr
+    );
+    assert!(
+        !p.path("out").exists(),
+        "no record moved, in either flow: {:?}",
+        std::fs::read_dir(p.path("out")).map(|d| d.count())
+    );
+    assert_eq!(
+        support::sqlite_count(
+            &p.path(".aqueduct/state.db"),
+            "select count(*) from aqueduct_state where key like 'mysql:%'"
+        )
+        .unwrap_or(0),
+        0,
+        "the refused run stored no binlog position"
+    );
+    let check = p.check_connect(&env);
+    let text = check.unwrapped();
+    assert_eq!(check.code, 1, "{text}");
+    assert!(
+        text.contains("AQ0410") && text.contains(&no_table),
+        "{text}"
+    );
+    assert!(
+        text.contains("main.aq:8"),
+        "points at the `from` line: {text}"
+    );
+    // with the table there the same project passes: the missing table
+    // was the only problem
+    p.file("main.aq", project(&f.src));
+    let check = p.check_connect(&env);
+    assert_eq!(check.code, 0, "{}", check.unwrapped());
 }
 
 /// The mirror flow of the cut test: the binlog through one proxy

@@ -452,18 +452,8 @@ flow mirror {{
     );
     // with the field optional the preflight passes, and creates nothing
     p.file("main.aq", flow("string?"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aqueduct"))
-        .args(["check", "--connect"])
-        .arg(p.root())
-        .env("PG_URL", &url)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("runs aqueduct check");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let check = p.check_connect(&[("PG_URL", &url)]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
     assert_eq!(
         psql(
             &url,

@@ -95,6 +95,18 @@ pub fn through(url: &str, proxy: &FaultProxy) -> String {
     format!("{scheme}://{auth}127.0.0.1:{}{tail}", proxy.port())
 }
 
+/// [`through`] with a query parameter added (`option`, as `name=value`),
+/// such as MySQL's `prefer_socket=false`: without it mysql_async moves a
+/// loopback connection to the server's Unix socket, past the proxy.
+pub fn through_with(url: &str, proxy: &FaultProxy, option: Option<&str>) -> String {
+    let mut through = through(url, proxy);
+    if let Some(option) = option {
+        through.push(if through.contains('?') { '&' } else { '?' });
+        through.push_str(option);
+    }
+    through
+}
+
 /// The `host:port` of `url`, for [`FaultProxy::start`].
 pub fn upstream(url: &str, default_port: u16) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);

@@ -198,6 +198,24 @@ impl Project {
         self.run_with_env(args, &[])
     }
 
+    /// Runs `aqueduct check --connect` on the project (the start-up
+    /// preflight without running anything) with extra environment
+    /// variables, the systems' secrets.
+    pub fn check_connect(&self, env: &[(&str, &str)]) -> Outcome {
+        let out = Command::new(env!("CARGO_BIN_EXE_aqueduct"))
+            .args(["check", "--connect"])
+            .arg(self.root())
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs aqueduct check");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// [`Project::run`] with extra environment variables.
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         let mut running = self.spawn_with_env(args, env);
@@ -290,6 +308,16 @@ impl Outcome {
     /// The summary line of `flow` (`flow: N in, …`).
     pub fn summary(&self, flow: &str) -> String {
         summary_line(&self.stderr, flow)
+    }
+
+    /// Standard output and error as one line: diagnostics are wrapped to
+    /// the terminal and framed by `│`, so messages are compared unwrapped.
+    pub fn unwrapped(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
