@@ -96,10 +96,10 @@ fn lines(
         if each(text, &mut writer)? {
             n_out += 1;
         }
-        if let Some(c) = &commits {
-            if n_in % c.every == 0 {
-                c.commit(&mut writer, read)?;
-            }
+        if let Some(c) = &commits
+            && n_in.is_multiple_of(c.every)
+        {
+            c.commit(&mut writer, read)?;
         }
     }
     if let Some(c) = &commits {
