@@ -102,11 +102,16 @@ fn lines(
             c.commit(&mut writer, read)?;
         }
     }
-    if let Some(c) = &commits {
-        c.commit(&mut writer, read)?;
+    match &commits {
+        // the records since the last commit; none when the input ended
+        // right at a commit, which then already made everything durable
+        Some(c) if !n_in.is_multiple_of(c.every) => c.commit(&mut writer, read)?,
+        Some(_) => {}
+        None => {
+            writer.flush()?;
+            writer.get_ref().sync_all()?;
+        }
     }
-    writer.flush()?;
-    writer.get_ref().sync_all()?;
     Ok((n_in, n_out))
 }
 
