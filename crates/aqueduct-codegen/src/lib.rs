@@ -221,8 +221,12 @@ pub fn generate(
     let any_scalable = summaries
         .iter()
         .any(|d| d["scalable"].as_bool() == Some(true));
+    let any_stateful = summaries
+        .iter()
+        .any(|d| d["stateful"].as_bool() == Some(true));
     let ws = json!({
         "any_scalable": any_scalable,
+        "any_stateful": any_stateful,
         "project": graph.project,
         "services": summaries,
         "runtime": dependency("aqueduct-runtime", false),
@@ -356,14 +360,18 @@ fn service_data(
         })
         .collect();
     // only long-running services scale out (a Job or CronJob runs once)
-    let (scaled, single) = match scaling::of(service) {
-        _ if workload != services::Workload::Deployment => (Vec::new(), None),
-        scaling::Scaling::Shared(how) => (how, None),
-        scaling::Scaling::Single(why) => (Vec::new(), Some(why)),
+    let (scaled, sticky, single) = match scaling::of(service) {
+        _ if workload != services::Workload::Deployment => (Vec::new(), None, None),
+        scaling::Scaling::Shared { how, sticky } => (how, sticky, None),
+        scaling::Scaling::Single(why) => (Vec::new(), None, Some(why)),
     };
     json!({
         "connector_crates": connector_crates,
         "scalable": !scaled.is_empty(),
+        // replicas with stable names and a fixed count (a StatefulSet)
+        "stateful": sticky.is_some(),
+        "autoscaled": !scaled.is_empty() && sticky.is_none(),
+        "sticky": sticky,
         "scaled": scaled,
         "single": single,
         "crate": krate,
@@ -465,11 +473,16 @@ fn emit_service(
         services::Workload::CronJob => "cronjob",
         services::Workload::Job => "job",
     };
+    // a StatefulSet is the Deployment's template with another kind
+    let file = match workload {
+        "deployment" if data["stateful"].as_bool() == Some(true) => "statefulset",
+        other => other,
+    };
     put(
-        &format!("k8s/{workload}.yaml"),
+        &format!("k8s/{file}.yaml"),
         renderer.render(&format!("k8s/{workload}.yaml"), data)?,
     );
-    if data["scalable"].as_bool() == Some(true) {
+    if data["autoscaled"].as_bool() == Some(true) {
         put("k8s/hpa.yaml", renderer.render("k8s/hpa.yaml", data)?);
     }
     if workload == "deployment" && !service.ports().is_empty() {

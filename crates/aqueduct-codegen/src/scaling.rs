@@ -8,6 +8,14 @@
 //! an in-process channel moves with the flow that feeds it. Any other
 //! source (a file, a poll, a plain subscription, a batch) would be read by
 //! every replica, so such a service keeps one.
+//!
+//! An MQTT shared subscription is the one broker group whose members must
+//! come back under their own name: Mosquitto keeps a dead member's
+//! persistent session in the group, and that session holds the member's
+//! unacknowledged messages and its turn of every message published while
+//! it is away. Such a service gets a fixed count of replicas with stable
+//! names (a StatefulSet; the pod name is the client id) and no
+//! autoscaler, which would remove members for good.
 
 use crate::services::Service;
 use aqueduct_graph::{ConfigValue, Endpoint, ExprKind, Flow, Graph, OpRef, Value};
@@ -16,7 +24,13 @@ use aqueduct_graph::{ConfigValue, Endpoint, ExprKind, Flow, Graph, OpRef, Value}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scaling {
     /// Replicas share the work: one sentence per broker-fed flow on how.
-    Shared(Vec<String>),
+    Shared {
+        /// One sentence per broker-fed flow on how its input is shared.
+        how: Vec<String>,
+        /// Why each replica must keep its identity (a fixed count of
+        /// replicas with stable names, no autoscaler), if one must.
+        sticky: Option<String>,
+    },
     /// One replica; why (the first flow that forbids more).
     Single(String),
 }
@@ -25,9 +39,19 @@ pub enum Scaling {
 pub fn of(service: &Service) -> Scaling {
     let graph = &service.graph;
     let mut shared = Vec::new();
+    let mut sticky = None;
     for flow in &graph.flows {
         match input(graph, flow) {
             Input::Broker(how) => shared.push(how),
+            Input::Sticky(how) => {
+                sticky.get_or_insert_with(|| {
+                    format!(
+                        "`{}` holds an MQTT shared subscription, whose broker keeps a stopped member's session (and its turn of the messages) until a client with the same id comes back",
+                        flow.name
+                    )
+                });
+                shared.push(how);
+            }
             Input::Spread => {}
             Input::Alone(why) => return Scaling::Single(why),
         }
@@ -35,13 +59,15 @@ pub fn of(service: &Service) -> Scaling {
     if shared.is_empty() {
         Scaling::Single("no broker feeds its flows".into())
     } else {
-        Scaling::Shared(shared)
+        Scaling::Shared { how: shared, sticky }
     }
 }
 
 enum Input {
     /// A broker delivers each message to one replica.
     Broker(String),
+    /// As `Broker`, but each replica must come back under its own name.
+    Sticky(String),
     /// Shared without a broker (inbound endpoint, in-process channel).
     Spread,
     /// Every replica would read it all.
@@ -91,8 +117,8 @@ fn input(graph: &Graph, flow: &Flow) -> Input {
                     op.system
                 ))
             }
-            Some(filter) if filter.starts_with("$share/") => Input::Broker(format!(
-                "`{name}` holds the MQTT shared subscription `{filter}`: the broker hands each message to one subscriber of the group, and each replica connects with its own client id."
+            Some(filter) if filter.starts_with("$share/") => Input::Sticky(format!(
+                "`{name}` holds the MQTT shared subscription `{filter}`: the broker hands each message to one subscriber of the group, and each replica connects with its own client id (from the environment: on Kubernetes `HOSTNAME`, the pod's stable name). A replica that is down keeps its turn of the messages in its session until it is back under that id, so the replicas are a StatefulSet with a fixed count and no autoscaler."
             )),
             _ => Input::Alone(format!(
                 "`{name}` subscribes to MQTT without a shared subscription: every replica would get every message (a `$share/GROUP/` filter shares it)"

@@ -62,11 +62,14 @@ fn each_service_of_a_project_has_its_own_default_admin_port() {
     assert!(ports.contains(&"127.0.0.1:9090".to_string()), "{ports:?}");
 }
 
-/// Issue 8, scale-out: services fed by a broker's queue, durable consumer,
-/// stream group or shared subscription get a Deployment of 2 replicas and a
+/// Issue 8, scale-out: services fed by a broker's queue, durable consumer
+/// or stream group get a Deployment of 2 replicas and a
 /// HorizontalPodAutoscaler, and their README says how the replicas share
-/// the messages; the others keep one replica and say why. Only the
-/// manifests and READMEs (the fixture is not built).
+/// the messages; an MQTT shared subscription gets a StatefulSet of 2
+/// (stable names, the client ids) and no autoscaler, since the broker keeps
+/// a stopped member's session and its turn of the messages; the others
+/// keep one replica and say why. Only the manifests and READMEs (the
+/// fixture is not built).
 #[test]
 fn broker_fed_services_scale_out_and_the_others_say_why_not() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scale-out");
@@ -91,7 +94,19 @@ fn broker_fed_services_scale_out_and_the_others_say_why_not() {
             "grouped/k8s/hpa.yaml",
             "jobs/k8s/hpa.yaml",
             "orders/k8s/hpa.yaml",
-            "readings/k8s/hpa.yaml",
+        ]
+    );
+    let workloads: Vec<&str> = out
+        .files
+        .keys()
+        .filter(|p| p.starts_with("readings/k8s/"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        workloads,
+        [
+            "readings/k8s/configmap.yaml",
+            "readings/k8s/statefulset.yaml"
         ]
     );
     let mut settings = insta::Settings::clone_current();
