@@ -352,6 +352,52 @@ flow unique {
     );
 }
 
+/// A `dedupe` key is stored only once its record landed: a run whose target
+/// never took the records (nothing listening, retries spent, the run
+/// fails) leaves them unacknowledged *and* unseen, so the rerun delivers
+/// every one of them instead of dropping them as duplicates.
+#[test]
+fn dedupe_does_not_remember_records_that_never_landed() {
+    let port = support::free_port();
+    let p = Project::new();
+    p.file(
+        "in/a.jsonl",
+        "{\"id\":\"1\",\"v\":1}\n{\"id\":\"2\",\"v\":2}\n{\"id\":\"1\",\"v\":3}\n",
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"
+system sink: http {{ base_url = "http://127.0.0.1:{port}" }}
+type Msg {{ id: string, v: int }}
+
+flow unique {{
+  mode batch
+  from file("in").read("*.jsonl") as Msg
+  dedupe by .id within 1h
+  to sink.post("/msgs")
+  retry 2 backoff fixed(100ms)
+}}
+"#
+        ),
+    );
+    let r = p.run(&[]);
+    assert_ne!(r.code, 0, "nothing listens, the run fails: {}", r.stderr);
+    let server = TestServer::start_on(port, vec![Rule::new("/msgs")]);
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary("unique"),
+        "unique: 3 in, 2 delivered, 1 filtered, 0 failed, 0 dead-lettered"
+    );
+    let ids: Vec<i64> = server
+        .hits("/msgs")
+        .iter()
+        .map(|h| h.json()["v"].as_i64().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, vec![1, 2], "each id once, the first of each");
+}
+
 #[test]
 fn a_failing_tap_does_not_fail_the_record() {
     // language.md, `tap`: "A failing tap is logged and counted but does not fail the record."

@@ -175,24 +175,67 @@ pub struct LeaseGrant {
 /// Acknowledgement of one record. The executor calls [`Ack::done`] when the
 /// record is safe (delivered or dead-lettered); a dropped ack means "not
 /// safe": the source must not commit past it.
-pub struct Ack(Option<oneshot::Sender<()>>);
+pub struct Ack {
+    tx: Option<oneshot::Sender<()>>,
+    /// Work that may only be done once the record is safe, and must be
+    /// done before the source hears so (a `dedupe` key is stored only for
+    /// a record that landed: stored earlier, a crash before the targets
+    /// committed would make the redelivered record a "duplicate", lost).
+    then: Vec<BoxFuture<'static, ()>>,
+}
 
 impl Ack {
     /// A new ack and the receiver the source awaits.
     pub fn new() -> (Ack, oneshot::Receiver<()>) {
         let (tx, rx) = oneshot::channel();
-        (Ack(Some(tx)), rx)
+        (
+            Ack {
+                tx: Some(tx),
+                then: Vec::new(),
+            },
+            rx,
+        )
     }
 
     /// An ack nobody waits for (sources without positions).
     pub fn none() -> Ack {
-        Ack(None)
+        Ack {
+            tx: None,
+            then: Vec::new(),
+        }
     }
 
-    /// Marks the record safe.
+    /// Runs `work` when the record is safe, before the source is told.
+    pub fn then(&mut self, work: BoxFuture<'static, ()>) {
+        self.then.push(work);
+    }
+
+    /// Marks the record safe: runs the work registered with [`Ack::then`]
+    /// (on the runtime, as a task) and then tells the source.
     pub fn done(mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
+        let tx = self.tx.take();
+        let then = std::mem::take(&mut self.then);
+        if then.is_empty() {
+            if let Some(tx) = tx {
+                let _ = tx.send(());
+            }
+            return;
+        }
+        let finish = async move {
+            for work in then {
+                work.await;
+            }
+            if let Some(tx) = tx {
+                let _ = tx.send(());
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(finish);
+            }
+            // not on a runtime (never in the executor): the work cannot
+            // run, and the source is not told, as for a dropped ack
+            Err(_) => tracing::warn!("An acknowledgement was given outside the runtime; its record stays unacknowledged."),
         }
     }
 }

@@ -4,7 +4,10 @@
 //! through. Keys live in memory and, in async and batch flows, in the state
 //! store (`dedupe/FLOW/STEP/KEY` → the time it was seen, as fixed-width
 //! epoch milliseconds so stores can compare times as text), so the window
-//! survives restarts. Both are swept of keys older than `D` at most every
+//! survives restarts. A key reaches the store only once its record is safe
+//! (every target committed it, or the dead letter took it), before its
+//! source is acknowledged: a key stored earlier would, after a crash before
+//! the commit, make the redelivered record a "duplicate" and lose it. Both are swept of keys older than `D` at most every
 //! `D / 4` (at least every second), so what a long-running `dedupe` holds
 //! stays bounded by the keys of about `1.25 × D`. Without `within`, keys are
 //! kept in memory for the whole run (and not persisted).
@@ -21,6 +24,32 @@ use std::time::Duration;
 /// Digits of a stored time: epoch milliseconds, zero-padded so that text
 /// order is time order.
 const WIDTH: usize = 15;
+
+/// What [`Dedupe::admit`] found.
+pub enum Admission {
+    /// Let through within the window: drop the record.
+    Duplicate,
+    /// New: pass the record on, and store the key (when the step persists
+    /// keys) once the record is safe.
+    New(Option<Remember>),
+}
+
+/// A key to store once its record is safe.
+pub struct Remember {
+    state_key: String,
+    at: String,
+    flow: String,
+}
+
+impl Remember {
+    /// Stores the key; a state store that fails is logged and the key kept
+    /// in memory only.
+    pub async fn store(self, state: &dyn StateStore) {
+        if let Err(error) = state.put(&self.state_key, &self.at).await {
+            tracing::warn!(flow = %self.flow, %error, "Could not persist a dedupe key; it is kept in memory only.");
+        }
+    }
+}
 
 /// The seen keys of one `dedupe` step.
 pub struct Dedupe {
@@ -79,16 +108,16 @@ impl Dedupe {
             .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX))
     }
 
-    /// True when `key` was let through within the window before `now`;
-    /// otherwise remembers it (as of `now`) and returns false. A state
-    /// store that fails is logged and the key kept in memory only.
-    pub async fn is_duplicate(
+    /// [`Admission::Duplicate`] when `key` was let through within the window
+    /// before `now`; otherwise remembers it in memory (as of `now`) and
+    /// returns what to store once the record is safe.
+    pub async fn admit(
         &self,
         state: &dyn StateStore,
         flow: &str,
         key: &str,
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Admission {
         let now_ms = millis(now);
         let window = self.window_ms();
         let fresh = |at: i64| window.is_none_or(|w| now_ms.saturating_sub(at) < w);
@@ -107,8 +136,9 @@ impl Dedupe {
             .ok()
             .and_then(|s| s.keys.get(key).copied());
         if in_memory.is_some_and(fresh) {
-            return true;
+            return Admission::Duplicate;
         }
+        let mut remember = None;
         if self.persist {
             let state_key = format!("{}{}", self.prefix, key);
             if let Ok(Some(at)) = state.get(&state_key).await
@@ -116,14 +146,16 @@ impl Dedupe {
                 && fresh(at)
             {
                 self.remember(key, at);
-                return true;
+                return Admission::Duplicate;
             }
-            if let Err(error) = state.put(&state_key, &stored(now_ms)).await {
-                tracing::warn!(flow = %flow, %error, "Could not persist a dedupe key; it is kept in memory only.");
-            }
+            remember = Some(Remember {
+                state_key,
+                at: stored(now_ms),
+                flow: flow.to_string(),
+            });
         }
         self.remember(key, now_ms);
-        false
+        Admission::New(remember)
     }
 
     /// Drops expired keys from memory when a sweep is due; returns the
@@ -171,6 +203,24 @@ mod tests {
         Dedupe::new(key, Some(within), true, "dedupe/f/s1/".into())
     }
 
+    /// `admit`, with the key stored at once (as if its record was safe).
+    async fn is_duplicate(
+        d: &Dedupe,
+        state: &dyn StateStore,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        match d.admit(state, "f", key, now).await {
+            Admission::Duplicate => true,
+            Admission::New(remember) => {
+                if let Some(remember) = remember {
+                    remember.store(state).await;
+                }
+                false
+            }
+        }
+    }
+
     fn start() -> DateTime<Utc> {
         crate::value::json::parse_timestamp("2026-01-05T00:00:00Z").expect("ts")
     }
@@ -192,13 +242,13 @@ mod tests {
         for i in 0..week {
             let key = format!("k{i}");
             assert!(
-                !d.is_duplicate(&state, "f", &key, now).await,
+                !is_duplicate(&d, &state, &key, now).await,
                 "{key} is new"
             );
             if i >= 6 {
                 // the key of a minute ago, again: inside the window
                 let again = format!("k{}", i - 6);
-                assert!(d.is_duplicate(&state, "f", &again, now).await, "{again}");
+                assert!(is_duplicate(&d, &state, &again, now).await, "{again}");
             }
             now += step;
             // the sweep runs every 15 minutes (90 steps): sample just before it
@@ -218,7 +268,7 @@ mod tests {
         assert!(max_store >= 360, "the window itself is kept: {max_store}");
         // a key from two hours ago is new again
         let old = format!("k{}", week - 720);
-        assert!(!d.is_duplicate(&state, "f", &old, now).await);
+        assert!(!is_duplicate(&d, &state, &old, now).await);
     }
 
     /// Expiry works in the SQLite store, and on keys a previous run wrote.
@@ -232,7 +282,7 @@ mod tests {
         let now = start();
         for i in 0..100 {
             let at = now + chrono::Duration::seconds(i);
-            assert!(!d.is_duplicate(&state, "f", &format!("k{i}"), at).await);
+            assert!(!is_duplicate(&d, &state, &format!("k{i}"), at).await);
         }
         state
             .put("other/key", "000000000000000")
@@ -241,7 +291,7 @@ mod tests {
         // a new run (empty memory) five minutes later: k0..k99 are expired
         let d = dedupe(Duration::from_secs(60));
         let later = now + chrono::Duration::seconds(400);
-        assert!(!d.is_duplicate(&state, "f", "k5", later).await);
+        assert!(!is_duplicate(&d, &state, "k5", later).await);
         assert_eq!(state.get("dedupe/f/s1/k6").await.expect("get"), None);
         assert!(state.get("dedupe/f/s1/k5").await.expect("get").is_some());
         assert!(
@@ -251,8 +301,33 @@ mod tests {
         // within the window a restart still sees the key
         let d = dedupe(Duration::from_secs(60));
         assert!(
-            d.is_duplicate(&state, "f", "k5", later + chrono::Duration::seconds(30))
+            is_duplicate(&d, &state, "k5", later + chrono::Duration::seconds(30))
                 .await
         );
+    }
+
+    /// A key let through whose record never became safe (the targets did
+    /// not commit it before a crash) is not stored: after a restart the
+    /// redelivered record is new, not a duplicate.
+    #[tokio::test]
+    async fn a_key_whose_record_never_landed_is_new_after_a_restart() {
+        let state = MemoryStore::default();
+        let d = dedupe(Duration::from_secs(3600));
+        let now = start();
+        assert!(matches!(
+            d.admit(&state, "f", "k1", now).await,
+            Admission::New(Some(_))
+        ));
+        // within the run, the key is seen
+        assert!(matches!(
+            d.admit(&state, "f", "k1", now).await,
+            Admission::Duplicate
+        ));
+        assert!(state.snapshot().is_empty(), "nothing stored yet");
+        let restarted = dedupe(Duration::from_secs(3600));
+        assert!(matches!(
+            restarted.admit(&state, "f", "k1", now).await,
+            Admission::New(Some(_))
+        ));
     }
 }

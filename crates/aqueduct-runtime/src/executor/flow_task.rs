@@ -107,6 +107,16 @@ impl Pending {
         }
     }
 
+    /// Runs `work` once the envelope is safe, before its source is told
+    /// (nothing when it never becomes safe).
+    pub fn on_safe(&self, work: futures::future::BoxFuture<'static, ()>) {
+        if let Ok(mut ack) = self.ack.lock()
+            && let Some(ack) = ack.as_mut()
+        {
+            ack.then(work);
+        }
+    }
+
     /// Marks the envelope unsafe: its ack will not be done.
     pub fn mark_failed(&self) {
         self.failed.store(true, Ordering::SeqCst);

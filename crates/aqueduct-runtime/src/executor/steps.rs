@@ -8,7 +8,7 @@
 //! position is an explicit stack of frames (`Cont`) rather than the Rust
 //! call stack: a batch stores the continuation with its buffered records.
 
-pub use super::dedupe::Dedupe;
+pub use super::dedupe::{Admission, Dedupe};
 use super::flow_task::{FlowRt, Item};
 use crate::connector::{ConnectorError, ReplyMsg};
 use crate::expr::Compiled;
@@ -412,12 +412,22 @@ impl FlowRt {
                             continue;
                         }
                     };
-                    if d.is_duplicate(self.state.as_ref(), &self.name, &key, chrono::Utc::now())
+                    match d
+                        .admit(self.state.as_ref(), &self.name, &key, chrono::Utc::now())
                         .await
                     {
-                        StepMetrics::add(&step.metrics.filtered, 1);
-                        StepMetrics::add(&self.stats.filtered, 1);
-                        continue;
+                        Admission::Duplicate => {
+                            StepMetrics::add(&step.metrics.filtered, 1);
+                            StepMetrics::add(&self.stats.filtered, 1);
+                            continue;
+                        }
+                        Admission::New(Some(remember)) => {
+                            let state = self.state.clone();
+                            item.pending.on_safe(Box::pin(async move {
+                                remember.store(state.as_ref()).await;
+                            }));
+                        }
+                        Admission::New(None) => {}
                     }
                     out.push(item);
                 }
