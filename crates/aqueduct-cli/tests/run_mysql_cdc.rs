@@ -8,8 +8,9 @@
 //! the source; and under the same load every connection of the flow cut
 //! three times by a fault-injecting proxy is recovered by the same process,
 //! the target ends equal to the source and each change was read once;
-//! and the start-up preflight: a table that does not exist stops `run`
-//! and `check --connect` before any change is read.
+//! and the start-up preflight: a table that does not exist, or a record
+//! type that does not match its columns, stops `run` and `check
+//! --connect` before any change is read or a position stored.
 //!
 //! Needs `AQUEDUCT_TEST_MYSQL_URL` (e.g. `mysql://root@127.0.0.1:3306/test`,
 //! a user allowed to read the binary log) and the `mysql` client; without
@@ -555,6 +556,250 @@ flow copy {{
     p.file("main.aq", project(&f.src));
     let check = p.check_connect(&env);
     assert_eq!(check.code, 0, "{}", check.unwrapped());
+}
+
+/// A record type that does not match the table stops `run` before any
+/// record moves and before a binlog position is stored, as a diagnostic
+/// at the `from` line, and is an AQ0410 of `check --connect` there: a
+/// field whose column cannot be read into its type (text into `bool`, an
+/// integer into `timestamp`), and a required field the table has no
+/// column for. An optional field without a column reads as null, and an
+/// integer column reads into a `string` field, as the binlog decoder does.
+#[test]
+fn a_record_type_that_does_not_match_the_table_stops_run_and_check_connect_before_a_position_is_stored()
+ {
+    let Some(url) = mysql_url(
+        "a_record_type_that_does_not_match_the_table_stops_run_and_check_connect_before_a_position_is_stored",
+    ) else {
+        return;
+    };
+    let f = Fixture::new(&url, "myshape", ITEM, None);
+    // a replica id of its own: other tests read the same server's binlog
+    let server_id = 7_000_000 + std::process::id() % 1_000_000;
+    let p = Project::new();
+    // a second flow that would move a record at once: the refusal is the
+    // whole run's, before any flow starts
+    p.file("in/rows.jsonl", "{\"id\":1,\"name\":\"x\",\"qty\":1}\n");
+    let project = |fields: &str| {
+        format!(
+            r#"system my: mysql {{ url = secret("MY_URL") }}
+
+type Change {{ {fields}, _op: string, _commit_time: timestamp }}
+type Item {{ id: int, name: string?, qty: int? }}
+
+flow mirror {{
+  mode async
+  from my.changes("{src}", server_id: {server_id}) as Change
+  to file("out").append("changes.jsonl")
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+
+flow copy {{
+  mode batch
+  from file("in").read("rows.jsonl") as Item
+  to file("out").append("copied.jsonl")
+}}
+"#,
+            src = f.src
+        )
+    };
+    let env = [("MY_URL", url.as_str())];
+    let stored = || {
+        support::sqlite_count(
+            &p.path(".aqueduct/state.db"),
+            "select count(*) from aqueduct_state where key like 'mysql:%'",
+        )
+        .unwrap_or(0)
+    };
+    let cases = [
+        (
+            "id: int, name: bool?, qty: timestamp?",
+            format!(
+                "column `name` of `{src}` is varchar(40), which cannot be read into field `name: bool?`; \
+                 column `qty` of `{src}` is int(11), which cannot be read into field `qty: timestamp?`",
+                src = f.src
+            ),
+        ),
+        (
+            "id: int, name: string?, qty: int?, note: string",
+            format!(
+                "table `{}` has no column `note` (required field of `Change`)",
+                f.src
+            ),
+        ),
+    ];
+    for (fields, problem) in &cases {
+        p.file("main.aq", project(fields));
+        let message = format!("`my.changes`: mysql `my`: {problem}");
+        let r = p.run_with_env(&[], &env);
+        assert_eq!(r.code, 3, "run refuses to start: {}", r.stderr);
+        assert!(
+            r.unwrapped()
+                .contains(&format!("main.aq:8: flow `mirror`: {message}")),
+            "the diagnostic names the `from` line and the problem ({fields}): {}",
+            r.stderr
+        );
+        assert!(
+            !p.path("out").exists(),
+            "no record moved, in either flow ({fields})"
+        );
+        assert_eq!(stored(), 0, "no binlog position stored ({fields})");
+        let check = p.check_connect(&env);
+        let text = check.unwrapped();
+        assert_eq!(check.code, 1, "{text}");
+        assert!(text.contains("AQ0410") && text.contains(&message), "{text}");
+        assert!(
+            text.contains("main.aq:8"),
+            "points at the `from` line: {text}"
+        );
+        assert_eq!(stored(), 0, "check --connect stores nothing ({fields})");
+    }
+    // an optional field without a column and an integer column read as a
+    // string pass the preflight, and read as the decoder reads them
+    p.file(
+        "main.aq",
+        project("id: int, name: string?, qty: string?, note: string?"),
+    );
+    let check = p.check_connect(&env);
+    assert_eq!(check.code, 0, "{}", check.unwrapped());
+    let mut running = p.spawn_with_env(&[], &env);
+    wait_started(&p, &mut running);
+    mysql(&url, &format!("INSERT INTO {} VALUES (1, 'a', 7)", f.src));
+    assert!(
+        wait_until(Duration::from_secs(20), || p
+            .read("out/changes.jsonl")
+            .ends_with('\n')),
+        "the change arrives\n{}",
+        running.stderr()
+    );
+    running.terminate(Duration::from_secs(20));
+    let change = &p.jsonl("out/changes.jsonl")[0];
+    assert_eq!(
+        (
+            &change["id"],
+            &change["name"],
+            &change["qty"],
+            &change["note"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!("a"),
+            &serde_json::json!("7"),
+            &serde_json::Value::Null
+        ),
+        "{change}"
+    );
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+/// A MariaDB server of the test's own (its own data directory, socket and
+/// port) started with `--skip-log-bin`: a server without what `changes`
+/// needs. `None` after printing `SKIP: …` when MariaDB's server binaries
+/// are not installed (a failure under `AQUEDUCT_REQUIRE_SERVICES=1`).
+fn private_mariadb_without_binlog(test: &str) -> Option<aqueduct_test_support::Daemon> {
+    const SERVER: &str = "/usr/sbin/mariadbd";
+    const INSTALL: &str = "/usr/bin/mariadb-install-db";
+    if !std::path::Path::new(SERVER).exists() || !std::path::Path::new(INSTALL).exists() {
+        assert!(
+            std::env::var("AQUEDUCT_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "AQUEDUCT_REQUIRE_SERVICES=1 but {SERVER} or {INSTALL} is not installed (needed by {test})"
+        );
+        println!("SKIP: {test} (no {SERVER} and {INSTALL})");
+        return None;
+    }
+    // whoever runs the tests owns the data directory and runs the server
+    // (`--user` matters only to root, which mariadbd otherwise refuses)
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".to_string());
+    let user_arg = format!("--user={user}");
+    let daemon = aqueduct_test_support::Daemon::start_with(
+        &[SERVER],
+        &[
+            "--no-defaults",
+            "--datadir={dir}/data",
+            "--socket={dir}/mysqld.sock",
+            "--pid-file={dir}/mysqld.pid",
+            "--port={port}",
+            "--bind-address=127.0.0.1",
+            "--skip-log-bin",
+            "--skip-grant-tables",
+            "--innodb-buffer-pool-size=16M",
+            user_arg.as_str(),
+        ],
+        |_, dir| {
+            let out = std::process::Command::new(INSTALL)
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", dir.join("data").display()))
+                .arg(&user_arg)
+                .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "mariadb-install-db failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        },
+    )
+    .expect("a private MariaDB starts");
+    Some(daemon)
+}
+
+/// A server without the binary log stops `run` before any record moves,
+/// naming the settings it found at the `from` line, and is an AQ0410 of
+/// `check --connect` there; no position is stored. A MariaDB of the
+/// test's own, not the shared one (which has the binary log on).
+#[test]
+fn a_server_without_the_binary_log_stops_run_and_check_connect_naming_the_settings() {
+    let test = "a_server_without_the_binary_log_stops_run_and_check_connect_naming_the_settings";
+    let Some(server) = private_mariadb_without_binlog(test) else {
+        return;
+    };
+    let url = format!("mysql://root@127.0.0.1:{}/mysql", server.port());
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        r#"system my: mysql { url = secret("MY_URL") }
+
+type Change { id: int, name: string?, _op: string }
+
+flow mirror {
+  mode async
+  from my.changes("items", server_id: 4646) as Change
+  to file("out").append("changes.jsonl")
+}
+"#,
+    );
+    let env = [("MY_URL", url.as_str())];
+    let message = "`my.changes`: mysql `my`: `changes` needs log_bin = ON, binlog_format = ROW and binlog_row_image = FULL; the server has log_bin = 0, binlog_format = MIXED, binlog_row_image = FULL";
+    let r = p.run_with_env(&[], &env);
+    assert_eq!(r.code, 3, "run refuses to start: {}", r.stderr);
+    assert!(
+        r.unwrapped()
+            .contains(&format!("main.aq:7: flow `mirror`: {message}")),
+        "the diagnostic names the `from` line and the settings: {}",
+        r.stderr
+    );
+    assert!(!p.path("out").exists(), "no record moved");
+    assert_eq!(
+        support::sqlite_count(
+            &p.path(".aqueduct/state.db"),
+            "select count(*) from aqueduct_state where key like 'mysql:%'"
+        )
+        .unwrap_or(0),
+        0,
+        "the refused run stored no binlog position"
+    );
+    let check = p.check_connect(&env);
+    let text = check.unwrapped();
+    assert_eq!(check.code, 1, "{text}");
+    assert!(text.contains("AQ0410") && text.contains(message), "{text}");
+    assert!(
+        text.contains("main.aq:7"),
+        "points at the `from` line: {text}"
+    );
 }
 
 /// The mirror flow of the cut test: the binlog through one proxy

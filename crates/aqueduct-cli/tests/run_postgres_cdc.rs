@@ -8,7 +8,9 @@
 //! three times by a fault-injecting proxy is recovered by the same process,
 //! the target ends equal to the source and each change was read once. A
 //! record type a delete cannot fill stops `run`, and `check --connect`
-//! creates no slot.
+//! creates no slot; a record type that does not match the table's columns
+//! (a column that cannot be read into its field, a required field without
+//! a column) stops `run` and `check --connect` before a slot exists.
 //!
 //! Each test creates its own replication slot and publication and drops
 //! them at the end, also when it fails (an abandoned slot keeps WAL on the
@@ -464,6 +466,370 @@ flow mirror {{
         ),
         "0",
         "check --connect leaves no slot behind"
+    );
+}
+
+/// A record type that does not match the table stops `run` before any
+/// record moves and before the slot or the publication exists, as a
+/// diagnostic at the `from` line, and is an AQ0410 of `check --connect`
+/// there: a field whose column cannot be read into its type (text into
+/// `int`, an integer into `date`), a required field the table has no
+/// column for, and a field of a generated column (which logical
+/// replication does not send). An optional field without a column reads
+/// as null, and an integer column reads into a `string` field, as the
+/// decoder does.
+#[test]
+fn a_record_type_that_does_not_match_the_table_stops_run_and_check_connect_before_a_slot_exists() {
+    let Some(url) = postgres_url(
+        "a_record_type_that_does_not_match_the_table_stops_run_and_check_connect_before_a_slot_exists",
+    ) else {
+        return;
+    };
+    let f = Fixture::new(&url, "cdcshape", ITEM);
+    // a generated column: logical replication does not send it
+    psql(
+        &url,
+        &format!(
+            "ALTER TABLE {} ADD COLUMN total integer GENERATED ALWAYS AS (qty * 2) STORED",
+            f.src
+        ),
+    );
+    let p = Project::new();
+    // a second flow that would move a record at once: the refusal is the
+    // whole run's, before any flow starts
+    p.file("in/rows.jsonl", "{\"id\":1,\"name\":\"x\",\"qty\":1}\n");
+    let project = |fields: &str| {
+        format!(
+            r#"system pg: postgres {{ url = secret("PG_URL") }}
+
+type Change {{ {fields}, _op: string, _commit_time: timestamp }}
+type Item {{ id: int, name: string?, qty: int? }}
+
+flow mirror {{
+  mode async
+  from pg.changes("{src}", publication: "{publication}", slot: "{slot}") as Change
+  to file("out").append("changes.jsonl")
+  dead_letter file("dlq").append("dead.jsonl")
+}}
+
+flow copy {{
+  mode batch
+  from file("in").read("rows.jsonl") as Item
+  to file("out").append("copied.jsonl")
+}}
+"#,
+            src = f.src,
+            publication = f.publication,
+            slot = f.slot
+        )
+    };
+    let env = [("PG_URL", url.as_str())];
+    let slots = || {
+        psql(
+            &url,
+            &format!(
+                "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}')
+                      + (SELECT count(*) FROM pg_publication WHERE pubname = '{}')",
+                f.slot, f.publication
+            ),
+        )
+    };
+    let cases = [
+        (
+            "id: int, name: int?, qty: date?",
+            format!(
+                "column `name` of `{src}` is text, which cannot be read into field `name: int?`; \
+                 column `qty` of `{src}` is integer, which cannot be read into field `qty: date?`",
+                src = f.src
+            ),
+        ),
+        (
+            "id: int, name: string?, qty: int?, note: string",
+            format!(
+                "table `{}` has no column `note` (required field of `Change`)",
+                f.src
+            ),
+        ),
+        (
+            "id: int, name: string?, qty: int?, total: int?",
+            format!(
+                "column `total` of `{}` is integer GENERATED (logical replication does not send it), which cannot be read into field `total: int?`",
+                f.src
+            ),
+        ),
+    ];
+    for (fields, problem) in &cases {
+        p.file("main.aq", project(fields));
+        let message = format!("`pg.changes`: postgres `pg`: {problem}");
+        let r = p.run_with_env(&[], &env);
+        assert_eq!(r.code, 3, "run refuses to start: {}", r.stderr);
+        assert!(
+            r.unwrapped()
+                .contains(&format!("main.aq:8: flow `mirror`: {message}")),
+            "the diagnostic names the `from` line and the problem ({fields}): {}",
+            r.stderr
+        );
+        assert!(
+            !p.path("out").exists(),
+            "no record moved, in either flow ({fields})"
+        );
+        assert_eq!(slots(), "0", "no slot or publication made ({fields})");
+        let check = p.check_connect(&env);
+        let text = check.unwrapped();
+        assert_eq!(check.code, 1, "{text}");
+        assert!(text.contains("AQ0410") && text.contains(&message), "{text}");
+        assert!(
+            text.contains("main.aq:8"),
+            "points at the `from` line: {text}"
+        );
+        assert_eq!(slots(), "0", "check --connect makes nothing ({fields})");
+    }
+    // an optional field without a column and an integer column read as a
+    // string pass the preflight, and read as the decoder reads them
+    p.file(
+        "main.aq",
+        project("id: int, name: string?, qty: string?, note: string?"),
+    );
+    let check = p.check_connect(&env);
+    assert_eq!(check.code, 0, "{}", check.unwrapped());
+    assert_eq!(slots(), "0", "check --connect makes nothing");
+    let mut running = p.spawn_with_env(&[], &env);
+    assert!(
+        wait_until(Duration::from_secs(20), || slots() == "2"),
+        "the slot and the publication are made when the flow starts\n{}",
+        running.stderr()
+    );
+    psql(&url, &format!("INSERT INTO {} VALUES (1, 'a', 7)", f.src));
+    assert!(
+        wait_until(Duration::from_secs(20), || p
+            .read("out/changes.jsonl")
+            .ends_with('\n')),
+        "the change arrives\n{}",
+        running.stderr()
+    );
+    running.terminate(Duration::from_secs(20));
+    let change = &p.jsonl("out/changes.jsonl")[0];
+    assert_eq!(
+        (
+            &change["id"],
+            &change["name"],
+            &change["qty"],
+            &change["note"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!("a"),
+            &serde_json::json!("7"),
+            &serde_json::Value::Null
+        ),
+        "{change}"
+    );
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+}
+
+/// The `postgres` server binary of an installed PostgreSQL, if any.
+fn postgres_binary() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("postgres").exists() && bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// True when the tests run as root (CI), where PostgreSQL must be run as
+/// another user.
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A PostgreSQL server of the test's own (its own data directory, port
+/// and socket directory) started with `wal_level = replica`: a server
+/// without what `changes` needs. `None` after printing `SKIP: …` when no
+/// PostgreSQL is installed (a failure under `AQUEDUCT_REQUIRE_SERVICES=1`).
+fn private_postgres_without_logical_wal(test: &str) -> Option<aqueduct_test_support::Daemon> {
+    let Some(bin) = postgres_binary() else {
+        assert!(
+            std::env::var("AQUEDUCT_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "AQUEDUCT_REQUIRE_SERVICES=1 but no PostgreSQL server binaries are installed under /usr/lib/postgresql (needed by {test})"
+        );
+        println!("SKIP: {test} (no /usr/lib/postgresql/*/bin/postgres)");
+        return None;
+    };
+    let (postgres, initdb) = (bin.join("postgres"), bin.join("initdb"));
+    let postgres = postgres.display().to_string();
+    // PostgreSQL refuses to run as root: as root, as the `postgres` user
+    let root = is_root();
+    let as_postgres = [
+        "--reuid",
+        "postgres",
+        "--regid",
+        "postgres",
+        "--init-groups",
+        "--",
+    ];
+    let server = [
+        "-D",
+        "{dir}/data",
+        "-p",
+        "{port}",
+        "-k",
+        "{dir}",
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "wal_level=replica",
+        "-c",
+        "fsync=off",
+    ];
+    let (binaries, args): (Vec<&str>, Vec<&str>) = if root {
+        let mut args = as_postgres.to_vec();
+        args.push(&postgres);
+        args.extend(server);
+        (vec!["/usr/bin/setpriv"], args)
+    } else {
+        (vec![postgres.as_str()], server.to_vec())
+    };
+    let daemon = aqueduct_test_support::Daemon::start_with(&binaries, &args, |_, dir| {
+        let mut cmd = if root {
+            let chown = std::process::Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir)
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !chown.success() {
+                return Err(format!("chown {} failed", dir.display()));
+            }
+            let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+            cmd.args(as_postgres).arg(&initdb);
+            cmd
+        } else {
+            std::process::Command::new(&initdb)
+        };
+        let out = cmd
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    })
+    .expect("a private PostgreSQL starts");
+    Some(daemon)
+}
+
+/// Stops the private PostgreSQL of this data directory cleanly when the
+/// test ends (also on failure), before its [`aqueduct_test_support::Daemon`]
+/// is dropped, which would kill only the postmaster and leave its other
+/// processes to notice.
+struct StopPostgres(String);
+
+impl Drop for StopPostgres {
+    fn drop(&mut self) {
+        let Some(bin) = postgres_binary() else {
+            return;
+        };
+        let pg_ctl = bin.join("pg_ctl");
+        let mut cmd = if is_root() {
+            let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+            cmd.args([
+                "--reuid",
+                "postgres",
+                "--regid",
+                "postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(pg_ctl);
+            cmd
+        } else {
+            std::process::Command::new(pg_ctl)
+        };
+        let _ = cmd
+            .args(["stop", "-m", "fast", "-w", "-t", "30", "-D", &self.0])
+            .output();
+    }
+}
+
+/// A server without `wal_level = logical` stops `run` before any record
+/// moves, naming the setting at the `from` line, and is an AQ0410 of
+/// `check --connect` there; nothing is made on the server. A PostgreSQL of
+/// the test's own, not the shared one (which has the setting).
+#[test]
+fn a_server_without_logical_wal_stops_run_and_check_connect_naming_the_setting() {
+    let test = "a_server_without_logical_wal_stops_run_and_check_connect_naming_the_setting";
+    let Some(server) = private_postgres_without_logical_wal(test) else {
+        return;
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    // the server listens before it takes connections ("starting up")
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            std::process::Command::new("psql")
+                .arg(&url)
+                .args(["-qAtX", "-c", "SELECT 1"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        }),
+        "the private PostgreSQL takes connections"
+    );
+    let _stop = StopPostgres(psql(&url, "SHOW data_directory"));
+    psql(
+        &url,
+        "CREATE TABLE items (id integer PRIMARY KEY, name text)",
+    );
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        r#"system pg: postgres { url = secret("PG_URL") }
+
+type Change { id: int, name: string?, _op: string }
+
+flow mirror {
+  mode async
+  from pg.changes("items") as Change
+  to file("out").append("changes.jsonl")
+}
+"#,
+    );
+    let env = [("PG_URL", url.as_str())];
+    let message = "`pg.changes`: postgres `pg`: `changes` needs wal_level = logical, the server has `replica`; set it in postgresql.conf and restart the server";
+    let r = p.run_with_env(&[], &env);
+    assert_eq!(r.code, 3, "run refuses to start: {}", r.stderr);
+    assert!(
+        r.unwrapped()
+            .contains(&format!("main.aq:7: flow `mirror`: {message}")),
+        "the diagnostic names the `from` line and the setting: {}",
+        r.stderr
+    );
+    assert!(!p.path("out").exists(), "no record moved");
+    let check = p.check_connect(&env);
+    let text = check.unwrapped();
+    assert_eq!(check.code, 1, "{text}");
+    assert!(text.contains("AQ0410") && text.contains(message), "{text}");
+    assert!(
+        text.contains("main.aq:7"),
+        "points at the `from` line: {text}"
+    );
+    assert_eq!(
+        psql(
+            &url,
+            "SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)"
+        ),
+        "0",
+        "no slot or publication was made"
     );
 }
 

@@ -9,6 +9,7 @@
 //! what the event leaves out.
 
 use super::types::ColumnInfo;
+use crate::values::Natural;
 use aqueduct_runtime::value::Value;
 use mysql_async::Value as MyValue;
 use mysql_async::binlog::value::BinlogValue;
@@ -92,6 +93,26 @@ pub(crate) fn natural(value: BinlogValue<'static>, column: &ColumnInfo) -> Resul
             }
         }
     })
+}
+
+/// The kind of value [`natural`] reads from `column` (start-up preflight):
+/// integers and `YEAR` as ints (an `UNSIGNED BIGINT` above the signed
+/// maximum as a decimal), `ENUM`, `SET`, `TIME` and text as strings, `JSON`
+/// as json (MariaDB's JSON is `LONGTEXT`: a string holding JSON text),
+/// binary strings and blobs as bytes. A type the table maps no further
+/// (`BIT`, spatial types) comes as its bytes read as text.
+pub(crate) fn natural_kind(column: &ColumnInfo) -> Natural {
+    match column.data_type.as_str() {
+        _ if column.int_bits().is_some() => Natural::Int,
+        "year" => Natural::Int,
+        "float" | "double" | "real" => Natural::Float,
+        "decimal" => Natural::Decimal,
+        "date" => Natural::Date,
+        "datetime" | "timestamp" => Natural::Timestamp,
+        "json" => Natural::Json,
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => Natural::Bytes,
+        _ => Natural::String,
+    }
 }
 
 /// An integer of an `UNSIGNED` column that the event decoded as signed
@@ -235,5 +256,46 @@ mod tests {
             read(MyValue::Bytes(b"1900".to_vec()), &y),
             Ok(Value::Int(0))
         );
+    }
+
+    #[test]
+    fn natural_kind_is_the_kind_natural_reads() {
+        let cases = [
+            ("tinyint", "tinyint(1)", MyValue::Int(1)),
+            ("int", "int(11)", MyValue::Int(-3)),
+            ("bigint", "bigint(20) unsigned", MyValue::Int(5)),
+            ("year", "year(4)", MyValue::Bytes(b"2024".to_vec())),
+            ("float", "float", MyValue::Float(1.5)),
+            ("double", "double", MyValue::Double(1.5)),
+            ("decimal", "decimal(10,2)", MyValue::Bytes(b"1.25".to_vec())),
+            ("date", "date", MyValue::Date(2024, 2, 29, 0, 0, 0, 0)),
+            (
+                "datetime",
+                "datetime(6)",
+                MyValue::Date(2024, 2, 29, 1, 2, 3, 4),
+            ),
+            (
+                "timestamp",
+                "timestamp",
+                MyValue::Bytes(b"1700000000.5".to_vec()),
+            ),
+            ("time", "time", MyValue::Time(false, 0, 1, 2, 3, 0)),
+            ("varchar", "varchar(40)", MyValue::Bytes(b"x".to_vec())),
+            ("longtext", "longtext", MyValue::Bytes(b"{}".to_vec())),
+            ("json", "json", MyValue::Bytes(b"{\"a\": 1}".to_vec())),
+            ("varbinary", "varbinary(16)", MyValue::Bytes(vec![0, 255])),
+            ("blob", "blob", MyValue::Bytes(vec![1])),
+            ("enum", "enum('a')", MyValue::Int(1)),
+            ("set", "set('a')", MyValue::Bytes(vec![1])),
+        ];
+        for (data_type, column_type, value) in cases {
+            let c = column(data_type, column_type, &["a"]);
+            let read = read(value, &c).expect("reads");
+            assert_eq!(
+                format!("{:?}", natural_kind(&c)).to_lowercase(),
+                read.kind_name(),
+                "{column_type}"
+            );
+        }
     }
 }

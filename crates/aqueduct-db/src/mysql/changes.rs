@@ -13,6 +13,12 @@
 //! restart re-reads from the last stored transaction end (at-least-once; an
 //! upsert or delete target makes it exactly-once in effect).
 //!
+//! At start-up (build time, before any position is read or stored) the
+//! server's binlog settings are checked, the table must exist, and the
+//! record type is compared with its columns: a required field without a
+//! column, or a column whose values cannot be read into its field (text
+//! into `int`), stops `run` and is an AQ0410 of `check --connect`.
+//!
 //! Records: each field takes the column of the same name (columns are
 //! matched by position to `information_schema` read at start-up, because a
 //! MariaDB binlog carries no column names); `_op` is `"insert"`,
@@ -25,11 +31,11 @@
 //! `binlog_format = ROW` with `binlog_row_image = FULL`, so a delete
 //! carries the whole old row.
 
-use super::binlog::natural;
+use super::binlog::{natural, natural_kind};
 use super::schema::describe;
 use super::types::ColumnInfo;
 use super::{Db, my_error};
-use crate::values::convert;
+use crate::values::{ReadColumn, convert, read_problems};
 use aqueduct_connectors::support::args::{arg_size, req_str};
 use aqueduct_connectors::support::commit::Committer;
 use aqueduct_connectors::support::{decode_error, stopped};
@@ -121,9 +127,14 @@ impl ChangesSource {
         let deletes = layout
             .as_ref()
             .is_some_and(|l| l.fields.iter().any(|f| f.name == "_op"));
-        let (opts, system, name) = (db.opts.clone(), db.system.clone(), table.clone());
+        let (opts, system, name, record) = (
+            db.opts.clone(),
+            db.system.clone(),
+            table.clone(),
+            layout.clone(),
+        );
         let (schema, columns, row_key) = crate::startup::startup(move || {
-            Box::pin(async move { prepare(&system, opts, &name).await })
+            Box::pin(async move { prepare(&system, opts, &name, record.as_deref()).await })
         })?;
         Ok(ChangesSource {
             system: db.system.clone(),
@@ -463,12 +474,16 @@ type Settings = (
     Option<String>,
 );
 
-/// Checks the server's binlog settings and the table; the table's schema,
-/// columns and the positions of its primary key's columns.
+/// Checks the server's binlog settings, the table, and the record type
+/// (`layout`, when declared) against its columns as the binlog decoder
+/// reads them ([`read_problems`]); the table's schema, columns and the
+/// positions of its primary key's columns. Runs at build time: nothing
+/// is read and no position is stored before it passes.
 async fn prepare(
     system: &str,
     opts: Opts,
     table: &str,
+    layout: Option<&Layout>,
 ) -> Result<(String, Vec<ColumnInfo>, Vec<usize>), ConnectorError> {
     let cfg = |e: mysql_async::Error| ConnectorError::Config(my_error(system, &e).to_string());
     let mut conn = Conn::new(opts).await.map_err(cfg)?;
@@ -493,6 +508,20 @@ async fn prepare(
             "mysql `{system}`: table `{table}` does not exist"
         )));
     };
+    if let Some(layout) = layout {
+        let found = read_problems(table, &layout.name, &layout.fields, |name| {
+            described.column(name).map(|c| ReadColumn {
+                sql_type: c.column_type.clone(),
+                kind: Some(natural_kind(c)),
+            })
+        });
+        if !found.is_empty() {
+            return Err(ConnectorError::Config(format!(
+                "mysql `{system}`: {}",
+                found.join("; ")
+            )));
+        }
+    }
     let schema = match table.split_once('.') {
         Some((s, _)) => s.to_string(),
         None => database.ok_or_else(|| {

@@ -18,6 +18,12 @@
 //! transaction already emitted is recognised by its commit LSN and skipped
 //! when a later peek returns it again.
 //!
+//! Before the source runs (at build time, so also under `check
+//! --connect`) [`prepare`] checks the server and the table and compares
+//! the record type with the table's columns: a required field without a
+//! column, or a column whose values cannot be read into its field, stops
+//! `run` before the publication and the slot are made.
+//!
 //! Records: each field takes the column of the same name; `_op` (when
 //! declared) is `"insert"`, `"update"` or `"delete"`, `_commit_time` the
 //! transaction's commit time. Without `_op` deletes are skipped. A delete

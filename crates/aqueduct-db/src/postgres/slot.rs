@@ -7,17 +7,23 @@
 //! `a-z`, `0-9` and `_` replaced by `_` (slot names allow nothing else) and
 //! cut to 63 bytes. Both are created when the source starts, if missing,
 //! and never dropped by aqueduct: the slot holds the flow's position. At start-up the server
-//! must have `wal_level = logical`, the table must exist, and a record type
-//! that declares `_op` (so it receives deletes) must make optional every
-//! field a delete cannot fill: a delete carries only the replica identity
-//! (the primary key, unless the table has `REPLICA IDENTITY FULL`).
+//! must have `wal_level = logical`, the table must exist, the record type
+//! must match its columns (every required field has a column, and every
+//! column a field reads can be read into the field's type), and a record
+//! type that declares `_op` (so it receives deletes) must make optional
+//! every field a delete cannot fill: a delete carries only the replica
+//! identity (the primary key, unless the table has `REPLICA IDENTITY
+//! FULL`). All of it runs at build time, before the slot exists.
 
 use super::pool::{Config, connect};
 use super::sql::quote_ident;
+use super::types::natural_kind;
 use super::{pg_error, startup};
+use crate::values::{ReadColumn, read_problems};
 use aqueduct_runtime::connector::ConnectorError;
 use aqueduct_runtime::value::Layout;
 use std::sync::Arc;
+use tokio_postgres::types::Type as PgType;
 
 /// `aqueduct_` and `name`, made a valid slot or publication name.
 pub fn default_name(name: &str) -> String {
@@ -86,6 +92,7 @@ async fn prepare_async(s: Setup) -> Result<Vec<String>, ConnectorError> {
             s.table
         )));
     };
+    check_columns(&client, &s, &quoted).await?;
     if s.deletes && identity != "f" {
         check_delete_fields(&client, &s, &quoted).await?;
     }
@@ -163,6 +170,55 @@ pub async fn create(
         tracing::info!(slot = %slot, "Created the replication slot; changes are read from now on.");
     }
     Ok(())
+}
+
+/// The record type against the table's columns, as the decoder reads
+/// them ([`crate::values::read_problems`]): each column by the type OID
+/// pgoutput sends (`atttypid`; a type the client does not know, such as an
+/// enum, is read as text), and a generated column, which logical
+/// replication does not send, as a column nothing is read from.
+async fn check_columns(
+    client: &tokio_postgres::Client,
+    s: &Setup,
+    quoted: &str,
+) -> Result<(), ConnectorError> {
+    let Some(layout) = &s.layout else {
+        return Ok(());
+    };
+    let rows = client
+        .query(
+            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''
+             FROM pg_attribute a
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&quoted],
+        )
+        .await
+        .map_err(|e| ConnectorError::Config(pg_error(&s.system, &e).to_string()))?;
+    let found = read_problems(&s.table, &layout.name, &layout.fields, |name| {
+        let row = rows.iter().find(|r| r.get::<_, String>(0) == name)?;
+        let sql_type: String = row.get(2);
+        let generated: bool = row.get(3);
+        Some(if generated {
+            ReadColumn {
+                sql_type: format!("{sql_type} GENERATED (logical replication does not send it)"),
+                kind: None,
+            }
+        } else {
+            let ty = PgType::from_oid(row.get(1)).unwrap_or(PgType::TEXT);
+            ReadColumn {
+                sql_type,
+                kind: natural_kind(&ty),
+            }
+        })
+    });
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(ConnectorError::Config(format!(
+        "postgres `{}`: {}",
+        s.system,
+        found.join("; ")
+    )))
 }
 
 /// A delete fills only the replica identity's columns: every other field

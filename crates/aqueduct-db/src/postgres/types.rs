@@ -21,6 +21,7 @@
 //! | `bytea` | `bytes` |
 //! | NULL | null of an optional field |
 
+use crate::values::Natural;
 pub use crate::values::convert;
 use aqueduct_graph::Type;
 use aqueduct_runtime::value::Value;
@@ -380,6 +381,25 @@ impl Cell<'_> {
     }
 }
 
+/// The kind of value [`Cell::natural`] reads from a column of type `ty`;
+/// `None` for a type it cannot read (`interval`, `time`, arrays, …), whose
+/// every value is an error.
+pub fn natural_kind(ty: &PgType) -> Option<Natural> {
+    Some(match *ty {
+        PgType::BOOL => Natural::Bool,
+        PgType::INT2 | PgType::INT4 | PgType::INT8 | PgType::OID => Natural::Int,
+        PgType::FLOAT4 | PgType::FLOAT8 => Natural::Float,
+        PgType::NUMERIC => Natural::Decimal,
+        PgType::UUID => Natural::String,
+        PgType::DATE => Natural::Date,
+        PgType::TIMESTAMPTZ | PgType::TIMESTAMP => Natural::Timestamp,
+        PgType::JSON | PgType::JSONB => Natural::Json,
+        PgType::BYTEA => Natural::Bytes,
+        _ if is_text(ty) => Natural::String,
+        _ => return None,
+    })
+}
+
 /// Which PostgreSQL column types can hold a field of type `ty` (for the
 /// start-up preflight); `None` when any type goes (json fields).
 pub fn accepts(ty: &Type, column: &PgType) -> bool {
@@ -419,5 +439,87 @@ pub fn accepts(ty: &Type, column: &PgType) -> bool {
         Type::Json => true,
         Type::List(_) | Type::Record(_) => json || is_text(column),
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary form of a sample value of `ty`.
+    fn sample(ty: &PgType) -> BytesMut {
+        let mut out = BytesMut::new();
+        let written = match *ty {
+            PgType::BOOL => true.to_sql(ty, &mut out),
+            PgType::INT2 => 1i16.to_sql(ty, &mut out),
+            PgType::INT4 => 1i32.to_sql(ty, &mut out),
+            PgType::INT8 => 1i64.to_sql(ty, &mut out),
+            PgType::OID => 1u32.to_sql(ty, &mut out),
+            PgType::FLOAT4 => 1f32.to_sql(ty, &mut out),
+            PgType::FLOAT8 => 1f64.to_sql(ty, &mut out),
+            PgType::NUMERIC => Decimal::new(125, 2).to_sql(ty, &mut out),
+            PgType::DATE => NaiveDate::from_ymd_opt(2024, 2, 29)
+                .expect("a date")
+                .to_sql(ty, &mut out),
+            PgType::TIMESTAMPTZ => DateTime::<Utc>::UNIX_EPOCH.to_sql(ty, &mut out),
+            PgType::TIMESTAMP => DateTime::<Utc>::UNIX_EPOCH.naive_utc().to_sql(ty, &mut out),
+            PgType::JSON | PgType::JSONB => serde_json::json!({"a": 1}).to_sql(ty, &mut out),
+            _ => {
+                // uuid, bytea, text-like: sixteen bytes of ASCII
+                out.extend_from_slice(b"0123456789abcdef");
+                Ok(IsNull::No)
+            }
+        };
+        written.expect("a sample value");
+        out
+    }
+
+    #[test]
+    fn natural_kind_is_the_kind_cell_natural_reads() {
+        let kinds = [
+            PgType::BOOL,
+            PgType::INT2,
+            PgType::INT4,
+            PgType::INT8,
+            PgType::OID,
+            PgType::FLOAT4,
+            PgType::FLOAT8,
+            PgType::NUMERIC,
+            PgType::UUID,
+            PgType::DATE,
+            PgType::TIMESTAMPTZ,
+            PgType::TIMESTAMP,
+            PgType::JSON,
+            PgType::JSONB,
+            PgType::BYTEA,
+            PgType::TEXT,
+            PgType::VARCHAR,
+            PgType::BPCHAR,
+            PgType::NAME,
+        ];
+        for ty in &kinds {
+            let raw = sample(ty);
+            let read = Cell::from_sql(ty, &raw)
+                .expect("a cell")
+                .natural()
+                .expect("reads");
+            let kind = natural_kind(ty).expect("a readable type");
+            assert_eq!(format!("{kind:?}").to_lowercase(), read.kind_name(), "{ty}");
+        }
+        for ty in [
+            PgType::INTERVAL,
+            PgType::TIME,
+            PgType::INT4_ARRAY,
+            PgType::INET,
+        ] {
+            assert_eq!(natural_kind(&ty), None, "{ty}");
+            let raw = [0u8; 16];
+            assert!(
+                Cell::from_sql(&ty, &raw)
+                    .expect("a cell")
+                    .natural()
+                    .is_err()
+            );
+        }
     }
 }
