@@ -1,5 +1,5 @@
 //! Payload formats `text` and `bytes` end to end through `aqueduct run`
-//! on every message broker but Kafka (its own tests), each with its own
+//! on every message broker but Kafka (not covered here), each with its own
 //! Rust client as the independent side: RabbitMQ (`amqp.consume`,
 //! `amqp.publish`), NATS (`nats.subscribe` with `durable`, `nats.publish`
 //! to a JetStream subject), Redis pub/sub (`redis.subscribe`,
