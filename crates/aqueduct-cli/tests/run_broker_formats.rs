@@ -1,263 +1,246 @@
-//! Payload formats `text` and `bytes` end to end through `aqueduct run`,
-//! on RabbitMQ (`AQUEDUCT_TEST_AMQP_URL`) with lapin as the independent
-//! client: an at-least-once source (`amqp.consume`) decodes them into
-//! `{ text: string }` and `{ bytes: bytes }` records, a file keeps them
-//! (bytes in base64) and a confirmed publisher (`amqp.publish`) sends them
-//! on unchanged, byte for byte, non-UTF-8 bytes included; a payload that
-//! is not UTF-8 on a `text` source goes to the dead letter once, raw in
-//! base64 with the reason, and is acknowledged (nothing comes back).
+//! Payload formats `text` and `bytes` end to end through `aqueduct run`
+//! on every message broker but Kafka (not covered here), each with its own
+//! Rust client as the independent side: RabbitMQ (`amqp.consume`,
+//! `amqp.publish`), NATS (`nats.subscribe` with `durable`, `nats.publish`
+//! to a JetStream subject), Redis pub/sub (`redis.subscribe`,
+//! `redis.publish`) and Mosquitto (`mqtt.subscribe` and `mqtt.publish` at
+//! QoS 1). For each: payloads relayed from the source into a file and on
+//! through the target in the same format arrive byte for byte, non-UTF-8
+//! bytes, a NUL and empty payloads included; a payload that is not UTF-8
+//! on a `text` source goes to the dead letter once, raw in base64 with the
+//! reason, and is acknowledged. The checks are written once in
+//! `support::formats`; the broker-specific parts are in `broker_formats/`.
+//! Redis streams carry fields rather than a payload: there a `bytes`
+//! field relayed by `stream` and `xadd` keeps its bytes, and a `string`
+//! field that is not UTF-8 is dead-lettered raw.
 
 mod support;
 
+#[path = "broker_formats/amqp.rs"]
+mod with_amqp;
+#[path = "broker_formats/mqtt.rs"]
+mod with_mqtt;
+#[path = "broker_formats/nats.rs"]
+mod with_nats;
+#[path = "broker_formats/redis.rs"]
+mod with_redis;
+
 use base64::Engine;
-use lapin::BasicProperties;
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::FieldTable;
 use serde_json::json;
 use std::time::Duration;
-use support::rabbit::Rabbit;
+use support::formats::{BINARY, round_trip, undecodable_text};
 use support::{Project, wait_until};
 
-/// Bytes that are not UTF-8 (0xff, 0xfe never occur in it; 0x80 alone is
-/// a stray continuation byte), with a NUL and a newline for good measure.
-const BINARY: &[u8] = &[0x00, 0xff, 0xfe, b'\n', 0x80, b'a'];
-
-impl Rabbit {
-    /// A new durable queue named after `prefix`.
-    fn queue(&self, prefix: &str) -> String {
-        let queue = aqueduct_test_support::unique_name(prefix);
-        self.rt.block_on(async {
-            self.channel
-                .queue_declare(
-                    queue.as_str().into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("declares the queue");
-        });
-        queue
-    }
-
-    fn publish(&self, queue: &str, payloads: &[&[u8]]) {
-        self.rt.block_on(async {
-            for payload in payloads {
-                self.channel
-                    .basic_publish(
-                        "".into(),
-                        queue.into(),
-                        BasicPublishOptions::default(),
-                        payload,
-                        BasicProperties::default().with_delivery_mode(2),
-                    )
-                    .await
-                    .expect("publishes")
-                    .await
-                    .expect("confirmed");
-            }
-        });
-    }
-
-    /// Messages ready in the queue (unacknowledged ones not counted).
-    fn ready(&self, queue: &str) -> u32 {
-        self.rt.block_on(async {
-            self.channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("the queue exists")
-                .message_count()
-        })
-    }
-
-    /// Takes every message of the queue: its bytes and content type.
-    fn drain(&self, queue: &str) -> Vec<(Vec<u8>, String)> {
-        self.rt.block_on(async {
-            let mut out = Vec::new();
-            while let Some(m) = self
-                .channel
-                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-                .await
-                .expect("basic.get")
-            {
-                let content_type = m
-                    .delivery
-                    .properties
-                    .content_type()
-                    .as_ref()
-                    .map(|c| c.to_string())
-                    .unwrap_or_default();
-                out.push((m.delivery.data.clone(), content_type));
-            }
-            out
-        })
-    }
-
-    fn delete(&self, queues: &[&str]) {
-        self.rt.block_on(async {
-            for queue in queues {
-                let _ = self
-                    .channel
-                    .queue_delete((*queue).into(), QueueDeleteOptions::default())
-                    .await;
-            }
-        });
-    }
-}
-
-fn url(test: &str) -> Option<String> {
-    aqueduct_test_support::service_url("AQUEDUCT_TEST_AMQP_URL", test)
-}
-
-const SYSTEM: &str = "system broker: amqp {\n  url = secret(\"AMQP_URL\")\n}\n";
-
-/// Lines of `out/REL` in the project (0 before the file exists).
-fn lines(p: &Project, rel: &str) -> usize {
-    std::fs::read_to_string(p.path(rel))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+fn url(var: &str, test: &str) -> Option<String> {
+    aqueduct_test_support::service_url(var, test)
 }
 
 #[test]
-fn text_and_bytes_payloads_round_trip_through_consume_and_publish() {
-    let Some(url) = url("text_and_bytes_payloads_round_trip_through_consume_and_publish") else {
+fn amqp_text_and_bytes_payloads_round_trip_through_consume_and_publish() {
+    let test = "amqp_text_and_bytes_payloads_round_trip_through_consume_and_publish";
+    let Some(url) = url("AQUEDUCT_TEST_AMQP_URL", test) else {
         return;
     };
-    let rabbit = Rabbit::connect(&url);
-    let (text_in, text_out) = (rabbit.queue("aq_text_in"), rabbit.queue("aq_text_out"));
-    let (bytes_in, bytes_out) = (rabbit.queue("aq_bytes_in"), rabbit.queue("aq_bytes_out"));
-    let texts: [&[u8]; 2] = ["héllo wörld".as_bytes(), b"two\nlines {not json"];
-    rabbit.publish(&text_in, &texts);
-    let blobs: [&[u8]; 2] = [BINARY, b""];
-    rabbit.publish(&bytes_in, &blobs);
+    let broker = with_amqp::Amqp::connect(&url);
+    round_trip(&broker, "text");
+    round_trip(&broker, "bytes");
+}
+
+#[test]
+fn amqp_a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged() {
+    let test =
+        "amqp_a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged";
+    let Some(url) = url("AQUEDUCT_TEST_AMQP_URL", test) else {
+        return;
+    };
+    undecodable_text(&with_amqp::Amqp::connect(&url));
+}
+
+#[test]
+fn nats_text_and_bytes_payloads_round_trip_through_a_durable_subscribe_and_publish() {
+    let test = "nats_text_and_bytes_payloads_round_trip_through_a_durable_subscribe_and_publish";
+    let Some(url) = url("AQUEDUCT_TEST_NATS_URL", test) else {
+        return;
+    };
+    let broker = with_nats::Nats::connect(&url);
+    round_trip(&broker, "text");
+    round_trip(&broker, "bytes");
+}
+
+#[test]
+fn nats_a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged() {
+    let test =
+        "nats_a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged";
+    let Some(url) = url("AQUEDUCT_TEST_NATS_URL", test) else {
+        return;
+    };
+    undecodable_text(&with_nats::Nats::connect(&url));
+}
+
+#[test]
+fn redis_text_and_bytes_payloads_round_trip_through_pubsub() {
+    let Some(url) = url(
+        "AQUEDUCT_TEST_REDIS_URL",
+        "redis_text_and_bytes_payloads_round_trip_through_pubsub",
+    ) else {
+        return;
+    };
+    let broker = with_redis::Redis::connect(&url);
+    round_trip(&broker, "text");
+    round_trip(&broker, "bytes");
+}
+
+#[test]
+fn redis_a_payload_that_is_not_utf8_on_a_text_subscription_is_dead_lettered_raw() {
+    let test = "redis_a_payload_that_is_not_utf8_on_a_text_subscription_is_dead_lettered_raw";
+    let Some(url) = url("AQUEDUCT_TEST_REDIS_URL", test) else {
+        return;
+    };
+    undecodable_text(&with_redis::Redis::connect(&url));
+}
+
+#[test]
+fn mqtt_text_and_bytes_payloads_round_trip_through_subscribe_and_publish_at_qos1() {
+    let test = "mqtt_text_and_bytes_payloads_round_trip_through_subscribe_and_publish_at_qos1";
+    let Some(url) = url("AQUEDUCT_TEST_MQTT_URL", test) else {
+        return;
+    };
+    let broker = with_mqtt::Mqtt::new(&url);
+    round_trip(&broker, "text");
+    round_trip(&broker, "bytes");
+}
+
+#[test]
+fn mqtt_a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged() {
+    let test =
+        "mqtt_a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged";
+    let Some(url) = url("AQUEDUCT_TEST_MQTT_URL", test) else {
+        return;
+    };
+    undecodable_text(&with_mqtt::Mqtt::new(&url));
+}
+
+/// Redis streams take no `format` (entry fields map onto record fields), so
+/// bytes travel in a `bytes` field: entries relayed by `stream` into a
+/// file and on through `xadd` keep every field byte for byte, bytes that
+/// are not UTF-8 and empty values included, and are acknowledged.
+#[test]
+fn redis_stream_bytes_and_text_fields_round_trip_through_stream_and_xadd() {
+    let test = "redis_stream_bytes_and_text_fields_round_trip_through_stream_and_xadd";
+    let Some(url) = url("AQUEDUCT_TEST_REDIS_URL", test) else {
+        return;
+    };
+    let redis = with_redis::Redis::connect(&url);
+    let input = aqueduct_test_support::unique_name("aq_bytes_in");
+    let output = aqueduct_test_support::unique_name("aq_bytes_out");
+    let entries: [[(&str, &[u8]); 2]; 2] = [
+        [("text", "héllo wörld".as_bytes()), ("blob", BINARY)],
+        [("text", b""), ("blob", b"")],
+    ];
+    for fields in &entries {
+        redis.xadd(&input, fields);
+    }
     let p = Project::new();
     p.file(
         "main.aq",
         format!(
-            r#"{SYSTEM}
-type Line {{ text: string }}
-type Blob {{ bytes: bytes }}
-
-flow texts {{
-  mode async
-  from broker.consume("{text_in}", format: text) as Line
-  to file("out").append("texts.jsonl")
-  to broker.publish("", "{text_out}", format: text)
+            r#"system broker: redis {{
+  url = secret("REDIS_URL")
 }}
 
-flow blobs {{
+type Entry {{ text: string, blob: bytes }}
+
+flow relay {{
   mode async
-  from broker.consume("{bytes_in}", format: bytes) as Blob
-  to file("out").append("blobs.jsonl")
-  to broker.publish("", "{bytes_out}", format: bytes)
+  from broker.stream("{input}", "relay", consumer: "c") as Entry
+  to file("out").append("relayed.jsonl")
+  to broker.xadd("{output}")
 }}
 "#
         ),
     );
-    let mut running = p.spawn_with_env(&[], &[("AMQP_URL", &url)]);
+    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
     let done = wait_until(Duration::from_secs(30), || {
-        lines(&p, "out/texts.jsonl") == 2 && lines(&p, "out/blobs.jsonl") == 2
+        p.read("out/relayed.jsonl").lines().count() == 2
     });
     assert!(done, "not all delivered; stderr:\n{}", running.stderr());
-    // acks follow the commits of both targets
     let settled = wait_until(Duration::from_secs(10), || {
-        rabbit.ready(&text_in) == 0 && rabbit.ready(&bytes_in) == 0
+        redis.pending(&input, "relay") == 0
     });
     let r = running.terminate(Duration::from_secs(20));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(settled, "the sources' queues still hold messages");
+    assert!(settled, "entries left pending");
     assert_eq!(
-        rabbit.ready(&text_in) + rabbit.ready(&bytes_in),
-        0,
-        "messages came back unacknowledged after the stop; stderr:\n{}",
-        r.stderr
-    );
-    assert_eq!(
-        r.summary("texts"),
-        "texts: 2 in, 4 delivered, 0 filtered, 0 failed, 0 dead-lettered"
-    );
-    assert_eq!(
-        r.summary("blobs"),
-        "blobs: 2 in, 4 delivered, 0 filtered, 0 failed, 0 dead-lettered"
-    );
-
-    assert_eq!(
-        p.jsonl("out/texts.jsonl"),
-        vec![
-            json!({"text": "héllo wörld"}),
-            json!({"text": "two\nlines {not json"})
-        ]
+        r.summary("relay"),
+        "relay: 2 in, 4 delivered, 0 filtered, 0 failed, 0 dead-lettered"
     );
     let b64 = base64::engine::general_purpose::STANDARD;
     assert_eq!(
-        p.jsonl("out/blobs.jsonl"),
-        vec![json!({"bytes": b64.encode(BINARY)}), json!({"bytes": ""})]
+        p.jsonl("out/relayed.jsonl"),
+        vec![
+            json!({"text": "héllo wörld", "blob": b64.encode(BINARY)}),
+            json!({"text": "", "blob": ""}),
+        ]
     );
-    assert_eq!(
-        rabbit.drain(&text_out),
-        texts
-            .iter()
-            .map(|t| (t.to_vec(), "text/plain; charset=utf-8".to_string()))
-            .collect::<Vec<_>>()
-    );
-    assert_eq!(
-        rabbit.drain(&bytes_out),
-        blobs
-            .iter()
-            .map(|b| (b.to_vec(), "application/octet-stream".to_string()))
-            .collect::<Vec<_>>()
-    );
-    rabbit.delete(&[&text_in, &text_out, &bytes_in, &bytes_out]);
+    let expected: Vec<Vec<(String, Vec<u8>)>> = entries
+        .iter()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_vec()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(redis.entries(&output), expected);
+    redis.del(&[&input, &output]);
 }
 
+/// A stream entry whose `string` field is not UTF-8 is not changed into
+/// text: it goes to the dead letter once with that value's bytes under
+/// `raw_base64` and the field named, and is acknowledged.
 #[test]
-fn a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged() {
-    let test = "a_payload_that_is_not_utf8_on_a_text_source_is_dead_lettered_raw_and_acknowledged";
-    let Some(url) = url(test) else {
+fn redis_stream_entry_with_a_string_field_that_is_not_utf8_is_dead_lettered_raw() {
+    let test = "redis_stream_entry_with_a_string_field_that_is_not_utf8_is_dead_lettered_raw";
+    let Some(url) = url("AQUEDUCT_TEST_REDIS_URL", test) else {
         return;
     };
-    let rabbit = Rabbit::connect(&url);
-    let queue = rabbit.queue("aq_text_bad");
-    rabbit.publish(&queue, &[b"before", BINARY, b"after"]);
+    let redis = with_redis::Redis::connect(&url);
+    let input = aqueduct_test_support::unique_name("aq_text_bad");
+    for text in [&b"before"[..], BINARY, b"after"] {
+        redis.xadd(&input, &[("text", text)]);
+    }
     let p = Project::new();
     p.file(
         "main.aq",
         format!(
-            r#"{SYSTEM}
+            r#"system broker: redis {{
+  url = secret("REDIS_URL")
+}}
+
 type Line {{ text: string }}
 
 flow lines {{
   mode async
-  from broker.consume("{queue}", format: text) as Line
+  from broker.stream("{input}", "lines", consumer: "c") as Line
   to file("out").append("lines.jsonl")
   dead_letter file("out").append("dead.jsonl")
 }}
 "#
         ),
     );
-    let mut running = p.spawn_with_env(&[], &[("AMQP_URL", &url)]);
+    let mut running = p.spawn_with_env(&[], &[("REDIS_URL", &url)]);
     let done = wait_until(Duration::from_secs(30), || {
-        lines(&p, "out/lines.jsonl") == 2 && lines(&p, "out/dead.jsonl") == 1
+        p.read("out/lines.jsonl").lines().count() == 2
+            && p.read("out/dead.jsonl").lines().count() == 1
     });
     assert!(done, "not all delivered; stderr:\n{}", running.stderr());
-    let settled = wait_until(Duration::from_secs(10), || rabbit.ready(&queue) == 0);
+    let settled = wait_until(Duration::from_secs(10), || {
+        redis.pending(&input, "lines") == 0
+    });
     let r = running.terminate(Duration::from_secs(20));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(settled, "the queue still holds messages");
-    // after the consumer closed, nothing came back unacknowledged: the bad
-    // payload was acknowledged once the dead letter took it
-    assert_eq!(rabbit.ready(&queue), 0, "every message was acknowledged");
+    assert!(settled, "entries left pending");
+    assert_eq!(redis.pending(&input, "lines"), 0);
     assert_eq!(
         r.summary("lines"),
         "lines: 3 in, 2 delivered, 0 filtered, 1 failed, 1 dead-lettered"
@@ -276,10 +259,9 @@ flow lines {{
     );
     assert_eq!(
         dead[0]["error"],
-        json!("the payload is not UTF-8 text"),
+        json!("field `text`: the value is not UTF-8 text; its bytes are in raw_base64"),
         "{dead:#?}"
     );
-    assert_eq!(dead[0]["flow"], json!("lines"));
     assert_eq!(dead[0]["step"], json!("source"));
-    rabbit.delete(&[&queue]);
+    redis.del(&[&input]);
 }

@@ -16,41 +16,11 @@ mod support;
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use serde_json::json;
 use std::time::Duration;
-use support::mqtt::{options, paced_publisher, unacknowledged};
+use support::mqtt::{options, paced_publisher, publish_all, unacknowledged};
 use support::{Project, drain, publish, wait_until};
 
 fn url(test: &str) -> Option<String> {
     aqueduct_test_support::service_url("AQUEDUCT_TEST_MQTT_URL", test)
-}
-
-/// Publishes every payload at QoS 1 and waits for all PUBACKs.
-fn publish_all(url: &str, topic: &str, payloads: Vec<String>) {
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    rt.block_on(async {
-        let id = aqueduct_test_support::unique_name("pub");
-        let (client, mut eventloop) = AsyncClient::new(options(url, &id), 100);
-        let n = payloads.len();
-        let sender = client.clone();
-        let topic = topic.to_string();
-        tokio::spawn(async move {
-            for p in payloads {
-                sender
-                    .publish(topic.clone(), QoS::AtLeastOnce, false, p.into_bytes())
-                    .await
-                    .expect("publishes");
-            }
-        });
-        let mut acked = 0;
-        while acked < n {
-            match tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await {
-                Ok(Ok(Event::Incoming(Incoming::PubAck(_)))) => acked += 1,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => panic!("publishing failed: {e}"),
-                Err(_) => panic!("no PUBACK for {} messages", n - acked),
-            }
-        }
-        let _ = client.disconnect().await;
-    });
 }
 
 const SYSTEM: &str =
@@ -123,10 +93,11 @@ flow ingest {{
             publish_all(
                 &url,
                 &format!("{topic}/a"),
+                QoS::AtLeastOnce,
                 vec![
-                    r#"{"id":1,"name":"a"}"#.into(),
-                    "oops".into(),
-                    r#"{"id":2,"name":"b"}"#.into(),
+                    br#"{"id":1,"name":"a"}"#.to_vec(),
+                    b"oops".to_vec(),
+                    br#"{"id":2,"name":"b"}"#.to_vec(),
                 ],
             );
         },
@@ -516,7 +487,8 @@ fn queued_backlog(url: &str, prefix: &str, n: i64) -> (String, String) {
     publish_all(
         url,
         &format!("{topic}/items"),
-        (0..n).map(drain::item_json).collect(),
+        QoS::AtLeastOnce,
+        (0..n).map(|i| drain::item_json(i).into_bytes()).collect(),
     );
     (topic, client)
 }

@@ -6,8 +6,9 @@
 //! with a deadline ([`wait_until`]); the Salesforce emulator as a client
 //! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
 //! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`]),
-//! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]) and the rows
-//! of a batch load ([`big_csv`]).
+//! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]), the
+//! payload-format checks of every broker ([`formats`]) and the rows of a
+//! batch load ([`big_csv`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -15,6 +16,7 @@
 
 pub mod cdc;
 pub mod drain;
+pub mod formats;
 pub mod mqtt;
 pub mod mysql;
 pub mod postgres;

@@ -1,15 +1,119 @@
 //! The independent MQTT client (rumqttc) of the `mqtt` tests: connection
-//! options, a publisher paced by what landed ([`paced_publisher`]) and a
-//! look into a persistent session ([`unacknowledged`]).
+//! options, a publisher of a few messages ([`publish_all`]) and one paced
+//! by what landed ([`paced_publisher`]), a subscriber collecting what
+//! arrives ([`Listener`]) and a look into a persistent session
+//! ([`unacknowledged`]).
 
 use super::drain;
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// rumqttc options for `url` as `client_id`.
 pub fn options(url: &str, client_id: &str) -> MqttOptions {
     let sep = if url.contains('?') { '&' } else { '?' };
     MqttOptions::parse_url(format!("{url}{sep}client_id={client_id}")).expect("an mqtt url")
+}
+
+/// Publishes every payload to `topic` at `qos` and waits until the broker
+/// acknowledged each (PUBACK, PUBCOMP), or at QoS 0 until each was written
+/// to the connection.
+pub fn publish_all(url: &str, topic: &str, qos: QoS, payloads: Vec<Vec<u8>>) {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let id = aqueduct_test_support::unique_name("pub");
+        let (client, mut eventloop) = AsyncClient::new(options(url, &id), 100);
+        let n = payloads.len();
+        let sender = client.clone();
+        let topic = topic.to_string();
+        tokio::spawn(async move {
+            for p in payloads {
+                sender
+                    .publish(topic.clone(), qos, false, p)
+                    .await
+                    .expect("publishes");
+            }
+        });
+        let mut done = 0;
+        while done < n {
+            match tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await {
+                Ok(Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_)))) => done += 1,
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(_)))) if qos == QoS::AtMostOnce => {
+                    done += 1
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("publishing failed: {e}"),
+                Err(_) => panic!("{} of {n} messages not acknowledged", n - done),
+            }
+        }
+        let _ = client.disconnect().await;
+        // the DISCONNECT goes out with the next poll; QoS 0 messages ahead of it too
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while eventloop.poll().await.is_ok() {}
+        })
+        .await;
+    });
+}
+
+/// A message as a [`Listener`] got it: its payload and the QoS it came at.
+pub type Arrived = (Vec<u8>, QoS);
+
+/// A subscriber of its own (clean session) to a topic filter, collecting
+/// every message that arrives, with the QoS it arrived at, on a runtime of
+/// its own.
+pub struct Listener {
+    _rt: tokio::runtime::Runtime,
+    _client: AsyncClient,
+    got: Arc<Mutex<Vec<Arrived>>>,
+}
+
+impl Listener {
+    /// Subscribes to `filter` at `qos` and returns once the broker's SUBACK came.
+    pub fn start(url: &str, filter: &str, qos: QoS) -> Listener {
+        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let id = aqueduct_test_support::unique_name("listener");
+        let (client, mut eventloop) = AsyncClient::new(options(url, &id), 100);
+        rt.block_on(async {
+            client
+                .subscribe(filter.to_string(), qos)
+                .await
+                .expect("subscribes");
+            let subscribed = tokio::time::timeout(Duration::from_secs(20), async {
+                loop {
+                    match eventloop.poll().await {
+                        Ok(Event::Incoming(Incoming::SubAck(_))) => return,
+                        Ok(_) => {}
+                        Err(e) => panic!("the listener's connection failed: {e}"),
+                    }
+                }
+            })
+            .await;
+            assert!(subscribed.is_ok(), "no SUBACK for `{filter}`");
+        });
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        rt.spawn(async move {
+            while let Ok(event) = eventloop.poll().await {
+                if let Event::Incoming(Incoming::Publish(m)) = event
+                    && let Ok(mut got) = sink.lock()
+                {
+                    got.push((m.payload.to_vec(), m.qos));
+                }
+            }
+        });
+        Listener {
+            _rt: rt,
+            _client: client,
+            got,
+        }
+    }
+
+    /// What arrived so far, in order, once `n` messages did (or after 20 s).
+    pub fn received(&self, n: usize) -> Vec<Arrived> {
+        let count = || self.got.lock().map(|g| g.len()).unwrap_or(0);
+        super::wait_until(Duration::from_secs(20), || count() >= n);
+        self.got.lock().map(|g| g.clone()).unwrap_or_default()
+    }
 }
 
 /// Items `0..n` published to `topic` at `qos` by an independent rumqttc
