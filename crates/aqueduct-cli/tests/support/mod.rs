@@ -6,8 +6,8 @@
 //! with a deadline ([`wait_until`]); the Salesforce emulator as a client
 //! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
 //! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`]),
-//! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]) and the rows
-//! of a batch load ([`big_csv`]).
+//! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]), a Kafka
+//! client ([`kafka`]) and the rows of a batch load ([`big_csv`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -15,6 +15,7 @@
 
 pub mod cdc;
 pub mod drain;
+pub mod kafka;
 pub mod mqtt;
 pub mod mysql;
 pub mod postgres;
