@@ -92,6 +92,11 @@ pub enum ValueType {
     List(&'static ValueType),
     /// A list of field names of the record, e.g. `key: [external_id]`.
     FieldList,
+    /// The name of one field of the record (`headers_field: "headers"`),
+    /// which must be declared with this built-in type (`json`, `string`),
+    /// optional or not: a connector reads message metadata from it or
+    /// writes metadata into it.
+    Field(&'static str),
     /// A string that may interpolate record fields (`"/rates/{.currency}"`).
     Template,
     /// A nested block whose kind is one of these (e.g. `auth = bearer { … }`).

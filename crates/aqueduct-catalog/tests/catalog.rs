@@ -432,6 +432,25 @@ fn enum_values_are_bare_identifiers() {
     }
 }
 
+/// The checker compares a `Field` parameter's type with the named field's
+/// declared type, so it must be a type a record field can be declared with.
+#[test]
+fn field_parameters_name_a_language_type() {
+    for (c, op) in operations() {
+        for p in op.params {
+            if let ValueType::Field(ty) = p.ty {
+                assert!(
+                    is_language_type(ty) && !ty.ends_with('?'),
+                    "{}.{}({}): `{ty}` is not a required language type",
+                    c.kind,
+                    op.name,
+                    p.name
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn block_kinds_are_unique_per_option() {
     for (path, option) in all_options() {

@@ -542,6 +542,15 @@ impl<'a> FlowChecker<'_, 'a> {
                     ty: Type::List(Box::new(Type::String)),
                 })
             }
+            (ValueType::Field(ty), ast::ExprKind::Str(s)) if s.as_plain().is_some() => {
+                let name = s.as_plain().unwrap_or_default();
+                self.check_field(param.name, &name, ty, e.span, scope);
+                Some(lit(Value::String(name), Type::String))
+            }
+            (ValueType::Field(ty), ast::ExprKind::Ident(id)) => {
+                self.check_field(param.name, &id.name, ty, id.span, scope);
+                Some(lit(Value::String(id.name.clone()), Type::String))
+            }
             (ValueType::List(_), ast::ExprKind::List(_)) => {
                 let typed = self.typer().expr(e, scope);
                 Some(typed)
@@ -565,12 +574,51 @@ impl<'a> FlowChecker<'_, 'a> {
         }
     }
 
-    fn check_field_exists(&mut self, name: &str, span: Span, scope: &Scope) {
-        let Some(Type::Record(ty)) = scope.current.as_ref().map(Type::required) else {
+    /// A parameter naming one field (`headers_field: "headers"`): the field
+    /// exists in the current record type, declared as `ty` (optional or
+    /// not). Sources have no current record when their arguments are
+    /// checked; their connector checks the name at start-up.
+    fn check_field(&mut self, param: &str, name: &str, ty: &str, span: Span, scope: &Scope) {
+        if !self.check_field_exists(name, span, scope) {
+            return;
+        }
+        let Some(Type::Record(record)) = scope.current.as_ref().map(Type::required) else {
             return;
         };
-        let Some(record) = self.env.records.get(ty.as_str()) else {
+        let Some(declared) = self
+            .env
+            .records
+            .get(record.as_str())
+            .and_then(|r| r.field(name))
+            .map(|f| f.ty.clone())
+        else {
             return;
+        };
+        if Type::parse(ty).is_some_and(|want| declared.required() == &want) {
+            return;
+        }
+        self.report(
+            Diagnostic::error(
+                codes::AQ0407,
+                format!(
+                    "argument `{param}` needs a `{ty}` field, and `{record}.{name}` is `{declared}`"
+                ),
+            )
+            .with_primary(self.file, span, format!("a `{declared}` field"))
+            .with_help(format!(
+                "declare `{name}: {ty}?` in `{record}`, or name a `{ty}` field"
+            )),
+        );
+    }
+
+    /// Reports a field `name` the current record type does not have; false
+    /// then, true when it has it (or there is no record type to ask).
+    fn check_field_exists(&mut self, name: &str, span: Span, scope: &Scope) -> bool {
+        let Some(Type::Record(ty)) = scope.current.as_ref().map(Type::required) else {
+            return true;
+        };
+        let Some(record) = self.env.records.get(ty.as_str()) else {
+            return true;
         };
         if record.field(name).is_none() {
             let d = Diagnostic::error(codes::AQ0206, format!("`{ty}` has no field `{name}`"))
@@ -589,7 +637,9 @@ impl<'a> FlowChecker<'_, 'a> {
                 )),
             };
             self.report(d);
+            return false;
         }
+        true
     }
 }
 

@@ -427,6 +427,7 @@ pub(crate) fn describe_type(ty: &ValueType) -> String {
         ),
         ValueType::List(inner) => format!("a list of {}", describe_type(inner)),
         ValueType::FieldList => "a list of field names".into(),
+        ValueType::Field(ty) => format!("the name of a `{ty}` field"),
         ValueType::Template => "a string".into(),
         ValueType::Block(_) => "a block".into(),
         ValueType::Map => "a block of `name = \"value\"` pairs".into(),
@@ -469,6 +470,7 @@ pub(crate) fn example(ty: &ValueType) -> String {
         ),
         ValueType::List(inner) => format!("a list `[…]` of {}", describe_type(inner)),
         ValueType::FieldList => "a list of field names such as `[id]`".into(),
+        ValueType::Field(ty) => format!("the name of a `{ty}` field in quotes, e.g. `\"meta\"`"),
         ValueType::Block(kinds) => {
             format!(
                 "a block such as `{} {{ … }}`",

@@ -1,7 +1,9 @@
 //! `kafka` through `aqueduct run` against the Kafka-protocol broker of
 //! `AQUEDUCT_TEST_KAFKA_URL` (tansu in CI, see `.ci/services`), with
 //! rdkafka used directly as the independent client: `publish` waits for
-//! delivery and its key picks the partition; `consume` hands keys and
+//! delivery and its key picks the partition, and sends a json field as the
+//! message headers (a record whose field is not an object of strings goes
+//! to the dead letter, alone even in a `batch` group); `consume` hands keys and
 //! headers to declared fields, commits offsets only after the targets
 //! committed (the group's committed offsets reach the end of the topic, and
 //! a restart reads nothing again), sends a payload that is not JSON to the
@@ -11,109 +13,26 @@
 
 mod support;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use support::kafka::{Kafka, TIMEOUT};
 use support::{Project, drain, sqlite_count, wait_until};
-
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// An rdkafka admin client and producer, and the runtime they run on.
-struct Kafka {
-    rt: tokio::runtime::Runtime,
-    bootstrap: String,
-    producer: FutureProducer,
-}
-
-/// A message the independent client sends: key, headers, payload.
-type Outgoing = (Option<String>, Vec<(&'static str, &'static str)>, String);
 
 /// One message as the independent client read it.
 #[derive(Debug)]
 struct Read {
     partition: i32,
     key: Option<String>,
+    /// Name and value of each header, in order (`None`: no value).
+    headers: Vec<(String, Option<String>)>,
     payload: String,
 }
 
 impl Kafka {
-    fn connect(url: &str) -> Kafka {
-        let bootstrap = url.trim_start_matches("kafka://").to_string();
-        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("acks", "all")
-            .create()
-            .expect("a producer");
-        Kafka {
-            rt,
-            bootstrap,
-            producer,
-        }
-    }
-
-    /// A new topic named after `prefix` with `partitions`, and a new
-    /// group name: (topic, group).
-    fn new_topic(&self, prefix: &str, partitions: i32) -> (String, String) {
-        let topic = aqueduct_test_support::unique_name(prefix);
-        self.create_topic(&topic, partitions);
-        (topic, aqueduct_test_support::unique_name("aq_group"))
-    }
-
-    fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .expect("an admin client");
-        let results = self
-            .rt
-            .block_on(admin.create_topics(
-                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-                &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-            ))
-            .expect("creates the topic");
-        for r in results {
-            r.unwrap_or_else(|(t, e)| panic!("topic {t}: {e}"));
-        }
-    }
-
-    /// Produces `(key, headers, payload)` messages and waits for each delivery.
-    fn produce(&self, topic: &str, messages: Vec<Outgoing>) {
-        self.rt.block_on(async {
-            let mut pending = Vec::new();
-            for (key, headers, payload) in &messages {
-                let mut owned = OwnedHeaders::new();
-                for (name, value) in headers {
-                    owned = owned.insert(Header {
-                        key: name,
-                        value: Some(*value),
-                    });
-                }
-                let mut record = FutureRecord::<String, String>::to(topic)
-                    .payload(payload)
-                    .headers(owned);
-                if let Some(key) = key {
-                    record = record.key(key);
-                }
-                pending.push(self.producer.send(record, TIMEOUT));
-                if pending.len() >= 500 {
-                    for d in futures::future::join_all(pending.drain(..)).await {
-                        d.unwrap_or_else(|(e, _)| panic!("delivered: {e}"));
-                    }
-                }
-            }
-            for d in futures::future::join_all(pending).await {
-                d.unwrap_or_else(|(e, _)| panic!("delivered: {e}"));
-            }
-        });
-    }
-
     /// Reads `n` messages of `topic` from the start of every partition.
     fn read(&self, topic: &str, partitions: i32, n: usize) -> Vec<Read> {
         let consumer: BaseConsumer = ClientConfig::new()
@@ -135,6 +54,18 @@ impl Kafka {
                 Some(Ok(m)) => out.push(Read {
                     partition: m.partition(),
                     key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    headers: m
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| {
+                                    let value =
+                                        h.value.map(|v| String::from_utf8_lossy(v).into_owned());
+                                    (h.key.to_string(), value)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                     payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                 }),
                 Some(Err(e)) => panic!("reading {topic}: {e}"),
@@ -142,46 +73,6 @@ impl Kafka {
             }
         }
         out
-    }
-
-    /// The offsets `group` committed on each partition (-1: none).
-    fn committed(&self, topic: &str, group: &str, partitions: i32) -> Vec<i64> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", group)
-            .create()
-            .expect("a consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition(topic, p);
-        }
-        let committed = consumer
-            .committed_offsets(tpl, TIMEOUT)
-            .expect("committed offsets");
-        (0..partitions)
-            .map(
-                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => o,
-                    _ => -1,
-                },
-            )
-            .collect()
-    }
-
-    /// One past the last offset of each partition.
-    fn ends(&self, topic: &str, partitions: i32) -> Vec<i64> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .expect("a consumer");
-        (0..partitions)
-            .map(|p| {
-                consumer
-                    .fetch_watermarks(topic, p, TIMEOUT)
-                    .expect("watermarks")
-                    .1
-            })
-            .collect()
     }
 }
 
@@ -258,6 +149,133 @@ flow send {{
     }
     ids.sort_unstable();
     assert_eq!(ids, (0..30).collect::<Vec<_>>());
+}
+
+/// `headers_field:` on `publish`, one record at a time (`send`) and in
+/// `batch` groups (`grouped`): an object of strings becomes the headers
+/// (a null member a header without a value) and leaves the JSON payload,
+/// a null or absent field sends none, and a record whose field is anything
+/// else goes to the dead letter with the reason while the records around
+/// it are published.
+#[test]
+fn publish_sends_a_json_field_as_the_message_headers() {
+    let Some(url) = url("publish_sends_a_json_field_as_the_message_headers") else {
+        return;
+    };
+    let kafka = Kafka::connect(&url);
+    let (single, grouped) = (
+        aqueduct_test_support::unique_name("aq_headers"),
+        aqueduct_test_support::unique_name("aq_headers_grouped"),
+    );
+    kafka.create_topic(&single, 1);
+    kafka.create_topic(&grouped, 1);
+    let p = Project::new();
+    p.file(
+        "in/orders.jsonl",
+        concat!(
+            "{\"id\":1,\"headers\":{\"trace\":\"t-1\",\"tenant\":\"acme\"}}\n",
+            "{\"id\":2,\"headers\":null}\n",
+            "{\"id\":3}\n",
+            "{\"id\":4,\"headers\":{\"trace\":4}}\n",
+            "{\"id\":5,\"headers\":\"t-5\"}\n",
+            "{\"id\":6,\"headers\":{\"flag\":null}}\n",
+        ),
+    )
+    .file(
+        "main.aq",
+        format!(
+            r#"{}
+type Order {{ id: int, headers: json? }}
+
+flow send {{
+  mode batch
+  from file("in").read("orders.jsonl") as Order
+  to broker.publish("{single}", headers_field: "headers")
+  dead_letter file("out").append("send.jsonl")
+}}
+
+flow grouped {{
+  mode async
+  from file("in").read("orders.jsonl") as Order
+  batch 10 within 50ms
+  to broker.publish("{grouped}", headers_field: "headers")
+  dead_letter file("out").append("grouped.jsonl")
+}}
+"#,
+            system()
+        ),
+    );
+    let r = p.run_with_env(&[], &[("KAFKA_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let header = |k: &str, v: Option<&str>| (k.to_string(), v.map(str::to_string));
+    for (flow, topic) in [("send", &single), ("grouped", &grouped)] {
+        assert_eq!(
+            r.summary(flow),
+            format!("{flow}: 6 in, 4 delivered, 0 filtered, 2 failed, 2 dead-lettered"),
+            "{}",
+            r.stderr
+        );
+        let mut got = kafka.read(topic, 1, 4);
+        got.sort_by_key(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.payload).expect("JSON")["id"]
+                .as_i64()
+                .unwrap_or_default()
+        });
+        let seen: Vec<_> = got
+            .iter()
+            .map(|m| {
+                let payload: serde_json::Value = serde_json::from_str(&m.payload).expect("JSON");
+                let mut headers = m.headers.clone();
+                headers.sort();
+                (payload["id"].clone(), headers)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    json!(1),
+                    vec![header("tenant", Some("acme")), header("trace", Some("t-1"))]
+                ),
+                (json!(2), vec![]),
+                (json!(3), vec![]),
+                (json!(6), vec![header("flag", None)]),
+            ],
+            "{flow}: {got:#?}"
+        );
+        // the headers travel as headers, not in the payload
+        let payloads: Vec<&str> = got.iter().map(|m| m.payload.as_str()).collect();
+        assert_eq!(
+            payloads,
+            [r#"{"id":1}"#, r#"{"id":2}"#, r#"{"id":3}"#, r#"{"id":6}"#],
+            "{flow}"
+        );
+        let dead = p.jsonl(&format!("out/{flow}.jsonl"));
+        let reasons: Vec<(serde_json::Value, String)> = dead
+            .iter()
+            .map(|d| {
+                (
+                    d["record"]["id"].clone(),
+                    d["error"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(reasons.len(), 2, "{flow}: {dead:#?}");
+        assert_eq!(reasons[0].0, json!(4), "{flow}: {dead:#?}");
+        assert!(
+            reasons[0].1.contains(
+                "`broker.publish`: headers_field: header `trace` in `headers` must be a string, not a number"
+            ),
+            "{flow}: {dead:#?}"
+        );
+        assert_eq!(reasons[1].0, json!(5), "{flow}: {dead:#?}");
+        assert!(
+            reasons[1].1.contains(
+                "`broker.publish`: headers_field: `headers` must hold an object of strings, not a string"
+            ),
+            "{flow}: {dead:#?}"
+        );
+    }
 }
 
 #[test]
@@ -374,15 +392,13 @@ fn consumer_killed_with_sigkill_mid_stream_loses_nothing_after_restart() {
     let (topic, group) = kafka.new_topic("aq_kill", 2);
     kafka.produce(
         &topic,
-        (0..N)
-            .map(|i| {
-                (
-                    Some(format!("k{}", i % 7)),
-                    vec![],
-                    format!(r#"{{"id":{i},"name":"n{i}"}}"#),
-                )
-            })
-            .collect(),
+        (0..N).map(|i| {
+            (
+                Some(format!("k{}", i % 7)),
+                vec![],
+                format!(r#"{{"id":{i},"name":"n{i}"}}"#),
+            )
+        }),
     );
     let p = Project::new();
     p.file(
@@ -442,9 +458,7 @@ fn three_replicas_share_a_group_and_one_killed_loses_nothing() {
     let (topic, group) = kafka.new_topic("aq_replicas", 3);
     kafka.produce(
         &topic,
-        (0..N)
-            .map(|i| (Some(format!("k{i}")), vec![], drain::item_json(i)))
-            .collect(),
+        (0..N).map(|i| (Some(format!("k{i}")), vec![], drain::item_json(i))),
     );
     let ends = kafka.ends(&topic, 3);
     drain::three_replicas(
@@ -489,15 +503,13 @@ fn two_consumers_in_one_group_share_the_topic() {
     );
     kafka.produce(
         &topic,
-        (0..N)
-            .map(|i| {
-                (
-                    Some(format!("k{i}")),
-                    vec![],
-                    format!(r#"{{"id":{i},"name":"n{i}"}}"#),
-                )
-            })
-            .collect(),
+        (0..N).map(|i| {
+            (
+                Some(format!("k{i}")),
+                vec![],
+                format!(r#"{{"id":{i},"name":"n{i}"}}"#),
+            )
+        }),
     );
     let dbs = [a.path("out/items.db"), b.path("out/items.db")];
     let all = wait_until(Duration::from_secs(60), || {
@@ -555,12 +567,7 @@ fn a_consumer_stopped_mid_stream_commits_what_it_drained() {
     const N: i64 = 3000;
     let kafka = Kafka::connect(&url);
     let (topic, group) = kafka.new_topic("aq_stop", 1);
-    kafka.produce(
-        &topic,
-        (0..N)
-            .map(|i| (None, vec![], drain::item_json(i)))
-            .collect(),
-    );
+    kafka.produce(&topic, (0..N).map(|i| (None, vec![], drain::item_json(i))));
     let p = Project::new();
     p.file(
         "main.aq",

@@ -15,7 +15,8 @@
 //! in the topic afterwards.
 //!
 //! The tansu binary is the one `.ci/services` installs
-//! (`~/.cache/aqueduct-ci/bin/tansu`, or `AQUEDUCT_TEST_TANSU`); the test
+//! (`${AQUEDUCT_CI_CACHE:-~/.cache/aqueduct-ci}/bin/tansu`, or
+//! `AQUEDUCT_TEST_TANSU`); the test
 //! runs when `AQUEDUCT_TEST_KAFKA_URL` is set, as the other Kafka tests do.
 #![cfg(feature = "kafka")]
 
@@ -120,13 +121,18 @@ impl Drop for Tansu {
     }
 }
 
-/// The tansu binary `.ci/services` installs, when there is one.
+/// The tansu binary `.ci/kafka` installs, when there is one: under
+/// `$AQUEDUCT_CI_CACHE/bin` when that is set and not empty (as the script's
+/// `${AQUEDUCT_CI_CACHE:-…}` reads it), else `~/.cache/aqueduct-ci/bin`.
 fn tansu_binary() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("AQUEDUCT_TEST_TANSU") {
         return Some(PathBuf::from(path));
     }
-    let home = std::env::var("HOME").ok()?;
-    let path = Path::new(&home).join(".cache/aqueduct-ci/bin/tansu");
+    let cache = match std::env::var("AQUEDUCT_CI_CACHE") {
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(&std::env::var("HOME").ok()?).join(".cache/aqueduct-ci"),
+    };
+    let path = cache.join("bin/tansu");
     path.exists().then_some(path)
 }
 
@@ -202,7 +208,9 @@ fn tansu_for(test: &str) -> Option<PathBuf> {
             std::env::var("AQUEDUCT_REQUIRE_SERVICES").as_deref() != Ok("1"),
             "AQUEDUCT_REQUIRE_SERVICES=1 but no tansu binary (needed by {test})"
         );
-        println!("SKIP: {test} (no tansu binary; set AQUEDUCT_TEST_TANSU)");
+        println!(
+            "SKIP: {test} (no tansu binary under $AQUEDUCT_CI_CACHE/bin or ~/.cache/aqueduct-ci/bin; set AQUEDUCT_TEST_TANSU)"
+        );
     }
     binary
 }

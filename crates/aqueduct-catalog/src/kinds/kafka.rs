@@ -31,12 +31,12 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                 ),
                 named(
                     "key_field",
-                    ValueType::String,
+                    ValueType::Field("string"),
                     "A declared optional string field that receives the message key as text (default: none).",
                 ),
                 named(
                     "headers_field",
-                    ValueType::String,
+                    ValueType::Field("json"),
                     "A declared optional json field that receives the message headers as an object of strings (default: none).",
                 ),
                 MESSAGE_FORMAT,
@@ -56,6 +56,11 @@ pub(crate) const SPEC: ConnectorSpec = ConnectorSpec {
                     "key",
                     ValueType::Template,
                     "Message key, which picks the partition; may use record fields, e.g. \"{.customer_id}\" (default: none, spread over partitions).",
+                ),
+                named(
+                    "headers_field",
+                    ValueType::Field("json"),
+                    "A json field of the record whose object of strings becomes the message headers (left out of a json payload); null or absent sends none (default: none).",
                 ),
                 MESSAGE_FORMAT,
             ],

@@ -202,6 +202,7 @@ fn value_type(ty: &ValueType) -> String {
         ValueType::Enum(names) => names.join("|"),
         ValueType::List(inner) => format!("[{}]", value_type(inner)),
         ValueType::FieldList => "[field]".to_string(),
+        ValueType::Field(ty) => format!("field ({ty})"),
         ValueType::Template => "template".to_string(),
         ValueType::Block(blocks) => blocks
             .iter()

@@ -6,9 +6,9 @@
 //! with a deadline ([`wait_until`]); the Salesforce emulator as a client
 //! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
 //! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`]),
-//! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]), the
-//! payload-format checks of every broker ([`formats`]) and the rows of a
-//! batch load ([`big_csv`]).
+//! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]), a Kafka
+//! client ([`kafka`]), the payload-format checks of every broker
+//! ([`formats`]) and the rows of a batch load ([`big_csv`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -17,6 +17,7 @@
 pub mod cdc;
 pub mod drain;
 pub mod formats;
+pub mod kafka;
 pub mod mqtt;
 pub mod mysql;
 pub mod postgres;
