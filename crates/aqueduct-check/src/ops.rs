@@ -565,7 +565,7 @@ impl<'a> FlowChecker<'_, 'a> {
         }
     }
 
-    fn check_field_exists(&mut self, name: &str, span: Span, scope: &Scope) {
+    pub(crate) fn check_field_exists(&mut self, name: &str, span: Span, scope: &Scope) {
         let Some(Type::Record(ty)) = scope.current.as_ref().map(Type::required) else {
             return;
         };

@@ -7,8 +7,9 @@
 //! sees it ([`salesforce`]), an event-stream client ([`sse`]) and a
 //! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`]),
 //! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]), the
-//! payload-format checks of every broker ([`formats`]) and the rows of a
-//! batch load ([`big_csv`]).
+//! payload-format checks of every broker ([`formats`]), the rows of a
+//! batch load ([`big_csv`]) and the moment a crash test kills its run
+//! ([`kill`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -17,6 +18,7 @@
 pub mod cdc;
 pub mod drain;
 pub mod formats;
+pub mod kill;
 pub mod mqtt;
 pub mod mysql;
 pub mod postgres;
