@@ -31,9 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// Failed reads in a row, without a row read in between, before the run
-/// fails (about 14 s of pauses).
-pub(crate) const ATTEMPTS: u32 = 10;
+/// Failed reads in a row, without a row read in between, that fail the
+/// run: the pauses between them add up to about 48 s, enough for a server
+/// restart.
+pub(crate) const ATTEMPTS: u32 = 20;
 
 /// The pause before attempt `failures + 1`: 250 ms more after each
 /// failure, at most 5 s.
@@ -255,7 +256,7 @@ pub(crate) async fn drive(
             Ok(false) => break Ok(()),
             Err(e) if e.is_retryable() => {
                 failures = if pass.progressed { 1 } else { failures + 1 };
-                if failures > ATTEMPTS {
+                if failures >= ATTEMPTS {
                     break Err(e);
                 }
                 tracing::warn!(error = %e, "{} query failed; resuming after the last row read", resume.kind);
