@@ -380,6 +380,11 @@ impl<'c, 'a> FlowChecker<'c, 'a> {
                         Typer::unknown()
                     }
                 };
+                if op.operation == "query"
+                    && let ast::Endpoint::Op(call) = &from.source
+                {
+                    self.check_resume_key(&label, call, &ty);
+                }
                 Ok((
                     graph::Source {
                         endpoint: graph::Endpoint::Op(op),

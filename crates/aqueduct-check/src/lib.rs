@@ -28,6 +28,7 @@ mod ops;
 mod options;
 mod policies;
 mod project;
+mod resume;
 mod steps;
 mod systems;
 mod topology;

@@ -613,7 +613,7 @@ impl<'a> FlowChecker<'_, 'a> {
 
     /// Reports a field `name` the current record type does not have; false
     /// then, true when it has it (or there is no record type to ask).
-    fn check_field_exists(&mut self, name: &str, span: Span, scope: &Scope) -> bool {
+    pub(crate) fn check_field_exists(&mut self, name: &str, span: Span, scope: &Scope) -> bool {
         let Some(Type::Record(ty)) = scope.current.as_ref().map(Type::required) else {
             return true;
         };

@@ -15,10 +15,11 @@
 
 mod support;
 
-use aqueduct_test_support::{Rng, service_url, unique_name};
+use aqueduct_test_support::{service_url, unique_name};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::kill::Kill;
 use support::mysql::mysql;
 use support::postgres::psql;
 use support::{Project, big_csv, sqlite_count, try_http, wait_until};
@@ -105,43 +106,6 @@ impl Target {
 
     fn count(&self, what: &str) -> Option<i64> {
         (self.count)(&format!("select {what} from {}", self.table))
-    }
-}
-
-/// When to kill: once at least `after` rows are in the table and a
-/// checkpoint is stored, plus `pause`.
-struct Kill {
-    after: i64,
-    pause: Duration,
-}
-
-impl Kill {
-    fn at(after: i64) -> Kill {
-        Kill {
-            after,
-            pause: Duration::ZERO,
-        }
-    }
-
-    /// A moment drawn from `seed` (printed, and taken from
-    /// `AQUEDUCT_TEST_SEED` when set, so a failing run can be repeated):
-    /// after 5% to 65% of `rows`, plus up to 300 ms, while chunks commit.
-    fn random(rows: usize, test: &str) -> Kill {
-        let seed = std::env::var("AQUEDUCT_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
-        eprintln!("{test}: seed {seed} (AQUEDUCT_TEST_SEED={seed} repeats it)");
-        let mut rng = Rng::new(seed);
-        let rows = rows as u64;
-        Kill {
-            after: (rows / 20 + rng.below(rows * 6 / 10)) as i64,
-            pause: Duration::from_millis(rng.below(300)),
-        }
     }
 }
 

@@ -18,6 +18,8 @@ mod bisect;
 pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod resume;
 pub mod sqltext;
 pub mod startup;
 pub mod values;

@@ -139,6 +139,8 @@ pub const AQ0410: Code = Code("AQ0410");
 pub const AQ0411: Code = Code("AQ0411");
 /// Connector may fail at run time: Reaching a system at start-up (`run`, `check --connect`) found something that does not stop the flow but may fail once it runs, such as a Salesforce upsert writing a field the user can create but not update.
 pub const AQ0412: Code = Code("AQ0412");
+/// Key field that cannot order a read: A resumable `query`'s `key` names a field that is optional or of a type without an order (a list, a record, json, bytes, a bool or a float).
+pub const AQ0413: Code = Code("AQ0413");
 /// At-most-once source: A flow reads a source that delivers each message at most once (core NATS, Redis pub/sub, MQTT QoS 0).
 pub const AQ0420: Code = Code("AQ0420");
 /// Unknown flow to build: `aqueduct build --flow NAME` names no flow of the project.
@@ -477,6 +479,12 @@ pub static REGISTRY: &[CodeInfo] = &[
         title: "connector may fail at run time",
         summary: "Reaching a system at start-up (`run`, `check --connect`) found something that does not stop the flow but may fail once it runs, such as a Salesforce upsert writing a field the user can create but not update.",
         page: include_str!("../../../docs/diagnostics/AQ0412.md"),
+    },
+    CodeInfo {
+        code: AQ0413,
+        title: "key field that cannot order a read",
+        summary: "A resumable `query`'s `key` names a field that is optional or of a type without an order (a list, a record, json, bytes, a bool or a float).",
+        page: include_str!("../../../docs/diagnostics/AQ0413.md"),
     },
     CodeInfo {
         code: AQ0420,

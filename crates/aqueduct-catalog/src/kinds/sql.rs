@@ -33,6 +33,20 @@ const QUERY_SOURCE: OperationSpec = OperationSpec {
     record: RecordShape::Declared,
 };
 
+/// `query(sql, key)` as a bounded source of a server database: with
+/// `key`, resumable.
+const DB_QUERY_SOURCE: OperationSpec = OperationSpec {
+    params: &[
+        arg("sql", ValueType::String, "The SELECT statement."),
+        named(
+            "key",
+            ValueType::FieldList,
+            "Fields whose columns are unique and never null across the result, e.g. [id]: the rows are read ordered by them, and a lost connection or a killed run resumes after the last row read (default: none, a lost connection fails the run and a rerun reads every row again).",
+        ),
+    ],
+    ..QUERY_SOURCE
+};
+
 /// `poll(sql, every, watermark)`.
 const POLL: OperationSpec = OperationSpec {
     name: "poll",
@@ -162,7 +176,7 @@ pub(crate) const POSTGRES: ConnectorSpec = ConnectorSpec {
     ],
     inline_positional: &["url"],
     operations: &[
-        QUERY_SOURCE,
+        DB_QUERY_SOURCE,
         POLL,
         OperationSpec {
             name: "changes",
@@ -208,7 +222,7 @@ pub(crate) const MYSQL: ConnectorSpec = ConnectorSpec {
     ],
     inline_positional: &["url"],
     operations: &[
-        QUERY_SOURCE,
+        DB_QUERY_SOURCE,
         POLL,
         OperationSpec {
             name: "changes",

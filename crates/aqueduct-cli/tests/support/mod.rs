@@ -8,7 +8,8 @@
 //! database of a test's own ([`postgres`]), the MariaDB client ([`mysql`]),
 //! the MQTT client ([`mqtt`]), a RabbitMQ channel ([`rabbit`]), a Kafka
 //! client ([`kafka`]), the payload-format checks of every broker
-//! ([`formats`]) and the rows of a batch load ([`big_csv`]).
+//! ([`formats`]), the rows of a batch load ([`big_csv`]) and the moment a
+//! crash test kills its run ([`kill`]).
 //!
 //! Every wait is bounded; nothing sleeps blindly for long.
 
@@ -18,6 +19,7 @@ pub mod cdc;
 pub mod drain;
 pub mod formats;
 pub mod kafka;
+pub mod kill;
 pub mod mqtt;
 pub mod mysql;
 pub mod postgres;

@@ -51,7 +51,6 @@ use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Conn, Opts};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Streams a table's changes from the binlog.
@@ -262,7 +261,7 @@ impl ChangesSource {
                 Err(e) if e.is_retryable() => {
                     failures += 1;
                     tracing::warn!(error = %e, "Reading the binary log failed; retrying.");
-                    let pause = Duration::from_millis(250 * u64::from(failures.min(20)));
+                    let pause = crate::resume::pause(failures);
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         _ = stopped(&mut self.shutdown) => break Ok(()),

@@ -3,8 +3,10 @@
 //!
 //! `query` runs its statement once and streams the rows off the socket as
 //! the flow takes them (a slow flow leaves them unread on the server side),
-//! so the result never sits in memory whole. A query has no position: a
-//! re-run reads every row again.
+//! so the result never sits in memory whole. Without `key` a query has no
+//! position: a lost connection fails the run and a re-run reads every row
+//! again. With `key` it reads ordered by the key and resumes after the
+//! last row read, in the run and across runs ([`crate::resume`]).
 //!
 //! `poll` runs its statement every `every`. With `watermark: "col"`, each
 //! `{watermark}` or `:watermark` in the SQL is bound to that column's value
@@ -14,7 +16,8 @@
 //! acknowledged, so a restart resumes after the last delivered row.
 
 use super::types::{natural, param};
-use super::{Db, check_sql, my_error};
+use super::{Db, check_sql, my_error, quote_ident};
+use crate::resume::{Pass, Reader, Resume, drive};
 use crate::values::convert;
 use aqueduct_connectors::support::args::{arg_duration, arg_str, label, req_str};
 use aqueduct_connectors::support::commit::Committer;
@@ -38,6 +41,8 @@ pub(crate) struct MysqlSource {
     watermark: Option<String>,
     /// `?` placeholders bound to the watermark.
     wm_params: usize,
+    /// Query with `key`: how to resume.
+    resume: Option<Arc<Resume>>,
     key: String,
     ty: Type,
     schemas: Arc<Schemas>,
@@ -135,13 +140,23 @@ impl MysqlSource {
         } else {
             None
         };
-        check_sql(&db, &label(cx), &sql)?;
+        let resume = if poll {
+            None
+        } else {
+            Resume::of(cx, "mysql", stored_json, from_stored)?.map(Arc::new)
+        };
+        match &resume {
+            // the resuming form: its key columns must be columns of the result
+            Some(r) => check_sql(&db, &label(cx), &r.sql(&sql, quote_ident, question, true))?,
+            None => check_sql(&db, &label(cx), &sql)?,
+        };
         Ok(MysqlSource {
             db,
             sql,
             every: every.map(|e| e.max(Duration::from_millis(10))),
             watermark: arg_str(cx, "watermark")?,
             wm_params,
+            resume,
             key: format!("mysql:{}:watermark", cx.flow),
             ty: cx.record_type.clone(),
             schemas: cx.schemas.clone(),
@@ -222,9 +237,9 @@ impl MysqlSource {
 
     async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
         let Some(every) = self.every else {
-            let mut none = None;
-            self.once(&out, &mut none, None).await?;
-            return Ok(());
+            let resume = self.resume.clone();
+            let shutdown = self.shutdown.clone();
+            return drive(&mut self, resume.as_deref(), out, shutdown).await;
         };
         let mut watermark: Option<Value> = match self.state.get(&self.key).await? {
             Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
@@ -271,6 +286,98 @@ impl MysqlSource {
             committer.finish().await?;
         }
         result
+    }
+}
+
+impl MysqlSource {
+    /// `query`: runs the statement (after `pass.after` with a key), each
+    /// row into the flow through `pass`.
+    async fn read_query(&mut self, pass: &mut Pass<'_>) -> Result<bool, ConnectorError> {
+        let system = self.db.system.clone();
+        let err = |e: mysql_async::Error| my_error(&system, &e);
+        let (sql, params) = match (&self.resume, &pass.after) {
+            (Some(r), after) => (
+                r.sql(&self.sql, quote_ident, question, after.is_some()),
+                after.iter().flatten().map(param).collect(),
+            ),
+            (None, _) => (self.sql.clone(), Vec::new()),
+        };
+        let params = if params.is_empty() {
+            mysql_async::Params::Empty
+        } else {
+            mysql_async::Params::Positional(params)
+        };
+        let mut conn = self.db.pool.get_conn().await.map_err(err)?;
+        let mut result = conn.exec_iter(sql.as_str(), params).await.map_err(err)?;
+        let columns: Arc<[Column]> = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
+        let key = match &self.resume {
+            Some(r) => r.indexes(&columns.iter().map(|c| c.name_str()).collect::<Vec<_>>())?,
+            None => Vec::new(),
+        };
+        loop {
+            let row = tokio::select! {
+                row = result.next() => row.map_err(err)?,
+                _ = stopped(&mut self.shutdown) => return Ok(false),
+            };
+            let Some(row) = row else { break };
+            let record = row_record(&row, &columns, &self.ty, &self.schemas)
+                .map_err(|reason| decode_error(&row_text(&row, &columns), reason));
+            let key = key
+                .iter()
+                .map(|i| match row.as_ref(*i) {
+                    Some(v) => natural(v, &columns[*i]),
+                    None => Ok(Value::Null),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    ConnectorError::Permanent(format!(
+                        "mysql `{system}`: a key column cannot be read: {e}"
+                    ))
+                })?;
+            if !pass.emit(record, key).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// MySQL's parameter (any position).
+fn question(_: usize) -> String {
+    "?".to_string()
+}
+
+/// A key value as stored: decimals as strings (exact), timestamps in the
+/// form MySQL compares with a `DATETIME` or `TIMESTAMP` column.
+fn stored_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Decimal(d) => serde_json::Value::String(d.to_string()),
+        Value::Timestamp(t) => {
+            serde_json::Value::String(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        }
+        other => other.to_json(),
+    }
+}
+
+/// A stored key value back: bound as it was stored, the server converts
+/// text to the column's type.
+fn from_stored(json: &serde_json::Value) -> Option<Value> {
+    match json {
+        serde_json::Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Decimal(n.to_string().parse().ok()?),
+        }),
+        serde_json::Value::String(s) => Some(Value::String(Arc::from(s.as_str()))),
+        _ => None,
+    }
+}
+
+impl Reader for MysqlSource {
+    fn read<'a, 'b: 'a>(
+        &'a mut self,
+        pass: &'a mut Pass<'b>,
+    ) -> BoxFuture<'a, Result<bool, ConnectorError>> {
+        Box::pin(self.read_query(pass))
     }
 }
 

@@ -269,7 +269,7 @@ impl ChangesSource {
                 Err(e) if e.is_retryable() => {
                     failures += 1;
                     tracing::warn!(error = %e, slot = %self.slot, "Reading changes failed; retrying.");
-                    let pause = Duration::from_millis(250 * u64::from(failures.min(20)));
+                    let pause = crate::resume::pause(failures);
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => continue,
                         _ = stopped(&mut self.shutdown) => break,

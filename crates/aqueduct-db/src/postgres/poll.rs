@@ -43,7 +43,7 @@ pub(crate) struct PollSource {
 }
 
 /// A stored watermark (JSON) back as a value.
-fn from_stored(json: &serde_json::Value) -> Option<Value> {
+pub(crate) fn from_stored(json: &serde_json::Value) -> Option<Value> {
     match json {
         serde_json::Value::Number(n) => Some(match n.as_i64() {
             Some(i) => Value::Int(i),
@@ -56,9 +56,14 @@ fn from_stored(json: &serde_json::Value) -> Option<Value> {
 
 /// A value as stored: decimals as strings, so they stay exact.
 fn to_stored(value: &Value) -> String {
+    stored_json(value).to_string()
+}
+
+/// A value as stored, as JSON (a `query` key value too).
+pub(crate) fn stored_json(value: &Value) -> serde_json::Value {
     match value {
-        Value::Decimal(d) => serde_json::Value::String(d.to_string()).to_string(),
-        other => other.to_json().to_string(),
+        Value::Decimal(d) => serde_json::Value::String(d.to_string()),
+        other => other.to_json(),
     }
 }
 
