@@ -59,7 +59,10 @@ pub fn of(service: &Service) -> Scaling {
     if shared.is_empty() {
         Scaling::Single("no broker feeds its flows".into())
     } else {
-        Scaling::Shared { how: shared, sticky }
+        Scaling::Shared {
+            how: shared,
+            sticky,
+        }
     }
 }
 

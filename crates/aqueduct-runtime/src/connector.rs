@@ -235,7 +235,9 @@ impl Ack {
             }
             // not on a runtime (never in the executor): the work cannot
             // run, and the source is not told, as for a dropped ack
-            Err(_) => tracing::warn!("An acknowledgement was given outside the runtime; its record stays unacknowledged."),
+            Err(_) => tracing::warn!(
+                "An acknowledgement was given outside the runtime; its record stays unacknowledged."
+            ),
         }
     }
 }

@@ -241,10 +241,7 @@ mod tests {
         let week = 7 * 24 * 360;
         for i in 0..week {
             let key = format!("k{i}");
-            assert!(
-                !is_duplicate(&d, &state, &key, now).await,
-                "{key} is new"
-            );
+            assert!(!is_duplicate(&d, &state, &key, now).await, "{key} is new");
             if i >= 6 {
                 // the key of a minute ago, again: inside the window
                 let again = format!("k{}", i - 6);
@@ -300,10 +297,7 @@ mod tests {
         );
         // within the window a restart still sees the key
         let d = dedupe(Duration::from_secs(60));
-        assert!(
-            is_duplicate(&d, &state, "k5", later + chrono::Duration::seconds(30))
-                .await
-        );
+        assert!(is_duplicate(&d, &state, "k5", later + chrono::Duration::seconds(30)).await);
     }
 
     /// A key let through whose record never became safe (the targets did

@@ -71,6 +71,8 @@ pub struct Pending {
     /// Some target accepted a record of this envelope.
     delivered: AtomicBool,
     deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+    /// The flow's [`FlowRt::halted`].
+    halted: Arc<AtomicBool>,
 }
 
 impl Pending {
@@ -78,6 +80,7 @@ impl Pending {
         ack: Ack,
         reply: Option<oneshot::Sender<ReplyMsg>>,
         deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+        halted: Arc<AtomicBool>,
     ) -> Pending {
         Pending {
             ack: Mutex::new(Some(ack)),
@@ -85,6 +88,7 @@ impl Pending {
             failed: AtomicBool::new(false),
             delivered: AtomicBool::new(false),
             deferred,
+            halted,
         }
     }
 
@@ -130,7 +134,11 @@ impl Drop for Pending {
             "no_reply",
             "the flow ended without a reply",
         ));
-        if self.failed.load(Ordering::SeqCst) {
+        // A record dropped because its flow stopped (failed, or aborted
+        // after the drain timeout) was not finished: in flight at a target,
+        // or waiting in a `batch` group. Acknowledging it would commit the
+        // source past a record no target took.
+        if self.failed.load(Ordering::SeqCst) || self.halted.load(Ordering::SeqCst) {
             return;
         }
         let Some(ack) = self.ack.get_mut().ok().and_then(Option::take) else {
@@ -203,6 +211,10 @@ pub struct FlowRt {
     pub stats: Arc<FlowStats>,
     /// The fused batch path, when the flow's source took it.
     pub fused: Option<super::fused_group::Fused>,
+    /// Set once the flow stopped for good before its records were
+    /// finished (it failed, lost its lease, or was aborted after the drain
+    /// timeout): a record dropped from then on is not acknowledged.
+    pub halted: Arc<AtomicBool>,
 }
 
 impl FlowRt {
@@ -419,7 +431,12 @@ impl FlowRt {
     ) -> Result<(), String> {
         StepMetrics::add(&self.source_metrics.records_in, 1);
         StepMetrics::add(&self.stats.received, 1);
-        let pending = Arc::new(Pending::new(env.ack, env.reply, deferred));
+        let pending = Arc::new(Pending::new(
+            env.ack,
+            env.reply,
+            deferred,
+            self.halted.clone(),
+        ));
         let value = match env.record {
             Ok(v) => v,
             Err(d) => return self.fail_decode(pending, &d).await,
@@ -476,7 +493,12 @@ impl FlowRt {
         let mut items = Vec::with_capacity(envs.len());
         let mut result = Ok(());
         for env in envs {
-            let pending = Arc::new(Pending::new(env.ack, env.reply, deferred.clone()));
+            let pending = Arc::new(Pending::new(
+                env.ack,
+                env.reply,
+                deferred.clone(),
+                self.halted.clone(),
+            ));
             held.push(pending.clone());
             match env.record {
                 Ok(value) if self.fused.is_some() && self.fused_value(&value) => {
@@ -816,6 +838,11 @@ impl FlowRt {
             Ok(())
         }
         .await;
+        if result.is_err() {
+            // before the records still in flight or in a `batch` group are
+            // dropped: they were not finished, and are not acknowledged
+            self.halted.store(true, Ordering::SeqCst);
+        }
         // deliver what was accepted, even when the flow failed; acks only
         // for what was made durable
         let settled = settle(&mut committing).await;
