@@ -76,3 +76,92 @@ flow other {{
         out.stderr
     );
 }
+
+#[test]
+fn a_record_handed_to_a_channel_is_read_again_when_the_consumer_flow_fails() {
+    // Scenario: `ingest` reads a file into an in-process channel; `store`
+    // reads the channel and posts to a server that is down, and fails (no
+    // dead letter). Until this was fixed, a record counted as delivered
+    // once queued for `store`, so `ingest` committed the file as read: the
+    // next run, with the server up, found nothing to do and the records
+    // were lost. Now `ingest`'s records wait for `store` to make them safe.
+    let port = support::free_port();
+    let p = Project::new();
+    p.file("in/a.jsonl", "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n")
+        .file(
+            "main.aq",
+            format!(
+                r#"
+system sink: http {{ base_url = "http://127.0.0.1:{port}" }}
+type Row {{ n: int }}
+channel rows: Row
+
+flow ingest {{
+  mode batch
+  from file("in").read("*.jsonl") as Row
+  to rows
+}}
+
+flow store {{
+  mode async
+  from rows
+  to sink.post("/rows")
+  retry 2 backoff fixed(100ms)
+}}
+"#
+            ),
+        );
+    let r = p.run(&[]);
+    assert_ne!(r.code, 0, "nothing listens, the run fails: {}", r.stderr);
+    let server = TestServer::start_on(port, vec![Rule::new("/rows")]);
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ns: Vec<i64> = server
+        .hits("/rows")
+        .iter()
+        .map(|h| h.json()["n"].as_i64().unwrap_or_default())
+        .collect();
+    assert_eq!(ns, vec![1, 2, 3], "every record lands on the second run");
+}
+
+#[test]
+fn a_partial_batch_behind_a_channel_is_sent_when_the_input_pauses() {
+    // A producer's records wait for the consumer to make them safe; a
+    // consumer's `batch` without `within` that holds the last records of a
+    // bounded run must not make the run wait forever: it is sent after a
+    // pause of the channel (2 s), and the run ends.
+    let p = Project::new();
+    p.file("in/a.jsonl", "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n")
+        .file(
+            "main.aq",
+            r#"
+type Row { n: int }
+channel rows: Row
+
+flow ingest {
+  mode batch
+  from file("in").read("*.jsonl") as Row
+  to rows
+}
+
+flow store {
+  mode async
+  from rows
+  batch 10
+  to file("out").append("rows.jsonl")
+}
+"#,
+        );
+    let started = std::time::Instant::now();
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("out/rows.jsonl"),
+        "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

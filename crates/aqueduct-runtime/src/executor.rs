@@ -778,7 +778,8 @@ impl Wiring for RegistryWiring<'_> {
                         return Ok(TargetRef {
                             label: name.clone(),
                             system: None,
-                            target,
+                            target: target.clone(),
+                            channel: Some(target),
                         });
                     }
                 }
@@ -793,6 +794,7 @@ impl Wiring for RegistryWiring<'_> {
             label,
             system: Some(op.system.clone()),
             target,
+            channel: None,
         })
     }
 

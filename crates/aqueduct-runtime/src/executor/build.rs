@@ -353,6 +353,7 @@ pub fn build_flow<W: Wiring>(
         stats: Arc::new(FlowStats::default()),
         fused,
         halted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        from_channel: matches!(input, Input::Channel(_)),
     };
     Ok((Arc::new(rt), input))
 }
