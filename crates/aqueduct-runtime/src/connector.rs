@@ -182,6 +182,10 @@ pub struct Ack {
     /// a record that landed: stored earlier, a crash before the targets
     /// committed would make the redelivered record a "duplicate", lost).
     then: Vec<BoxFuture<'static, ()>>,
+    /// Acknowledgements this record's safety waits for: a record handed
+    /// to another flow through an in-process channel is safe only once
+    /// that flow made it safe; a dropped one leaves this record unsafe.
+    after: Vec<oneshot::Receiver<()>>,
 }
 
 impl Ack {
@@ -192,6 +196,7 @@ impl Ack {
             Ack {
                 tx: Some(tx),
                 then: Vec::new(),
+                after: Vec::new(),
             },
             rx,
         )
@@ -202,6 +207,7 @@ impl Ack {
         Ack {
             tx: None,
             then: Vec::new(),
+            after: Vec::new(),
         }
     }
 
@@ -210,18 +216,34 @@ impl Ack {
         self.then.push(work);
     }
 
-    /// Marks the record safe: runs the work registered with [`Ack::then`]
-    /// (on the runtime, as a task) and then tells the source.
+    /// Makes the record safe only once `ack` is done as well (and never
+    /// when it is dropped): the acknowledgement of a copy of the record
+    /// another flow took over.
+    pub fn after(&mut self, ack: oneshot::Receiver<()>) {
+        self.after.push(ack);
+    }
+
+    /// Marks the record safe: waits for the acknowledgements of
+    /// [`Ack::after`], runs the work registered with [`Ack::then`] (on the
+    /// runtime, as a task) and then tells the source. When one of those
+    /// acknowledgements is dropped, the record is not safe after all:
+    /// neither the work nor the source hears of it.
     pub fn done(mut self) {
         let tx = self.tx.take();
         let then = std::mem::take(&mut self.then);
-        if then.is_empty() {
+        let after = std::mem::take(&mut self.after);
+        if then.is_empty() && after.is_empty() {
             if let Some(tx) = tx {
                 let _ = tx.send(());
             }
             return;
         }
         let finish = async move {
+            for ack in after {
+                if ack.await.is_err() {
+                    return;
+                }
+            }
             for work in then {
                 work.await;
             }

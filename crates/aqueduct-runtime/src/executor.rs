@@ -214,6 +214,7 @@ impl Pieces {
         for (rt, input) in flows {
             let stats = rt.stats.clone();
             let name = rt.name.clone();
+            let halted = rt.halted.clone();
             let task = tokio::spawn(run_flow(
                 rt,
                 input,
@@ -222,7 +223,7 @@ impl Pieces {
                 shutdown.receiver(),
                 readiness.clone(),
             ));
-            tasks.push((name, task, stats));
+            tasks.push((name, task, stats, halted));
         }
         // every route of every flow is in place: inbound servers answer now
         started.send_replace(true);
@@ -320,11 +321,18 @@ async fn run_flow(
         };
         processed.and(sourced)
     };
+    // pinned out here, so that on a lost lease it is dropped only after
+    // `halted` is set
+    tokio::pin!(work);
     let mut result = match held.as_mut() {
-        None => work.await,
+        None => (&mut work).await,
         Some(h) => tokio::select! {
-            result = work => result,
-            _ = h.lost() => Err("this process lost the flow's lease mid-run (another process may run it now); stopped".to_string()),
+            result = &mut work => result,
+            _ = h.lost() => {
+                // the records in flight, dropped with `work`, stay unacknowledged
+                rt.halted.store(true, Ordering::SeqCst);
+                Err("this process lost the flow's lease mid-run (another process may run it now); stopped".to_string())
+            }
         },
     };
     if result.is_ok() && !*stopping.borrow() {
@@ -365,11 +373,12 @@ async fn run_flow(
     result
 }
 
-/// A spawned flow: its name, task and counters.
+/// A spawned flow: its name, task, counters and [`FlowRt::halted`].
 type FlowTask = (
     String,
     tokio::task::JoinHandle<Result<(), String>>,
     Arc<FlowStats>,
+    Arc<std::sync::atomic::AtomicBool>,
 );
 
 /// Flows running on tokio.
@@ -406,10 +415,13 @@ impl RunningProject {
             drain,
             ..
         } = self;
-        let aborts: Vec<_> = tasks.iter().map(|(_, t, _)| t.abort_handle()).collect();
+        let aborts: Vec<_> = tasks
+            .iter()
+            .map(|(_, t, _, halted)| (t.abort_handle(), halted.clone()))
+            .collect();
         let (names, handles, stats): (Vec<_>, Vec<_>, Vec<_>) = tasks.into_iter().fold(
             (Vec::new(), Vec::new(), Vec::new()),
-            |(mut n, mut h, mut s), (name, handle, st)| {
+            |(mut n, mut h, mut s), (name, handle, st, _)| {
                 n.push(name);
                 h.push(handle);
                 s.push(st);
@@ -427,7 +439,12 @@ impl RunningProject {
             r = &mut joined => r,
             _ = deadline => {
                 tracing::warn!(drain_secs = drain.as_secs_f64(), "Flows did not drain in time; stopping them.");
-                aborts.iter().for_each(|a| a.abort());
+                // halted first: the records the abort drops were not
+                // finished, and must not be acknowledged as they go
+                for (abort, halted) in &aborts {
+                    halted.store(true, Ordering::SeqCst);
+                    abort.abort();
+                }
                 joined.await
             }
         };
@@ -761,7 +778,8 @@ impl Wiring for RegistryWiring<'_> {
                         return Ok(TargetRef {
                             label: name.clone(),
                             system: None,
-                            target,
+                            target: target.clone(),
+                            channel: Some(target),
                         });
                     }
                 }
@@ -776,6 +794,7 @@ impl Wiring for RegistryWiring<'_> {
             label,
             system: Some(op.system.clone()),
             target,
+            channel: None,
         })
     }
 

@@ -518,6 +518,7 @@ impl TestWiring {
             label,
             system: None,
             target: Arc::new(capture),
+            channel: None,
         }
     }
 }

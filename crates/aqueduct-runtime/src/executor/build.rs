@@ -352,6 +352,8 @@ pub fn build_flow<W: Wiring>(
         dl_metrics: opts.metrics.step(&flow.name, "dead_letter"),
         stats: Arc::new(FlowStats::default()),
         fused,
+        halted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        from_channel: matches!(input, Input::Channel(_)),
     };
     Ok((Arc::new(rt), input))
 }

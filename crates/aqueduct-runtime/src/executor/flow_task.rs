@@ -71,6 +71,8 @@ pub struct Pending {
     /// Some target accepted a record of this envelope.
     delivered: AtomicBool,
     deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+    /// The flow's [`FlowRt::halted`].
+    halted: Arc<AtomicBool>,
 }
 
 impl Pending {
@@ -78,6 +80,7 @@ impl Pending {
         ack: Ack,
         reply: Option<oneshot::Sender<ReplyMsg>>,
         deferred: Option<Arc<Mutex<Vec<Ack>>>>,
+        halted: Arc<AtomicBool>,
     ) -> Pending {
         Pending {
             ack: Mutex::new(Some(ack)),
@@ -85,6 +88,7 @@ impl Pending {
             failed: AtomicBool::new(false),
             delivered: AtomicBool::new(false),
             deferred,
+            halted,
         }
     }
 
@@ -117,6 +121,15 @@ impl Pending {
         }
     }
 
+    /// Makes the envelope safe only once `ack` is done too ([`Ack::after`]).
+    pub fn after(&self, ack: oneshot::Receiver<()>) {
+        if let Ok(mut own) = self.ack.lock()
+            && let Some(own) = own.as_mut()
+        {
+            own.after(ack);
+        }
+    }
+
     /// Marks the envelope unsafe: its ack will not be done.
     pub fn mark_failed(&self) {
         self.failed.store(true, Ordering::SeqCst);
@@ -130,7 +143,11 @@ impl Drop for Pending {
             "no_reply",
             "the flow ended without a reply",
         ));
-        if self.failed.load(Ordering::SeqCst) {
+        // A record dropped because its flow stopped (failed, or aborted
+        // after the drain timeout) was not finished: in flight at a target,
+        // or waiting in a `batch` group. Acknowledging it would commit the
+        // source past a record no target took.
+        if self.failed.load(Ordering::SeqCst) || self.halted.load(Ordering::SeqCst) {
             return;
         }
         let Some(ack) = self.ack.get_mut().ok().and_then(Option::take) else {
@@ -203,7 +220,20 @@ pub struct FlowRt {
     pub stats: Arc<FlowStats>,
     /// The fused batch path, when the flow's source took it.
     pub fused: Option<super::fused_group::Fused>,
+    /// Set once the flow stopped for good before its records were
+    /// finished (it failed, lost its lease, or was aborted after the drain
+    /// timeout): a record dropped from then on is not acknowledged.
+    pub halted: Arc<AtomicBool>,
+    /// The flow reads an in-process channel, whose producers wait for the
+    /// acknowledgements of what they sent: a partial `batch` group is sent
+    /// once the input paused [`CHANNEL_IDLE`], or a producer waiting for
+    /// its records (a bounded run's end) would wait forever.
+    pub from_channel: bool,
 }
+
+/// How long a flow reading a channel waits for more input before it sends
+/// its partial `batch` groups (see [`FlowRt::from_channel`]).
+pub const CHANNEL_IDLE: Duration = Duration::from_secs(2);
 
 impl FlowRt {
     /// Runs `op` with breaker, per-attempt timeout and retries. Returns the
@@ -419,7 +449,12 @@ impl FlowRt {
     ) -> Result<(), String> {
         StepMetrics::add(&self.source_metrics.records_in, 1);
         StepMetrics::add(&self.stats.received, 1);
-        let pending = Arc::new(Pending::new(env.ack, env.reply, deferred));
+        let pending = Arc::new(Pending::new(
+            env.ack,
+            env.reply,
+            deferred,
+            self.halted.clone(),
+        ));
         let value = match env.record {
             Ok(v) => v,
             Err(d) => return self.fail_decode(pending, &d).await,
@@ -476,7 +511,12 @@ impl FlowRt {
         let mut items = Vec::with_capacity(envs.len());
         let mut result = Ok(());
         for env in envs {
-            let pending = Arc::new(Pending::new(env.ack, env.reply, deferred.clone()));
+            let pending = Arc::new(Pending::new(
+                env.ack,
+                env.reply,
+                deferred.clone(),
+                self.halted.clone(),
+            ));
             held.push(pending.clone());
             match env.record {
                 Ok(value) if self.fused.is_some() && self.fused_value(&value) => {
@@ -666,8 +706,14 @@ impl FlowRt {
         self.flush_dead_letter(refused).await
     }
 
-    fn next_deadline(&self) -> Option<std::time::Instant> {
-        self.batchers.iter().filter_map(|b| b.deadline()).min()
+    fn next_deadline(&self, last_input: std::time::Instant) -> Option<std::time::Instant> {
+        let stalled = (self.from_channel && self.batchers.iter().any(|b| b.holds_records()))
+            .then(|| last_input + CHANNEL_IDLE);
+        self.batchers
+            .iter()
+            .filter_map(|b| b.deadline())
+            .chain(stalled)
+            .min()
     }
 
     /// The processing loop: runs until the input closes, or a record can
@@ -694,6 +740,7 @@ impl FlowRt {
         let mut dirty = false;
         let mut open = true;
         let mut run_ended = false;
+        let mut last_input = std::time::Instant::now();
         // Group commit: the commit of full chunks runs while the next chunks
         // are processed, one commit at a time; chunks that fill up meanwhile
         // wait (`waiting`) and share the next commit. Acks are released only
@@ -703,7 +750,9 @@ impl FlowRt {
         let max_waiting = self.chunk.saturating_mul(8).max(8192);
         let result: Result<(), String> = async {
             while open || !inflight.is_empty() {
-                let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
+                let deadline = self
+                    .next_deadline(last_input)
+                    .map(tokio::time::Instant::from_std);
                 let idle_after = if self.mode == ModeKind::Batch { BATCH_IDLE } else { IDLE };
                 let idle = (dirty && inflight.is_empty())
                     .then(|| tokio::time::Instant::now() + idle_after);
@@ -716,6 +765,7 @@ impl FlowRt {
                     Some(r) = inflight.next(), if !inflight.is_empty() => r?,
                     event = rx.recv(), if open && inflight.len() < self.concurrency => match event {
                         Inbound::Record(env) => {
+                            last_input = std::time::Instant::now();
                             if let Some(rate) = &self.rate {
                                 rate.acquire().await;
                             }
@@ -753,6 +803,9 @@ impl FlowRt {
                     },
                     _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {
                         self.flush_batches(true).await?;
+                        if self.from_channel && last_input.elapsed() >= CHANNEL_IDLE {
+                            self.flush_batches(false).await?;
+                        }
                         if idle.is_some_and(|i| i <= tokio::time::Instant::now()) && inflight.is_empty() {
                             if self.mode == ModeKind::Batch {
                                 self.flush_batches(false).await?;
@@ -816,6 +869,11 @@ impl FlowRt {
             Ok(())
         }
         .await;
+        if result.is_err() {
+            // before the records still in flight or in a `batch` group are
+            // dropped: they were not finished, and are not acknowledged
+            self.halted.store(true, Ordering::SeqCst);
+        }
         // deliver what was accepted, even when the flow failed; acks only
         // for what was made durable
         let settled = settle(&mut committing).await;

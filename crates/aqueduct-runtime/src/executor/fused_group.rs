@@ -90,6 +90,7 @@ pub(crate) fn attach(
             label: target.label.clone(),
             system: target.system.clone(),
             target: target.target.clone(),
+            channel: target.channel.clone(),
         },
     };
     (

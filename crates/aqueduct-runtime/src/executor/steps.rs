@@ -27,6 +27,10 @@ pub struct TargetRef {
     pub system: Option<String>,
     /// The target.
     pub target: Arc<dyn crate::connector::Target>,
+    /// The same target when it is an in-process channel: `to` hands records
+    /// on with [`crate::channel::ChannelTarget::send`], so each stays
+    /// unacknowledged until the consumer flows made it safe.
+    pub channel: Option<Arc<crate::channel::ChannelTarget>>,
 }
 
 /// One compiled step.
@@ -137,6 +141,11 @@ impl Batcher {
         b.1 = None;
         let cont = b.2.clone()?;
         Some((std::mem::take(&mut b.0), cont))
+    }
+
+    /// True while a partial group waits.
+    pub fn holds_records(&self) -> bool {
+        self.buf.lock().is_ok_and(|b| !b.0.is_empty())
     }
 
     /// When the partial group must be sent.
@@ -255,6 +264,9 @@ impl FlowRt {
                                 self.run(group, c).await?;
                             }
                             return Ok(());
+                        }
+                        CKind::To(t) if t.channel.is_some() => {
+                            items = self.hand_on(step, t, items).await?;
                         }
                         CKind::Tap(t) | CKind::To(t) if each && items.len() > 1 => {
                             items = self.deliver_each(step, t, items).await?;
@@ -432,6 +444,7 @@ impl FlowRt {
                     out.push(item);
                 }
             }
+            CKind::To(t) if t.channel.is_some() => return self.hand_on(step, t, items).await,
             CKind::Tap(t) | CKind::To(t) => return self.deliver_group(step, t, items).await,
             CKind::Reply(value, status) => {
                 for item in items {
@@ -484,6 +497,42 @@ impl FlowRt {
                 }
                 Err((e, attempts)) if is_tap(step) => {
                     self.tap_failed(step, t, &e, attempts, 1);
+                    out.push(item);
+                }
+                Err((e, attempts)) => {
+                    let msg = format!("{}: {e}", t.label);
+                    self.fail(step, vec![item], &msg, attempts, status_of(&e))
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `to CHANNEL` (in-process): queues each record for the consumer
+    /// flows, and makes its envelope wait for their acknowledgements
+    /// ([`crate::connector::Ack::after`]). A consumer flow that has ended
+    /// fails the record (dead letter, or the flow stops).
+    async fn hand_on(
+        self: &Arc<Self>,
+        step: &CStep,
+        t: &TargetRef,
+        items: Vec<Item>,
+    ) -> Result<Vec<Item>, String> {
+        let Some(channel) = &t.channel else {
+            return self.deliver_group(step, t, items).await;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match self
+                .with_policies(step, None, || channel.send(&item.value))
+                .await
+            {
+                Ok(acks) => {
+                    acks.into_iter().for_each(|ack| item.pending.after(ack));
+                    self.count_commit(step);
+                    StepMetrics::add(&self.stats.delivered, 1);
+                    item.pending.mark_delivered();
                     out.push(item);
                 }
                 Err((e, attempts)) => {
