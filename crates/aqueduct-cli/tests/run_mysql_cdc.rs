@@ -665,31 +665,7 @@ flow copy {{
     let mut running = p.spawn_with_env(&[], &env);
     wait_started(&p, &mut running);
     mysql(&url, &format!("INSERT INTO {} VALUES (1, 'a', 7)", f.src));
-    assert!(
-        wait_until(Duration::from_secs(20), || p
-            .read("out/changes.jsonl")
-            .ends_with('\n')),
-        "the change arrives\n{}",
-        running.stderr()
-    );
-    running.terminate(Duration::from_secs(20));
-    let change = &p.jsonl("out/changes.jsonl")[0];
-    assert_eq!(
-        (
-            &change["id"],
-            &change["name"],
-            &change["qty"],
-            &change["note"]
-        ),
-        (
-            &serde_json::json!(1),
-            &serde_json::json!("a"),
-            &serde_json::json!("7"),
-            &serde_json::Value::Null
-        ),
-        "{change}"
-    );
-    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
+    cdc::assert_loose_row(&p, &mut running);
 }
 
 /// A MariaDB server of the test's own (its own data directory, socket and

@@ -1,10 +1,11 @@
 //! The change-data-capture load the `run_*_cdc` tests write beside a
 //! running flow: a deterministic mix of inserts, updates and deletes from a
 //! seed (printed by the test, so a failing run can be repeated), how many
-//! row changes it makes, and the driver of the connection-cut tests
-//! ([`write_and_cut`]).
+//! row changes it makes, the driver of the connection-cut tests
+//! ([`write_and_cut`]), and the check of how the preflight tests' row
+//! `(1, 'a', 7)` reads through a loose record type ([`assert_loose_row`]).
 
-use super::{Running, wait_until};
+use super::{Project, Running, wait_until};
 use aqueduct_test_support::{FaultProxy, Rng};
 use std::collections::HashSet;
 use std::process::Child;
@@ -168,4 +169,36 @@ pub fn write_and_cut(
         );
     }
     cuts
+}
+
+/// Waits for the first change in `out/changes.jsonl` of `p`, stops the
+/// run, and checks it is the row `(1, 'a', 7)` read into `id: int, name:
+/// string?, qty: string?, note: string?`: the integer column as the string
+/// `"7"`, the field without a column null, and no dead letter.
+pub fn assert_loose_row(p: &Project, running: &mut Running) {
+    assert!(
+        wait_until(Duration::from_secs(20), || p
+            .read("out/changes.jsonl")
+            .ends_with('\n')),
+        "the change arrives\n{}",
+        running.stderr()
+    );
+    running.terminate(Duration::from_secs(20));
+    let change = &p.jsonl("out/changes.jsonl")[0];
+    assert_eq!(
+        (
+            &change["id"],
+            &change["name"],
+            &change["qty"],
+            &change["note"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!("a"),
+            &serde_json::json!("7"),
+            &serde_json::Value::Null
+        ),
+        "{change}"
+    );
+    assert!(!p.path("dlq/dead.jsonl").exists(), "no dead letters");
 }
