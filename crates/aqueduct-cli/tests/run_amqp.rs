@@ -569,13 +569,7 @@ fn the_work_queue_example_is_drained_by_three_replicas() {
     for r in replicas.iter_mut() {
         let out = r.terminate(Duration::from_secs(20));
         assert_eq!(out.code, 0, "{}", out.stderr);
-        let summary = out.summary("work");
-        let n: i64 = summary
-            .strip_prefix("work: ")
-            .and_then(|s| s.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("a count in `{summary}`"));
-        taken.push(n);
+        taken.push(out.received("work"));
     }
     assert!(emptied, "the queue still holds messages");
     assert_eq!(

@@ -185,11 +185,7 @@ flow load {{
     let r = p.run_with_env(&[], &env);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let summary = r.summary("load");
-    let read_again: i64 = summary
-        .strip_prefix("load: ")
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a count in `{summary}`"));
+    let read_again = r.received("load");
     assert!(
         read_again < rows as i64,
         "the second run resumed after the checkpoint instead of starting over: {summary}"
@@ -390,11 +386,7 @@ flow load {
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let summary = r.summary("load");
-    let read_again: usize = summary
-        .strip_prefix("load: ")
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a count in `{summary}`"));
+    let read_again = r.received("load") as usize;
     assert!(
         read_again < rows,
         "the second run resumed after the checkpoint: {summary}"
@@ -537,11 +529,7 @@ fn fused_killed_and_resumed(to: &str, output: &str) {
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let summary = r.summary("load");
-    let read_again: usize = summary
-        .strip_prefix("load: ")
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a count in `{summary}`"));
+    let read_again = r.received("load") as usize;
     assert!(
         read_again < rows,
         "the rerun resumed after the checkpoint instead of starting over: {summary}"

@@ -111,11 +111,7 @@ flow dump {{
     let r = p.run_with_env(&[], &env);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let summary = r.summary("dump");
-    let read_again: i64 = summary
-        .strip_prefix("dump: ")
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a count in `{summary}`"));
+    let read_again = r.received("dump");
     assert!(
         read_again < ROWS,
         "the second run resumed after the stored key instead of starting over: {summary}"

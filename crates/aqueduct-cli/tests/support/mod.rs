@@ -315,6 +315,16 @@ impl Outcome {
         summary_line(&self.stderr, flow)
     }
 
+    /// The `N` of `flow: N in, …`: how many records the flow read.
+    pub fn received(&self, flow: &str) -> i64 {
+        let summary = self.summary(flow);
+        summary
+            .strip_prefix(&format!("{flow}: "))
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a count in `{summary}`"))
+    }
+
     /// Standard output and error as one line: diagnostics are wrapped to
     /// the terminal and framed by `│`, so messages are compared unwrapped.
     pub fn unwrapped(&self) -> String {
