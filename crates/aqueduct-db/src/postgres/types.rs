@@ -20,6 +20,7 @@
 //! | `json`, `jsonb` | `json`, lists, records |
 //! | `bytea` | `bytes` |
 //! | NULL | null of an optional field |
+//! | a domain | as its base type |
 //!
 //! A domain is its base type (through domains over domains): its values
 //! have the base type's binary form, so every conversion here looks
