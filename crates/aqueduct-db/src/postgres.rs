@@ -14,6 +14,7 @@
 //! `timestamptz` ↔
 //! `timestamp`; `json`/`jsonb` ↔ `json`, lists and records.
 
+mod catalog;
 mod changes;
 mod chunk;
 mod copy;

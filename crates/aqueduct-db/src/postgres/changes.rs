@@ -33,7 +33,13 @@
 //! the old key, then the `"update"` with the new row, so a flow routing
 //! deletes to a `delete` target moves the row at its replica instead of
 //! leaving the old one behind. Without `_op` only the update comes.
+//!
+//! pgoutput names each column's type by OID only: a type that is not
+//! built in (a domain, an enum) is looked up in the catalog when a
+//! Relation message first names it ([`super::catalog`]) and kept for the
+//! run, so a domain's binary value is read as its base type's.
 
+use super::catalog::resolve;
 use super::pg_error;
 use super::pgoutput::{Datum, Message, Relation, decode};
 use super::pool::Pool;
@@ -101,6 +107,13 @@ impl StateStore for SafeLsn {
 /// An LSN as PostgreSQL writes it (`16/B374D848`).
 fn lsn_text(lsn: u64) -> String {
     format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+}
+
+/// A table as the change messages describe it, with each column's type
+/// resolved (in column order).
+struct Described {
+    rel: Relation,
+    types: Vec<PgType>,
 }
 
 /// The transaction being read.
@@ -183,7 +196,7 @@ impl ChangesSource {
     /// The record of one change; the error says which column failed and why.
     fn record(
         &self,
-        rel: &Relation,
+        rel: &Described,
         op: &str,
         tuple: &[Datum],
         old: Option<&[Datum]>,
@@ -192,7 +205,7 @@ impl ChangesSource {
         let raw = || describe(rel, op, tuple);
         let Some(layout) = &self.layout else {
             let mut map = serde_json::Map::new();
-            for (i, column) in rel.columns.iter().enumerate() {
+            for (i, column) in rel.rel.columns.iter().enumerate() {
                 let value = datum(rel, i, tuple, old).map_err(|e| decode_error(&raw(), e))?;
                 map.insert(column.name.clone(), value.to_json());
             }
@@ -203,7 +216,7 @@ impl ChangesSource {
             let value = match field.name.as_str() {
                 "_op" => Value::String(Arc::from(op)),
                 "_commit_time" => commit_time.clone(),
-                name => match rel.columns.iter().position(|c| c.name == name) {
+                name => match rel.rel.columns.iter().position(|c| c.name == name) {
                     None => Value::Null,
                     Some(i) => datum(rel, i, tuple, old)
                         .and_then(|v| convert(v, &field.ty, &self.schemas))
@@ -246,7 +259,9 @@ impl ChangesSource {
         }
         let safe = Arc::new(SafeLsn::default());
         let committer = Committer::start(safe.clone(), self.slot.clone());
-        let mut relations: HashMap<u32, Relation> = HashMap::new();
+        let mut relations: HashMap<u32, Described> = HashMap::new();
+        // the types of OIDs that are not built in, looked up once per run
+        let mut types: HashMap<u32, PgType> = HashMap::new();
         // commit LSN of the last transaction emitted in this run
         let mut emitted: u64 = 0;
         let mut advanced: Option<String> = None;
@@ -297,7 +312,23 @@ impl ChangesSource {
                 };
                 let change = match message {
                     Message::Relation(rel) => {
-                        relations.insert(rel.id, rel);
+                        let described = match self.with_types(rel, &mut types).await {
+                            Ok(d) => d,
+                            // peeked again: what this peek emitted is
+                            // skipped by its commit LSN
+                            Err(e) if e.is_retryable() => {
+                                tracing::warn!(error = %e, slot = %self.slot, "Looking up a column type failed; retrying.");
+                                tokio::select! {
+                                    _ = tokio::time::sleep(IDLE) => continue 'poll,
+                                    _ = stopped(&mut self.shutdown) => break 'poll,
+                                }
+                            }
+                            Err(e) => {
+                                result = Err(e);
+                                break 'poll;
+                            }
+                        };
+                        relations.insert(described.rel.id, described);
                         continue;
                     }
                     Message::Begin {
@@ -340,14 +371,14 @@ impl ChangesSource {
                     Message::Delete { rel, old } if self.deletes => (rel, "delete", old, None),
                     _ => continue,
                 };
-                let Some(relation) = relations.get(rel).filter(|r| self.is_ours(r)) else {
+                let Some(relation) = relations.get(rel).filter(|r| self.is_ours(&r.rel)) else {
                     continue;
                 };
                 // an update that changed the row's key moves the row: the
                 // old key's delete comes first, so a replica drops it
                 let moved = match old {
                     Some(before) if op == "update" && self.deletes => {
-                        key_moved(relation, &self.row_key, before, tuple).then_some(before)
+                        key_moved(&relation.rel, &self.row_key, before, tuple).then_some(before)
                     }
                     _ => None,
                 };
@@ -388,6 +419,47 @@ impl ChangesSource {
         result
     }
 
+    /// `rel` with its columns' types; a type not built in and not in
+    /// `known` is looked up in the catalog.
+    async fn with_types(
+        &self,
+        rel: Relation,
+        known: &mut HashMap<u32, PgType>,
+    ) -> Result<Described, ConnectorError> {
+        let missing: Vec<u32> = rel
+            .columns
+            .iter()
+            .map(|c| c.type_oid)
+            .filter(|oid| PgType::from_oid(*oid).is_none() && !known.contains_key(oid))
+            .collect();
+        if !missing.is_empty() {
+            let conn = self.pool.get().await?;
+            let found = resolve(&conn, &missing)
+                .await
+                .map_err(|e| pg_error(self.pool.system(), &e))?;
+            known.extend(found.into_iter().map(|(oid, r)| (oid, r.ty)));
+        }
+        let types = rel
+            .columns
+            .iter()
+            .map(|c| {
+                PgType::from_oid(c.type_oid)
+                    .or_else(|| known.get(&c.type_oid).cloned())
+                    // dropped since the change was made: its value is
+                    // not read as anything
+                    .unwrap_or_else(|| {
+                        PgType::new(
+                            format!("type {}", c.type_oid),
+                            c.type_oid,
+                            tokio_postgres::types::Kind::Simple,
+                            String::new(),
+                        )
+                    })
+            })
+            .collect();
+        Ok(Described { rel, types })
+    }
+
     /// Moves the slot to `lsn` (never backwards).
     async fn advance(&self, lsn: &str) -> Result<(), ConnectorError> {
         let conn = self.pool.get().await?;
@@ -406,24 +478,22 @@ impl ChangesSource {
 /// (a large value the update did not touch, which pgoutput does not send)
 /// is taken from the old row when the replica identity sends it.
 fn datum(
-    rel: &Relation,
+    rel: &Described,
     i: usize,
     tuple: &[Datum],
     old: Option<&[Datum]>,
 ) -> Result<Value, String> {
-    let column = rel
-        .columns
-        .get(i)
-        .ok_or("the change has fewer columns than its table")?;
+    let (Some(column), Some(ty)) = (rel.rel.columns.get(i), rel.types.get(i)) else {
+        return Err("the change has fewer columns than its table".to_string());
+    };
     let d = match tuple.get(i) {
         Some(Datum::Unchanged) => old.and_then(|o| o.get(i)).unwrap_or(&Datum::Unchanged),
         Some(d) => d,
         None => &Datum::Null,
     };
-    let ty = PgType::from_oid(column.type_oid).unwrap_or(PgType::TEXT);
     match d {
         Datum::Null => Ok(Value::Null),
-        Datum::Binary(raw) => Cell::from_sql(&ty, raw)
+        Datum::Binary(raw) => Cell::from_sql(ty, raw)
             .map_err(|e| e.to_string())?
             .natural(),
         Datum::Text(raw) => Ok(Value::String(Arc::from(
@@ -455,10 +525,10 @@ fn key_moved(rel: &Relation, row_key: &[String], before: &[Datum], after: &[Datu
 }
 
 /// A short text of a change for dead letters.
-fn describe(rel: &Relation, op: &str, tuple: &[Datum]) -> String {
+fn describe(rel: &Described, op: &str, tuple: &[Datum]) -> String {
     let mut map = serde_json::Map::new();
     map.insert("_op".into(), op.into());
-    for (i, column) in rel.columns.iter().enumerate() {
+    for (i, column) in rel.rel.columns.iter().enumerate() {
         if let Ok(v) = datum(rel, i, tuple, None) {
             map.insert(column.name.clone(), v.to_json());
         }

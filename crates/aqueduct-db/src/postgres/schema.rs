@@ -2,18 +2,20 @@
 //! record type to it: the checks shared by every target at start-up and by
 //! the preflight (`aqueduct check --connect`).
 
+use super::catalog::resolve;
 use super::sql::quote_ident;
-use super::types::accepts;
+use super::types::{accepts, type_label};
 use aqueduct_graph::FieldType;
 use tokio_postgres::Client;
-use tokio_postgres::types::Type as PgType;
+use tokio_postgres::types::{Kind, Type as PgType};
 
 /// One column of a table.
 #[derive(Debug, Clone)]
 pub struct Column {
     /// Its name.
     pub name: String,
-    /// Its type (enums and domains resolved by the client).
+    /// Its type (enums resolved by the client; a domain as
+    /// `Kind::Domain(base)`, which every conversion reads as its base).
     pub ty: PgType,
     /// `NOT NULL`.
     pub not_null: bool,
@@ -50,25 +52,40 @@ pub async fn describe(
     if !exists {
         return Ok(None);
     }
-    // the client resolves every column type (enums, domains) through the statement
+    // the client resolves every column type (enums) through the statement;
+    // a result column of a domain is described by its base type, so the
+    // domain itself comes from `atttypid`
     let stmt = client
         .prepare(&format!("SELECT * FROM {quoted} LIMIT 0"))
         .await?;
     let flags = client
         .query(
-            "SELECT a.attname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
+            "SELECT a.attname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.atttypid \
              FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
             &[&quoted],
         )
         .await?;
+    let declared: Vec<u32> = flags.iter().map(|r| r.get(3)).collect();
+    let domains = resolve(client, &declared).await?;
     let columns = stmt
         .columns()
         .iter()
         .map(|c| {
             let row = flags.iter().find(|r| r.get::<_, String>(0) == c.name());
+            let domain = row
+                .and_then(|r| domains.get(&r.get::<_, u32>(3)))
+                .filter(|d| matches!(d.ty.kind(), Kind::Domain(_)));
             Column {
                 name: c.name().to_string(),
-                ty: c.type_().clone(),
+                ty: match domain {
+                    Some(d) => PgType::new(
+                        d.ty.name().to_string(),
+                        d.ty.oid(),
+                        Kind::Domain(c.type_().clone()),
+                        d.ty.schema().to_string(),
+                    ),
+                    None => c.type_().clone(),
+                },
                 not_null: row.is_some_and(|r| r.get::<_, bool>(1)),
                 has_default: row.is_some_and(|r| r.get::<_, bool>(2)),
             }
@@ -116,7 +133,10 @@ pub fn problems(
             )),
             Some(column) if !accepts(&field.ty, &column.ty) => out.push(format!(
                 "column `{}` of `{table_name}` is {}, which cannot take field `{}: {}`",
-                column.name, column.ty, field.name, field.ty
+                column.name,
+                type_label(&column.ty),
+                field.name,
+                field.ty
             )),
             Some(_) => {}
         }

@@ -15,6 +15,7 @@
 //! identity (the primary key, unless the table has `REPLICA IDENTITY
 //! FULL`). All of it runs at build time, before the slot exists.
 
+use super::catalog::resolve;
 use super::pool::{Config, connect};
 use super::sql::quote_ident;
 use super::types::natural_kind;
@@ -174,9 +175,10 @@ pub async fn create(
 
 /// The record type against the table's columns, as the decoder reads
 /// them ([`crate::values::read_problems`]): each column by the type OID
-/// pgoutput sends (`atttypid`; a type the client does not know, such as an
-/// enum, is read as text), and a generated column, which logical
-/// replication does not send, as a column nothing is read from.
+/// pgoutput sends (`atttypid`), a type that is not built in resolved as
+/// the decoder resolves it (a domain as its base type, an enum as text),
+/// and a generated column, which logical replication does not send, as a
+/// column nothing is read from.
 async fn check_columns(
     client: &tokio_postgres::Client,
     s: &Setup,
@@ -194,6 +196,10 @@ async fn check_columns(
         )
         .await
         .map_err(|e| ConnectorError::Config(pg_error(&s.system, &e).to_string()))?;
+    let oids: Vec<u32> = rows.iter().map(|r| r.get(1)).collect();
+    let resolved = resolve(client, &oids)
+        .await
+        .map_err(|e| ConnectorError::Config(pg_error(&s.system, &e).to_string()))?;
     let found = read_problems(&s.table, &layout.name, &layout.fields, |name| {
         let row = rows.iter().find(|r| r.get::<_, String>(0) == name)?;
         let sql_type: String = row.get(2);
@@ -204,10 +210,23 @@ async fn check_columns(
                 kind: None,
             }
         } else {
-            let ty = PgType::from_oid(row.get(1)).unwrap_or(PgType::TEXT);
-            ReadColumn {
-                sql_type,
-                kind: natural_kind(&ty),
+            let oid: u32 = row.get(1);
+            match (PgType::from_oid(oid), resolved.get(&oid)) {
+                (Some(ty), _) => ReadColumn {
+                    sql_type,
+                    kind: natural_kind(&ty),
+                },
+                (None, Some(r)) => ReadColumn {
+                    sql_type: match &r.base_sql {
+                        Some(base) => format!("{sql_type} (a domain over {base})"),
+                        None => sql_type,
+                    },
+                    kind: natural_kind(&r.ty),
+                },
+                (None, None) => ReadColumn {
+                    sql_type,
+                    kind: None,
+                },
             }
         })
     });

@@ -20,6 +20,13 @@
 //! | `json`, `jsonb` | `json`, lists, records |
 //! | `bytea` | `bytes` |
 //! | NULL | null of an optional field |
+//! | a domain | as its base type |
+//!
+//! A domain is its base type (through domains over domains): its values
+//! have the base type's binary form, so every conversion here looks
+//! through it ([`base`]); only messages name the domain ([`type_label`]). Where
+//! the client knows a column only by OID (logical replication, the
+//! preflight of `changes`), [`resolve`] asks the catalog.
 
 use crate::values::Natural;
 pub use crate::values::convert;
@@ -77,6 +84,8 @@ pub enum Param {
 
 impl ToSql for Param {
     fn to_sql(&self, ty: &PgType, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        // a domain's binary form is its base type's (`json` and `jsonb` differ)
+        let ty = base(ty);
         match self {
             Param::Null => Ok(IsNull::Yes),
             Param::Bool(v) => v.to_sql(ty, out),
@@ -118,6 +127,7 @@ impl ToSql for Param {
 /// The binary form of the smallest value of `ty` (`-infinity` for dates
 /// and timestamps, the minimum for integers, `''` for text).
 fn lowest(ty: &PgType, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+    let ty = base(ty);
     match *ty {
         PgType::INT2 => i16::MIN.to_sql(ty, out),
         PgType::INT4 => i32::MIN.to_sql(ty, out),
@@ -132,8 +142,27 @@ fn lowest(ty: &PgType, out: &mut BytesMut) -> Result<IsNull, BoxError> {
     }
 }
 
+/// The type a domain is made of, through domains over domains; any other
+/// type itself.
+pub fn base(ty: &PgType) -> &PgType {
+    match ty.kind() {
+        Kind::Domain(inner) => base(inner),
+        _ => ty,
+    }
+}
+
+/// `ty` for messages: a domain with its base type
+/// (`positive_int (a domain over int4)`).
+pub fn type_label(ty: &PgType) -> String {
+    match base(ty) {
+        b if b != ty => format!("{ty} (a domain over {b})"),
+        _ => ty.to_string(),
+    }
+}
+
 /// Text-like types: their binary form is the UTF-8 text.
 pub fn is_text(ty: &PgType) -> bool {
+    let ty = base(ty);
     matches!(
         *ty,
         PgType::TEXT | PgType::VARCHAR | PgType::BPCHAR | PgType::NAME | PgType::UNKNOWN
@@ -144,6 +173,7 @@ pub fn is_text(ty: &PgType) -> bool {
 /// Converts `value` for a column of type `ty`; the error says why it cannot
 /// (without the column, which the caller adds).
 pub fn encode(value: &Value, ty: &PgType) -> Result<Param, String> {
+    let ty = base(ty);
     let out_of_range = |v: &dyn std::fmt::Display| format!("{v} is out of range for {ty}");
     Ok(match value {
         Value::Null => Param::Null,
@@ -239,7 +269,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 
 /// `json` or `jsonb`.
 pub fn is_json(ty: &PgType) -> bool {
-    matches!(*ty, PgType::JSON | PgType::JSONB)
+    matches!(*base(ty), PgType::JSON | PgType::JSONB)
 }
 
 /// A string for a column: text as it is; other types parsed from it.
@@ -343,7 +373,7 @@ impl Cell<'_> {
         let Some(raw) = self.raw else {
             return Ok(Value::Null);
         };
-        let ty = &self.ty;
+        let ty = base(&self.ty);
         let e = |err: BoxError| format!("cannot decode {ty}: {err}");
         Ok(match *ty {
             PgType::BOOL => Value::Bool(bool::from_sql(ty, raw).map_err(e)?),
@@ -385,6 +415,7 @@ impl Cell<'_> {
 /// `None` for a type it cannot read (`interval`, `time`, arrays, …), whose
 /// every value is an error.
 pub fn natural_kind(ty: &PgType) -> Option<Natural> {
+    let ty = base(ty);
     Some(match *ty {
         PgType::BOOL => Natural::Bool,
         PgType::INT2 | PgType::INT4 | PgType::INT8 | PgType::OID => Natural::Int,
@@ -403,6 +434,7 @@ pub fn natural_kind(ty: &PgType) -> Option<Natural> {
 /// Which PostgreSQL column types can hold a field of type `ty` (for the
 /// start-up preflight); `None` when any type goes (json fields).
 pub fn accepts(ty: &Type, column: &PgType) -> bool {
+    let column = base(column);
     let json = is_json(column);
     match ty.required() {
         Type::Int => {
@@ -520,6 +552,45 @@ mod tests {
                     .natural()
                     .is_err()
             );
+        }
+    }
+
+    #[test]
+    fn a_domain_is_read_written_and_accepted_as_its_base_type() {
+        let domain = |name: &str, over: PgType| {
+            PgType::new(name.into(), 90_000, Kind::Domain(over), "public".into())
+        };
+        let pos = domain("positive_int", PgType::INT4);
+        // a domain over a domain
+        let level = domain("level", pos.clone());
+        let money = domain("money_amount", PgType::NUMERIC);
+        let doc = domain("doc", PgType::JSONB);
+        assert_eq!(base(&level), &PgType::INT4);
+        assert_eq!(type_label(&level), "level (a domain over int4)");
+        assert_eq!(type_label(&PgType::INT4), "int4");
+        assert_eq!(natural_kind(&level), Some(Natural::Int));
+        assert!(accepts(&Type::Int, &level) && !accepts(&Type::Bool, &level));
+        assert!(accepts(&Type::Decimal, &money) && !accepts(&Type::Date, &money));
+        assert_eq!(encode(&Value::Int(7), &level), Ok(Param::I32(7)));
+        assert!(encode(&Value::Int(1 << 40), &level).is_err());
+        let exact = Decimal::new(1_234_567_890_123_456_789, 10);
+        let Ok(param) = encode(&Value::Decimal(exact), &money) else {
+            panic!("a decimal for a numeric domain")
+        };
+        // the base type's binary form, read back the same
+        for (param, ty, want) in [
+            (Param::I32(7), &level, Value::Int(7)),
+            (param, &money, Value::Decimal(exact)),
+            (
+                Param::Json(serde_json::json!({"a": 1})),
+                &doc,
+                Value::Json(Arc::new(serde_json::json!({"a": 1}))),
+            ),
+        ] {
+            let mut raw = BytesMut::new();
+            param.to_sql(ty, &mut raw).expect("encodes");
+            let read = Cell::from_sql(ty, &raw).expect("a cell").natural();
+            assert_eq!(read, Ok(want), "{ty}");
         }
     }
 }

@@ -25,7 +25,7 @@ use super::copy::CopyRows;
 use super::pool::{Pool, connect};
 use super::schema::{describe, problems};
 use super::sql::quote_ident;
-use super::types::{Param, encode};
+use super::types::{Param, encode, type_label};
 use super::{pg_error, startup};
 use aqueduct_connectors::support::args::{arg_fields, label, req_str};
 use aqueduct_graph::ModeKind;
@@ -192,8 +192,9 @@ impl PgTarget {
             .map(|(c, ty)| {
                 encode(&record.field(c), ty).map_err(|e| {
                     ConnectorError::Permanent(format!(
-                        "postgres `{}`: column `{c}` ({ty}): {e}",
-                        self.pool.system()
+                        "postgres `{}`: column `{c}` ({}): {e}",
+                        self.pool.system(),
+                        type_label(ty)
                     ))
                 })
             })
