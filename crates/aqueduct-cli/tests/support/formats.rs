@@ -186,6 +186,14 @@ pub fn undecodable_text(broker: &impl Broker) {
         "messages unacknowledged after the stop; stderr:\n{}",
         r.stderr
     );
+    only_the_bad_line_dead(&p, &r, "the payload is not UTF-8 text");
+    broker.delete(&[&input, &output]);
+}
+
+/// Flow `lines` of `p` read `before`, [`BINARY`] and `after` as text: the
+/// two good lines are in `out/lines.jsonl`, the bad one alone is in
+/// `out/dead.jsonl`, raw in base64 with `error`, from the source step.
+pub fn only_the_bad_line_dead(p: &Project, r: &super::Outcome, error: &str) {
     assert_eq!(
         r.summary("lines"),
         "lines: 3 in, 2 delivered, 0 filtered, 1 failed, 1 dead-lettered"
@@ -202,14 +210,9 @@ pub fn undecodable_text(broker: &impl Broker) {
         json!(b64.encode(BINARY)),
         "{dead:#?}"
     );
-    assert_eq!(
-        dead[0]["error"],
-        json!("the payload is not UTF-8 text"),
-        "{dead:#?}"
-    );
+    assert_eq!(dead[0]["error"], json!(error), "{dead:#?}");
     assert_eq!(dead[0]["flow"], json!("lines"));
     assert_eq!(dead[0]["step"], json!("source"));
-    broker.delete(&[&input, &output]);
 }
 
 /// Lines of `rel` in the project (0 before the file exists).
