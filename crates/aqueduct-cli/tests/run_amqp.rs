@@ -10,32 +10,13 @@
 mod support;
 
 use lapin::BasicProperties;
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::FieldTable;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use serde_json::json;
 use std::time::Duration;
 use support::rabbit::Rabbit;
 use support::{Project, drain, publish, sqlite_count, wait_until};
 
 impl Rabbit {
-    fn declare(&self, queue: &str) {
-        self.rt.block_on(async {
-            self.channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("declares the queue");
-        });
-    }
-
     fn publish(&self, queue: &str, payloads: impl IntoIterator<Item = String>) {
         self.rt.block_on(async {
             let mut confirms = Vec::new();
@@ -62,24 +43,6 @@ impl Rabbit {
                 c.await.expect("confirmed");
             }
         });
-    }
-
-    /// Messages ready in the queue (not counting unacknowledged ones).
-    fn ready(&self, queue: &str) -> u32 {
-        self.rt.block_on(async {
-            self.channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("the queue exists")
-                .message_count()
-        })
     }
 
     /// Takes every message of the queue (acking each).

@@ -7,8 +7,7 @@
 mod support;
 
 use lapin::BasicProperties;
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -19,28 +18,10 @@ use support::{Project, wait_until};
 const LIMIT: Duration = Duration::from_secs(180);
 
 impl Rabbit {
-    fn declare(&self, queue: &str, passive: bool) -> u32 {
-        self.rt.block_on(async {
-            self.channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        passive,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("declares the queue")
-                .message_count()
-        })
-    }
-
     /// A new durable queue holding items `0..n`.
     fn queue_of_items(&self, prefix: &str, n: u64) -> String {
         let queue = aqueduct_test_support::unique_name(prefix);
-        self.declare(&queue, false);
+        self.declare(&queue);
         self.rt.block_on(async {
             let mut confirms = Vec::new();
             for id in 0..n {
@@ -166,11 +147,7 @@ fn a_backlog_lands_once_with_far_fewer_commits_than_messages() {
         commits >= 1.0 && commits < (N / 2) as f64,
         "{commits} commits for {N} messages:\n{metrics}"
     );
-    assert_eq!(
-        rabbit.declare(&queue, true),
-        0,
-        "every message acknowledged"
-    );
+    assert_eq!(rabbit.ready(&queue), 0, "every message acknowledged");
     eprintln!("{N} messages, {commits} commits");
     rabbit.delete(&queue);
 }
@@ -206,9 +183,7 @@ fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
         ids(&out).len(),
         second.stderr()
     );
-    let settled = wait_until(Duration::from_secs(20), || {
-        rabbit.declare(&queue, true) == 0
-    });
+    let settled = wait_until(Duration::from_secs(20), || rabbit.ready(&queue) == 0);
     let r = second.terminate(Duration::from_secs(30));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(settled, "the queue still holds messages");

@@ -6,10 +6,7 @@
 use crate::support::formats::{Broker, Received};
 use crate::support::rabbit::Rabbit;
 use lapin::BasicProperties;
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::FieldTable;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 
 pub struct Amqp {
     url: String,
@@ -22,42 +19,6 @@ impl Amqp {
             url: url.to_string(),
             rabbit: Rabbit::connect(url),
         }
-    }
-
-    fn declare(&self, queue: &str) {
-        self.rabbit.rt.block_on(async {
-            self.rabbit
-                .channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("declares the queue");
-        });
-    }
-
-    /// Messages ready in the queue (unacknowledged ones not counted).
-    fn ready(&self, queue: &str) -> u32 {
-        self.rabbit.rt.block_on(async {
-            self.rabbit
-                .channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("the queue exists")
-                .message_count()
-        })
     }
 }
 
@@ -73,8 +34,8 @@ impl Broker for Amqp {
     fn places(&self, prefix: &str) -> (String, String) {
         let input = aqueduct_test_support::unique_name(&format!("{prefix}_in"));
         let output = aqueduct_test_support::unique_name(&format!("{prefix}_out"));
-        self.declare(&input);
-        self.declare(&output);
+        self.rabbit.declare(&input);
+        self.rabbit.declare(&output);
         (input, output)
     }
 
@@ -131,11 +92,11 @@ impl Broker for Amqp {
     }
 
     fn settled(&self, input: &str) -> bool {
-        self.ready(input) == 0
+        self.rabbit.ready(input) == 0
     }
 
     fn unacknowledged(&self, input: &str) -> usize {
-        self.ready(input) as usize
+        self.rabbit.ready(input) as usize
     }
 
     fn content_type(&self, format: &str) -> Option<String> {

@@ -1,9 +1,10 @@
 //! A RabbitMQ client as the tests use it beside a running flow: a lapin
 //! channel in confirm mode on a runtime of its own, so blocking test code
-//! can publish and read. Each test file adds the calls it needs in its own
-//! `impl Rabbit` block.
+//! can publish and read: the calls several test files need are here, the
+//! others in each file's own `impl Rabbit` block.
 
-use lapin::options::ConfirmSelectOptions;
+use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 
 /// A lapin channel in confirm mode and the runtime it runs on.
@@ -35,5 +36,41 @@ impl Rabbit {
             _connection: connection,
             channel,
         }
+    }
+
+    /// Declares the durable queue `queue` (nothing when it exists).
+    pub fn declare(&self, queue: &str) {
+        self.rt.block_on(async {
+            self.channel
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("declares the queue");
+        });
+    }
+
+    /// Messages ready in `queue` (not counting unacknowledged ones, which
+    /// are ready again once their consumer closed).
+    pub fn ready(&self, queue: &str) -> u32 {
+        self.rt.block_on(async {
+            self.channel
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("the queue exists")
+                .message_count()
+        })
     }
 }
