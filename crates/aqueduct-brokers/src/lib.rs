@@ -11,6 +11,8 @@
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod backoff;
+#[cfg(feature = "mqtt")]
+mod fused;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "mqtt")]

@@ -16,7 +16,9 @@ mod support;
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use serde_json::json;
 use std::time::Duration;
-use support::mqtt::{options, paced_publisher, publish_all, unacknowledged};
+use support::mqtt::{
+    create_session, items, options, paced_publisher, publish_all, queued_backlog, unacknowledged,
+};
 use support::{Project, drain, publish, wait_until};
 
 fn url(test: &str) -> Option<String> {
@@ -368,27 +370,6 @@ fn subscriber_at_qos2_recovers_from_a_cut_connection_and_loses_nothing() {
     );
 }
 
-/// Creates the persistent session `client_id` subscribed to `filter` at
-/// QoS 1, so that it queues what is published before aqueduct starts.
-fn create_session(url: &str, client_id: &str, filter: &str) {
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    rt.block_on(async {
-        let mut options = options(url, client_id);
-        options.set_clean_session(false);
-        let (c, mut eventloop) = AsyncClient::new(options, 10);
-        c.subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .expect("subscribes");
-        loop {
-            if let Ok(Event::Incoming(Incoming::SubAck(_))) = eventloop.poll().await {
-                break;
-            }
-        }
-        let _ = c.disconnect().await;
-        while eventloop.poll().await.is_ok() {}
-    });
-}
-
 /// Counts the messages on `filter` as they come, on a thread of its own,
 /// until its connection fails (the broker restarting); returns once it
 /// is subscribed.
@@ -476,23 +457,6 @@ fn publish_recovers_from_a_broker_restart_and_loses_nothing() {
     );
 }
 
-/// A new persistent session (`aq-PREFIX…`) subscribed to a new topic filter
-/// (`aq/PREFIX…/#`) at QoS 1, holding items `0..n` published to it while
-/// it was away: the broker sends them all at once when it resumes. The
-/// topic and the client id.
-fn queued_backlog(url: &str, prefix: &str, n: i64) -> (String, String) {
-    let topic = aqueduct_test_support::unique_name(&format!("aq/{prefix}"));
-    let client = aqueduct_test_support::unique_name(&format!("aq-{prefix}"));
-    create_session(url, &client, &format!("{topic}/#"));
-    publish_all(
-        url,
-        &format!("{topic}/items"),
-        QoS::AtLeastOnce,
-        (0..n).map(|i| drain::item_json(i).into_bytes()).collect(),
-    );
-    (topic, client)
-}
-
 /// A backlog far over `max_inflight_messages` queued for a session: the
 /// broker sends it all at once when the session resumes. Stopped with
 /// SIGTERM once everything landed, the subscriber leaves nothing
@@ -510,7 +474,7 @@ fn a_subscriber_stopped_after_a_flood_leaves_nothing_unacknowledged() {
     };
     let url = broker.url();
     const N: i64 = 30_000;
-    let (topic, client) = queued_backlog(&url, "flood", N);
+    let (topic, client) = queued_backlog(&url, "flood", items(N));
     let p = Project::new();
     p.file(
         "main.aq",
@@ -556,7 +520,7 @@ fn subscriber_recovers_from_a_broker_restart_and_loses_nothing() {
     let mut broker = persistent_broker();
     let url = broker.url();
     const N: i64 = 5000;
-    let (topic, client) = queued_backlog(&url, "restart", N);
+    let (topic, client) = queued_backlog(&url, "restart", items(N));
     let p = Project::new();
     // paced, so that the restart comes mid-stream; every delivery also
     // appended to `seen.jsonl`, duplicates included

@@ -365,7 +365,8 @@ pub trait Source: Send {
         out: mpsc::Sender<Envelope>,
     ) -> BoxFuture<'static, Result<(), ConnectorError>>;
 
-    /// Offers the fused batch path ([`crate::fused`]): a source that takes
+    /// Offers the fused path ([`crate::fused`]; an async flow's plan is
+    /// [`FusedPlan::streaming`](crate::fused::FusedPlan::streaming)): a source that takes
     /// it runs `plan` over its lines and sends sealed groups (one envelope,
     /// one ack for many lines; lines the plan does not take go as ordinary
     /// envelopes, in their place). `false` (the default): not taken, the

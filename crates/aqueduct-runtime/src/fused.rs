@@ -1,7 +1,8 @@
-//! The fused batch path: a batch flow whose steps are only `where` and
-//! `map` over scalar fields, read from a line-based file and written as
-//! JSON lines, runs its records on the source's reader thread, from the
-//! input line straight to the output bytes.
+//! The fused path: a flow whose steps are only `where` and `map` over
+//! scalar fields, read from JSON lines (a batch flow's line-based file, or
+//! an async flow's broker messages, one JSON object each) and written as
+//! JSON lines, runs its records in the source, from the input line
+//! straight to the output bytes.
 //!
 //! Each line is decoded into borrowed scalar slots ([`decode`]), the
 //! `where`/`map` expressions run on them ([`expr`]), and the output record
@@ -12,7 +13,12 @@
 //! [`Target::write_encoded`](crate::connector::Target::write_encoded) and
 //! holds the ack until the chunk's commit, as it holds every ack of a
 //! batch flow. Groups never cross a chunk boundary, so checkpoints land
-//! where they land on the general path.
+//! where they land on the general path. In an async flow
+//! ([`FusedPlan::streaming`]) each group is committed on its own, as the
+//! general path commits each group of records it takes at once, and its
+//! ack is released then; only a flow without a dead letter is fused there,
+//! because a group's records are no longer at hand to dead-letter one by
+//! one when the target fails.
 //!
 //! Byte-equal output is the rule: every form handled here gives exactly
 //! what the general path gives (the differential tests in `tests.rs` hold
@@ -71,6 +77,9 @@ pub struct FusedPlan {
     keys: Keys,
     /// The layout of sealed groups: only this plan makes records of it.
     marker: Arc<Layout>,
+    /// An async flow's plan: groups come from a stream of messages and are
+    /// committed one by one (see the module doc).
+    streaming: bool,
 }
 
 /// Lines taken by the fused path since the last seal.
@@ -140,13 +149,18 @@ fn scalar_fields(layout: &Layout) -> Option<Vec<InField>> {
 }
 
 impl FusedPlan {
-    /// The plan of `flow` when the fused path can run it: a batch flow
-    /// from an operation, with `where`/`map` steps over records of scalar
-    /// fields (string, int, float, bool, optional or not), ending in one
-    /// `to` an operation; no rate limit, one record at a time.
+    /// The plan of `flow` when the fused path can run it: a batch flow, or
+    /// an async flow without a dead letter, from an operation, with
+    /// `where`/`map` steps over records of scalar fields (string, int,
+    /// float, bool, optional or not), ending in one `to` an operation; no
+    /// rate limit, one record at a time.
     pub fn for_flow(flow: &Flow, schemas: &Schemas) -> Option<FusedPlan> {
-        if flow.mode.kind != ModeKind::Batch
-            || !matches!(flow.source.endpoint, Endpoint::Op(_))
+        let streaming = match flow.mode.kind {
+            ModeKind::Batch => false,
+            ModeKind::Async if flow.policies.dead_letter.is_none() => true,
+            _ => return None,
+        };
+        if !matches!(flow.source.endpoint, Endpoint::Op(_))
             || flow.policies.rate_limit.is_some()
             || flow.policies.concurrency.is_some_and(|c| c > 1)
         {
@@ -191,7 +205,16 @@ impl FusedPlan {
                 name: "fused group".to_string(),
                 fields: Vec::new(),
             }),
+            streaming,
         })
+    }
+
+    /// True for an async flow's plan: its groups come from a stream of
+    /// messages (each payload one JSON object, taken with
+    /// [`FusedPlan::jsonl`]) and each is committed on its own. Sources of
+    /// a batch flow's chunks refuse such a plan.
+    pub fn streaming(&self) -> bool {
+        self.streaming
     }
 
     /// A new, empty group.

@@ -15,13 +15,19 @@
 //! Replicas share the work through a shared subscription
 //! (`$share/GROUP/filter`, which Mosquitto accepts from MQTT 3.1.1
 //! clients), each with a client id of its own.
+//!
+//! A json subscription takes the fused async path when the flow offers it
+//! ([`crate::fused`]): the messages at hand go into the flow as one sealed
+//! group with one ack, and are acknowledged in order when it comes.
 
 use super::Endpoint;
 use super::ack_gate::{AckGate, AckOutcome};
-use crate::payload::Payload;
+use crate::fused::{Fusing, Sent};
+use crate::payload::{Format, Payload};
 use aqueduct_connectors::support::args::req_str;
 use aqueduct_connectors::support::stopped;
 use aqueduct_runtime::connector::{Ack, ConnectorError, Envelope, OpContext, Source};
+use aqueduct_runtime::fused::FusedPlan;
 use futures::future::BoxFuture;
 use rumqttc::{
     AsyncClient, Event, EventLoop, Incoming, Outgoing, Publish, QoS, SubscribeReasonCode,
@@ -36,6 +42,18 @@ pub(crate) struct Subscribe {
     qos: QoS,
     payload: Payload,
     shutdown: watch::Receiver<bool>,
+    /// The fused async path's plan, when the flow offered it (json only).
+    fused: Option<Arc<FusedPlan>>,
+}
+
+/// A message kept for its ack, with the epoch of its connection.
+type Received = (u64, Publish);
+
+/// The messages one ack of the flow stands for.
+enum Held {
+    One(Received),
+    /// A sealed group's, in arrival order.
+    Group(Vec<Received>),
 }
 
 impl Subscribe {
@@ -46,6 +64,7 @@ impl Subscribe {
             qos: super::qos(cx)?,
             payload: Payload::from_args(cx)?,
             shutdown: cx.shutdown.clone(),
+            fused: None,
         })
     }
 
@@ -186,11 +205,10 @@ impl Subscribe {
         tracing::info!(filter = %self.filter, qos = ?self.qos, client_id = %self.endpoint.client_id,
             "{}: subscribed", self.endpoint.label);
         // acknowledgements in arrival order
-        let (ack_tx, mut ack_rx) =
-            mpsc::unbounded_channel::<(oneshot::Receiver<()>, u64, Publish)>();
+        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, Held)>();
         let acker_client = client.clone();
         let acker = tokio::spawn(async move {
-            while let Some((safe, epoch, publish)) = ack_rx.recv().await {
+            while let Some((safe, held)) = ack_rx.recv().await {
                 if safe.await.is_err() {
                     tracing::warn!(
                         "an mqtt message was not acknowledged by the flow; it and the ones after it are sent again when the session resumes"
@@ -198,48 +216,42 @@ impl Subscribe {
                     while ack_rx.recv().await.is_some() {}
                     return;
                 }
-                loop {
-                    match gate.try_ack(&acker_client, epoch, &publish) {
-                        AckOutcome::Queued | AckOutcome::Stale => break,
-                        AckOutcome::Full => tokio::time::sleep(Duration::from_millis(1)).await,
-                        AckOutcome::Closed => {
-                            tracing::warn!(
-                                "the mqtt connection has ended: the messages not acknowledged are sent again when the session resumes"
-                            );
-                            return;
-                        }
+                let group = match &held {
+                    Held::One(one) => std::slice::from_ref(one),
+                    Held::Group(all) => all.as_slice(),
+                };
+                for (epoch, publish) in group {
+                    if !ack_one(&gate, &acker_client, *epoch, publish).await {
+                        return;
                     }
                 }
             }
         });
+        let mut fusing = self.fused.clone().map(Fusing::<Received>::new);
         loop {
             let publish = tokio::select! {
                 p = incoming.recv() => p,
                 _ = stopped(&mut self.shutdown) => None,
             };
-            let Some((epoch, publish)) = publish else {
+            let Some(received) = publish else {
                 break;
             };
-            let record = self.payload.decode(&publish.payload);
-            let (ack, safe) = if at_least_once {
-                let (ack, safe) = Ack::new();
-                (ack, Some(safe))
-            } else {
-                (Ack::none(), None)
+            let sent = match fusing.as_mut() {
+                Some(fusing) => {
+                    self.send_at_hand(
+                        fusing,
+                        received,
+                        &mut incoming,
+                        &out,
+                        &ack_tx,
+                        at_least_once,
+                    )
+                    .await
+                }
+                None => self.send_one(received, &out, &ack_tx, at_least_once).await,
             };
-            if out
-                .send(Envelope {
-                    record,
-                    ack,
-                    reply: None,
-                })
-                .await
-                .is_err()
-            {
+            if !sent {
                 break;
-            }
-            if let Some(safe) = safe {
-                let _ = ack_tx.send((safe, epoch, publish));
             }
         }
         drop(out);
@@ -250,6 +262,117 @@ impl Subscribe {
         let _ = client.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
         Ok(())
+    }
+}
+
+/// Queues the ack of one message, waiting while the client's request
+/// channel is full; false once the event loop is gone.
+async fn ack_one(gate: &AckGate, client: &AsyncClient, epoch: u64, publish: &Publish) -> bool {
+    loop {
+        match gate.try_ack(client, epoch, publish) {
+            AckOutcome::Queued | AckOutcome::Stale => return true,
+            AckOutcome::Full => tokio::time::sleep(Duration::from_millis(1)).await,
+            AckOutcome::Closed => {
+                tracing::warn!(
+                    "the mqtt connection has ended: the messages not acknowledged are sent again when the session resumes"
+                );
+                return false;
+            }
+        }
+    }
+}
+
+type AckQueue = mpsc::UnboundedSender<(oneshot::Receiver<()>, Held)>;
+
+impl Subscribe {
+    /// Sends one message into the flow as a record of its own; false when
+    /// the flow is gone.
+    async fn send_one(
+        &self,
+        received: Received,
+        out: &mpsc::Sender<Envelope>,
+        acks: &AckQueue,
+        at_least_once: bool,
+    ) -> bool {
+        let record = self.payload.decode(&received.1.payload);
+        let (ack, safe) = if at_least_once {
+            let (ack, safe) = Ack::new();
+            (ack, Some(safe))
+        } else {
+            (Ack::none(), None)
+        };
+        if out
+            .send(Envelope {
+                record,
+                ack,
+                reply: None,
+            })
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        if let Some(safe) = safe {
+            let _ = acks.send((safe, Held::One(received)));
+        }
+        true
+    }
+
+    /// The fused path: `first` and the messages already received after it
+    /// go into the flow as sealed groups, each message the plan does not
+    /// take as a record of its own in its place; false when the flow is
+    /// gone.
+    async fn send_at_hand(
+        &self,
+        fusing: &mut Fusing<Received>,
+        first: Received,
+        incoming: &mut mpsc::Receiver<Received>,
+        out: &mpsc::Sender<Envelope>,
+        acks: &AckQueue,
+        at_least_once: bool,
+    ) -> bool {
+        let mut next = Some(first);
+        while let Some(received) = next.take() {
+            let payload = received.1.payload.clone();
+            match fusing.offer(&payload, received) {
+                Ok(()) if fusing.full() => {
+                    if !send_group(fusing, out, acks, at_least_once).await {
+                        return false;
+                    }
+                }
+                Ok(()) => {}
+                Err(received) => {
+                    if !send_group(fusing, out, acks, at_least_once).await
+                        || !self.send_one(received, out, acks, at_least_once).await
+                    {
+                        return false;
+                    }
+                }
+            }
+            next = incoming.try_recv().ok();
+        }
+        send_group(fusing, out, acks, at_least_once).await
+    }
+}
+
+/// Sends the fused group so far and queues its messages' acks; false when
+/// the flow is gone.
+async fn send_group(
+    fusing: &mut Fusing<Received>,
+    out: &mpsc::Sender<Envelope>,
+    acks: &AckQueue,
+    at_least_once: bool,
+) -> bool {
+    match fusing.send(out, at_least_once).await {
+        Ok(Some(Sent {
+            safe: Some(safe),
+            held,
+        })) => {
+            let _ = acks.send((safe, Held::Group(held)));
+            true
+        }
+        Ok(_) => true,
+        Err(_) => false,
     }
 }
 
@@ -292,5 +415,13 @@ impl Source for Subscribe {
         out: mpsc::Sender<Envelope>,
     ) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(self.run_inner(out))
+    }
+
+    fn fuse(&mut self, plan: Arc<FusedPlan>) -> bool {
+        if !plan.streaming() || self.payload.format != Format::Json {
+            return false;
+        }
+        self.fused = Some(plan);
+        true
     }
 }

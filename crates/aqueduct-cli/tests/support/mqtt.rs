@@ -1,8 +1,8 @@
 //! The independent MQTT client (rumqttc) of the `mqtt` tests: connection
 //! options, a publisher of a few messages ([`publish_all`]) and one paced
 //! by what landed ([`paced_publisher`]), a subscriber collecting what
-//! arrives ([`Listener`]) and a look into a persistent session
-//! ([`unacknowledged`]).
+//! arrives ([`Listener`]), a persistent session holding a backlog
+//! ([`queued_backlog`]) and a look into one ([`unacknowledged`]).
 
 use super::drain;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
@@ -196,6 +196,44 @@ pub fn paced_publisher(
             Ok(())
         })
     })
+}
+
+/// Creates the persistent session `client_id` subscribed to `filter` at
+/// QoS 1, so that it queues what is published before aqueduct starts.
+pub fn create_session(url: &str, client_id: &str, filter: &str) {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let mut options = options(url, client_id);
+        options.set_clean_session(false);
+        let (c, mut eventloop) = AsyncClient::new(options, 10);
+        c.subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .expect("subscribes");
+        loop {
+            if let Ok(Event::Incoming(Incoming::SubAck(_))) = eventloop.poll().await {
+                break;
+            }
+        }
+        let _ = c.disconnect().await;
+        while eventloop.poll().await.is_ok() {}
+    });
+}
+
+/// A new persistent session (`aq-PREFIX…`) subscribed to a new topic filter
+/// (`aq/PREFIX…/#`) at QoS 1, holding `payloads` published to it while it
+/// was away: the broker sends them all at once when it resumes. The topic
+/// and the client id.
+pub fn queued_backlog(url: &str, prefix: &str, payloads: Vec<Vec<u8>>) -> (String, String) {
+    let topic = aqueduct_test_support::unique_name(&format!("aq/{prefix}"));
+    let client = aqueduct_test_support::unique_name(&format!("aq-{prefix}"));
+    create_session(url, &client, &format!("{topic}/#"));
+    publish_all(url, &format!("{topic}/items"), QoS::AtLeastOnce, payloads);
+    (topic, client)
+}
+
+/// The payloads of items `0..n` ([`drain::item_json`]).
+pub fn items(n: i64) -> Vec<Vec<u8>> {
+    (0..n).map(|i| drain::item_json(i).into_bytes()).collect()
 }
 
 /// Resumes the persistent session `client_id` for two seconds without

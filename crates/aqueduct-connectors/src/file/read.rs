@@ -219,7 +219,8 @@ impl Source for ReadSource {
     }
 
     fn fuse(&mut self, plan: Arc<FusedPlan>) -> bool {
-        if !matches!(self.codec.format, Format::Jsonl | Format::Csv) {
+        // its groups end at chunk ends: a batch flow's plan only
+        if plan.streaming() || !matches!(self.codec.format, Format::Jsonl | Format::Csv) {
             return false;
         }
         self.fused = Some(plan);

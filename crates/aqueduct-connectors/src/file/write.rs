@@ -658,8 +658,13 @@ impl Target for FileTarget {
     }
 
     fn takes_encoded_jsonl(&self) -> bool {
+        // An async flow's fused groups are made durable by `commit`, as its
+        // staged records are; only `append` is fused there (the path that
+        // is tested: an async `write` replaces its file at every commit).
         let i = &self.inner;
-        i.codec.format == Format::Jsonl && i.fixed.is_some() && !i.commit_each_write
+        i.codec.format == Format::Jsonl
+            && i.fixed.is_some()
+            && (!i.commit_each_write || i.mode == WriteMode::Append)
     }
 
     fn write_encoded<'a>(&'a self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ConnectorError>> {

@@ -1,4 +1,4 @@
-//! The executor's side of the fused batch path ([`crate::fused`]): offering
+//! The executor's side of the fused path ([`crate::fused`]): offering
 //! the plan to a flow's source at build time, and writing the sealed groups
 //! the source sends.
 //!
@@ -7,7 +7,10 @@
 //! metrics, the chunk size), its bytes go to the flow's one target in one
 //! [`Target::write_encoded`](crate::connector::Target::write_encoded) with
 //! the flow's retries, timeout and circuit breaker, and its ack waits for
-//! the chunk's commit like every ack of a batch flow.
+//! the chunk's commit like every ack of a batch flow. In an async flow the
+//! write is followed by the target's commit, within the same retries, as
+//! the general path commits each group it stages
+//! ([`Target::group_commits`](crate::connector::Target::group_commits)).
 
 use super::build::Input;
 use super::flow_task::{FlowRt, Pending};
@@ -77,7 +80,11 @@ pub(crate) fn attach(
             None,
         );
     }
-    tracing::info!(flow = %flow.name, "The flow runs on the fused batch path (where/map from lines straight to JSON lines).");
+    if plan.streaming() {
+        tracing::info!(flow = %flow.name, "The flow runs on the fused async path (where/map from messages straight to JSON lines).");
+    } else {
+        tracing::info!(flow = %flow.name, "The flow runs on the fused batch path (where/map from lines straight to JSON lines).");
+    }
     let again = plan.clone();
     let remake: super::SourceMaker = Box::new(move || {
         let mut source = remake()?;
@@ -157,11 +164,23 @@ impl FlowRt {
         }
         let t = &fused.target;
         let bytes = sealed.bytes;
-        match self
-            .with_policies(to, t.system.as_deref(), || t.target.write_encoded(bytes))
-            .await
-        {
+        let streaming = fused.plan.streaming();
+        let written_out = self
+            .with_policies(to, t.system.as_deref(), || async {
+                t.target.write_encoded(bytes).await?;
+                if streaming {
+                    // a failed commit drops what was staged: each attempt
+                    // writes the group again
+                    t.target.commit().await?;
+                }
+                Ok(())
+            })
+            .await;
+        match written_out {
             Ok(()) => {
+                if streaming {
+                    self.count_commit(to);
+                }
                 StepMetrics::add(&to.metrics.records_out, written);
                 StepMetrics::add(&self.stats.delivered, written);
                 pending.mark_delivered();

@@ -603,7 +603,7 @@ impl FlowRt {
 impl FlowRt {
     /// Counts one durable write of a target step (sync and async flows:
     /// a batch flow's writes become durable at its chunk's flush).
-    fn count_commit(&self, step: &CStep) {
+    pub(crate) fn count_commit(&self, step: &CStep) {
         if self.mode != aqueduct_graph::ModeKind::Batch {
             StepMetrics::add(&step.metrics.commits, 1);
         }
