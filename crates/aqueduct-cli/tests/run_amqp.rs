@@ -9,42 +9,13 @@
 
 mod support;
 
-use lapin::BasicProperties;
-use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
+use lapin::options::{BasicGetOptions, QueueDeleteOptions};
 use serde_json::json;
 use std::time::Duration;
 use support::rabbit::Rabbit;
 use support::{Project, drain, publish, sqlite_count, wait_until};
 
 impl Rabbit {
-    fn publish(&self, queue: &str, payloads: impl IntoIterator<Item = String>) {
-        self.rt.block_on(async {
-            let mut confirms = Vec::new();
-            for payload in payloads {
-                confirms.push(
-                    self.channel
-                        .basic_publish(
-                            "".into(),
-                            queue.into(),
-                            BasicPublishOptions::default(),
-                            payload.as_bytes(),
-                            BasicProperties::default().with_delivery_mode(2),
-                        )
-                        .await
-                        .expect("publishes"),
-                );
-                if confirms.len() >= 500 {
-                    for c in confirms.drain(..) {
-                        c.await.expect("confirmed");
-                    }
-                }
-            }
-            for c in confirms {
-                c.await.expect("confirmed");
-            }
-        });
-    }
-
     /// Takes every message of the queue (acking each).
     fn drain(&self, queue: &str) -> Vec<String> {
         self.rt.block_on(async {
@@ -333,33 +304,12 @@ fn consume_reconnects_after_a_cut_connection_and_loses_nothing() {
     rabbit.delete(&queue);
 }
 
-/// A RabbitMQ node of the test's own (the machine's RabbitMQ, on a port,
-/// a node name and a data directory of its own, no plugins), for a test
-/// that restarts it. `RUNNING_UNDER_SYSTEMD` makes the start script
-/// `exec` the Erlang VM, so that the process the test holds is the node
-/// itself: SIGTERM stops it cleanly, SIGKILL when dropped leaves nothing.
-fn private_rabbit() -> aqueduct_test_support::Daemon {
-    aqueduct_test_support::Daemon::start_with_env(
-        &["/usr/lib/rabbitmq/bin/rabbitmq-server"],
-        &[],
-        &[
-            ("RUNNING_UNDER_SYSTEMD", "1"),
-            ("RABBITMQ_NODENAME", "aqueduct-test-{port}@localhost"),
-            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1"),
-            ("RABBITMQ_NODE_PORT", "{port}"),
-            ("RABBITMQ_DIST_PORT", "{port2}"),
-            ("RABBITMQ_MNESIA_BASE", "{dir}/mnesia"),
-            ("RABBITMQ_LOG_BASE", "{dir}/log"),
-            ("RABBITMQ_ENABLED_PLUGINS_FILE", "{dir}/enabled_plugins"),
-            ("RABBITMQ_CONFIG_FILE", "{dir}/rabbitmq"),
-            ("RABBITMQ_PID_FILE", "{dir}/pid"),
-        ],
-        |_, dir| {
-            std::fs::write(dir.join("enabled_plugins"), "[].\n")
-                .map_err(|e| format!("enabled_plugins: {e}"))
-        },
-    )
-    .expect("a private RabbitMQ node starts")
+/// A RabbitMQ node of the test's own (`aqueduct_test_support::rabbitmq`),
+/// for a test that restarts it, and its URL.
+fn private_rabbit() -> (aqueduct_test_support::Daemon, String) {
+    let node = aqueduct_test_support::rabbitmq().expect("a private RabbitMQ node starts");
+    let url = aqueduct_test_support::amqp_url(&node);
+    (node, url)
 }
 
 /// The broker restarted (SIGTERM, started again on the same port) while a
@@ -372,8 +322,7 @@ fn consume_recovers_from_a_broker_restart_and_loses_nothing() {
     if url("consume_recovers_from_a_broker_restart_and_loses_nothing").is_none() {
         return;
     }
-    let mut broker = private_rabbit();
-    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", broker.port());
+    let (mut broker, url) = private_rabbit();
     const N: i64 = 3000;
     let queue = Rabbit::connect(&url).queue_of_items("aq_restart", N);
     let p = Project::new();
@@ -401,8 +350,7 @@ fn publish_recovers_from_a_broker_restart_and_loses_nothing() {
     if url("publish_recovers_from_a_broker_restart_and_loses_nothing").is_none() {
         return;
     }
-    let mut broker = private_rabbit();
-    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", broker.port());
+    let (mut broker, url) = private_rabbit();
     let queue = aqueduct_test_support::unique_name("aq_pubrestart");
     Rabbit::connect(&url).declare(&queue);
     let p = publish::project(system(), &format!(r#"broker.publish("", "{queue}")"#));

@@ -6,8 +6,7 @@
 
 mod support;
 
-use lapin::BasicProperties;
-use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
+use lapin::options::QueueDeleteOptions;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -22,32 +21,10 @@ impl Rabbit {
     fn queue_of_items(&self, prefix: &str, n: u64) -> String {
         let queue = aqueduct_test_support::unique_name(prefix);
         self.declare(&queue);
-        self.rt.block_on(async {
-            let mut confirms = Vec::new();
-            for id in 0..n {
-                let payload = format!(r#"{{"id":{id},"name":"n{id}"}}"#);
-                confirms.push(
-                    self.channel
-                        .basic_publish(
-                            "".into(),
-                            queue.as_str().into(),
-                            BasicPublishOptions::default(),
-                            payload.as_bytes(),
-                            BasicProperties::default().with_delivery_mode(2),
-                        )
-                        .await
-                        .expect("publishes"),
-                );
-                if confirms.len() >= 1000 {
-                    for c in confirms.drain(..) {
-                        c.await.expect("confirmed");
-                    }
-                }
-            }
-            for c in confirms {
-                c.await.expect("confirmed");
-            }
-        });
+        self.publish(
+            &queue,
+            (0..n).map(|id| format!(r#"{{"id":{id},"name":"n{id}"}}"#)),
+        );
         queue
     }
 

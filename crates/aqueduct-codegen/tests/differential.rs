@@ -8,9 +8,12 @@
 //!   `testing::capture_tests` captures with the interpreter;
 //! - a property test feeds generated records to the fixture's batch flow
 //!   (where, let, map, route, dead letter) through the generated binary and
-//!   through `executor::build` in-process, and compares every output file.
+//!   through `executor::build` in-process, and compares every output file;
+//! - three copies of the `work-queue` service share one RabbitMQ queue, one
+//!   of them killed mid-stream ([`service_replicas`]).
 
 mod common;
+mod service_replicas;
 
 use aqueduct_codegen::{RuntimeSource, generate};
 use aqueduct_runtime::secrets::EnvConfig;

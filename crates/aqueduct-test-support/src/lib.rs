@@ -6,7 +6,8 @@
 //! a private Mosquitto ([`Mosquitto`]) that keeps every message, and
 //! private servers to restart ([`Daemon`]), and ports for a test's own
 //! listeners that nothing else takes meanwhile ([`listen_port`]), and a
-//! deterministic generator for tests that make their own inputs ([`Rng`]).
+//! deterministic generator for tests that make their own inputs ([`Rng`]),
+//! and a RabbitMQ node of a test's own ([`rabbitmq`]).
 //!
 //! Std only (threads, blocking sockets), so sync and async tests can use it.
 #![warn(missing_docs)]
@@ -15,12 +16,14 @@ mod daemon;
 mod mosquitto;
 mod port;
 mod proxy;
+mod rabbitmq;
 mod rng;
 
 pub use daemon::Daemon;
 pub use mosquitto::{KEEP_EVERYTHING, Mosquitto, PERSISTENT};
 pub use port::listen_port;
 pub use proxy::FaultProxy;
+pub use rabbitmq::{amqp_url, rabbitmq};
 pub use rng::Rng;
 
 use std::sync::atomic::{AtomicU64, Ordering};
