@@ -109,12 +109,7 @@ impl<H> Fusing<H> {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let record = Ok(self.plan.seal(&mut self.group));
-        let (ack, safe) = if acked {
-            let (ack, safe) = Ack::new();
-            (ack, Some(safe))
-        } else {
-            (Ack::none(), None)
-        };
+        let (ack, safe) = Ack::new_if(acked);
         out.send(Envelope {
             record,
             ack,

@@ -202,6 +202,17 @@ impl Ack {
         )
     }
 
+    /// [`Ack::new`] when `tracked`, else [`Ack::none`] (an at-most-once
+    /// source, or a setting that acknowledges nothing).
+    pub fn new_if(tracked: bool) -> (Ack, Option<oneshot::Receiver<()>>) {
+        if tracked {
+            let (ack, rx) = Ack::new();
+            (ack, Some(rx))
+        } else {
+            (Ack::none(), None)
+        }
+    }
+
     /// An ack nobody waits for (sources without positions).
     pub fn none() -> Ack {
         Ack {

@@ -295,12 +295,7 @@ impl Subscribe {
         at_least_once: bool,
     ) -> bool {
         let record = self.payload.decode(&received.1.payload);
-        let (ack, safe) = if at_least_once {
-            let (ack, safe) = Ack::new();
-            (ack, Some(safe))
-        } else {
-            (Ack::none(), None)
-        };
+        let (ack, safe) = Ack::new_if(at_least_once);
         if out
             .send(Envelope {
                 record,

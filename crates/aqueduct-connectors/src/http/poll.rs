@@ -217,13 +217,7 @@ impl HttpPoll {
             for (item, position) in self.select(items, &mark) {
                 let record = Value::from_json(&item, &self.ty, &self.schemas)
                     .map_err(|r| decode_error(&item.to_string(), r));
-                let (ack, ack_rx) = match &committer {
-                    Some(_) => {
-                        let (ack, rx) = Ack::new();
-                        (ack, Some(rx))
-                    }
-                    None => (Ack::none(), None),
-                };
+                let (ack, ack_rx) = Ack::new_if(committer.is_some());
                 let envelope = Envelope {
                     record,
                     ack,

@@ -200,12 +200,7 @@ impl MysqlSource {
             let Some(row) = row else { break };
             let record = row_record(&row, &columns, &self.ty, &self.schemas)
                 .map_err(|reason| decode_error(&row_text(&row, &columns), reason));
-            let (ack, ack_rx) = if committer.is_some() {
-                let (a, r) = Ack::new();
-                (a, Some(r))
-            } else {
-                (Ack::none(), None)
-            };
+            let (ack, ack_rx) = Ack::new_if(committer.is_some());
             if out
                 .send(Envelope {
                     record,
