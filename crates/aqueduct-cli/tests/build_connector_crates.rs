@@ -16,20 +16,7 @@ use aqueduct_test_support::{service_url, unique_name};
 use std::path::Path;
 use std::process::Command;
 use support::Project;
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("runs psql");
-    assert!(
-        out.status.success(),
-        "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
+use support::postgres::psql;
 
 #[test]
 fn a_generated_postgres_service_gives_what_aqueduct_run_gives() {

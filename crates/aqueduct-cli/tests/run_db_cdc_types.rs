@@ -25,7 +25,7 @@ use aqueduct_test_support::{service_url, unique_name};
 use serde_json::{Value, json};
 use std::time::Duration;
 use support::mysql::mysql;
-use support::postgres::psql;
+use support::postgres::{drop_slot_sql, psql, wait_for_slot};
 use support::{Project, wait_until};
 
 /// 35 significant digits: more than a `decimal` holds (28).
@@ -74,11 +74,10 @@ struct PgFixture {
 impl Drop for PgFixture {
     fn drop(&mut self) {
         let sql = format!(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active_pid IS NOT NULL;
-             SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}';
+            "{drop_slot}
              DROP PUBLICATION IF EXISTS {publication};
              DROP TABLE IF EXISTS {table}",
-            slot = self.slot,
+            drop_slot = drop_slot_sql(&self.slot),
             publication = self.publication,
             table = self.table
         );
@@ -135,19 +134,7 @@ flow types {{
         ),
     );
     let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            psql(
-                &url,
-                &format!(
-                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                    f.slot
-                ),
-            ) == "1"
-        }),
-        "the slot is created at start-up\n{}",
-        running.stderr()
-    );
+    wait_for_slot(&url, &f.slot, Duration::from_secs(20), &running);
     // one transaction per step: the records must keep commit order too
     let t = &f.table;
     for sql in [

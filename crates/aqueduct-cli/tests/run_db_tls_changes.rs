@@ -15,26 +15,13 @@ mod support;
 use aqueduct_test_support::{service_url, unique_name};
 use std::time::Duration;
 use support::mysql::mysql;
+use support::postgres::{drop_slot_sql, psql, wait_for_slot};
 use support::{Project, wait_until};
 
 /// `url` with `params` added to its query.
 fn with_params(url: &str, params: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{params}")
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("runs psql");
-    assert!(
-        out.status.success(),
-        "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
 /// Drops what a test made, also when it fails (after the run is killed).
@@ -67,9 +54,9 @@ fn postgres_changes_over_verify_full_mirror_rows_on_encrypted_sessions() {
     );
     let _cleanup = {
         let url = url.clone();
+        let drop_slot = drop_slot_sql(&slot);
         let sql = format!(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active_pid IS NOT NULL;
-             SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}';
+            "{drop_slot}
              DROP PUBLICATION IF EXISTS {publication};
              DROP TABLE IF EXISTS {src}, {dst}"
         );
@@ -105,16 +92,7 @@ flow mirror {{
         &format!("sslmode=verify-full&sslrootcert={ca}&application_name={app}"),
     );
     let mut running = p.spawn_with_env(&[], &[("PG_URL", &tls_url)]);
-    assert!(
-        wait_until(Duration::from_secs(60), || {
-            psql(
-                &url,
-                &format!("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'"),
-            ) == "1"
-        }),
-        "the slot is created at start-up\n{}",
-        running.stderr()
-    );
+    wait_for_slot(&url, &slot, Duration::from_secs(60), &running);
     psql(
         &url,
         &format!("INSERT INTO {src} VALUES (1, 'a'), (2, 'b'), (3, 'c')"),

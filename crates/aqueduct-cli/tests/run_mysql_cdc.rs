@@ -21,6 +21,7 @@ mod support;
 
 use aqueduct_test_support::{FaultProxy, service_url, unique_name};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::postgres::psql;
 use support::{Project, cdc, wait_converged, wait_until};
 
 fn mysql_url(test: &str) -> Option<String> {
@@ -56,21 +57,6 @@ fn mysql(url: &str, sql: &str) -> String {
     assert!(
         out.status.success(),
         "mysql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
-/// Runs `sql` through `psql`; the rows, `|`-separated, one per line.
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("runs psql");
-    assert!(
-        out.status.success(),
-        "psql failed on {sql}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()

@@ -19,25 +19,11 @@ mod support;
 use aqueduct_test_support::{service_url, unique_name};
 use serde_json::json;
 use std::time::Duration;
+use support::postgres::psql;
 use support::{Project, wait_until};
 
 fn postgres_url(test: &str) -> Option<String> {
     service_url("AQUEDUCT_TEST_POSTGRES_URL", test)
-}
-
-/// Runs `sql` through `psql`; the rows, `|`-separated, one per line.
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("runs psql");
-    assert!(
-        out.status.success(),
-        "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
 const ALL_TYPES: &str = "id integer PRIMARY KEY, small smallint, big bigint NOT NULL, \

@@ -22,25 +22,11 @@ mod support;
 
 use aqueduct_test_support::{FaultProxy, service_url, unique_name};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::postgres::{drop_slot_sql, psql, slots, wait_for_slot};
 use support::{Project, cdc, wait_converged, wait_until};
 
 fn postgres_url(test: &str) -> Option<String> {
     service_url("AQUEDUCT_TEST_POSTGRES_URL", test)
-}
-
-/// Runs `sql` through `psql`; the rows, `|`-separated, one per line.
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("runs psql");
-    assert!(
-        out.status.success(),
-        "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
 /// The tables, slot and publication of one test, dropped when it ends
@@ -98,11 +84,10 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         let sql = format!(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active_pid IS NOT NULL;
-             SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}';
+            "{drop_slot}
              DROP PUBLICATION IF EXISTS {publication};
              DROP TABLE IF EXISTS {src}, {dst}",
-            slot = self.slot,
+            drop_slot = drop_slot_sql(&self.slot),
             publication = self.publication,
             src = self.src,
             dst = self.dst
@@ -165,19 +150,7 @@ fn inserts_updates_and_deletes_reach_upsert_and_delete_targets_and_a_restart_res
     let p = mirror_project(&f);
     let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
     // the slot exists once the flow started; changes from then on are read
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            psql(
-                &url,
-                &format!(
-                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                    f.slot
-                ),
-            ) == "1"
-        }),
-        "the slot is created at start-up\n{}",
-        running.stderr()
-    );
+    wait_for_slot(&url, &f.slot, Duration::from_secs(20), &running);
     psql(
         &url,
         &format!(
@@ -253,15 +226,7 @@ fn an_update_that_changes_the_key_moves_the_row_at_the_target() {
     let f = Fixture::new(&url, "cdckey", ITEM);
     let p = mirror_project(&f);
     let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
-    let slot_made = || {
-        psql(
-            &url,
-            &format!(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                f.slot
-            ),
-        ) == "1"
-    };
+    let slot_made = || slots(&url, &f.slot) == "1";
     assert!(
         wait_until(Duration::from_secs(20), slot_made),
         "the slot is created at start-up\n{}",
@@ -365,19 +330,7 @@ fn under_load_a_kill_9_and_a_restart_leave_the_target_equal_to_the_source() {
     let fast = format!("{url}?options=-c%20synchronous_commit%3Doff");
     p.file("workload.sql", cdc::workload(&f.src, seed, "BEGIN").sql());
     let mut running = p.spawn_with_env(&[], &[("PG_URL", &fast)]);
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            psql(
-                &url,
-                &format!(
-                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                    f.slot
-                ),
-            ) == "1"
-        }),
-        "the slot is created at start-up\n{}",
-        running.stderr()
-    );
+    wait_for_slot(&url, &f.slot, Duration::from_secs(20), &running);
     // the separate client writes while the flow runs
     let writer = std::process::Command::new("psql")
         .arg(&url)
@@ -457,13 +410,7 @@ flow mirror {{
     let check = p.check_connect(&[("PG_URL", &url)]);
     assert_eq!(check.code, 0, "{}", check.stderr);
     assert_eq!(
-        psql(
-            &url,
-            &format!(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                f.slot
-            )
-        ),
+        slots(&url, &f.slot),
         "0",
         "check --connect leaves no slot behind"
     );
@@ -876,19 +823,7 @@ fn under_load_connections_cut_three_times_recover_without_a_restart_and_nothing_
     let env = [("SRC_URL", cdc::through(&url, &source)), ("PG_URL", fast)];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut running = p.spawn_with_env(&[], &env);
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            psql(
-                &url,
-                &format!(
-                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                    f.slot
-                ),
-            ) == "1"
-        }),
-        "the slot is created at start-up\n{}",
-        running.stderr()
-    );
+    wait_for_slot(&url, &f.slot, Duration::from_secs(20), &running);
     let workload = cdc::workload(&f.src, seed, "BEGIN");
     let fingerprint = || {
         psql(

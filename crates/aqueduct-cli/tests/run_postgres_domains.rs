@@ -22,7 +22,7 @@ mod support;
 
 use aqueduct_test_support::{service_url, unique_name};
 use std::time::Duration;
-use support::postgres::psql;
+use support::postgres::{drop_slot_sql, psql, slots, wait_for_slot};
 use support::{Project, wait_until};
 
 /// 29 significant digits: more than an `f64` keeps, what a decimal holds.
@@ -99,10 +99,9 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         let mut sql = format!(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active_pid IS NOT NULL;
-             SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}';
+            "{drop_slot}
              DROP PUBLICATION IF EXISTS {publication};",
-            slot = self.slot,
+            drop_slot = drop_slot_sql(&self.slot),
             publication = self.publication,
         );
         for t in &self.tables {
@@ -367,19 +366,7 @@ flow mirror {{
         ),
     );
     let mut running = p.spawn_with_env(&[], &[("PG_URL", &url)]);
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            psql(
-                &url,
-                &format!(
-                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                    f.slot
-                ),
-            ) == "1"
-        }),
-        "the slot is created at start-up\n{}",
-        running.stderr()
-    );
+    wait_for_slot(&url, &f.slot, Duration::from_secs(20), &running);
     // one transaction per step: the records keep commit order
     for sql in [
         format!(
@@ -521,14 +508,5 @@ flow mirror {{
         assert!(text.contains(&problem), "{problem}\n{text}");
     }
     // `check --connect` makes no slot
-    assert_eq!(
-        psql(
-            &url,
-            &format!(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
-                f.slot
-            )
-        ),
-        "0"
-    );
+    assert_eq!(slots(&url, &f.slot), "0");
 }

@@ -17,6 +17,7 @@ mod support;
 use aqueduct_test_support::{service_url, unique_name};
 use std::path::Path;
 use support::Project;
+use support::postgres::psql;
 
 /// The server URL and the test CA, or `None` (a visible skip).
 fn setup(test: &str) -> Option<(String, String)> {
@@ -29,22 +30,6 @@ fn setup(test: &str) -> Option<(String, String)> {
 fn with_params(url: &str, params: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{params}")
-}
-
-/// Runs `sql` through `psql` (plaintext, so the check does not depend on
-/// the code under test); the rows, `|`-separated, one per line.
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("runs psql");
-    assert!(
-        out.status.success(),
-        "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
 /// A CA of its own that signed nothing the server holds.

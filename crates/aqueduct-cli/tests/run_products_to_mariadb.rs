@@ -18,7 +18,7 @@ mod support;
 use aqueduct_test_support::{service_url, unique_name};
 use std::path::Path;
 use std::time::Duration;
-use support::postgres::{Database, psql};
+use support::postgres::{Database, psql, wait_for_slot};
 use support::{Project, wait_converged, wait_until};
 
 /// The slot the example's flow creates (`aqueduct_` + the flow's name):
@@ -239,16 +239,7 @@ fn the_replica_follows_inserts_updates_and_deletes_and_a_kill_9_loses_nothing() 
         ("REPLICA_DATABASE_URL", replica.url.as_str()),
     ];
     let mut running = p.spawn_with_env(&[], &env);
-    assert!(
-        wait_until(Duration::from_secs(30), || {
-            psql(
-                &shop_url,
-                &format!("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'"),
-            ) == "1"
-        }),
-        "the slot is created at start-up\n{}",
-        running.stderr()
-    );
+    wait_for_slot(&shop_url, SLOT, Duration::from_secs(30), &running);
 
     // the README's statements
     psql(

@@ -1,6 +1,9 @@
 //! A throw-away PostgreSQL database for a test that runs a project whose
 //! table names are fixed (an example): created on the server of
-//! `AQUEDUCT_TEST_POSTGRES_URL`, dropped when the guard goes.
+//! `AQUEDUCT_TEST_POSTGRES_URL`, dropped when the guard goes; `psql` and
+//! the replication slots a `changes` flow makes.
+
+use std::time::Duration;
 
 /// Runs `sql` through `psql` on `url`; the rows, `|`-separated, one per line.
 pub fn psql(url: &str, sql: &str) -> String {
@@ -15,6 +18,33 @@ pub fn psql(url: &str, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// How many replication slots are named `slot` ("0" or "1").
+pub fn slots(url: &str, slot: &str) -> String {
+    psql(
+        url,
+        &format!("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+    )
+}
+
+/// Statements that drop the replication slot `slot`, ending the session
+/// that holds it (a killed run's walsender may still), if it exists.
+pub fn drop_slot_sql(slot: &str) -> String {
+    format!(
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active_pid IS NOT NULL;
+         SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}';"
+    )
+}
+
+/// Waits up to `limit` for the replication slot `slot` that a `changes`
+/// flow creates at start-up; fails with the run's log when it does not come.
+pub fn wait_for_slot(url: &str, slot: &str, limit: Duration, running: &super::Running) {
+    assert!(
+        super::wait_until(limit, || slots(url, slot) == "1"),
+        "the slot is created at start-up\n{}",
+        running.stderr()
+    );
 }
 
 /// A database of its own on the test server.
