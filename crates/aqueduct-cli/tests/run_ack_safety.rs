@@ -1,8 +1,9 @@
 //! A source is told a record is safe (a 202, a committed position) only
 //! once every target committed it or the dead letter took it, through
 //! `aqueduct run`: not when the flow stops with the record still waiting in
-//! a `batch` group, and not when an in-process channel merely queued it for
-//! a consumer flow that then fails.
+//! a `batch` group, not when an in-process channel merely queued it for
+//! a consumer flow that then fails, and not when a shutdown's drain timeout
+//! cuts the flow off with the record still at its target.
 
 mod support;
 
@@ -163,5 +164,58 @@ flow store {
         started.elapsed() < Duration::from_secs(30),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+#[test]
+fn a_record_cut_off_by_the_drain_timeout_is_not_accepted() {
+    // Scenario: SIGTERM while a record waits at a target slower than the
+    // drain timeout (10 s). The flow is stopped with the record still at
+    // the target; it never landed, so its caller gets 503 (try again),
+    // never 202.
+    let server = TestServer::start(vec![Rule::new("/slow").delay(Duration::from_secs(25))]);
+    let port = support::free_port();
+    let p = Project::new();
+    p.file(
+        "main.aq",
+        format!(
+            r#"
+system api: endpoint {{ listen = "127.0.0.1:{port}" }}
+system slow: http {{ base_url = "{url}" }}
+type Event {{ n: int }}
+
+flow collect {{
+  mode async
+  from api.post("/events") as Event
+  to slow.post("/slow")
+}}
+"#,
+            url = server.url()
+        ),
+    );
+    let mut running = p.spawn(&[]);
+    running.wait_serving(port, "/events");
+    let caller =
+        std::thread::spawn(move || support::try_http(port, "POST", "/events", r#"{"n":1}"#, &[]));
+    assert!(
+        support::wait_until(Duration::from_secs(10), || !server.hits("/slow").is_empty()),
+        "the record reached the slow target; stderr:\n{}",
+        running.stderr()
+    );
+    let out = running.terminate(Duration::from_secs(30));
+    let response = caller
+        .join()
+        .expect("the caller")
+        .expect("the endpoint answers before it closes");
+    assert_eq!(
+        response.status, 503,
+        "a record cut off by the drain timeout is not accepted: {}\nstderr:\n{}",
+        response.body, out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("stopped before in-flight records drained"),
+        "the run says the flow was cut off: {}",
+        out.stderr
     );
 }
