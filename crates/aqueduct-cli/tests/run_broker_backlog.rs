@@ -145,11 +145,7 @@ fn drain_part(project: &Project, env: (&str, &str), mut in_broker: impl FnMut() 
 
 #[test]
 fn amqp_consume_leaves_a_100k_backlog_in_the_queue_with_flat_memory() {
-    use lapin::options::{
-        BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-    };
-    use lapin::types::FieldTable;
-    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    use lapin::options::QueueDeleteOptions;
     let Some(url) = aqueduct_test_support::service_url(
         "AQUEDUCT_TEST_AMQP_URL",
         "amqp_consume_leaves_a_100k_backlog_in_the_queue_with_flat_memory",
@@ -157,74 +153,19 @@ fn amqp_consume_leaves_a_100k_backlog_in_the_queue_with_flat_memory() {
         return;
     };
     let queue = aqueduct_test_support::unique_name("aq_backlog");
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let (_connection, channel) = rt.block_on(async {
-        let connection = Connection::connect(&url, ConnectionProperties::default())
-            .await
-            .expect("connects to RabbitMQ");
-        let channel = connection.create_channel().await.expect("a channel");
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .expect("confirm mode");
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declares the queue");
-        let mut confirms = Vec::new();
-        for p in payloads() {
-            confirms.push(
-                channel
-                    .basic_publish(
-                        "".into(),
-                        queue.as_str().into(),
-                        BasicPublishOptions::default(),
-                        p.as_bytes(),
-                        BasicProperties::default().with_delivery_mode(2),
-                    )
-                    .await
-                    .expect("publishes"),
-            );
-            if confirms.len() >= 1000 {
-                for c in confirms.drain(..) {
-                    c.await.expect("confirmed");
-                }
-            }
-        }
-        for c in confirms {
-            c.await.expect("confirmed");
-        }
-        (connection, channel)
-    });
+    let rabbit = support::rabbit::Rabbit::connect(&url);
+    rabbit.declare(&queue);
+    rabbit.publish(&queue, payloads());
     let project = project(
         "system broker: amqp {\n  url = env(\"AMQP_URL\")\n}\n",
         &format!("broker.consume(\"{queue}\")"),
     );
     drain_part(&project, ("AMQP_URL", &url), || {
-        rt.block_on(async {
-            let q = channel
-                .queue_declare(
-                    queue.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("the queue exists");
-            u64::from(q.message_count())
-        })
+        u64::from(rabbit.ready(&queue))
     });
-    rt.block_on(async {
-        let _ = channel
+    rabbit.rt.block_on(async {
+        let _ = rabbit
+            .channel
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
             .await;
     });
