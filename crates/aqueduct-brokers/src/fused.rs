@@ -110,13 +110,9 @@ impl<H> Fusing<H> {
         }
         let record = Ok(self.plan.seal(&mut self.group));
         let (ack, safe) = Ack::new_if(acked);
-        out.send(Envelope {
-            record,
-            ack,
-            reply: None,
-        })
-        .await
-        .map_err(|_| Gone)?;
+        out.send(Envelope::new(record, ack))
+            .await
+            .map_err(|_| Gone)?;
         Ok(Some(Sent {
             safe,
             held: std::mem::take(&mut self.held),

@@ -135,15 +135,7 @@ impl Source for StdinSource {
                     None => return Ok(()),
                     Some(Err(e)) => return Err(e),
                     Some(Ok(record)) => {
-                        if out
-                            .send(Envelope {
-                                record,
-                                ack: Ack::none(),
-                                reply: None,
-                            })
-                            .await
-                            .is_err()
-                        {
+                        if out.send(Envelope::new(record, Ack::none())).await.is_err() {
                             return Ok(());
                         }
                     }

@@ -183,11 +183,7 @@ impl Pass<'_> {
         key: Vec<Value>,
     ) -> Result<bool, ConnectorError> {
         let Some((resume, committer)) = self.resume else {
-            let envelope = Envelope {
-                record,
-                ack: Ack::none(),
-                reply: None,
-            };
+            let envelope = Envelope::new(record, Ack::none());
             return Ok(self.out.send(envelope).await.is_ok());
         };
         if let Some(i) = key.iter().position(Value::is_null) {
@@ -197,11 +193,7 @@ impl Pass<'_> {
             )));
         }
         let (ack, ack_rx) = Ack::new();
-        let envelope = Envelope {
-            record,
-            ack,
-            reply: None,
-        };
+        let envelope = Envelope::new(record, ack);
         if self.out.send(envelope).await.is_err() {
             return Ok(false);
         }

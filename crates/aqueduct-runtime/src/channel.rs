@@ -47,11 +47,7 @@ impl ChannelTarget {
             let mut acks = Vec::with_capacity(self.consumers.len());
             for consumer in &self.consumers {
                 let (ack, ack_rx) = Ack::new();
-                let env = Envelope {
-                    record: Ok(record.clone()),
-                    ack,
-                    reply: None,
-                };
+                let env = Envelope::new(Ok(record.clone()), ack);
                 if consumer.send(env).await.is_err() {
                     return Err(self.ended());
                 }
@@ -76,11 +72,7 @@ impl Target for ChannelTarget {
         Box::pin(async move {
             for record in records {
                 for consumer in &self.consumers {
-                    let env = Envelope {
-                        record: Ok(record.clone()),
-                        ack: Ack::none(),
-                        reply: None,
-                    };
+                    let env = Envelope::new(Ok(record.clone()), Ack::none());
                     if consumer.send(env).await.is_err() {
                         return Err(self.ended());
                     }

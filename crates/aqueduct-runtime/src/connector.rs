@@ -330,6 +330,18 @@ pub struct Envelope {
     pub reply: Option<oneshot::Sender<ReplyMsg>>,
 }
 
+impl Envelope {
+    /// A record for a flow that answers nobody (every source but a
+    /// request-reply one).
+    pub fn new(record: Result<Value, DecodeError>, ack: Ack) -> Envelope {
+        Envelope {
+            record,
+            ack,
+            reply: None,
+        }
+    }
+}
+
 /// A record a source could not decode.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}")]

@@ -108,12 +108,7 @@ impl Source for CheckedSource {
             for record in self.records {
                 let id = id_of(&record);
                 let (ack, rx) = Ack::new();
-                let env = Envelope {
-                    record: Ok(record),
-                    ack,
-                    reply: None,
-                };
-                if out.send(env).await.is_err() {
+                if out.send(Envelope::new(Ok(record), ack)).await.is_err() {
                     break;
                 }
                 let (committed, dead, acked, early) = (

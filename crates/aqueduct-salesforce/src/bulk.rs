@@ -233,11 +233,7 @@ impl Source for BulkQuery {
                 })?;
                 drop(body);
                 for record in rows {
-                    let envelope = Envelope {
-                        record,
-                        ack: Ack::none(),
-                        reply: None,
-                    };
+                    let envelope = Envelope::new(record, Ack::none());
                     if out.send(envelope).await.is_err() {
                         return Ok(());
                     }

@@ -194,11 +194,7 @@ async fn receive(State(shared): State<Arc<Shared>>, body: String) -> Response {
     let mut acks = Vec::new();
     for n in &message.notifications {
         let (ack, rx) = Ack::new();
-        let envelope = Envelope {
-            record: shared.record(n),
-            ack,
-            reply: None,
-        };
+        let envelope = Envelope::new(shared.record(n), ack);
         if shared.out.send(envelope).await.is_err() {
             return fault(StatusCode::SERVICE_UNAVAILABLE, "the flow is stopping");
         }

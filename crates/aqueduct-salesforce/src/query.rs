@@ -113,11 +113,7 @@ impl Source for QuerySource {
                 for json in page.records {
                     let record = convert::from_json(&json, &self.ty, &self.schemas)
                         .map_err(|reason| decode_error(&json.to_string(), reason));
-                    let envelope = Envelope {
-                        record,
-                        ack: Ack::none(),
-                        reply: None,
-                    };
+                    let envelope = Envelope::new(record, Ack::none());
                     if out.send(envelope).await.is_err() {
                         return Ok(());
                     }

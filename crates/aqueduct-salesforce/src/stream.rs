@@ -468,11 +468,7 @@ pub(crate) async fn deliver(
     for (i, record) in records.into_iter().enumerate() {
         let (ack, rx) = Ack::new();
         committer.push(rx, (i + 1 == n).then(|| position.to_string()));
-        let envelope = Envelope {
-            record,
-            ack,
-            reply: None,
-        };
+        let envelope = Envelope::new(record, ack);
         if out.send(envelope).await.is_err() {
             return false;
         }

@@ -245,15 +245,7 @@ impl Consume {
             };
             let record = self.payload.decode(&delivery.data);
             let (ack, safe) = Ack::new();
-            if out
-                .send(Envelope {
-                    record,
-                    ack,
-                    reply: None,
-                })
-                .await
-                .is_err()
-            {
+            if out.send(Envelope::new(record, ack)).await.is_err() {
                 return End::Stopped;
             }
             acks.track(safe, delivery.acker);

@@ -269,15 +269,7 @@ impl Consume {
             drop(message);
             lock(&offsets).delivered(partition, offset);
             let (ack, safe) = Ack::new();
-            if out
-                .send(Envelope {
-                    record,
-                    ack,
-                    reply: None,
-                })
-                .await
-                .is_err()
-            {
+            if out.send(Envelope::new(record, ack)).await.is_err() {
                 break Ok(());
             }
             acks.track(safe, (partition, offset));

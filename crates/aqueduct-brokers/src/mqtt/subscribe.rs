@@ -296,15 +296,7 @@ impl Subscribe {
     ) -> bool {
         let record = self.payload.decode(&received.1.payload);
         let (ack, safe) = Ack::new_if(at_least_once);
-        if out
-            .send(Envelope {
-                record,
-                ack,
-                reply: None,
-            })
-            .await
-            .is_err()
-        {
+        if out.send(Envelope::new(record, ack)).await.is_err() {
             return false;
         }
         if let Some(safe) = safe {

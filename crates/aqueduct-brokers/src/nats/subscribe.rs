@@ -102,11 +102,7 @@ impl Subscribe {
                 _ = stopped(&mut self.shutdown) => break,
             };
             let Some(message) = message else { break };
-            let envelope = Envelope {
-                record: self.payload.decode(&message.payload),
-                ack: Ack::none(),
-                reply: None,
-            };
+            let envelope = Envelope::new(self.payload.decode(&message.payload), Ack::none());
             if out.send(envelope).await.is_err() {
                 break;
             }
@@ -221,15 +217,7 @@ impl Subscribe {
                 };
                 let record = self.payload.decode(&message.message.payload);
                 let (ack, safe) = Ack::new();
-                if out
-                    .send(Envelope {
-                        record,
-                        ack,
-                        reply: None,
-                    })
-                    .await
-                    .is_err()
-                {
+                if out.send(Envelope::new(record, ack)).await.is_err() {
                     break 'session;
                 }
                 acks.track(safe, (message, permit));

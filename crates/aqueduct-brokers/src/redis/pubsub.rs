@@ -82,11 +82,10 @@ impl Subscribe {
                 let Some(message) = message else {
                     break;
                 };
-                let envelope = Envelope {
-                    record: self.payload.decode(message.get_payload_bytes()),
-                    ack: Ack::none(),
-                    reply: None,
-                };
+                let envelope = Envelope::new(
+                    self.payload.decode(message.get_payload_bytes()),
+                    Ack::none(),
+                );
                 if out.send(envelope).await.is_err() {
                     return Ok(());
                 }

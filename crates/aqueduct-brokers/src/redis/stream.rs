@@ -210,15 +210,7 @@ impl StreamSource {
                 // an own pending entry since deleted from the stream reads as an empty map
                 let record = entry::decode(&entry.map, &self.ty, &self.schemas);
                 let (ack, safe) = Ack::new();
-                if out
-                    .send(Envelope {
-                        record,
-                        ack,
-                        reply: None,
-                    })
-                    .await
-                    .is_err()
-                {
+                if out.send(Envelope::new(record, ack)).await.is_err() {
                     break 'reading;
                 }
                 acks.track(safe, entry.id);

@@ -313,11 +313,7 @@ impl<'a> Batch<'a> {
             return false;
         }
         let (ack, ack_rx) = Ack::new();
-        let envelope = Envelope {
-            record,
-            ack,
-            reply: None,
-        };
+        let envelope = Envelope::new(record, ack);
         self.tx.sent.set(self.tx.sent.get() + weight);
         self.held.push((envelope, ack_rx, pos, weight));
         // a fused group is a burst by itself
@@ -556,11 +552,7 @@ mod tests {
     }
 
     fn envelope() -> Envelope {
-        Envelope {
-            record: Ok(Value::Null),
-            ack: Ack::none(),
-            reply: None,
-        }
+        Envelope::new(Ok(Value::Null), Ack::none())
     }
 
     #[test]

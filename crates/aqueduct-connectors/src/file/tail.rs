@@ -112,15 +112,7 @@ impl TailSource {
                     offset,
                 }) => {
                     let (ack, ack_rx) = Ack::new();
-                    if out
-                        .send(Envelope {
-                            record,
-                            ack,
-                            reply: None,
-                        })
-                        .await
-                        .is_err()
-                    {
+                    if out.send(Envelope::new(record, ack)).await.is_err() {
                         break;
                     }
                     committer.push(

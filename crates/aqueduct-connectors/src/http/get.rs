@@ -301,11 +301,7 @@ impl HttpGet {
             for item in records {
                 let record = Value::from_json(&item, &self.ty, &self.schemas)
                     .map_err(|r| decode_error(&item.to_string(), r));
-                let envelope = Envelope {
-                    record,
-                    ack: Ack::none(),
-                    reply: None,
-                };
+                let envelope = Envelope::new(record, Ack::none());
                 if out.send(envelope).await.is_err() {
                     return Ok(());
                 }

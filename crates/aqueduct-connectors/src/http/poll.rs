@@ -218,11 +218,7 @@ impl HttpPoll {
                 let record = Value::from_json(&item, &self.ty, &self.schemas)
                     .map_err(|r| decode_error(&item.to_string(), r));
                 let (ack, ack_rx) = Ack::new_if(committer.is_some());
-                let envelope = Envelope {
-                    record,
-                    ack,
-                    reply: None,
-                };
+                let envelope = Envelope::new(record, ack);
                 if out.send(envelope).await.is_err() {
                     break 'poll;
                 }

@@ -159,15 +159,7 @@ impl PollSource {
             };
             for (record, wm) in rows {
                 let (ack, ack_rx) = Ack::new();
-                if out
-                    .send(Envelope {
-                        record,
-                        ack,
-                        reply: None,
-                    })
-                    .await
-                    .is_err()
-                {
+                if out.send(Envelope::new(record, ack)).await.is_err() {
                     break 'poll;
                 }
                 let position = wm.map(|wm| {

@@ -417,15 +417,7 @@ impl ChangesSource {
                 }
                 let record = self.record(op, values, &time);
                 let (ack, rx) = Ack::new();
-                if out
-                    .send(Envelope {
-                        record,
-                        ack,
-                        reply: None,
-                    })
-                    .await
-                    .is_err()
-                {
+                if out.send(Envelope::new(record, ack)).await.is_err() {
                     return Ok(Flow::Stop);
                 }
                 committer.push(rx, None);

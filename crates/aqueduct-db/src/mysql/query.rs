@@ -201,15 +201,7 @@ impl MysqlSource {
             let record = row_record(&row, &columns, &self.ty, &self.schemas)
                 .map_err(|reason| decode_error(&row_text(&row, &columns), reason));
             let (ack, ack_rx) = Ack::new_if(committer.is_some());
-            if out
-                .send(Envelope {
-                    record,
-                    ack,
-                    reply: None,
-                })
-                .await
-                .is_err()
-            {
+            if out.send(Envelope::new(record, ack)).await.is_err() {
                 return Ok(false);
             }
             let wm = wm_index

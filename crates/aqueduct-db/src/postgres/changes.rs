@@ -389,11 +389,7 @@ impl ChangesSource {
                 for (op, tuple, old) in changes {
                     let record = self.record(relation, op, tuple, old, &t.commit_time);
                     let (ack, rx) = Ack::new();
-                    let envelope = Envelope {
-                        record,
-                        ack,
-                        reply: None,
-                    };
+                    let envelope = Envelope::new(record, ack);
                     if out.send(envelope).await.is_err() {
                         break 'poll;
                     }

@@ -174,11 +174,7 @@ impl PollSource {
             };
             for (record, wm) in rows {
                 let (ack, ack_rx) = Ack::new();
-                let envelope = Envelope {
-                    record,
-                    ack,
-                    reply: None,
-                };
+                let envelope = Envelope::new(record, ack);
                 if out.send(envelope).await.is_err() {
                     break 'poll;
                 }

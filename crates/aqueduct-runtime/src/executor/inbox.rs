@@ -78,11 +78,7 @@ mod tests {
     use crate::value::Value;
 
     fn env() -> Envelope {
-        Envelope {
-            record: Ok(Value::Null),
-            ack: Ack::none(),
-            reply: None,
-        }
+        Envelope::new(Ok(Value::Null), Ack::none())
     }
 
     #[tokio::test]

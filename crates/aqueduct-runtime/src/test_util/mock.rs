@@ -45,15 +45,7 @@ impl Source for VecSource {
             let mut waits = Vec::new();
             for record in self.records {
                 let (ack, rx) = Ack::new();
-                if out
-                    .send(Envelope {
-                        record,
-                        ack,
-                        reply: None,
-                    })
-                    .await
-                    .is_err()
-                {
+                if out.send(Envelope::new(record, ack)).await.is_err() {
                     break;
                 }
                 waits.push(rx);
