@@ -8,20 +8,21 @@
 //!   payloads: key order, unknown and nested fields, escapes, optional
 //!   fields missing or null, floats, pretty-printed JSON, a `where` that
 //!   drops some, a `map` that computes.
-//! - Killed with SIGKILL at a random moment of 20,000 queued messages and
-//!   started again, it loses nothing: every id lands (the file target
-//!   appends, so a message of a group written but not yet acknowledged
-//!   may land twice: at least once), and a clean stop leaves nothing
-//!   unacknowledged in the session.
+//! - Killed with SIGKILL at a random moment of 20,000 messages published
+//!   live (at most 400 ahead of what landed) and started again, it loses
+//!   nothing: every id lands (the file target appends, so a message of a
+//!   group written but not yet acknowledged may land twice: at least
+//!   once), and a clean stop leaves nothing unacknowledged in the session.
 //!
 //! Against a Mosquitto of the test's own that keeps every message
 //! (`aqueduct_test_support::Mosquitto`), rumqttc as the publisher.
 
 mod support;
 
+use rumqttc::QoS;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::mqtt::{items, queued_backlog, unacknowledged};
+use support::mqtt::{paced_by, queued_backlog, unacknowledged};
 use support::{Project, drain, wait_until};
 
 fn private_broker(test: &str) -> Option<aqueduct_test_support::Mosquitto> {
@@ -147,7 +148,8 @@ fn fused_subscriber_killed_with_sigkill_at_random_loses_nothing_after_restart() 
     };
     let url = broker.url();
     const N: i64 = drain::FAULT_MESSAGES;
-    let (topic, client) = queued_backlog(&url, "fusedkill", items(N));
+    let topic = aqueduct_test_support::unique_name("aq/fusedkill");
+    let client = aqueduct_test_support::unique_name("aq-fusedkill");
     let p = Project::new();
     p.file("main.aq", flow(&topic, &client, ""));
     let out = p.path("out/items.jsonl");
@@ -167,6 +169,28 @@ fn fused_subscriber_killed_with_sigkill_at_random_loses_nothing_after_restart() 
     let progress = drain::random_moment(N);
     let mut first = p.spawn_with_env(&[], &[("MQTT_URL", &url)]);
     assert!(
+        wait_until(Duration::from_secs(20), || first
+            .stderr()
+            .contains("subscribed")),
+        "not subscribed; stderr:\n{}",
+        first.stderr()
+    );
+    // a live stream, at most 400 messages ahead of what landed, so the
+    // kill strikes mid-stream (a queued backlog is written in a blink)
+    let lines = out.clone();
+    let publisher = paced_by(
+        &url,
+        &format!("{topic}/items"),
+        QoS::AtLeastOnce,
+        N,
+        Box::new(move || {
+            std::fs::read(&lines)
+                .map(|b| b.iter().filter(|c| **c == b'\n').count() as i64)
+                .unwrap_or(0)
+        }),
+        400,
+    );
+    assert!(
         wait_until(Duration::from_secs(120), || landed().len() as i64
             >= progress),
         "{} landed, not the {progress} to strike at; stderr:\n{}",
@@ -176,15 +200,20 @@ fn fused_subscriber_killed_with_sigkill_at_random_loses_nothing_after_restart() 
     first.signal("KILL");
     first.wait_exit(Duration::from_secs(10)).expect("killed");
     let at_kill = landed().len() as i64;
+    assert!(at_kill < N, "killed mid-stream: {at_kill} of {N}");
     assert!(
         first.stderr().contains("fused async path"),
         "{}",
         first.stderr()
     );
 
+    // the persistent session kept what was not acknowledged, and what was
+    // published meanwhile
     let mut second = p.spawn_with_env(&[], &[("MQTT_URL", &url)]);
     let all = wait_until(Duration::from_secs(120), || landed().len() as i64 == N);
+    let published = publisher.join().expect("the publisher ran");
     let r = second.terminate(Duration::from_secs(20));
+    assert_eq!(published, Ok(()));
     assert!(
         all,
         "killed at {at_kill}: {} of {N} ids landed; stderr:\n{}",
@@ -196,7 +225,7 @@ fn fused_subscriber_killed_with_sigkill_at_random_loses_nothing_after_restart() 
     assert_eq!(
         seen.keys().copied().collect::<Vec<_>>(),
         (0..N).collect::<Vec<_>>(),
-        "every id of the backlog, and nothing else"
+        "every id published, and nothing else"
     );
     // at least once: messages written but not yet acknowledged at the
     // kill come again and are appended again (how many is timing)

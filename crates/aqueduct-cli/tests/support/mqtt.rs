@@ -130,6 +130,19 @@ pub fn paced_publisher(
     dbs: Vec<std::path::PathBuf>,
     window: i64,
 ) -> std::thread::JoinHandle<Result<(), String>> {
+    let landed = move || dbs.iter().map(|db| drain::items(db)).sum();
+    paced_by(url, topic, qos, n, Box::new(landed), window)
+}
+
+/// [`paced_publisher`] paced by what `landed` counts (records of any target).
+pub fn paced_by(
+    url: &str,
+    topic: &str,
+    qos: QoS,
+    n: i64,
+    landed_now: Box<dyn Fn() -> i64 + Send>,
+    window: i64,
+) -> std::thread::JoinHandle<Result<(), String>> {
     const IN_FLIGHT: i64 = 16;
     const STALLED: Duration = Duration::from_secs(60);
     let (url, topic) = (url.to_string(), topic.to_string());
@@ -165,7 +178,7 @@ pub fn paced_publisher(
                     return Err(poller.await.unwrap_or_else(|e| e.to_string()));
                 }
                 if next - landed >= window || read_at.elapsed() >= Duration::from_secs(1) {
-                    landed = dbs.iter().map(|db| drain::items(db)).sum();
+                    landed = landed_now();
                     read_at = std::time::Instant::now();
                     if landed + done > progress.0 {
                         progress = (landed + done, read_at);
