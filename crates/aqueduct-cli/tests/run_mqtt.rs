@@ -17,7 +17,8 @@ use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use serde_json::json;
 use std::time::Duration;
 use support::mqtt::{
-    create_session, items, options, paced_publisher, publish_all, queued_backlog, unacknowledged,
+    create_session, items, options, paced_publisher, private_broker, publish_all, queued_backlog,
+    unacknowledged, wait_subscribed,
 };
 use support::{Project, drain, publish, wait_until};
 
@@ -28,19 +29,6 @@ fn url(test: &str) -> Option<String> {
 const SYSTEM: &str =
     "system devices: mqtt {\n  url = secret(\"MQTT_URL\")\n  client_id = \"CLIENT\"\n}\n";
 
-/// A Mosquitto of the test's own that keeps every message of a session
-/// (the shared one drops what is over `max_queued_messages`, 1000: under
-/// load, with the subscriber reconnecting, that lost messages in the
-/// broker and stalled these tests), or `None` (a skip) when the MQTT
-/// service is not configured.
-fn private_broker(test: &str) -> Option<aqueduct_test_support::Mosquitto> {
-    url(test)?;
-    Some(
-        aqueduct_test_support::Mosquitto::start(aqueduct_test_support::KEEP_EVERYTHING)
-            .expect("a private mosquitto starts"),
-    )
-}
-
 /// A Mosquitto of the test's own that keeps every message and saves its
 /// sessions across a restart, for a test that restarts it.
 fn persistent_broker() -> aqueduct_test_support::Mosquitto {
@@ -50,16 +38,6 @@ fn persistent_broker() -> aqueduct_test_support::Mosquitto {
         aqueduct_test_support::PERSISTENT
     ))
     .expect("a private mosquitto starts")
-}
-
-fn wait_subscribed(running: &mut support::Running) {
-    assert!(
-        wait_until(Duration::from_secs(20), || running
-            .stderr()
-            .contains("subscribed")),
-        "not subscribed; stderr:\n{}",
-        running.stderr()
-    );
 }
 
 #[test]

@@ -22,16 +22,8 @@ mod support;
 use rumqttc::QoS;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::mqtt::{paced_by, queued_backlog, unacknowledged};
+use support::mqtt::{paced_by, private_broker, queued_backlog, unacknowledged, wait_subscribed};
 use support::{Project, drain, wait_until};
-
-fn private_broker(test: &str) -> Option<aqueduct_test_support::Mosquitto> {
-    aqueduct_test_support::service_url("AQUEDUCT_TEST_MQTT_URL", test)?;
-    Some(
-        aqueduct_test_support::Mosquitto::start(aqueduct_test_support::KEEP_EVERYTHING)
-            .expect("a private mosquitto starts"),
-    )
-}
 
 /// A flow draining `topic/#` as `client` into `out/items.jsonl`, with
 /// `steps` between (none: straight through).
@@ -168,13 +160,7 @@ fn fused_subscriber_killed_with_sigkill_at_random_loses_nothing_after_restart() 
     };
     let progress = drain::random_moment(N);
     let mut first = p.spawn_with_env(&[], &[("MQTT_URL", &url)]);
-    assert!(
-        wait_until(Duration::from_secs(20), || first
-            .stderr()
-            .contains("subscribed")),
-        "not subscribed; stderr:\n{}",
-        first.stderr()
-    );
+    wait_subscribed(&first);
     // a live stream, at most 400 messages ahead of what landed, so the
     // kill strikes mid-stream (a queued backlog is written in a blink)
     let lines = out.clone();

@@ -12,7 +12,7 @@ mod support;
 
 use rumqttc::QoS;
 use std::time::{Duration, Instant};
-use support::mqtt::{paced_publisher, unacknowledged};
+use support::mqtt::{paced_publisher, unacknowledged, wait_subscribed};
 use support::{Project, Running, drain, union_of_ids, wait_converged, wait_until};
 
 /// The system of every replica: the client id comes from the environment,
@@ -26,16 +26,6 @@ const SYSTEM: &str =
 const WINDOW: i64 = 2000;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn wait_subscribed(running: &mut Running) {
-    assert!(
-        wait_until(Duration::from_secs(20), || running
-            .stderr()
-            .contains("subscribed")),
-        "not subscribed; stderr:\n{}",
-        running.stderr()
-    );
-}
 
 /// Rows in each replica's database.
 fn counts(dbs: &[std::path::PathBuf]) -> Vec<i64> {
@@ -69,11 +59,11 @@ fn three_replicas_share_a_shared_subscription_and_one_killed_loses_nothing_once_
     let dbs: Vec<_> = projects.iter().map(|p| p.path(drain::ITEMS_DB)).collect();
     let start = |i: usize| {
         projects[i].file("main.aq", &flow);
-        let mut replica = projects[i].spawn_with_env(
+        let replica = projects[i].spawn_with_env(
             &[],
             &[("MQTT_URL", url.as_str()), ("REPLICA_ID", ids[i].as_str())],
         );
-        wait_subscribed(&mut replica);
+        wait_subscribed(&replica);
         replica
     };
     let mut replicas: Vec<Running> = (0..3).map(start).collect();

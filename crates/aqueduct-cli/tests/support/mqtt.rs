@@ -9,6 +9,30 @@ use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A Mosquitto of the test's own that keeps every message of a session
+/// (the shared one drops what is over `max_queued_messages`, 1000: under
+/// load, with the subscriber reconnecting, that lost messages in the
+/// broker and stalled the fault tests), or `None` (a skip) when the MQTT
+/// service is not configured.
+pub fn private_broker(test: &str) -> Option<aqueduct_test_support::Mosquitto> {
+    aqueduct_test_support::service_url("AQUEDUCT_TEST_MQTT_URL", test)?;
+    Some(
+        aqueduct_test_support::Mosquitto::start(aqueduct_test_support::KEEP_EVERYTHING)
+            .expect("a private mosquitto starts"),
+    )
+}
+
+/// Waits until a running `mqtt.subscribe` logged its SUBACK.
+pub fn wait_subscribed(running: &super::Running) {
+    assert!(
+        super::wait_until(Duration::from_secs(20), || running
+            .stderr()
+            .contains("subscribed")),
+        "not subscribed; stderr:\n{}",
+        running.stderr()
+    );
+}
+
 /// rumqttc options for `url` as `client_id`.
 pub fn options(url: &str, client_id: &str) -> MqttOptions {
     let sep = if url.contains('?') { '&' } else { '?' };
