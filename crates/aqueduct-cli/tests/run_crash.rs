@@ -650,3 +650,64 @@ flow track {{
     );
     assert_eq!(p.read("out/dead.jsonl"), "");
 }
+
+/// A run killed inside a write leaves the appended file cut mid-record
+/// (SIGKILL stops a write of several pages between two of them). The next
+/// run must not glue its first record onto the fragment: the fragment goes
+/// to `.NAME.aq-torn` and records follow the last whole line, on the fused
+/// path and the general one alike.
+#[test]
+fn append_after_a_cut_record_moves_the_fragment_aside_and_appends_whole_lines() {
+    for fused in ["on", "off"] {
+        let p = Project::new();
+        p.file("in/a.jsonl", big_jsonl(3))
+            .file("main.aq", fused_flow(r#"file("out").append("rows.jsonl")"#))
+            .file("out/rows.jsonl", "{\"id\":-1}\n{\"id\":-2,\"na");
+        let r = p.run_with_env(&[], &[("AQUEDUCT_FUSED", fused)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            r.stderr.contains("fused batch path"),
+            fused == "on",
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("ended in a cut record"),
+            "fused {fused}: the repair is told:\n{}",
+            r.stderr
+        );
+        let out = p.read("out/rows.jsonl");
+        assert!(out.ends_with('\n'), "fused {fused}: {out}");
+        let ids: Vec<i64> = out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("fused {fused}: a cut line {l:?}: {e}"));
+                v["id"].as_i64().expect("an id")
+            })
+            .collect();
+        // id 2 has country "xx": the flow drops it
+        assert_eq!(ids, [-1, 0, 1], "fused {fused}");
+        assert_eq!(
+            p.read("out/.rows.jsonl.aq-torn"),
+            "{\"id\":-2,\"na\n",
+            "fused {fused}: the fragment is kept"
+        );
+    }
+}
+
+/// A whole jsonl record that only lacks its newline (another writer left
+/// it so) is kept in place and ended with one.
+#[test]
+fn append_after_a_whole_record_without_its_newline_ends_that_line() {
+    let p = Project::new();
+    p.file("in/a.jsonl", big_jsonl(1))
+        .file("main.aq", fused_flow(r#"file("out").append("rows.jsonl")"#))
+        .file("out/rows.jsonl", "{\"id\":-1}");
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("had no newline"), "{}", r.stderr);
+    let out = p.read("out/rows.jsonl");
+    assert!(out.starts_with("{\"id\":-1}\n{\"id\":0,"), "{out}");
+    assert!(!p.path("out/.rows.jsonl.aq-torn").exists());
+}

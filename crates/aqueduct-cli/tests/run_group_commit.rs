@@ -7,11 +7,10 @@
 mod support;
 
 use lapin::options::QueueDeleteOptions;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 use support::rabbit::Rabbit;
-use support::{Project, wait_until};
+use support::{Project, jsonl_ids, wait_until};
 
 /// Guards against hangs (a debug build on a loaded machine), not timings.
 const LIMIT: Duration = Duration::from_secs(180);
@@ -59,20 +58,6 @@ flow drain {{
     p
 }
 
-/// How many times each id is in the output file (every line must be a
-/// whole record).
-fn ids(path: &Path) -> BTreeMap<i64, u32> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut seen = BTreeMap::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("a torn line {line:?} in the output: {e}"));
-        let id = v["id"].as_i64().expect("an id");
-        *seen.entry(id).or_insert(0) += 1;
-    }
-    seen
-}
-
 /// Lines in the output file so far.
 fn lines(path: &Path) -> u64 {
     std::fs::read(path)
@@ -116,7 +101,7 @@ fn a_backlog_lands_once_with_far_fewer_commits_than_messages() {
     let metrics = support::http(admin, "GET", "/metrics", "").body;
     let r = running.terminate(Duration::from_secs(30));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let seen = ids(&out);
+    let seen = jsonl_ids(&out);
     assert_eq!(seen.len() as u64, N, "every message lands");
     assert!(seen.values().all(|n| *n == 1), "each exactly once here");
     let commits = commits(&metrics);
@@ -155,17 +140,21 @@ fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
 
     let mut second = p.spawn_with_env(&[], &[("AMQP_URL", &url)]);
     assert!(
-        wait_until(LIMIT, || ids(&out).len() as u64 == N),
+        wait_until(LIMIT, || jsonl_ids(&out).len() as u64 == N),
         "{} of {N} after the restart; stderr:\n{}",
-        ids(&out).len(),
+        jsonl_ids(&out).len(),
         second.stderr()
     );
     let settled = wait_until(Duration::from_secs(20), || rabbit.ready(&queue) == 0);
     let r = second.terminate(Duration::from_secs(30));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(settled, "the queue still holds messages");
-    let seen = ids(&out);
+    let seen = jsonl_ids(&out);
     assert_eq!(seen.len() as u64, N, "none lost");
+    assert!(
+        std::fs::read(&out).is_ok_and(|b| b.ends_with(b"\n")),
+        "the stopped run left a cut line"
+    );
     let twice = seen.values().filter(|n| **n > 1).count();
     eprintln!("killed at {at_kill} of {N}; {twice} delivered twice");
     rabbit.delete(&queue);

@@ -20,10 +20,9 @@
 mod support;
 
 use rumqttc::QoS;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use support::mqtt::{paced_by, private_broker, queued_backlog, unacknowledged, wait_subscribed};
-use support::{Project, drain, wait_until};
+use support::{Project, drain, jsonl_ids, wait_until};
 
 /// A flow draining `topic/#` as `client` into `out/items.jsonl`, with
 /// `steps` between (none: straight through).
@@ -145,19 +144,7 @@ fn fused_subscriber_killed_with_sigkill_at_random_loses_nothing_after_restart() 
     let p = Project::new();
     p.file("main.aq", flow(&topic, &client, ""));
     let out = p.path("out/items.jsonl");
-    // how often each id landed
-    let landed = || {
-        let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
-        for line in std::fs::read_to_string(&out).unwrap_or_default().lines() {
-            // the last line may be cut short by the kill: not a record yet
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-                && let Some(id) = v["id"].as_i64()
-            {
-                *seen.entry(id).or_default() += 1;
-            }
-        }
-        seen
-    };
+    let landed = || jsonl_ids(&out);
     let progress = drain::random_moment(N);
     let mut first = p.spawn_with_env(&[], &[("MQTT_URL", &url)]);
     wait_subscribed(&first);

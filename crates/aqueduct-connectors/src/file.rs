@@ -10,6 +10,7 @@ pub(crate) mod checkpoint;
 mod read;
 mod read_fused;
 mod tail;
+mod torn_tail;
 mod write;
 mod write_run;
 

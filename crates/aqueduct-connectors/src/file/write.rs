@@ -22,6 +22,7 @@
 //! one file per value; interpolated values cannot leave the directory (`/`,
 //! `\` and `..` are replaced by `_`).
 
+use super::torn_tail::{self, Repair};
 use super::write_run::RunState;
 use crate::formats::{Codec, Encoder, Format};
 use crate::support::args::label;
@@ -155,7 +156,8 @@ fn sanitize(text: &str) -> String {
     }
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+/// `.NAME.SUFFIX` beside `path`.
+pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -172,6 +174,23 @@ fn sync_dir(path: &Path) {
             dir
         })
         .and_then(|d| d.sync_all());
+    }
+}
+
+/// Says what was done to a file a killed run (or another writer) left
+/// cut mid-record.
+fn report(path: &Path, done: Repair) {
+    match done {
+        Repair::Terminated => tracing::warn!(
+            file = %path.display(),
+            "The file's last record had no newline; one was added before appending."
+        ),
+        Repair::MovedAside { bytes, aside } => tracing::warn!(
+            file = %path.display(),
+            bytes,
+            aside = %aside.display(),
+            "The file ended in a cut record (a run was killed mid-write, or another writer left it); its bytes were moved to the aside file and records are appended after the last whole line. A record a killed run cut was not acknowledged and comes again."
+        ),
     }
 }
 
@@ -213,6 +232,11 @@ impl Inner {
                 })
             }
             WriteMode::Append => {
+                if let Some(done) =
+                    torn_tail::repair(path, self.codec.format).map_err(|e| io_error(&what, &e))?
+                {
+                    report(path, done);
+                }
                 let mut file = OpenOptions::new()
                     .create(true)
                     .append(true)
