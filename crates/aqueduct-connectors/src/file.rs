@@ -10,7 +10,7 @@ pub(crate) mod checkpoint;
 mod read;
 mod read_fused;
 mod tail;
-mod torn_tail;
+pub(crate) mod torn_tail;
 mod write;
 mod write_run;
 

@@ -20,11 +20,28 @@ use std::path::{Path, PathBuf};
 
 /// What was done to a file that did not end in a newline.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Repair {
+pub(crate) enum Repair {
     /// A whole jsonl record lacked its newline: one was added.
     Terminated,
     /// The fragment (`bytes` long) was moved to `aside`.
     MovedAside { bytes: u64, aside: PathBuf },
+}
+
+/// Says what was done to a file a killed run (or another writer) left
+/// cut mid-record.
+pub(crate) fn report(path: &Path, done: Repair) {
+    match done {
+        Repair::Terminated => tracing::warn!(
+            file = %path.display(),
+            "The file's last record had no newline; one was added before appending."
+        ),
+        Repair::MovedAside { bytes, aside } => tracing::warn!(
+            file = %path.display(),
+            bytes,
+            aside = %aside.display(),
+            "The file ended in a cut record (a run was killed mid-write, or another writer left it); its bytes were moved to the aside file and records are appended after the last whole line. A record a killed run cut was not acknowledged and comes again."
+        ),
+    }
 }
 
 /// How far back one read looks for the last newline.
@@ -33,7 +50,7 @@ const BLOCK: u64 = 64 * 1024;
 /// Makes the line file at `path` end in a newline before records are
 /// appended to it; `None` when it already does (or is empty, or missing,
 /// or `format` is not one of lines).
-pub(super) fn repair(path: &Path, format: Format) -> io::Result<Option<Repair>> {
+pub(crate) fn repair(path: &Path, format: Format) -> io::Result<Option<Repair>> {
     if !matches!(format, Format::Jsonl | Format::Csv | Format::Text) {
         return Ok(None);
     }

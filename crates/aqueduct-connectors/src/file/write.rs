@@ -22,7 +22,7 @@
 //! one file per value; interpolated values cannot leave the directory (`/`,
 //! `\` and `..` are replaced by `_`).
 
-use super::torn_tail::{self, Repair};
+use super::torn_tail;
 use super::write_run::RunState;
 use crate::formats::{Codec, Encoder, Format};
 use crate::support::args::label;
@@ -177,23 +177,6 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// Says what was done to a file a killed run (or another writer) left
-/// cut mid-record.
-fn report(path: &Path, done: Repair) {
-    match done {
-        Repair::Terminated => tracing::warn!(
-            file = %path.display(),
-            "The file's last record had no newline; one was added before appending."
-        ),
-        Repair::MovedAside { bytes, aside } => tracing::warn!(
-            file = %path.display(),
-            bytes,
-            aside = %aside.display(),
-            "The file ended in a cut record (a run was killed mid-write, or another writer left it); its bytes were moved to the aside file and records are appended after the last whole line. A record a killed run cut was not acknowledged and comes again."
-        ),
-    }
-}
-
 impl Inner {
     fn open(&self, path: &Path) -> Result<OpenFile, ConnectorError> {
         let what = format!("cannot write {}", path.display());
@@ -235,7 +218,7 @@ impl Inner {
                 if let Some(done) =
                     torn_tail::repair(path, self.codec.format).map_err(|e| io_error(&what, &e))?
                 {
-                    report(path, done);
+                    torn_tail::report(path, done);
                 }
                 let mut file = OpenOptions::new()
                     .create(true)

@@ -7,7 +7,8 @@
 use super::commit::{Committer, Job};
 use super::{DecodeFn, Failed, Out, Plan, RecordFn};
 use crate::file::checkpoint::{Checkpoint, ListError, Meta, matching_files};
-use crate::formats::Line;
+use crate::file::torn_tail;
+use crate::formats::{Format, Line};
 use crate::support::decode_error;
 use aqueduct_runtime::connector::DecodeError;
 use aqueduct_runtime::dead_letter::{self, Failure};
@@ -74,6 +75,9 @@ impl Sink {
         if self.file.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(what)?;
+            }
+            if let Some(done) = torn_tail::repair(&self.path, Format::Jsonl).map_err(what)? {
+                torn_tail::report(&self.path, done);
             }
             let file = OpenOptions::new()
                 .create(true)
