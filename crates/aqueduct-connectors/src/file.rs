@@ -6,11 +6,11 @@
 //! rotation ([`tail`]). Targets: `write(path, format)` replaces a file
 //! atomically and `append(path, format)` appends to one ([`write`]).
 
+pub(crate) mod appended;
 pub(crate) mod checkpoint;
 mod read;
 mod read_fused;
 mod tail;
-pub(crate) mod torn_tail;
 mod write;
 mod write_run;
 

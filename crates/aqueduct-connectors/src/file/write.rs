@@ -22,7 +22,7 @@
 //! one file per value; interpolated values cannot leave the directory (`/`,
 //! `\` and `..` are replaced by `_`).
 
-use super::torn_tail;
+use super::appended;
 use super::write_run::RunState;
 use crate::formats::{Codec, Encoder, Format};
 use crate::support::args::label;
@@ -215,21 +215,9 @@ impl Inner {
                 })
             }
             WriteMode::Append => {
-                if let Some(done) =
-                    torn_tail::repair(path, self.codec.format).map_err(|e| io_error(&what, &e))?
-                {
-                    torn_tail::report(path, done);
-                }
-                let mut file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
+                let (file, empty) = appended::open(path, self.codec.format, &encoder.prefix())
                     .map_err(|e| io_error(&what, &e))?;
-                let len = file.metadata().map_err(|e| io_error(&what, &e))?.len();
-                if len == 0 {
-                    file.write_all(&encoder.prefix())
-                        .map_err(|e| io_error(&what, &e))?;
-                } else {
+                if !empty {
                     encoder.continue_after(1);
                 }
                 Ok(OpenFile {
@@ -247,9 +235,12 @@ impl Inner {
     /// Writes the buffered records out to the file (no sync).
     fn spill(path: &Path, open: &mut OpenFile) -> Result<(), ConnectorError> {
         if !open.buf.is_empty() {
-            open.file
-                .write_all(&open.buf)
-                .map_err(|e| io_error(&format!("cannot write {}", path.display()), &e))?;
+            let written = match open.temp {
+                // a temporary file is this target's alone
+                Some(_) => open.file.write_all(&open.buf),
+                None => appended::append(&open.file, &open.buf),
+            };
+            written.map_err(|e| io_error(&format!("cannot write {}", path.display()), &e))?;
             open.len += open.buf.len() as u64;
             open.buf.clear();
         }

@@ -6,8 +6,8 @@
 
 use super::commit::{Committer, Job};
 use super::{DecodeFn, Failed, Out, Plan, RecordFn};
+use crate::file::appended;
 use crate::file::checkpoint::{Checkpoint, ListError, Meta, matching_files};
-use crate::file::torn_tail;
 use crate::formats::{Format, Line};
 use crate::support::decode_error;
 use aqueduct_runtime::connector::DecodeError;
@@ -18,8 +18,8 @@ use aqueduct_runtime::metrics::StepMetrics;
 use aqueduct_runtime::native::NativeValue;
 use aqueduct_runtime::secrets::redact;
 use aqueduct_runtime::value::Value;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,18 +76,11 @@ impl Sink {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(what)?;
             }
-            if let Some(done) = torn_tail::repair(&self.path, Format::Jsonl).map_err(what)? {
-                torn_tail::report(&self.path, done);
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(what)?;
+            let (file, _) = appended::open(&self.path, Format::Jsonl, b"").map_err(what)?;
             self.file = Some(file);
         }
-        if let Some(file) = &mut self.file {
-            file.write_all(buf).map_err(what)?;
+        if let Some(file) = &self.file {
+            appended::append(file, buf).map_err(what)?;
         }
         buf.clear();
         self.dirty = true;
