@@ -409,3 +409,117 @@ async fn a_failing_tap_is_counted_and_a_record_no_route_arm_takes_is_filtered() 
         }
     }
 }
+
+/// Counts the acks of its records that were done, and those let go (done
+/// or dropped).
+struct ReleasingSource {
+    records: Vec<aqueduct_runtime::value::Value>,
+    acked: Arc<std::sync::atomic::AtomicUsize>,
+    released: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Dropped with the ack that holds it.
+struct Released(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl aqueduct_runtime::connector::Source for ReleasingSource {
+    fn run(
+        self: Box<Self>,
+        out: tokio::sync::mpsc::Sender<aqueduct_runtime::connector::Envelope>,
+    ) -> futures::future::BoxFuture<'static, Result<(), aqueduct_runtime::connector::ConnectorError>>
+    {
+        Box::pin(async move {
+            for record in self.records {
+                let (mut ack, _rx) = aqueduct_runtime::connector::Ack::new();
+                let held = Released(self.released.clone());
+                let acked = self.acked.clone();
+                ack.then(Box::pin(async move {
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    drop(held)
+                }));
+                let envelope = aqueduct_runtime::connector::Envelope::new(Ok(record), ack);
+                if out.send(envelope).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A flow that fails while a record waits in a `batch` group lets go of
+/// that record (unacknowledged): nothing keeps it, or the flow's steps,
+/// alive after the run.
+#[tokio::test]
+async fn a_failed_flow_lets_go_of_the_records_waiting_in_a_batch_group() {
+    let route = StepKind::Route(vec![
+        RouteArm {
+            condition: Some(bin(
+                BinaryOp::Gt,
+                order_field("amount"),
+                dec("100"),
+                Type::Bool,
+            )),
+            steps: vec![step("s1.0.0", StepKind::To(ep("m", "big")), rec("Order"))],
+        },
+        RouteArm {
+            condition: None,
+            steps: vec![
+                step(
+                    "s1.1.0",
+                    StepKind::Batch {
+                        size: 2,
+                        within_ms: None,
+                    },
+                    rec("Order"),
+                ),
+                step("s1.1.1", StepKind::To(ep("m", "small")), rec("Order")),
+            ],
+        },
+    ]);
+    let g = graph(vec![flow(
+        "f",
+        ModeKind::Async,
+        ep("m", "read"),
+        rec("Order"),
+        vec![step("s1", route, rec("Order"))],
+    )]);
+    // "a" waits in the batch group when "b" fails the flow (no dead letter)
+    let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let source = ReleasingSource {
+        records: orders(&g, &[("a", "1"), ("b", "500")]),
+        acked: acked.clone(),
+        released: released.clone(),
+    };
+    let big = Arc::new(FailingTarget::with_error(
+        u32::MAX,
+        aqueduct_runtime::connector::ConnectorError::Permanent("big is down".into()),
+    ));
+    let small = CollectTarget::default();
+    let cell = std::sync::Mutex::new(Some(source));
+    let factory = MockFactory::new("mock")
+        .source("read", move || {
+            Box::new(cell.lock().expect("lock").take().expect("one run"))
+        })
+        .target("big", big)
+        .target("small", Arc::new(small.clone()));
+    let report = run(&g, factory).await;
+    assert!(!report.ok(), "the flow fails: {report}");
+    assert!(small.json().is_empty(), "the group was never sent");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while released.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        released.load(Ordering::SeqCst),
+        2,
+        "every record is let go once the run is over"
+    );
+    assert_eq!(acked.load(Ordering::SeqCst), 0, "and none acknowledged");
+}

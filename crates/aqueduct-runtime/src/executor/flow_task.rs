@@ -163,6 +163,15 @@ impl Drop for Pending {
     }
 }
 
+impl Drop for FlowRt {
+    fn drop(&mut self) {
+        // records a stopped flow left in a `batch` group
+        for b in &self.batchers {
+            b.clear();
+        }
+    }
+}
+
 /// One record on its way through the steps.
 pub struct Item {
     /// The record.

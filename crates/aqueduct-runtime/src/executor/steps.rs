@@ -143,6 +143,20 @@ impl Batcher {
         Some((std::mem::take(&mut b.0), cont))
     }
 
+    /// Lets go of a partial group its flow stopped before sending: the
+    /// records are marked failed (never acknowledged, so their source
+    /// delivers them again) and freed, with the continuation, whose steps
+    /// hold this batcher (a cycle that would keep both alive otherwise).
+    pub fn clear(&self) {
+        let (items, _cont) = match self.buf.lock() {
+            Ok(mut b) => (std::mem::take(&mut b.0), b.2.take()),
+            Err(_) => return,
+        };
+        for item in &items {
+            item.pending.mark_failed();
+        }
+    }
+
     /// True while a partial group waits.
     pub fn holds_records(&self) -> bool {
         self.buf.lock().is_ok_and(|b| !b.0.is_empty())
