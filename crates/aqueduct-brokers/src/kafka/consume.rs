@@ -19,7 +19,6 @@
 use super::fields::MetaFields;
 use super::offsets::Offsets;
 use super::{Endpoint, Logging};
-use crate::backoff::Backoff;
 use crate::ordered::{Ordered, Run};
 use crate::payload::Payload;
 use aqueduct_connectors::support::args::req_str;
@@ -44,6 +43,8 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A member that stops heartbeating (killed) loses its partitions after this.
 const SESSION_TIMEOUT_MS: &str = "10000";
+/// The pause after an error event of the client, before reading on.
+const ERROR_PAUSE: Duration = Duration::from_millis(200);
 /// Bound on librdkafka's prefetch queue, in KiB.
 const PREFETCH_KIB: &str = "8192";
 
@@ -228,7 +229,6 @@ impl Consume {
                 Ok(())
             }
         });
-        let mut backoff = Backoff::default();
         // commits run beside the reading, which waits while the flow is busy
         let committer = Committer {
             client: client.clone(),
@@ -251,12 +251,16 @@ impl Consume {
                     if !err.is_retryable() {
                         break Err(err);
                     }
-                    backoff.reset_if_worked();
-                    tracing::warn!("{err}; retrying in {:?}", backoff.peek());
-                    if backoff.wait(&mut self.shutdown).await {
-                        continue;
+                    // librdkafka reconnects by itself (with its own backoff)
+                    // and queues an error event per failed attempt; after an
+                    // outage those wait ahead of the messages, so a growing
+                    // pause per event would hold the flow for minutes after
+                    // the broker is back
+                    tracing::warn!("{err}; reading on in {ERROR_PAUSE:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(ERROR_PAUSE) => continue,
+                        _ = stopped(&mut shutdown) => break Ok(()),
                     }
-                    break Ok(());
                 }
             };
             let (partition, offset) = (message.partition(), message.offset());
