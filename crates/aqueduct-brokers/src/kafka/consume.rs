@@ -209,7 +209,7 @@ impl Consume {
         }
     }
 
-    async fn run_inner(mut self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
+    async fn run_inner(self, out: mpsc::Sender<Envelope>) -> Result<(), ConnectorError> {
         let offsets = Arc::new(Mutex::new(Offsets::default()));
         let client = Arc::new(self.client(&offsets)?);
         self.check_topic(&client).await?;
